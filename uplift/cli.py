@@ -1,0 +1,77 @@
+"""The ``uplift`` command: a thin layer that parses arguments, calls the Python API and
+turns user errors into one line on stderr and exit status 2.
+
+Each command lives in ``uplift/commands/<name>.py`` and provides
+``register(subparsers) -> argparse.ArgumentParser`` whose parser sets
+``func=run`` via ``set_defaults``. ``run(args) -> int`` returns the exit status.
+Command modules import heavy libraries inside ``run`` so ``uplift --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from uplift.errors import UserError
+
+__all__ = ["main", "COMMANDS"]
+
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "target", "rules")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``uplift readout: error: ... (see --help)``, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available command registered."""
+    from uplift import __version__
+
+    parser = _Parser(
+        prog="uplift",
+        description="A/B experiments and uplift modelling for cross-selling: design, assign, check, read out, target.",
+    )
+    parser.add_argument("--version", action="version", version=f"uplift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"uplift.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"uplift.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def add_common(parser: argparse.ArgumentParser, json_flag: bool = False) -> None:
+    """Flags shared by commands: ``--quiet`` (no progress bars) and optionally ``--json``."""
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``uplift`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"uplift {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"uplift {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

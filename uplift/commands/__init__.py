@@ -1,0 +1,1 @@
+"""One module per ``uplift`` sub-command; see :mod:`uplift.cli`."""
