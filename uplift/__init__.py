@@ -8,12 +8,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from uplift.analysis import Analysis, analyse
 from uplift.errors import DataError, SpecError, UserError
 from uplift.spec import Spec, load_spec
 from uplift.simulate import Simulation, Truth, simulate, simulate_outcomes, simulate_population
 
 __all__ = [
     "__version__",
+    "Analysis",
+    "analyse",
     "DataError",
     "SpecError",
     "UserError",

@@ -95,6 +95,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "arms": _Field("weights", required=True),
         "control": _Field("str", required=True),
         "stratify": _Field("str_list", default=[]),
+        "ledger": _Field("str", default=""),  # default --ledger path, resolved against the spec's folder
     },
     "design": {
         "alpha": _Field("number", default=0.05, check=_in_open(0, 0.5, "0.05")),
@@ -107,6 +108,8 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "weekly_inflow": _Field("int", default=None, check=_positive("5000")),
         "looks": _Field("int", default=1, check=_positive("1")),
         "current_look": _Field("int", default=None, check=_positive("1")),
+        # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
+        "cuped_rho": _Field("number", default=None, check=_in_open(-1, 1, "0.5")),
     },
     "metrics": {  # an array of tables
         "name": _Field("str", required=True, check=_non_empty),
@@ -159,6 +162,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "max_unmatched_share": _Field("number", default=0.01, check=_non_negative("0.01")),
         "covariates": _Field("str_list", default=[]),
         "confidence": _Field("number", default=0.95, check=_in_open(0.5, 1, "0.95")),
+        "weights": _Field("weights", default=None),  # designed arm weights for the SRM check
     },
     "targeting": {
         "features": _Field("str_list", default=[]),
@@ -167,6 +171,8 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "model": _Field("str", default="auto"),
         "holdout_share": _Field("number", default=0.3, check=_in_open(0, 1, "0.3")),
         "seed": _Field("int", default=0),
+        "value_per_conversion": _Field("number", default=None, check=_non_negative("250")),
+        "n_bootstrap": _Field("int", default=200, check=_positive("200")),
     },
 }
 
@@ -398,6 +404,12 @@ def _check_cross_fields(label: str, s: dict[str, Any]) -> None:
     an = s.get("analysis", {})
     if an and bool(an.get("arm_column")) != bool(an.get("control")):
         raise SpecError(f"{label}: [analysis] needs both arm_column and control, or neither; add the missing one")
+    if an and an.get("weights") is not None:
+        w = an["weights"]
+        if abs(sum(w.values()) - 1.0) > 1e-9:
+            raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
+        if an.get("control") and an["control"] not in w:
+            raise SpecError(f"{label}: [analysis] weights has no entry for control {an['control']!r}; add it")
     if a is None and not an.get("control"):
         raise SpecError(
             f"{label}: no arms defined; add an [assignment] section, or [analysis] arm_column and control"

@@ -1,0 +1,164 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# <!-- The readout template. `uplift readout` executes it with papermill on the kernel named
+#      in uplift.readout.KERNEL_NAME and exports it with inputs hidden. Open it in Jupyter
+#      (jupytext) to explore a readout interactively: set the parameters below and run all. -->
+
+# %% tags=["parameters"]
+spec_path = "../experiments/demo.toml"
+outcomes_path = ""
+ledger_path = ""
+population_path = ""
+results_path = "results.json"
+
+# %%
+import io
+
+import matplotlib.pyplot as plt
+from IPython.display import HTML, Image, display
+
+from uplift import report
+from uplift.analysis import analyse
+from uplift.charts import forest_plot, funnel_chart, style
+from uplift.io import write_json_atomic
+from uplift.readout import load_inputs
+from uplift.spec import load_spec
+
+style()
+spec = load_spec(spec_path)
+inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None)
+analysis = analyse(
+    spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
+    data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
+)
+results = analysis.to_results()
+write_json_atomic(results, results_path)
+currency = results["provenance"].get("currency", "EUR")
+greyed = bool((results.get("srm") or {}).get("flagged"))
+wrap = (lambda h: f'<div class="greyed">{h}</div>') if greyed else (lambda h: h)
+del inputs  # row-level data goes no further than the analysis
+
+
+def show(fig):
+    """Embed a figure as PNG (no timestamps in the file, so renders are byte-identical) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    display(Image(buf.getvalue()))
+
+
+# %%
+display(HTML(f"<h1>Readout: {report._E(spec.name)}</h1>" + report.header(results)))
+
+# %% [markdown]
+# ## Decision
+
+# %%
+display(HTML(report.decision_box(results)))
+
+# %% [markdown]
+# ## Health: is the split trustworthy?
+
+# %%
+display(HTML(report.health(results)))
+
+# %% [markdown]
+# ## Primary metrics
+
+# %%
+primary = [r for r in results["metrics"] if r.get("primary")]
+display(HTML(wrap(report.metric_table(primary, currency, adjusted_label="Holm" if any("p_value_adjusted" in r for r in primary) else ""))))
+
+# %% [markdown]
+# ## Guardrails
+
+# %%
+display(HTML(wrap(report.guardrail_table(results.get("guardrails") or [], currency))))
+
+# %% [markdown]
+# ## Secondary metrics (exploratory, FDR-adjusted)
+
+# %%
+secondary = [r for r in results["metrics"] if not r.get("primary")]
+display(HTML(wrap(report.metric_table(secondary, currency, adjusted_label="BH" if any("p_value_adjusted" in r for r in secondary) else ""))))
+if secondary:
+    display(HTML('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
+                 '(Benjamini-Hochberg) and do not enter the decision.</p>'))
+
+# %% [markdown]
+# ## Precision achieved
+
+# %%
+display(HTML(report.precision(results)))
+
+# %% [markdown]
+# ## Funnel
+
+# %%
+if results.get("funnel") and results["funnel"].get("rates"):
+    show(funnel_chart(results["funnel"]))
+display(HTML(wrap(report.funnel_table(results))))
+
+# %% [markdown]
+# ## Segments
+
+# %%
+seg = results.get("segments") or {}
+if seg.get("rows"):
+    display(HTML('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
+                 'compared at once: some will look different by chance. Treat segment effects as hypotheses '
+                 'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
+    rows = [dict(r, label=f"{r['segment']} ({r['arm']})") for r in seg["rows"]]
+    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment",
+                     percent=seg.get("kind", "proportion") == "proportion"))
+display(HTML(wrap(report.segments_table(results, currency))))
+
+# %% [markdown]
+# ## Finance: incremental value
+
+# %%
+display(HTML(wrap(report.finance(results, currency))))
+
+# %% [markdown]
+# ### Customer lifetime value
+
+# %%
+if analysis.clv is not None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    analysis.clv.plot_survival(axes[0])
+    analysis.clv.plot_cumulative_value(axes[1])
+    fig.tight_layout()
+    show(fig)
+display(HTML(wrap(report.clv_summary(results, currency))))
+
+# %% [markdown]
+# ## Targeting: whom to offer next
+
+# %%
+if analysis.targeting is not None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    analysis.targeting.plot_qini(axes[0])
+    analysis.targeting.plot_profit_by_depth(axes[1])
+    fig.tight_layout()
+    show(fig)
+display(HTML(report.targeting(results, currency)))
+
+# %% [markdown]
+# ## Methods appendix
+
+# %%
+display(HTML(report.methods(results)))
+for note in results.get("notes", []):
+    display(HTML(f'<p class="muted">{report._E(note)}</p>'))

@@ -1,0 +1,184 @@
+"""The end-to-end path: demo -> readout.html + results.json, checked as a user would check it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uplift.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_ROW_KEYS = {
+    "metric", "arm", "control", "n_arm", "n_control", "mean_arm", "mean_control", "abs_effect", "abs_ci",
+    "rel_effect", "rel_ci", "p_value", "method",
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo run (20,000 customers) shared by the tests of this module."""
+    from uplift.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    paths = run_demo(out, customers=20_000, seed=3)
+    return out, paths
+
+
+def test_demo_writes_readout_results_and_notebook(demo):
+    out, paths = demo
+    assert paths.html == out / "readout.html" and paths.html.stat().st_size > 10_000
+    assert (out / "results.json").exists() and (out / "readout.ipynb").exists()
+    assert not list(out.glob(".render-*")), "temporary render folder left behind"
+
+
+def test_results_json_follows_the_contract(demo):
+    out, _ = demo
+    r = json.loads((out / "results.json").read_text())
+    for key in ("metrics", "srm", "spec_sha256", "data_sha256", "clv", "roi", "targeting"):
+        assert key in r, key
+    assert len(r["spec_sha256"]) == 64 and len(r["data_sha256"]) == 64
+    names = {row["metric"] for row in r["metrics"]}
+    assert {"conversion", "revenue"} <= names
+    for row in r["metrics"]:
+        assert CONTRACT_ROW_KEYS <= set(row), CONTRACT_ROW_KEYS - set(row)
+        assert row["abs_ci"][0] <= row["abs_effect"] <= row["abs_ci"][1]
+    assert {"p_value", "observed", "expected"} <= set(r["srm"])
+
+
+def test_results_equal_an_independent_statsmodels_computation(demo):
+    """Conversion and revenue per arm recomputed from the files with statsmodels."""
+    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+    out, _ = demo
+    r = json.loads((out / "results.json").read_text())
+    o = pd.read_parquet(out / "data" / "outcomes.parquet").merge(
+        pd.read_parquet(out / "data" / "ledger.parquet")[["customer_id", "arm"]], on="customer_id"
+    )
+    row = next(x for x in r["metrics"] if x["metric"] == "conversion" and x["arm"] == "offer")
+    x1 = o.loc[o.arm == "offer", "converted"].to_numpy(float)
+    x0 = o.loc[o.arm == "control", "converted"].to_numpy(float)
+    assert row["n_arm"] == len(x1) and row["n_control"] == len(x0)
+    assert row["mean_arm"] == pytest.approx(x1.mean(), rel=1e-12)
+    assert row["mean_control"] == pytest.approx(x0.mean(), rel=1e-12)
+    assert row["abs_effect"] == pytest.approx(x1.mean() - x0.mean(), rel=1e-10)
+    # The Wald interval of a difference in proportions is the unequal-variance z interval.
+    cm = CompareMeans(DescrStatsW(x1), DescrStatsW(x0))
+    lo, hi = cm.zconfint_diff(alpha=0.05, usevar="unequal")
+    if "Wald" in row["method"] or "unpooled" in row["method"]:
+        # statsmodels uses ddof=0 variances here; proportions' Wald uses p(1-p)/n, the same thing
+        assert row["abs_ci"] == pytest.approx([lo, hi], rel=1e-6)
+    rev = next(x for x in r["metrics"] if x["metric"] == "revenue" and x["arm"] == "offer")
+    y1 = o.loc[o.arm == "offer", "revenue_12m"].to_numpy(float)
+    y0 = o.loc[o.arm == "control", "revenue_12m"].to_numpy(float)
+    assert rev["mean_arm"] == pytest.approx(y1.mean(), rel=1e-12)
+    assert rev["mean_control"] == pytest.approx(y0.mean(), rel=1e-12)
+    # SRM: chi-square against the designed 10/90 weights
+    from scipy.stats import chisquare
+
+    n = np.array([len(x0), len(x1)])
+    assert r["srm"]["p_value"] == pytest.approx(chisquare(n, n.sum() * np.array([0.1, 0.9])).pvalue, rel=1e-10)
+
+
+def test_page_shows_conversion_lift_with_interval(demo):
+    out, _ = demo
+    r = json.loads((out / "results.json").read_text())
+    page = (out / "readout.html").read_text()
+    row = next(x for x in r["metrics"] if x["metric"] == "conversion" and x["arm"] == "offer")
+    assert f"{100 * row['abs_effect']:+.2f} pp" in page
+    assert f"{100 * row['abs_ci'][0]:+.2f} pp" in page and f"{100 * row['abs_ci'][1]:+.2f} pp" in page
+
+
+def test_page_is_self_contained_offline(demo):
+    out, _ = demo
+    page = (out / "readout.html").read_text()
+    assert "<script" not in page.lower()
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page, flags=re.I), "external reference"
+    assert "<pre" not in page or "Traceback" not in page
+    assert "data:image/png;base64," in page  # images embedded
+    assert "import " not in page  # code hidden
+
+
+def test_no_unit_id_leaves_the_data(demo):
+    out, _ = demo
+    ids = pd.read_parquet(out / "data" / "ledger.parquet")["customer_id"].astype(str)
+    for name in ("readout.html", "results.json", "readout.ipynb"):
+        text = (out / name).read_text()
+        found = set(re.findall(r"\d{8}", text)) & set(ids)
+        assert not found, (name, sorted(found)[:3])
+
+
+def test_template_is_stored_as_text_without_outputs():
+    import jupytext
+
+    text = (ROOT / "notebooks" / "readout.py").read_text()
+    assert text.startswith("# ---") and "# %%" in text
+    nb = jupytext.reads(text, fmt="py:percent")
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert not list((ROOT / "notebooks").glob("*.ipynb")), "store templates as jupytext text, not .ipynb"
+
+
+def test_two_renders_of_one_input_are_byte_identical(demo, tmp_path):
+    from uplift.readout import render_readout
+    from uplift.spec import load_spec
+
+    out, _ = demo
+    spec = load_spec(ROOT / "experiments" / "demo.toml")
+    data = out / "data"
+    again = render_readout(spec, tmp_path, outcomes=data / "outcomes.parquet", ledger=data / "ledger.parquet",
+                           population=data / "population.parquet")
+    for name in ("readout.html", "results.json", "readout.ipynb"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    assert again.timings["execute"] > 0
+
+
+def test_json_only_writes_the_same_results(demo, tmp_path):
+    out, _ = demo
+    data = out / "data"
+    code = main(["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+                 "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"),
+                 "--out", str(tmp_path), "--json-only"])
+    assert code == 0
+    assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    assert not (tmp_path / "readout.html").exists()
+
+
+def test_readout_with_a_misspelt_key_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "typo.toml"
+    bad.write_text((ROOT / "experiments" / "demo.toml").read_text().replace("alpha = 0.05", "alpah = 0.05"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "uplift.cli", "readout", str(bad), "--outcomes", "x.parquet", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "alpah" in lines[0] and str(bad) in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_lists_the_commands():
+    proc = subprocess.run([sys.executable, "-m", "uplift.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for cmd in ("demo", "simulate", "readout"):
+        assert cmd in proc.stdout
+
+
+def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom):
+    """A spec with [analysis] arm_column = "segment" reads out the real Hillstrom data."""
+    from uplift.readout import write_results
+    from uplift.spec import load_spec
+
+    spec = load_spec(ROOT / "experiments" / "hillstrom.toml")
+    path = write_results(spec, tmp_path)
+    r = json.loads(path.read_text())
+    row = next(x for x in r["metrics"] if x["metric"] == "visit" and x["arm"] == "Mens E-Mail")
+    assert row["abs_effect"] == pytest.approx(0.07659, abs=5e-6)
+    assert row["n_arm"] == 21307 and row["n_control"] == 21306
+    assert r["srm"]["p_value"] > 0.001

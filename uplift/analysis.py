@@ -1,0 +1,320 @@
+"""One experiment analysis: from a spec and outcome data to everything a readout shows.
+
+:func:`analyse` joins outcomes to arms (from the outcomes' arm column or the
+assignment ledger), runs the health checks (sample-ratio mismatch, covariate
+balance, exclusion waterfall), the metric estimates, CLV and targeting where the
+spec asks for them, and returns an :class:`Analysis` whose :meth:`Analysis.to_results`
+is the ``results.json`` contract of DESIGN.md. The readout notebook and
+``uplift readout --json-only`` both call it, so the HTML and the JSON always come
+from one computation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import DataError
+from uplift.spec import Spec
+
+__all__ = ["Analysis", "analyse", "prepare_outcomes", "jsonable"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a readout shows. Each part is a result object (with ``to_dict()``) or a dict."""
+
+    spec: Spec
+    provenance: Mapping[str, Any]
+    arms: Mapping[str, int]
+    control: str
+    srm: Any
+    balance: Any = None
+    eligibility: Any = None
+    metrics: Any = None
+    clv: Any = None
+    targeting: Any = None
+    precision: Any = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_results(self) -> dict[str, Any]:
+        """The ``results.json`` object (DESIGN.md "Contracts"): JSON-ready, aggregates only."""
+        m = _as_dict(self.metrics) or {}
+        out: dict[str, Any] = {
+            "experiment": self.spec.name,
+            "toolkit_version": self.provenance.get("toolkit_version"),
+            "spec_sha256": self.provenance.get("spec_sha256"),
+            "data_sha256": self.provenance.get("data_sha256"),
+            "provenance": dict(self.provenance),
+            "control": self.control,
+            "arms": dict(self.arms),
+            "srm": _as_dict(self.srm),
+            "balance": _as_dict(self.balance),
+            "eligibility": _as_dict(self.eligibility),
+            "metrics": m.get("metrics", []),
+            "guardrails": m.get("guardrails", []),
+            "decision": m.get("decision"),
+            "funnel": m.get("funnel"),
+            "segments": m.get("segments"),
+            "roi": m.get("roi"),
+            "catalogue": m.get("catalogue"),
+            "sequential": m.get("sequential"),
+            "sufficient_statistics": m.get("sufficient_statistics"),
+            "precision": _as_dict(self.precision),
+            "clv": _as_dict(self.clv),
+            "targeting": _as_dict(self.targeting),
+            "notes": list(self.notes),
+        }
+        return jsonable(out)
+
+
+def _as_dict(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj
+
+
+def jsonable(obj: Any) -> Any:
+    """Turn numpy scalars, tuples and NaN/inf into plain JSON values (NaN and inf -> None)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def prepare_outcomes(
+    spec: Spec,
+    outcomes: pd.DataFrame,
+    ledger: pd.DataFrame | None = None,
+    label: str = "outcomes",
+) -> tuple[pd.DataFrame, str, list[str]]:
+    """Attach arms to outcomes and validate them. Returns (frame, arm column, notes).
+
+    Arms come from ``[analysis] arm_column`` when the spec names one (an experiment
+    randomised elsewhere), else from the ledger joined on the unit column, else
+    from an ``arm`` column in the outcomes. Outcomes for units missing from the
+    ledger are counted and dropped, and refused above ``[analysis] max_unmatched_share``.
+    """
+    notes: list[str] = []
+    unit = spec.unit
+    analysis = spec.section("analysis")
+    if analysis.get("arm_column"):
+        arm_col = analysis["arm_column"]
+        if arm_col not in outcomes.columns:
+            raise DataError(f"{label}: no column '{arm_col}' ([analysis] arm_column); name the column that holds the arms")
+        frame = outcomes
+    elif ledger is not None:
+        for name, df in (("ledger", ledger), (label, outcomes)):
+            if unit not in df.columns:
+                raise DataError(f"{name}: no unit column '{unit}' ([experiment] unit); add it or fix the spec")
+        if "arm" not in ledger.columns:
+            raise DataError("ledger: no 'arm' column; give a ledger written by `uplift assign`")
+        if "experiment" in ledger.columns:
+            other = set(map(str, ledger["experiment"].unique())) - {spec.name}
+            if other:
+                raise DataError(
+                    f"ledger: belongs to experiment {sorted(other)[0]!r}, not {spec.name!r}; give this experiment's ledger"
+                )
+        if ledger[unit].duplicated().any():
+            raise DataError(f"ledger: unit column '{unit}' has duplicate ids; a unit must be in one arm only")
+        if outcomes[unit].duplicated().any():
+            n_dup = int(outcomes[unit].duplicated().sum())
+            raise DataError(f"{label}: {n_dup} duplicate ids in '{unit}'; give one outcome row per unit")
+        arm_col = "arm"
+        base = outcomes.drop(columns=[c for c in ("arm",) if c in outcomes.columns])
+        frame = base.merge(ledger[[unit, "arm"]], on=unit, how="left", validate="one_to_one")
+        unmatched = int(frame["arm"].isna().sum())
+        if unmatched:
+            share = unmatched / max(len(frame), 1)
+            limit = float(analysis.get("max_unmatched_share", 0.01))
+            if share > limit:
+                raise DataError(
+                    f"{label}: {unmatched} of {len(frame)} units ({share:.1%}) are not in the ledger, above "
+                    f"[analysis] max_unmatched_share = {limit:g}; check that outcomes and ledger belong together"
+                )
+            notes.append(f"{unmatched} outcome rows for units not in the ledger were left out (counted, not analysed).")
+            frame = frame[frame["arm"].notna()]
+    elif "arm" in outcomes.columns:
+        arm_col = "arm"
+        frame = outcomes
+    else:
+        raise DataError(
+            f"{label}: no arms: give --ledger, an 'arm' column, or [analysis] arm_column in the spec"
+        )
+    if frame[arm_col].isna().any():
+        raise DataError(f"{label}: column '{arm_col}' has {int(frame[arm_col].isna().sum())} missing arms; fill or drop them")
+    frame = frame.copy()
+    frame[arm_col] = frame[arm_col].astype(str)
+    control = spec.control_arm
+    arms = sorted(frame[arm_col].unique())
+    if control not in arms:
+        raise DataError(f"{label}: control arm {control!r} has no units in column '{arm_col}'; check the control name")
+    if len(arms) < 2:
+        raise DataError(f"{label}: only one arm ({arms[0]!r}) in column '{arm_col}'; an experiment needs a control and an offer arm")
+    for a in spec.arms:
+        if a not in arms:
+            raise DataError(f"{label}: arm {a!r} of the spec has no units; check the ledger and outcomes")
+    return frame, arm_col, notes
+
+
+def analyse(
+    spec: Spec,
+    outcomes: pd.DataFrame,
+    ledger: pd.DataFrame | None = None,
+    population: pd.DataFrame | None = None,
+    data_sha256: str = "",
+    label: str = "outcomes",
+) -> Analysis:
+    """Run every part of the readout on in-memory data. See the module docstring."""
+    from uplift import __version__
+
+    frame, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label)
+    control = spec.control_arm
+    counts = frame[arm_col].value_counts().sort_index()
+    arms = {str(k): int(v) for k, v in counts.items()}
+
+    checks = importlib.import_module("uplift.checks")
+    weights = spec.section("analysis").get("weights") or dict(spec.arms) or {a: 1 / len(arms) for a in arms}
+    srm = checks.sample_ratio_mismatch(arms, weights)
+
+    balance = None
+    covariates = [c for c in spec.section("analysis").get("covariates", [])]
+    if covariates and hasattr(checks, "covariate_balance"):
+        source = frame
+        missing = [c for c in covariates if c not in frame.columns]
+        if missing and population is not None and spec.unit in population.columns:
+            source = frame[[spec.unit, arm_col]].merge(population[[spec.unit, *missing]], on=spec.unit, how="left")
+            source = source.join(frame[[c for c in covariates if c in frame.columns]].reset_index(drop=True))
+        present = [c for c in covariates if c in source.columns]
+        if present:
+            balance = checks.covariate_balance(source, arm_col, control, present)
+
+    eligibility = None
+    assign = _optional("uplift.assign")
+    if population is not None and spec.exclusions and assign is not None and hasattr(assign, "apply_exclusions"):
+        eligibility = assign.apply_exclusions(spec, population)
+
+    metrics_mod = _optional("uplift.metrics")
+    if metrics_mod is not None and hasattr(metrics_mod, "analyse_metrics"):
+        metrics = metrics_mod.analyse_metrics(spec, frame, arm_col, control)
+    else:
+        metrics = _thin_metrics(spec, frame, arm_col, control)
+
+    clv = None
+    clv_mod = _optional("uplift.clv")
+    if spec.has("clv") and clv_mod is not None and hasattr(clv_mod, "clv_analysis"):
+        clv = clv_mod.clv_analysis(spec, frame, arm_col, control)
+
+    targeting = None
+    tmod = _optional("uplift.targeting")
+    if spec.has("targeting") and population is not None and tmod is not None and hasattr(tmod, "targeting_analysis"):
+        targeting = tmod.targeting_analysis(spec, population, frame, arm_col, control)
+
+    precision = None
+    dmod = _optional("uplift.design")
+    if dmod is not None and hasattr(dmod, "precision_achieved"):
+        precision = dmod.precision_achieved(spec, frame, arm_col, control)
+
+    provenance = {
+        "experiment": spec.name,
+        "hypothesis": spec.section("experiment").get("hypothesis", ""),
+        "unit": spec.unit,
+        "start_date": spec.section("experiment").get("start_date", ""),
+        "end_date": spec.section("experiment").get("end_date", ""),
+        "data_as_of": spec.section("experiment").get("data_as_of", ""),
+        "currency": spec.section("experiment").get("currency", "EUR"),
+        "spec_sha256": spec.sha256,
+        "data_sha256": data_sha256,
+        "toolkit_version": __version__,
+        "python": platform.python_version(),
+        "libraries": _library_versions(),
+        "units_analysed": int(len(frame)),
+    }
+    return Analysis(
+        spec=spec, provenance=provenance, arms=arms, control=control, srm=srm, balance=balance,
+        eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting, precision=precision,
+        notes=tuple(notes),
+    )
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "scikit-uplift", "lifelines", "duckdb", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover
+            pass
+    return out
+
+
+def _thin_metrics(spec: Spec, frame: pd.DataFrame, arm_col: str, control: str) -> dict[str, Any]:
+    """Placeholder estimates (difference in means, unpooled normal CI) until uplift.metrics lands.
+
+    abs = mean_a - mean_c, se = sqrt(var_a/n_a + var_c/n_c), CI = abs +- z se, p = 2(1 - Phi(|abs|/se));
+    rel = abs / mean_c with delta-method se = sqrt(var_a/(n_a mean_c^2) + mean_a^2 var_c/(n_c mean_c^4)).
+    """
+    from scipy import stats
+
+    z = stats.norm.ppf(0.975)
+    rows = []
+    for m in spec.metrics:
+        if m.kind == "ratio":
+            continue
+        if m.column not in frame.columns:
+            raise DataError(f"outcomes: no column '{m.column}' (metric {m.name}); add it or fix [[metrics]] column")
+        g = frame.groupby(arm_col, observed=True)[m.column].agg(["count", "mean", "var"])
+        c = g.loc[control]
+        for arm in g.index:
+            if arm == control:
+                continue
+            a = g.loc[arm]
+            diff = a["mean"] - c["mean"]
+            se = math.sqrt(a["var"] / a["count"] + c["var"] / c["count"])
+            rel = diff / c["mean"]
+            rel_se = math.sqrt(a["var"] / (a["count"] * c["mean"] ** 2) + a["mean"] ** 2 * c["var"] / (c["count"] * c["mean"] ** 4))
+            rows.append(
+                {
+                    "metric": m.name, "arm": arm, "control": control, "kind": m.kind, "primary": m.primary,
+                    "n_arm": int(a["count"]), "n_control": int(c["count"]),
+                    "mean_arm": a["mean"], "mean_control": c["mean"],
+                    "abs_effect": diff, "abs_ci": [diff - z * se, diff + z * se],
+                    "rel_effect": rel, "rel_ci": [rel - z * rel_se, rel + z * rel_se],
+                    "p_value": float(2 * stats.norm.sf(abs(diff) / se)),
+                    "method": "difference in means, unpooled normal CI; relative CI by delta method",
+                }
+            )
+    return {"metrics": rows}

@@ -1,0 +1,43 @@
+"""``uplift readout SPEC --outcomes FILE [--ledger FILE] [--population FILE] --out DIR [--json-only]``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from uplift.cli import add_common
+
+    p = sub.add_parser(
+        "readout",
+        help="analyse an experiment and render readout.html + results.json",
+        description="Execute the readout notebook for SPEC on the given data and write DIR/readout.html, "
+        "DIR/results.json and DIR/readout.ipynb. Arms come from --ledger, an 'arm' column, or "
+        "[analysis] arm_column in the spec.",
+    )
+    p.add_argument("spec", help="experiment spec (TOML)")
+    p.add_argument("--outcomes", help="outcomes file (Parquet or CSV); default: [population] outcomes in the spec")
+    p.add_argument("--ledger", help="assignment ledger written by `uplift assign`")
+    p.add_argument("--population", help="population file (for eligibility, balance and targeting)")
+    p.add_argument("--out", help="output folder (default: reports/<experiment>)")
+    p.add_argument("--json-only", action="store_true", help="skip the notebook; write results.json only")
+    add_common(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from uplift.readout import render_readout, write_results
+    from uplift.spec import load_spec
+
+    spec = load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("reports") / spec.name
+    if args.json_only:
+        path = write_results(spec, out, args.outcomes, args.ledger, args.population)
+        print(path)
+        return 0
+    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet)
+    print(paths.html)
+    return 0

@@ -1,0 +1,56 @@
+"""The whole flow on simulated data: simulate -> exclusions -> hash assignment -> outcomes -> readout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uplift.readout import ReadoutPaths, render_readout
+from uplift.spec import load_spec
+
+__all__ = ["DEMO_SPEC", "run_demo"]
+
+DEMO_SPEC = Path(__file__).resolve().parent.parent / "experiments" / "demo.toml"
+
+
+def run_demo(
+    out: str | Path = "reports/demo",
+    customers: int = 100_000,
+    seed: int = 2026,
+    spec_path: str | Path | None = None,
+    quiet: bool = True,
+) -> ReadoutPaths:
+    """Simulate ``customers``, assign them per the demo spec, simulate outcomes, render the readout.
+
+    Writes ``out/data/{population,outcomes,ledger}.parquet`` and ``out/data/truth.json``
+    (the known true effects), then ``out/readout.html``, ``out/results.json`` and
+    ``out/readout.ipynb``.
+    """
+    from uplift.assign import assign
+    from uplift.io import write_json_atomic, write_parquet_atomic
+    from uplift.simulate import simulate_outcomes, simulate_population
+
+    spec = load_spec(spec_path or DEMO_SPEC)
+    out = Path(out)
+    data = out / "data"
+    target = spec.section("experiment").get("target_product") or "mortgage"
+    population = simulate_population(customers, seed=seed, target_product=target)
+    assignment = assign(spec, population)
+    ledger = assignment.ledger
+    unit = spec.unit
+    assigned = population.merge(ledger[[unit, "arm"]], on=unit, how="inner")
+    outcomes, truth = simulate_outcomes(
+        assigned.drop(columns=["arm"]), assigned["arm"].to_numpy(), seed=seed, control=spec.control
+    )
+    outcomes = outcomes.drop(columns=["arm"])  # arms come from the ledger, as in a real campaign
+    paths = {
+        "population": data / "population.parquet",
+        "outcomes": data / "outcomes.parquet",
+        "ledger": data / "ledger.parquet",
+    }
+    write_parquet_atomic(population, paths["population"])
+    write_parquet_atomic(outcomes, paths["outcomes"])
+    write_parquet_atomic(ledger, paths["ledger"])
+    write_json_atomic(truth.to_dict(), data / "truth.json")
+    return render_readout(
+        spec, out, outcomes=paths["outcomes"], ledger=paths["ledger"], population=paths["population"], quiet=quiet
+    )

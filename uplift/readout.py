@@ -1,0 +1,271 @@
+"""Render a readout: execute the notebook template with a real kernel, export HTML, write results.json.
+
+The template ``notebooks/readout.py`` is jupytext percent-format text with a cell
+tagged ``parameters``. :func:`render_readout` converts it to a notebook, runs it
+with papermill on the kernel named :data:`KERNEL_NAME`, strips everything that
+changes between runs (execution timestamps, kernel-assigned cell ids), exports
+HTML with nbconvert's ``basic`` template (inputs hidden, images embedded) and
+wraps it in a self-contained page: no ``<script src>``, no CDN, opens offline.
+Two renders of the same inputs are byte-identical.
+
+The notebook itself calls :func:`uplift.analysis.analyse` and writes
+``results.json``, so the page and the JSON come from one computation;
+``--json-only`` (:func:`write_results`) skips the notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import sys
+import json
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uplift.errors import DataError, UserError
+from uplift.io import file_sha256, read_table, write_json_atomic, write_text_atomic
+from uplift.spec import Spec
+
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "write_results", "render_readout"]
+
+KERNEL_NAME = "python3"
+TEMPLATE = Path(__file__).resolve().parent.parent / "notebooks" / "readout.py"
+
+
+@dataclass(frozen=True)
+class ReadoutPaths:
+    """Where a readout was written, and how long each step took (seconds)."""
+
+    html: Path | None
+    results: Path
+    notebook: Path | None
+    timings: dict[str, float]
+
+
+def _input_path(spec: Spec, given: str | Path | None, key: str) -> Path | None:
+    if given:
+        return Path(given)
+    value = spec.section("population").get(key)
+    return spec.resolve(value) if value else None
+
+
+def load_inputs(
+    spec: Spec,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+) -> dict[str, Any]:
+    """Read the outcome, ledger and population files named on the command line or in the spec.
+
+    Returns the frames and ``data_sha256``: SHA-256 over the input files' digests, in
+    a fixed order, so a number in results.json can be traced to its inputs.
+    """
+    out_path = _input_path(spec, outcomes, "outcomes")
+    if out_path is None:
+        raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
+    pop_path = _input_path(spec, population, "source")
+    frames: dict[str, Any] = {"outcomes": read_table(out_path, "outcomes"), "outcomes_label": str(out_path)}
+    digests = [f"outcomes:{file_sha256(out_path)}"]
+    frames["ledger"] = None
+    if ledger:
+        frames["ledger"] = read_table(ledger, "ledger")
+        digests.append(f"ledger:{file_sha256(ledger)}")
+    frames["population"] = None
+    if pop_path is not None and pop_path.exists():
+        frames["population"] = read_table(pop_path, "population")
+        digests.append(f"population:{file_sha256(pop_path)}")
+    elif population:
+        raise DataError(f"{pop_path}: population file not found; check the path")
+    import hashlib
+
+    frames["data_sha256"] = hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    return frames
+
+
+def write_results(
+    spec: Spec,
+    out_dir: str | Path,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+) -> Path:
+    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
+    from uplift.analysis import analyse
+
+    inputs = load_inputs(spec, outcomes, ledger, population)
+    analysis = analyse(
+        spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
+        data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
+    )
+    path = Path(out_dir) / "results.json"
+    write_json_atomic(analysis.to_results(), path)
+    return path
+
+
+def render_readout(
+    spec: Spec,
+    out_dir: str | Path,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+    template: str | Path | None = None,
+    quiet: bool = True,
+) -> ReadoutPaths:
+    """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
+
+    Inputs are validated in this process first (so a bad input fails with one line and
+    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    # Validate inputs up front: a bad spec or data file fails here, before any file is written.
+    inputs = load_inputs(spec, outcomes, ledger, population)
+    from uplift.analysis import prepare_outcomes
+
+    prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+    timings["validate"] = time.perf_counter() - t0
+
+    template_path = Path(template) if template else TEMPLATE
+    nb = jupytext.read(template_path)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    params = {
+        "spec_path": str(Path(spec.path).resolve()) if spec.path else "",
+        "outcomes_path": str(Path(outcomes).resolve()) if outcomes else "",
+        "ledger_path": str(Path(ledger).resolve()) if ledger else "",
+        "population_path": str(Path(population).resolve()) if population else "",
+        "results_path": "",  # filled below: the notebook writes results.json into a temp dir first
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
+        tmp_dir = Path(tmp)
+        params["results_path"] = str(tmp_dir / "results.json")
+        src = tmp_dir / "template.ipynb"
+        nbformat.write(nb, src)
+        executed_path = tmp_dir / "executed.ipynb"
+        t1 = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
+                progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
+                kernel_manager_class="uplift.readout.LocalKernelManager",
+            )
+        except papermill.PapermillExecutionError as exc:
+            raise UserError(f"readout notebook failed: {exc.ename}: {exc.evalue.splitlines()[0] if exc.evalue else ''}") from None
+        timings["execute"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        executed = nbformat.read(executed_path, as_version=4)
+        _make_deterministic(executed, params)
+        page = _export_html(executed, spec)
+        timings["export"] = time.perf_counter() - t2
+        results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
+        # Every file is complete before any is replaced.
+        write_json_atomic(results, out_dir / "results.json")
+        write_text_atomic(nbformat.writes(executed) + "\n", out_dir / "readout.ipynb")
+        write_text_atomic(page, out_dir / "readout.html")
+    timings["total"] = time.perf_counter() - t0
+    return ReadoutPaths(
+        html=out_dir / "readout.html", results=out_dir / "results.json", notebook=out_dir / "readout.ipynb",
+        timings=timings,
+    )
+
+
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class _Local(AsyncKernelManager):
+        """A kernel reached over local IPC sockets (not TCP): nothing listens on the network."""
+
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return _Local
+
+
+def __getattr__(name: str):  # lazily built so importing uplift.readout stays light
+    if name == "LocalKernelManager":
+        return _kernel_manager_class()
+    raise AttributeError(name)
+
+
+def _make_deterministic(nb: Any, params: dict[str, str]) -> None:
+    """Drop run-dependent metadata (timestamps, durations, temp paths) and fix cell ids."""
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell["execution_count"] = None
+            for output in cell.get("outputs", []):
+                if "execution_count" in output:
+                    output["execution_count"] = None
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            # The temporary results path changes per run; record the stable inputs only.
+            cell["source"] = "\n".join(
+                f"{k} = {json.dumps(v if k != 'results_path' else 'results.json')}" for k, v in params.items()
+            )
+
+
+_CSS = """
+:root { --ink:#1d2433; --muted:#5b6475; --line:#d9dee7; --good:#0f7b3f; --bad:#b3261e; --warn:#9a6700; --accent:#1f4e99; }
+* { box-sizing: border-box; }
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: var(--ink); margin: 0; background: #f6f7f9; }
+main { max-width: 1060px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
+h1 { font-size: 1.7rem; margin: 0.2em 0 0.3em; } h2 { font-size: 1.3rem; border-bottom: 2px solid var(--line); padding-bottom: 4px; margin-top: 1.8em; }
+h3 { font-size: 1.05rem; margin-top: 1.2em; }
+p, li { line-height: 1.45; }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; vertical-align: top; }
+th { background: #eef1f6; font-weight: 600; }
+td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; height: auto; }
+.jp-OutputArea-output pre, pre { white-space: pre-wrap; font-size: 0.82rem; background: #f4f5f7; padding: 8px; }
+.box { border: 2px solid var(--line); border-radius: 6px; padding: 10px 16px; margin: 12px 0; }
+.box.good { border-color: var(--good); background: #eef8f1; } .box.bad { border-color: var(--bad); background: #fdf0ef; }
+.box.warn { border-color: var(--warn); background: #fdf7e8; }
+.status { font-weight: 700; } .good .status { color: var(--good); } .bad .status { color: var(--bad); } .warn .status { color: var(--warn); }
+.greyed { opacity: 0.45; filter: grayscale(1); }
+.muted { color: var(--muted); font-size: 0.85rem; }
+.kpis { display: flex; gap: 14px; flex-wrap: wrap; } .kpi { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 190px; }
+.kpi .v { font-size: 1.35rem; font-weight: 700; } .kpi .l { color: var(--muted); font-size: 0.8rem; }
+.sig-pos { color: var(--good); font-weight: 600; } .sig-neg { color: var(--bad); font-weight: 600; }
+code { font-size: 0.85em; }
+@media print { body { background: #fff; } main { padding: 0; max-width: none; } h2 { break-after: avoid; } img, table, .box { break-inside: avoid; } }
+"""
+
+
+def _export_html(nb: Any, spec: Spec) -> str:
+    """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.embed_images = True
+    exporter.exclude_anchor_links = True
+    page_nb = copy.deepcopy(nb)
+    for cell in page_nb.cells:  # warnings and logs belong in the executed notebook, not on the page
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    body, _ = exporter.from_notebook_node(page_nb)
+    body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
+    title = html.escape(f"Readout: {spec.name}")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
