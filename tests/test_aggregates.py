@@ -1,0 +1,181 @@
+"""Sufficient statistics: pandas and DuckDB engines agree with numpy, pool exactly, and refuse bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as hs
+
+from uplift.aggregates import (
+    AdjustedStats,
+    Moments,
+    Proportion,
+    RatioStats,
+    SampleMean,
+    aggregate_duckdb,
+    aggregate_frame,
+    pool,
+)
+from uplift.errors import DataError
+
+COLS = ["y", "x", "d", "conv"]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(42)
+    n = 3000
+    return pd.DataFrame({
+        "arm": pd.Categorical(rng.choice(["control", "a", "b"], n)),
+        "segment": rng.choice(["mass", "affluent", "private"], n),
+        "y": rng.lognormal(5, 1.2, n),
+        "x": rng.normal(100, 30, n),
+        "d": rng.integers(1, 7, n).astype(np.int8),
+        "conv": rng.random(n) < 0.1,
+    })
+
+
+def _numpy_reference(df: pd.DataFrame, mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    X = df.loc[mask, COLS].to_numpy(float)
+    return len(X), X.mean(axis=0), np.cov(X, rowvar=False, ddof=1)
+
+
+def test_pandas_engine_matches_numpy(frame):
+    agg = aggregate_frame(frame, ["arm"], COLS)
+    assert set(agg) == {("a",), ("b",), ("control",)}
+    for (arm,), m in agg.items():
+        n, mean, cov = _numpy_reference(frame, (frame.arm == arm).to_numpy())
+        assert m.n == n
+        np.testing.assert_allclose(m.mean, mean, rtol=1e-12)
+        np.testing.assert_allclose(m.comoment / (m.n - 1), cov, rtol=1e-10, atol=1e-12)
+        assert m.var("y") == pytest.approx(frame.y[frame.arm == arm].var(ddof=1), rel=1e-12)
+
+
+def test_duckdb_engine_matches_pandas_on_frame_parquet_and_csv(frame, tmp_path):
+    ref = aggregate_frame(frame, ["arm", "segment"], COLS)
+    flat = frame.assign(arm=frame.arm.astype(str), conv=frame.conv.astype(int))
+    pq = tmp_path / "o.parquet"
+    csv = tmp_path / "o.csv"
+    flat.to_parquet(pq)
+    flat.to_csv(csv, index=False)
+    for source in (flat, pq, csv):
+        got = aggregate_duckdb(source, ["arm", "segment"], COLS)
+        assert set(got) == set(ref)
+        for k, m in ref.items():
+            assert got[k].n == m.n
+            np.testing.assert_allclose(got[k].mean, m.mean, rtol=1e-9)
+            np.testing.assert_allclose(got[k].comoment, m.comoment, rtol=1e-8, atol=1e-6)
+
+
+def test_cells_pool_exactly_to_arms(frame):
+    by_arm = aggregate_frame(frame, ["arm"], COLS)
+    cells = aggregate_frame(frame, ["arm", "segment"], COLS)
+    for (arm,), m in by_arm.items():
+        pooled = pool(v for k, v in cells.items() if k[0] == arm)
+        assert pooled.n == m.n
+        np.testing.assert_allclose(pooled.mean, m.mean, rtol=1e-12)
+        np.testing.assert_allclose(pooled.comoment, m.comoment, rtol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hs.lists(hs.floats(-1e6, 1e6, allow_nan=False), min_size=4, max_size=60), hs.integers(1, 3))
+def test_pooling_any_split_equals_whole(values, cut):
+    x = np.array(values)
+    cut = min(cut, len(x) - 2)
+    df = pd.DataFrame({"g": ["a"] * cut + ["b"] * (len(x) - cut), "y": x, "x": x[::-1]})
+    parts = aggregate_frame(df, ["g"], ["y", "x"])
+    whole = aggregate_frame(df.assign(g="all"), ["g"], ["y", "x"])[("all",)]
+    pooled = parts[("a",)] + parts[("b",)]
+    assert pooled.n == whole.n
+    np.testing.assert_allclose(pooled.mean, whole.mean, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(pooled.comoment, whole.comoment, rtol=1e-8, atol=1e-3)
+
+
+def test_balances_in_the_billions_keep_their_digits():
+    """Centred sums: variance of 1e9 + small noise is exact (sum of squares minus n mean^2 would lose it)."""
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 1.0, 10_000)
+    df = pd.DataFrame({"g": "x", "balance": 1e9 + noise})
+    m = aggregate_frame(df, ["g"], ["balance"])[("x",)]
+    reference = np.var(df.balance.to_numpy() - 1e9, ddof=1)  # shift first: exact in double
+    assert m.var("balance") == pytest.approx(reference, rel=1e-6)
+    d = aggregate_duckdb(df, ["g"], ["balance"])[("x",)]
+    assert d.var("balance") == pytest.approx(reference, rel=1e-6)
+    naive = (np.sum(df.balance.to_numpy() ** 2) - len(df) * df.balance.mean() ** 2) / (len(df) - 1)
+    assert abs(naive - reference) / reference > 1e-3  # the formula we refuse does lose the digits
+
+
+def test_linear_combination_equals_aggregating_the_column(frame):
+    m = aggregate_frame(frame, ["arm"], COLS)[("a",)].with_linear("net", {"y": 1.0, "x": -1.0, "d": -2.0})
+    direct = aggregate_frame(frame.assign(net=frame.y - frame.x - 2 * frame.d), ["arm"], COLS + ["net"])[("a",)]
+    assert m.mean_of("net") == pytest.approx(direct.mean_of("net"), rel=1e-12)
+    assert m.var("net") == pytest.approx(direct.var("net"), rel=1e-10)
+    assert m.cov("net", "conv") == pytest.approx(direct.cov("net", "conv"), rel=1e-10)
+
+
+def test_typed_shapes_pool_like_moments(frame):
+    cells = aggregate_frame(frame, ["arm"], COLS)
+    a, b = cells[("a",)], cells[("b",)]
+    both = a + b
+    sm = a.sample_mean("y") + b.sample_mean("y")
+    assert sm.mean == pytest.approx(both.mean_of("y"), rel=1e-12) and sm.var == pytest.approx(both.var("y"), rel=1e-10)
+    pr = a.proportion("conv") + b.proportion("conv")
+    assert pr.p == pytest.approx(both.mean_of("conv"), rel=1e-12)
+    rs = a.ratio("y", "d") + b.ratio("y", "d")
+    ref = both.ratio("y", "d")
+    assert rs.cov == pytest.approx(ref.cov, rel=1e-10) and rs.variance_of_ratio == pytest.approx(ref.variance_of_ratio, rel=1e-9)
+    ad = a.adjusted("y", "x") + b.adjusted("y", "x")
+    assert ad.cov_xy == pytest.approx(both.cov("y", "x"), rel=1e-10)
+    assert isinstance(sm, SampleMean) and isinstance(pr, Proportion) and isinstance(rs, RatioStats)
+    assert isinstance(ad, AdjustedStats)
+
+
+def test_to_dict_is_json_ready(frame):
+    import json
+
+    m = aggregate_frame(frame.head(1), ["arm"], COLS)
+    d = next(iter(m.values())).to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["n"] == 1 and d["var"]["y"] is None
+    assert Moments.empty(["y"]).n == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_text_column_is_refused(frame):
+    bad = frame.assign(y=frame.y.astype(str))
+    with pytest.raises(DataError, match=r"column 'y'.*not numbers"):
+        aggregate_frame(bad, ["arm"], COLS)
+    with pytest.raises(DataError, match=r"column 'y'.*not numbers"):
+        aggregate_duckdb(bad.assign(arm=bad.arm.astype(str)), ["arm"], COLS)
+
+
+def test_missing_values_are_refused_with_a_count(frame):
+    bad = frame.copy()
+    bad.loc[[3, 7, 11], "x"] = np.nan
+    with pytest.raises(DataError, match=r"'x'.*missing \(NaN\) in 3 of 3000 rows"):
+        aggregate_frame(bad, ["arm"], COLS)
+    with pytest.raises(DataError, match=r"'x'.*in 3 rows"):
+        aggregate_duckdb(bad.assign(arm=bad.arm.astype(str)), ["arm"], COLS)
+
+
+def test_missing_column_and_missing_group(frame, tmp_path):
+    with pytest.raises(DataError, match="column 'nope'"):
+        aggregate_frame(frame, ["arm"], ["nope"])
+    with pytest.raises(DataError, match="grouping column 'arms'"):
+        aggregate_frame(frame, ["arms"], COLS)
+    bad = frame.assign(arm=frame.arm.astype(object))
+    bad.loc[5, "arm"] = None
+    with pytest.raises(DataError, match=r"'arm' is missing for 1 of"):
+        aggregate_frame(bad, ["arm"], COLS)
+    with pytest.raises(DataError, match="not found"):
+        aggregate_duckdb(tmp_path / "missing.parquet", ["arm"], COLS)
+
+
+def test_error_messages_are_one_line(frame):
+    bad = frame.assign(y=np.nan)
+    with pytest.raises(DataError) as e:
+        aggregate_frame(bad, ["arm"], COLS)
+    assert "\n" not in str(e.value)

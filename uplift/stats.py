@@ -1,0 +1,661 @@
+"""Closed-form estimators on sufficient statistics (see :mod:`uplift.aggregates`).
+
+Nothing here touches rows. Each comparison is *treatment arm minus control* and
+returns a :class:`Comparison` (a frozen dataclass with ``to_dict()`` and
+``summary()``). Formulas and sources:
+
+* proportions - difference p1 - p0 with the unpooled Wald interval
+  ``+- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` and Newcombe's hybrid-score interval
+  (Newcombe 1998, Stat Med 17:873, method 10); two-sided p-value from the pooled
+  z-test ``z = (p1-p0) / sqrt(p(1-p)(1/n1+1/n0))`` (= statsmodels ``proportions_ztest``);
+* means - Welch's t: ``se = sqrt(v1/n1 + v0/n0)``, Welch-Satterthwaite df
+  (= statsmodels ``ttest_ind(usevar="unequal")``);
+* ratio metrics - delta method on R = mean(Y)/mean(D), per-unit variance
+  ``(vY - 2R cYD + R^2 vD)/mean(D)^2`` (Deng, Knoblich & Lu 2018, KDD);
+* CUPED / regression adjustment - ``Y - theta (X - mean X)`` with
+  ``theta`` the pooled within-arm slope (the OLS coefficient of ``Y ~ arm + X``,
+  so the estimate equals OLS's), variance per arm ``vY - 2 theta cXY + theta^2 vX``
+  (Deng, Xu, Kohavi & Walker 2013, WSDM, "CUPED"); ``se="ols"`` gives OLS's
+  classical standard error instead. For ratio metrics the linearised unit values
+  are adjusted the same way (Deng et al. 2018, sec. 4);
+* relative effect (arm - control)/control - delta method on the log of the ratio
+  of means, ``se(log r) = sqrt(var(m1)/m1^2 + var(m0)/m0^2)``, interval
+  ``exp(log r +- z se) - 1`` (as tea-tasting); when a mean is not positive the
+  linear delta method ``var(r) = var(m1)/m0^2 + m1^2 var(m0)/m0^4`` is used and
+  ``method`` says so;
+* non-inferiority - one-sided test of ``H0: effect >= margin`` (harm as large as the
+  margin) for bad_direction "increase": ``z = (d - margin)/se``, ``p = Phi(z)``;
+* multiple testing - Holm (1979) step-down, Benjamini & Hochberg (1995) step-up;
+* group-sequential - Lan & DeMets (1983) alpha spending with the O'Brien-Fleming-type
+  function, alpha/2 per side: ``alpha(t) = 2 [2 - 2 Phi(z_{1-alpha/4} / sqrt(t))]``
+  (the convention of gsDesign's ``sfLDOF`` and R ldbounds), boundaries by recursive
+  numerical integration (Jennison & Turnbull 2000, ch. 19).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy import optimize, stats as st
+
+from uplift.aggregates import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
+
+__all__ = [
+    "Comparison",
+    "NonInferiority",
+    "SequentialBoundaries",
+    "compare_proportions",
+    "compare_means",
+    "compare_ratios",
+    "compare_adjusted",
+    "compare_adjusted_ratios",
+    "wilson_interval",
+    "newcombe_interval",
+    "relative_effect",
+    "noninferiority",
+    "holm",
+    "benjamini_hochberg",
+    "obrien_fleming_spending",
+    "obrien_fleming_boundaries",
+]
+
+
+def _f(x: Any) -> float | None:
+    """JSON-ready float: None for NaN/inf/None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _pair(ci: Sequence[float] | None) -> list[float | None] | None:
+    return None if ci is None else [_f(ci[0]), _f(ci[1])]
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One arm against control on one metric: absolute and relative effect with intervals."""
+
+    kind: str
+    n_treatment: int
+    n_control: int
+    mean_treatment: float
+    mean_control: float
+    estimate: float
+    se: float
+    ci: tuple[float, float]
+    p_value: float
+    statistic: float
+    df: float | None
+    rel_effect: float | None
+    rel_ci: tuple[float, float] | None
+    confidence: float
+    method: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def z_critical(self) -> float:
+        """The critical value the interval used (t with ``df`` or normal)."""
+        q = 0.5 + self.confidence / 2
+        return float(st.t.ppf(q, self.df)) if self.df is not None else float(st.norm.ppf(q))
+
+    def one_sided_p(self, alternative: str) -> float:
+        """One-sided p-value from the same statistic: "larger" (H1: effect > 0) or "smaller" (H1: effect < 0)."""
+        if alternative not in ("larger", "smaller"):
+            raise ValueError("alternative must be 'larger' or 'smaller'")
+        z = self.statistic if alternative == "larger" else -self.statistic
+        return float(st.t.sf(z, self.df)) if self.df is not None else float(st.norm.sf(z))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "kind": self.kind,
+            "n_arm": int(self.n_treatment),
+            "n_control": int(self.n_control),
+            "mean_arm": _f(self.mean_treatment),
+            "mean_control": _f(self.mean_control),
+            "abs_effect": _f(self.estimate),
+            "abs_se": _f(self.se),
+            "abs_ci": _pair(self.ci),
+            "rel_effect": _f(self.rel_effect),
+            "rel_ci": _pair(self.rel_ci),
+            "p_value": _f(self.p_value),
+            "p_value_larger": _f(self.one_sided_p("larger")),
+            "p_value_smaller": _f(self.one_sided_p("smaller")),
+            "statistic": _f(self.statistic),
+            "df": _f(self.df),
+            "confidence": self.confidence,
+            "method": self.method,
+        }
+        for k, v in self.details.items():
+            if isinstance(v, (tuple, list)):
+                d[k] = [_f(x) if isinstance(x, (int, float, np.floating)) or x is None else x for x in v]
+            elif isinstance(v, (float, np.floating)):
+                d[k] = _f(v)
+            else:
+                d[k] = v
+        return d
+
+    def summary(self) -> str:
+        lo, hi = self.ci
+        rel = "n/a" if self.rel_effect is None else f"{self.rel_effect:+.2%}"
+        rci = "" if self.rel_ci is None else f" [{self.rel_ci[0]:+.2%}, {self.rel_ci[1]:+.2%}]"
+        return (
+            f"{self.kind}: arm {self.mean_treatment:.6g} (n={self.n_treatment}) vs control "
+            f"{self.mean_control:.6g} (n={self.n_control}); effect {self.estimate:+.6g} "
+            f"[{lo:+.6g}, {hi:+.6g}] ({self.confidence:.0%}), relative {rel}{rci}, p={self.p_value:.4g}\n"
+            f"  method: {self.method}"
+        )
+
+
+# --------------------------------------------------------------------------- relative effect
+
+
+def relative_effect(
+    m1: float, var_m1: float, m0: float, var_m0: float, crit: float
+) -> tuple[float | None, tuple[float, float] | None, str]:
+    """Relative effect r = m1/m0 - 1 with a delta-method interval.
+
+    Both means positive: log scale, ``se = sqrt(var_m1/m1^2 + var_m0/m0^2)``,
+    interval ``(m1/m0) exp(+- crit se) - 1`` (delta method for log(m1/m0)).
+    Otherwise (m0 != 0): linear delta method ``var = var_m1/m0^2 + m1^2 var_m0/m0^4``.
+    ``var_m*`` are variances of the means (not of units).
+    """
+    if m0 == 0 or not math.isfinite(m0):
+        return None, None, "relative effect undefined (control mean is 0)"
+    ratio = m1 / m0
+    if m1 > 0 and m0 > 0:
+        se = math.sqrt(var_m1 / m1**2 + var_m0 / m0**2)
+        h = math.exp(crit * se)
+        return ratio - 1, (ratio / h - 1, ratio * h - 1), "relative CI: delta method on log(arm/control)"
+    se = math.sqrt(var_m1 / m0**2 + m1**2 * var_m0 / m0**4)
+    return ratio - 1, (ratio - 1 - crit * se, ratio - 1 + crit * se), "relative CI: delta method on arm/control (linear)"
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (Wilson 1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)."""
+    z = st.norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(p * (1 - p) / n + z * z / (4 * n * n), 0.0)) / denom
+    return centre - half, centre + half
+
+
+def newcombe_interval(
+    x1: float, n1: int, x0: float, n0: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for p1 - p0 (Newcombe 1998, method 10).
+
+    With Wilson limits (l1, u1) and (l0, u0):
+    ``[d - sqrt((p1-l1)^2 + (u0-p0)^2), d + sqrt((u1-p1)^2 + (p0-l0)^2)]``.
+    """
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = wilson_interval(x1, n1, confidence)
+    l0, u0 = wilson_interval(x0, n0, confidence)
+    d = p1 - p0
+    return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+
+
+def compare_proportions(treatment: Proportion, control: Proportion, confidence: float = 0.95) -> Comparison:
+    """Difference of proportions p1 - p0.
+
+    * Wald interval: ``d +- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` (unpooled);
+    * Newcombe hybrid-score interval in ``details["newcombe_ci"]``;
+    * p-value: pooled two-sided z-test ``z = d / sqrt(p(1-p)(1/n1 + 1/n0))``, p the pooled rate
+      (statsmodels ``proportions_ztest``);
+    * relative effect: delta method on log(p1/p0).
+    """
+    n1, n0 = treatment.n, control.n
+    p1, p0 = treatment.p, control.p
+    d = p1 - p0
+    z = st.norm.ppf(0.5 + confidence / 2)
+    v1, v0 = p1 * (1 - p1) / n1, p0 * (1 - p0) / n0
+    se = math.sqrt(v1 + v0)
+    pp = (treatment.successes + control.successes) / (n1 + n0)
+    se0 = math.sqrt(pp * (1 - pp) * (1 / n1 + 1 / n0))
+    if se0 > 0:
+        stat = d / se0
+        p = 2 * st.norm.sf(abs(stat))
+    else:
+        stat, p = 0.0, 1.0
+    rel, rel_ci, rel_method = relative_effect(p1, v1, p0, v0, z)
+    return Comparison(
+        kind="proportion",
+        n_treatment=n1, n_control=n0, mean_treatment=p1, mean_control=p0,
+        estimate=d, se=se, ci=(d - z * se, d + z * se), p_value=float(p), statistic=float(stat), df=None,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
+        method="abs CI: Wald (unpooled); p: pooled two-sided z-test; " + rel_method
+        + "; Newcombe hybrid-score CI also given",
+        details={"newcombe_ci": newcombe_interval(treatment.successes, n1, control.successes, n0, confidence)},
+    )
+
+
+# --------------------------------------------------------------------------- means
+
+
+def _welch_df(a: float, b: float, n1: int, n0: int) -> float:
+    """Welch-Satterthwaite df with a = v1/n1, b = v0/n0."""
+    den = (a * a / (n1 - 1) if n1 > 1 else 0.0) + (b * b / (n0 - 1) if n0 > 1 else 0.0)
+    return (a + b) ** 2 / den if den > 0 else float(max(n1 + n0 - 2, 1))
+
+
+def compare_means(treatment: SampleMean, control: SampleMean, confidence: float = 0.95) -> Comparison:
+    """Welch's t-test and interval for m1 - m0.
+
+    ``se = sqrt(v1/n1 + v0/n0)``, ``df = se^4 / ((v1/n1)^2/(n1-1) + (v0/n0)^2/(n0-1))``
+    (Welch 1947); ``p = 2 T_df(-|d/se|)``. Matches statsmodels
+    ``ttest_ind(..., usevar="unequal")``. Relative effect: delta method on the log ratio,
+    with a t quantile whose Welch df uses the log-scale variances (as tea-tasting).
+    """
+    n1, n0 = treatment.n, control.n
+    a, b = treatment.var / n1, control.var / n0
+    d = treatment.mean - control.mean
+    se = math.sqrt(a + b)
+    df = _welch_df(a, b, n1, n0)
+    q = 0.5 + confidence / 2
+    crit = st.t.ppf(q, df)
+    if se > 0:
+        stat = d / se
+        p = 2 * st.t.sf(abs(stat), df)
+    else:
+        stat, p = (0.0, 1.0) if d == 0 else (math.copysign(math.inf, d), 0.0)
+    m1, m0 = treatment.mean, control.mean
+    if m1 > 0 and m0 > 0:
+        df_log = _welch_df(a / m1**2, b / m0**2, n1, n0)
+        crit_rel = st.t.ppf(q, df_log)
+    else:
+        crit_rel = crit
+    rel, rel_ci, rel_method = relative_effect(m1, a, m0, b, crit_rel)
+    return Comparison(
+        kind="mean",
+        n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
+        estimate=d, se=se, ci=(d - crit * se, d + crit * se), p_value=float(p), statistic=float(stat), df=df,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
+        method="abs CI and p: Welch t (unequal variances, Welch-Satterthwaite df); " + rel_method,
+    )
+
+
+# --------------------------------------------------------------------------- ratios
+
+
+def compare_ratios(treatment: RatioStats, control: RatioStats, confidence: float = 0.95) -> Comparison:
+    """Difference of ratio metrics R1 - R0, R = mean(Y)/mean(D), delta method, normal quantiles.
+
+    ``var(R) = (vY - 2 R cYD + R^2 vD) / (n mean(D)^2)`` (Deng, Knoblich & Lu 2018, eq. 3);
+    ``se = sqrt(var(R1) + var(R0))``; p two-sided normal.
+    """
+    r1, r0 = treatment.ratio, control.ratio
+    v1, v0 = treatment.variance_of_ratio, control.variance_of_ratio
+    return _normal_comparison(
+        "ratio", treatment.n, control.n, r1, r0, v1, v0, confidence,
+        "abs CI and p: delta method for ratio of means (normal)",
+    )
+
+
+def _normal_comparison(
+    kind: str, n1: int, n0: int, m1: float, m0: float, v1: float, v0: float, confidence: float,
+    method: str, details: Mapping[str, Any] | None = None, estimate: float | None = None,
+) -> Comparison:
+    d = m1 - m0 if estimate is None else estimate
+    se = math.sqrt(max(v1 + v0, 0.0))
+    z = st.norm.ppf(0.5 + confidence / 2)
+    if se > 0:
+        stat = d / se
+        p = 2 * st.norm.sf(abs(stat))
+    else:
+        stat, p = (0.0, 1.0) if d == 0 else (math.copysign(math.inf, d), 0.0)
+    rel, rel_ci, rel_method = relative_effect(m1, v1, m0, v0, z)
+    return Comparison(
+        kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
+        estimate=d, se=se, ci=(d - z * se, d + z * se), p_value=float(p), statistic=float(stat), df=None,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=method + "; " + rel_method,
+        details=dict(details or {}),
+    )
+
+
+# --------------------------------------------------------------------------- CUPED / regression adjustment
+
+
+def compare_adjusted(
+    treatment: AdjustedStats,
+    control: AdjustedStats,
+    confidence: float = 0.95,
+    *,
+    theta: str = "within",
+    se: str = "robust",
+    kind: str = "mean",
+) -> Comparison:
+    """CUPED / regression-adjusted difference of means (proportions are means of 0/1).
+
+    ``theta`` - "within": pooled within-arm slope
+    ``sum_a (n_a-1) c_XY,a / sum_a (n_a-1) v_X,a`` (the OLS slope of ``Y ~ arm + X``);
+    "total": slope on the pooled sample (tea-tasting's choice).
+
+    Estimate ``(Ybar1 - Ybar0) - theta (Xbar1 - Xbar0)``: with "within" it equals the OLS
+    coefficient of the arm dummy in ``Y ~ 1 + arm + X`` exactly.
+
+    ``se`` - "robust": ``sqrt(sum_a (vY - 2 theta cXY + theta^2 vX)_a / n_a)`` (Deng et al.
+    2013), normal quantiles; "ols": OLS's classical
+    ``s^2 (1/n1 + 1/n0 + (Xbar1-Xbar0)^2 / Sxx_w)``, ``s^2 = RSS/(n - 3)``, t with n - 3 df.
+    Adjusted arm means are ``Ybar_a - theta (Xbar_a - Xbar)``.
+    """
+    t, c = treatment, control
+    n1, n0 = t.n, c.n
+    if theta == "within":
+        sxx = (n1 - 1) * t.var_x + (n0 - 1) * c.var_x
+        sxy = (n1 - 1) * t.cov_xy + (n0 - 1) * c.cov_xy
+    elif theta == "total":
+        tot = t + c
+        sxx, sxy = tot.var_x, tot.cov_xy
+    else:
+        raise ValueError("theta must be 'within' or 'total'")
+    th = sxy / sxx if sxx > 0 else 0.0
+    xbar = (n1 * t.mean_x + n0 * c.mean_x) / (n1 + n0)
+    m1 = t.mean_y - th * (t.mean_x - xbar)
+    m0 = c.mean_y - th * (c.mean_x - xbar)
+    d = m1 - m0
+    u1 = max(t.var_y - 2 * th * t.cov_xy + th * th * t.var_x, 0.0)
+    u0 = max(c.var_y - 2 * th * c.cov_xy + th * th * c.var_x, 0.0)
+    details = {"theta": th, "covariate_mean_arm": t.mean_x, "covariate_mean_control": c.mean_x,
+               "variance_reduction": None}
+    raw_var = t.var_y / n1 + c.var_y / n0
+    if raw_var > 0:
+        details["variance_reduction"] = 1 - (u1 / n1 + u0 / n0) / raw_var
+    if se == "robust":
+        return _normal_comparison(
+            kind, n1, n0, m1, m0, u1 / n1, u0 / n0, confidence,
+            f"abs CI and p: CUPED (theta = pooled {theta}-arm slope), per-arm residual variances (normal)",
+            details,
+        )
+    if se != "ols":
+        raise ValueError("se must be 'robust' or 'ols'")
+    syy_w = (n1 - 1) * t.var_y + (n0 - 1) * c.var_y
+    sxx_w = (n1 - 1) * t.var_x + (n0 - 1) * c.var_x
+    sxy_w = (n1 - 1) * t.cov_xy + (n0 - 1) * c.cov_xy
+    rss = syy_w - (sxy_w * sxy_w / sxx_w if sxx_w > 0 else 0.0)
+    dof = n1 + n0 - 3
+    s2 = rss / dof
+    dx = t.mean_x - c.mean_x
+    var = s2 * (1 / n1 + 1 / n0 + (dx * dx / sxx_w if sxx_w > 0 else 0.0))
+    sd = math.sqrt(max(var, 0.0))
+    crit = st.t.ppf(0.5 + confidence / 2, dof)
+    stat = d / sd if sd > 0 else 0.0
+    p = 2 * st.t.sf(abs(stat), dof) if sd > 0 else 1.0
+    zq = st.norm.ppf(0.5 + confidence / 2)
+    rel, rel_ci, rel_method = relative_effect(m1, u1 / n1, m0, u0 / n0, zq)
+    return Comparison(
+        kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
+        estimate=d, se=sd, ci=(d - crit * sd, d + crit * sd), p_value=float(p), statistic=float(stat),
+        df=float(dof), rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
+        method="abs CI and p: OLS Y ~ 1 + arm + X, classical standard error (t, n-3 df); " + rel_method,
+        details=details,
+    )
+
+
+def _linearised(m: Moments, y: str, d: str | None, x: str, c: str | None) -> tuple[float, float, float, float, float]:
+    """Ratio R = Ybar/Dbar, covariate ratio Q = Xbar/Cbar and the per-unit (co)variances
+    of the linearised values u = (Y - R D)/Dbar and w = (X - Q C)/Cbar.
+    A missing denominator is the constant 1 (then u = Y - Ybar)."""
+
+    def mu(a: str | None) -> float:
+        return 1.0 if a is None else m.mean_of(a)
+
+    def cv(a: str | None, b: str | None) -> float:
+        return 0.0 if a is None or b is None else m.cov(a, b)
+
+    md, mc = mu(d), mu(c)
+    r, q = mu(y) / md, mu(x) / mc
+    var_u = (cv(y, y) - 2 * r * cv(y, d) + r * r * cv(d, d)) / md**2
+    var_w = (cv(x, x) - 2 * q * cv(x, c) + q * q * cv(c, c)) / mc**2
+    cov_uw = (cv(y, x) - r * cv(d, x) - q * cv(y, c) + r * q * cv(d, c)) / (md * mc)
+    return r, q, var_u, var_w, cov_uw
+
+
+def compare_adjusted_ratios(
+    treatment: Moments,
+    control: Moments,
+    numerator: str,
+    denominator: str | None,
+    covariate: str,
+    covariate_denominator: str | None = None,
+    confidence: float = 0.95,
+    *,
+    theta: str = "within",
+) -> Comparison:
+    """CUPED for a ratio metric (Deng, Knoblich & Lu 2018, sec. 4; tea-tasting's RatioOfMeans).
+
+    With R_a = Ybar/Dbar and Q_a = Xbar/Cbar (covariate ratio) per arm and the linearised
+    unit values u = (Y - R D)/Dbar, w = (X - Q C)/Cbar:
+    ``theta = cov(u, w) / var(u... w)`` pooled within arms ("within") or on the pooled sample
+    ("total", tea-tasting), estimate ``(R1 - R0) - theta (Q1 - Q0)``, per-arm variance
+    ``(v_u - 2 theta c_uw + theta^2 v_w) / n``, normal quantiles. ``denominator=None``
+    reduces to :func:`compare_adjusted` with robust standard errors.
+    """
+    cols = (numerator, denominator, covariate, covariate_denominator)
+    r1, q1, vu1, vw1, cuw1 = _linearised(treatment, *cols)
+    r0, q0, vu0, vw0, cuw0 = _linearised(control, *cols)
+    n1, n0 = treatment.n, control.n
+    if theta == "within":
+        sww = (n1 - 1) * vw1 + (n0 - 1) * vw0
+        suw = (n1 - 1) * cuw1 + (n0 - 1) * cuw0
+    elif theta == "total":
+        _, _, _, sww, suw = _linearised(treatment + control, *cols)
+    else:
+        raise ValueError("theta must be 'within' or 'total'")
+    th = suw / sww if sww > 0 else 0.0
+    tot = treatment + control
+    qbar = (tot.mean_of(covariate) / (1.0 if covariate_denominator is None else tot.mean_of(covariate_denominator)))
+    m1 = r1 - th * (q1 - qbar)
+    m0 = r0 - th * (q0 - qbar)
+    v1 = max(vu1 - 2 * th * cuw1 + th * th * vw1, 0.0) / n1
+    v0 = max(vu0 - 2 * th * cuw0 + th * th * vw0, 0.0) / n0
+    raw = vu1 / n1 + vu0 / n0
+    details = {"theta": th, "variance_reduction": (1 - (v1 + v0) / raw) if raw > 0 else None}
+    return _normal_comparison(
+        "ratio" if denominator else "mean", n1, n0, m1, m0, v1, v0, confidence,
+        f"abs CI and p: CUPED on linearised ratio (delta method; theta = pooled {theta}-arm slope) (normal)",
+        details,
+    )
+
+
+# --------------------------------------------------------------------------- non-inferiority
+
+
+@dataclass(frozen=True)
+class NonInferiority:
+    """A guardrail's non-inferiority test. ``non_inferior`` is the verdict used by the decision rule."""
+
+    margin: float | None
+    bad_direction: str
+    statistic: float | None
+    p_value: float | None
+    alpha: float
+    non_inferior: bool
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "margin": _f(self.margin),
+            "bad_direction": self.bad_direction,
+            "statistic_noninferiority": _f(self.statistic),
+            "p_value_noninferiority": _f(self.p_value),
+            "alpha_noninferiority": self.alpha,
+            "non_inferior": bool(self.non_inferior),
+            "method_noninferiority": self.method,
+        }
+
+
+def noninferiority(
+    comparison: Comparison, margin: float | None, bad_direction: str = "increase", alpha: float = 0.025
+) -> NonInferiority:
+    """One-sided non-inferiority test of a guardrail (e.g. Wellek 2010, ch. 1; ICH E9).
+
+    bad_direction "increase": ``H0: d >= margin`` vs ``H1: d < margin``, ``z = (d - margin)/se``,
+    ``p = F(z)``; "decrease": ``H0: d <= -margin``, ``z = (d + margin)/se``, ``p = 1 - F(z)``.
+    F is the comparison's reference distribution (t with its df, else normal). Non-inferior
+    when ``p < alpha`` (one-sided; the default 0.025 is the two-sided 95% interval's upper
+    bound lying below the margin). Without a margin there is no non-inferiority test: the
+    guardrail fails only if the two-sided interval lies wholly on the bad side of 0.
+    """
+    if bad_direction not in ("increase", "decrease"):
+        raise ValueError("bad_direction must be 'increase' or 'decrease'")
+    d, se = comparison.estimate, comparison.se
+    cdf = (lambda z: st.t.cdf(z, comparison.df)) if comparison.df is not None else st.norm.cdf
+    if margin is None:
+        lo, hi = comparison.ci
+        harmed = lo > 0 if bad_direction == "increase" else hi < 0
+        return NonInferiority(None, bad_direction, None, None, alpha, not harmed,
+                              "no margin set: fails only if the interval lies wholly on the bad side of 0")
+    if bad_direction == "increase":
+        z = (d - margin) / se if se > 0 else (-math.inf if d < margin else math.inf)
+        p = float(cdf(z))
+    else:
+        z = (d + margin) / se if se > 0 else (math.inf if d > -margin else -math.inf)
+        p = float(1 - cdf(z))
+    return NonInferiority(
+        margin, bad_direction, float(z), p, alpha, p < alpha,
+        f"one-sided non-inferiority test, H0: harm >= margin {margin:g}; non-inferior if p < {alpha:g}",
+    )
+
+
+# --------------------------------------------------------------------------- multiple testing
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm (1979) step-down adjusted p-values: ``p~_(i) = max_{j<=i} min(1, (m - j + 1) p_(j))``.
+
+    None/NaN entries are left out of the family and returned as None.
+    """
+    idx = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
+    out: list[float | None] = [None] * len(p_values)
+    m = len(idx)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: p_values[i])):  # type: ignore[arg-type, return-value]
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))  # type: ignore[arg-type]
+        out[i] = running
+    return out
+
+
+def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
+    """Benjamini & Hochberg (1995) step-up adjusted p-values (FDR):
+    ``p~_(i) = min_{j>=i} min(1, m p_(j) / j)``. None/NaN entries are returned as None."""
+    idx = [i for i, p in enumerate(p_values) if p is not None and math.isfinite(p)]
+    out: list[float | None] = [None] * len(p_values)
+    m = len(idx)
+    running = 1.0
+    order = sorted(idx, key=lambda i: p_values[i])  # type: ignore[arg-type, return-value]
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, min(1.0, m * float(p_values[i]) / (rank + 1)))  # type: ignore[arg-type]
+        out[i] = running
+    return out
+
+
+# --------------------------------------------------------------------------- group-sequential
+
+
+def obrien_fleming_spending(t: float | np.ndarray, alpha: float = 0.05) -> float | np.ndarray:
+    """Cumulative two-sided alpha spent by information fraction ``t`` (Lan & DeMets 1983).
+
+    O'Brien-Fleming-type, alpha/2 spent on each side: per side
+    ``alpha_1(t) = 2 - 2 Phi(z_{1-alpha/4} / sqrt(t))``, total ``2 alpha_1(t)``; equals alpha at t = 1.
+    (gsDesign ``sfLDOF`` with one-sided alpha/2; R ldbounds ``iuse=1, sides=2``.)
+    """
+    t = np.asarray(t, dtype=float)
+    out = 2 * (2 - 2 * st.norm.cdf(st.norm.ppf(1 - alpha / 4) / np.sqrt(np.maximum(t, 1e-300))))
+    return float(out) if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class SequentialBoundaries:
+    """Two-sided group-sequential boundaries on the z scale, one per look."""
+
+    alpha: float
+    fractions: tuple[float, ...]
+    alpha_spent: tuple[float, ...]  # cumulative
+    z: tuple[float, ...]
+    method: str = "Lan-DeMets alpha spending, O'Brien-Fleming-type, two-sided"
+
+    @property
+    def nominal_alpha(self) -> tuple[float, ...]:
+        """Two-sided nominal p-value threshold at each look: ``2 (1 - Phi(z_k))``."""
+        return tuple(float(2 * st.norm.sf(z)) for z in self.z)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "alpha": self.alpha,
+            "information_fractions": list(self.fractions),
+            "alpha_spent_cumulative": list(self.alpha_spent),
+            "boundaries_z": [_f(z) for z in self.z],
+            "nominal_alpha": [_f(a) for a in self.nominal_alpha],
+        }
+
+
+def obrien_fleming_boundaries(
+    looks: int, alpha: float = 0.05, fractions: Sequence[float] | None = None, grid: int = 1201
+) -> SequentialBoundaries:
+    """Boundaries c_1..c_K with P_H0(|Z_k| >= c_k for some k <= j) = alpha(t_j) for every j.
+
+    ``Z_k`` are the cumulative z-statistics at information fractions ``t_k`` (default k/K),
+    jointly normal with ``corr(Z_j, Z_k) = sqrt(t_j/t_k)``. Computed by recursive numerical
+    integration of the score process ``S_k = Z_k sqrt(t_k)`` on a Simpson grid over the
+    continuation region (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000, ch. 19),
+    solving each c_k with Brent's method. One look gives ``z_{1-alpha/2}``.
+    """
+    if looks < 1:
+        raise ValueError("looks must be at least 1")
+    if fractions is None:
+        t = np.arange(1, looks + 1) / looks
+    else:
+        t = np.asarray(fractions, dtype=float)
+        if len(t) != looks or np.any(np.diff(t) <= 0) or t[0] <= 0 or t[-1] > 1 + 1e-12:
+            raise ValueError("fractions must be increasing in (0, 1], one per look")
+    spent = obrien_fleming_spending(t, alpha)
+    spent = np.atleast_1d(spent)
+    z: list[float] = []
+    m = grid if grid % 2 == 1 else grid + 1
+
+    def simpson(lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        x = np.linspace(lo, hi, m)
+        h = (hi - lo) / (m - 1)
+        w = np.ones(m)
+        w[1:-1:2] = 4
+        w[2:-1:2] = 2
+        return x, w * h / 3
+
+    c1 = float(st.norm.isf(spent[0] / 2))
+    z.append(c1)
+    b = c1 * math.sqrt(t[0])
+    x, w = simpson(-b, b)
+    dens = st.norm.pdf(x / math.sqrt(t[0])) / math.sqrt(t[0])
+    for k in range(1, looks):
+        dt = t[k] - t[k - 1]
+        sd = math.sqrt(dt)
+        target = spent[k] - spent[k - 1]
+        mass = w * dens
+
+        def cross(c: float) -> float:
+            bb = c * math.sqrt(t[k])
+            return float(np.sum(mass * (st.norm.sf((bb - x) / sd) + st.norm.cdf((-bb - x) / sd))))
+
+        if target <= 1e-15:
+            ck = 40.0
+        else:
+            lo, hi = 1e-6, 40.0
+            ck = float(optimize.brentq(lambda c: cross(c) - target, lo, hi, xtol=1e-12, rtol=1e-12))
+        z.append(ck)
+        bb = ck * math.sqrt(t[k])
+        xn, wn = simpson(-bb, bb)
+        dens = (st.norm.pdf((xn[:, None] - x[None, :]) / sd) / sd) @ mass
+        x, w = xn, wn
+    return SequentialBoundaries(alpha, tuple(float(v) for v in t), tuple(float(v) for v in spent), tuple(z))
