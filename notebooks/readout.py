@@ -116,13 +116,14 @@ display(HTML(wrap(report.funnel_table(results))))
 
 # %%
 seg = results.get("segments") or {}
-if seg.get("rows"):
+seg_rows = report.segment_rows(results)
+if seg_rows:
     display(HTML('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
                  'compared at once: some will look different by chance. Treat segment effects as hypotheses '
                  'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
-    rows = [dict(r, label=f"{r['segment']} ({r['arm']})") for r in seg["rows"]]
-    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment",
-                     percent=seg.get("kind", "proportion") == "proportion"))
+    rows = [dict(r, label=f"{r['column']} = {r['segment']} ({r['arm']})") for r in seg_rows]
+    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment (95% CI)",
+                     percent=seg_rows[0].get("kind") == "proportion"))
 display(HTML(wrap(report.segments_table(results, currency))))
 
 # %% [markdown]

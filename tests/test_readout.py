@@ -54,7 +54,8 @@ def test_results_json_follows_the_contract(demo):
 
 def test_results_equal_an_independent_statsmodels_computation(demo):
     """Conversion and revenue per arm recomputed from the files with statsmodels."""
-    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+    import statsmodels.api as sm
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
     out, _ = demo
     r = json.loads((out / "results.json").read_text())
@@ -68,17 +69,20 @@ def test_results_equal_an_independent_statsmodels_computation(demo):
     assert row["mean_arm"] == pytest.approx(x1.mean(), rel=1e-12)
     assert row["mean_control"] == pytest.approx(x0.mean(), rel=1e-12)
     assert row["abs_effect"] == pytest.approx(x1.mean() - x0.mean(), rel=1e-10)
-    # The Wald interval of a difference in proportions is the unequal-variance z interval.
-    cm = CompareMeans(DescrStatsW(x1), DescrStatsW(x0))
-    lo, hi = cm.zconfint_diff(alpha=0.05, usevar="unequal")
-    if "Wald" in row["method"] or "unpooled" in row["method"]:
-        # statsmodels uses ddof=0 variances here; proportions' Wald uses p(1-p)/n, the same thing
-        assert row["abs_ci"] == pytest.approx([lo, hi], rel=1e-6)
+    assert "Wald" in row["method"]
+    lo, hi = confint_proportions_2indep(x1.sum(), len(x1), x0.sum(), len(x0), method="wald", compare="diff")
+    assert row["abs_ci"] == pytest.approx([lo, hi], rel=1e-8)
+    assert row["p_value"] == pytest.approx(proportions_ztest([x1.sum(), x0.sum()], [len(x1), len(x0)])[1], rel=1e-8)
     rev = next(x for x in r["metrics"] if x["metric"] == "revenue" and x["arm"] == "offer")
     y1 = o.loc[o.arm == "offer", "revenue_12m"].to_numpy(float)
     y0 = o.loc[o.arm == "control", "revenue_12m"].to_numpy(float)
-    assert rev["mean_arm"] == pytest.approx(y1.mean(), rel=1e-12)
-    assert rev["mean_control"] == pytest.approx(y0.mean(), rel=1e-12)
+    # CUPED revenue: the OLS coefficient of the arm dummy with the centred pre-period covariate
+    assert rev["cuped"] and rev["unadjusted"]["abs_effect"] == pytest.approx(y1.mean() - y0.mean(), rel=1e-10)
+    sub = o[o.arm.isin(["offer", "control"])]
+    x = sub["revenue_pre_12m"].to_numpy(float)
+    design = np.column_stack([np.ones(len(sub)), (sub.arm == "offer").to_numpy(float), x - x.mean()])
+    ols = sm.OLS(sub["revenue_12m"].to_numpy(float), design).fit()
+    assert rev["abs_effect"] == pytest.approx(ols.params[1], rel=1e-8)
     # SRM: chi-square against the designed 10/90 weights
     from scipy.stats import chisquare
 

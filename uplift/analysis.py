@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
+from uplift.metrics import analyse_metrics
 from uplift.spec import Spec
 
 __all__ = ["Analysis", "analyse", "prepare_outcomes", "jsonable"]
@@ -72,6 +73,9 @@ class Analysis:
             "targeting": _as_dict(self.targeting),
             "notes": list(self.notes),
         }
+        units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
+        for row in (*out["metrics"], *out["guardrails"]):
+            row["unit"] = units.get(row.get("metric"), "")
         return jsonable(out)
 
 
@@ -226,11 +230,7 @@ def analyse(
     if population is not None and spec.exclusions and assign is not None and hasattr(assign, "apply_exclusions"):
         eligibility = assign.apply_exclusions(spec, population)
 
-    metrics_mod = _optional("uplift.metrics")
-    if metrics_mod is not None and hasattr(metrics_mod, "analyse_metrics"):
-        metrics = metrics_mod.analyse_metrics(spec, frame, arm_col, control)
-    else:
-        metrics = _thin_metrics(spec, frame, arm_col, control)
+    metrics = analyse_metrics(spec, frame, arm_col, control)
 
     clv = None
     clv_mod = _optional("uplift.clv")
@@ -279,42 +279,3 @@ def _library_versions() -> dict[str, str]:
         except PackageNotFoundError:  # pragma: no cover
             pass
     return out
-
-
-def _thin_metrics(spec: Spec, frame: pd.DataFrame, arm_col: str, control: str) -> dict[str, Any]:
-    """Placeholder estimates (difference in means, unpooled normal CI) until uplift.metrics lands.
-
-    abs = mean_a - mean_c, se = sqrt(var_a/n_a + var_c/n_c), CI = abs +- z se, p = 2(1 - Phi(|abs|/se));
-    rel = abs / mean_c with delta-method se = sqrt(var_a/(n_a mean_c^2) + mean_a^2 var_c/(n_c mean_c^4)).
-    """
-    from scipy import stats
-
-    z = stats.norm.ppf(0.975)
-    rows = []
-    for m in spec.metrics:
-        if m.kind == "ratio":
-            continue
-        if m.column not in frame.columns:
-            raise DataError(f"outcomes: no column '{m.column}' (metric {m.name}); add it or fix [[metrics]] column")
-        g = frame.groupby(arm_col, observed=True)[m.column].agg(["count", "mean", "var"])
-        c = g.loc[control]
-        for arm in g.index:
-            if arm == control:
-                continue
-            a = g.loc[arm]
-            diff = a["mean"] - c["mean"]
-            se = math.sqrt(a["var"] / a["count"] + c["var"] / c["count"])
-            rel = diff / c["mean"]
-            rel_se = math.sqrt(a["var"] / (a["count"] * c["mean"] ** 2) + a["mean"] ** 2 * c["var"] / (c["count"] * c["mean"] ** 4))
-            rows.append(
-                {
-                    "metric": m.name, "arm": arm, "control": control, "kind": m.kind, "primary": m.primary,
-                    "n_arm": int(a["count"]), "n_control": int(c["count"]),
-                    "mean_arm": a["mean"], "mean_control": c["mean"],
-                    "abs_effect": diff, "abs_ci": [diff - z * se, diff + z * se],
-                    "rel_effect": rel, "rel_ci": [rel - z * rel_se, rel + z * rel_se],
-                    "p_value": float(2 * stats.norm.sf(abs(diff) / se)),
-                    "method": "difference in means, unpooled normal CI; relative CI by delta method",
-                }
-            )
-    return {"metrics": rows}

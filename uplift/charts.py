@@ -49,16 +49,16 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], title: str, percent: bool = T
 
 
 def funnel_chart(funnel: Mapping[str, Any], ax=None):
-    """Rate at each funnel stage per arm (grouped bars, percent)."""
-    rows = funnel.get("rates") or []
-    stages = list(dict.fromkeys(r["stage"] for r in rows))
-    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    """Rate at each funnel stage per arm (grouped bars, percent), from the results' funnel block."""
+    rates = funnel.get("rates") or {}
+    stages = list(funnel.get("stages") or next(iter(rates.values()), {}).keys())
+    arms = list(rates)
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 3.6))
     width = 0.8 / max(len(arms), 1)
     for j, arm in enumerate(arms):
-        vals = [next((r["rate"] for r in rows if r["stage"] == s and r["arm"] == arm), 0.0) * 100 for s in stages]
+        vals = [100 * (rates[arm].get(s) or 0.0) for s in stages]
         xs = [i + (j - (len(arms) - 1) / 2) * width for i in range(len(stages))]
         bars = ax.bar(xs, vals, width=width, label=arm, color=_COLORS[j % len(_COLORS)])
         for b, v in zip(bars, vals):

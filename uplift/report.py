@@ -26,8 +26,8 @@ def fmt_num(x: Any, digits: int = 2) -> str:
     """A number with thousands separators, or an em dash when missing."""
     if not _ok(x):
         return "&mdash;"
-    if abs(x) >= 1000 or float(x).is_integer():
-        return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.{digits}f}"
+    if abs(x) >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
     return f"{x:,.{digits}f}"
 
 
@@ -56,6 +56,12 @@ def fmt_p(p: Any) -> str:
     return "&lt; 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def p_phrase(p: Any) -> str:
+    """'p &lt; 0.0001' or 'p = 0.0123'."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("&lt;") else f"p = {text}"
+
+
 def _ci(ci: Any, f) -> str:
     if not isinstance(ci, (list, tuple)) or len(ci) != 2:
         return "&mdash;"
@@ -82,8 +88,8 @@ def _is_prop(row: Mapping[str, Any]) -> bool:
 def _effect_fmt(row: Mapping[str, Any], currency: str):
     if _is_prop(row):
         return fmt_pct, fmt_pp
-    if row.get("kind") == "mean" and row.get("metric_unit") == "currency" or row.get("currency_metric"):
-        return (lambda x: fmt_money(x, currency)), (lambda x: fmt_money(x, currency))
+    if row.get("unit") == "currency":
+        return (lambda x: fmt_money(x, currency)), (lambda x: ("+" if _ok(x) and x >= 0 else "") + fmt_money(x, currency))
     return fmt_num, (lambda x: ("+" if _ok(x) and x >= 0 else "") + fmt_num(x, 3))
 
 
@@ -159,7 +165,7 @@ def health(r: Mapping[str, Any]) -> str:
         out.append(
             f"<h3>Sample-ratio mismatch: {verdict}</h3>"
             + table(["Arm", "Observed", "Expected", "Designed weight"], rows)
-            + f"<p>Chi-square = {fmt_num(srm.get('chi2'), 3)}, p = {fmt_p(srm.get('p_value'))} "
+            + f"<p>Chi-square = {fmt_num(srm.get('chi2'), 3)}, {p_phrase(srm.get('p_value'))} "
             f"(flagged below {srm.get('threshold', 0.001)}).</p>"
         )
         if srm.get("flagged"):
@@ -225,7 +231,7 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
             notes.append(
                 f"<sup>*</sup> {_E(str(row.get('metric')))} ({_E(str(row.get('arm')))}): CUPED-adjusted on "
                 f"{_E(str(row.get('covariate', 'the pre-period covariate')))}; unadjusted effect {diff(un.get('abs_effect'))} "
-                f"{_ci(un.get('abs_ci'), diff)}, p = {fmt_p(un.get('p_value'))}."
+                f"{_ci(un.get('abs_ci'), diff)}, {p_phrase(un.get('p_value'))}."
             )
     methods = sorted({str(r.get("method")) for r in rows if r.get("method")})
     notes += [f"Method: {_E(m)}" for m in methods]
@@ -264,59 +270,90 @@ def precision(r: Mapping[str, Any]) -> str:
 
 
 def funnel_table(r: Mapping[str, Any]) -> str:
-    """Section 8: rate at each stage per arm, incremental effect with CI."""
+    """Section 8: rate at each stage per arm, the incremental effect with CI, conditional rates."""
     f = r.get("funnel") or {}
-    rows = f.get("rows") or []
-    if not rows:
+    effects = f.get("effects") or []
+    if not effects:
         return "<p>No funnel in the spec.</p>"
-    return table(
-        ["Stage", "Arm", "Rate control", "Rate arm", "Incremental", "95% CI", "Conditional rate arm"],
-        [(_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
-          fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_pct(x.get("conditional_rate_arm")))
-         for x in rows])
+    cond = f.get("conditional_rates") or {}
+    rows = []
+    for x in effects:
+        c = (cond.get(x.get("arm")) or {}).get(x.get("stage"))
+        c0 = (cond.get(x.get("control")) or {}).get(x.get("stage"))
+        rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
+                     fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
+                     f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
+    return table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", "95% CI", "p (BH)", "Step conversion (control &rarr; arm)"],
+                 rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
+
+
+def segment_rows(r: Mapping[str, Any]) -> list[dict]:
+    """The segment cells of the primary metric, flattened over segment columns."""
+    s = r.get("segments") or {}
+    out = []
+    for column, rows in (s.get("by") or {}).items():
+        for x in rows:
+            out.append(dict(x, column=column))
+    return out
 
 
 def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
     """Section 9 (table part): per-segment effects of the primary metric; small cells suppressed."""
     s = r.get("segments") or {}
-    rows = s.get("rows") or []
+    rows = segment_rows(r)
     if not rows:
-        return "<p>No segment breakdown.</p>"
+        return "<p>No segment breakdown ([analysis] segments in the spec).</p>"
     out = []
     for x in rows:
+        label = _E(f"{x.get('column')} = {x.get('segment')}")
         if x.get("suppressed"):
-            out.append([_E(f"{x.get('column')} = {x.get('segment')}"), _E(str(x.get("arm"))), "suppressed", "&mdash;", "&mdash;", "&mdash;"])
+            out.append([label, _E(str(x.get("arm"))), f"suppressed (&lt; {s.get('min_cell_size', 50)})", "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
             continue
-        out.append([_E(f"{x.get('column')} = {x.get('segment')}"), _E(str(x.get("arm"))), fmt_num(x.get("n_arm")),
-                    fmt_pp(x.get("abs_effect")) if x.get("kind", "proportion") == "proportion" else fmt_num(x.get("abs_effect")),
-                    _ci(x.get("abs_ci"), fmt_pp if x.get("kind", "proportion") == "proportion" else fmt_num),
-                    fmt_p(x.get("p_value_adjusted"))])
-    return table(["Segment", "Arm", "n (arm)", "Effect", "95% CI", "p (BH)"], out,
-                 caption=f"Cells with fewer than {s.get('min_cell_size', 50)} units are suppressed.")
+        level, diff = _effect_fmt(x, currency)
+        out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
+                    f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
+                    diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
+    return table(["Segment", "Arm", "n arm / control", "Control &rarr; arm", "Effect", "95% CI", "p (BH)"], out,
+                 caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s.get('min_cell_size', 50)} units in an arm are suppressed.")
+
+
+def _est(block: Any) -> tuple[Any, Any]:
+    if isinstance(block, Mapping):
+        return block.get("estimate"), block.get("ci")
+    return block, None
 
 
 def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
-    """Section 10: incremental conversions, revenue, profit, cost, ROI with CI, CLV uplift, assumptions."""
+    """Section 10: incremental conversions, revenue, profit, cost, ROI with CI, scaled to the eligible population."""
     roi = r.get("roi") or {}
+    per_arm = roi.get("per_arm") or {}
+    if not per_arm:
+        return "<p>No economics in the spec.</p>"
+    money = lambda x: fmt_money(x, currency)  # noqa: E731
     out = []
-    arms = roi.get("arms") or ([roi] if roi.get("incremental_profit") is not None else [])
-    for a in arms:
-        m = lambda k: fmt_money(a.get(k), currency)  # noqa: E731
-        kpis = [
-            ("Incremental conversions (eligible population)", fmt_num(a.get("incremental_conversions_population")), _ci(a.get("incremental_conversions_population_ci"), fmt_num)),
-            ("Incremental revenue per treated customer", m("incremental_revenue"), _ci(a.get("incremental_revenue_ci"), lambda x: fmt_money(x, currency))),
-            ("Incremental profit per treated customer (net of cannibalisation and cost to serve)", m("incremental_profit"), _ci(a.get("incremental_profit_ci"), lambda x: fmt_money(x, currency))),
-            ("Campaign cost per treated customer", m("cost"), ""),
-            ("Incremental ROI", fmt_pct(a.get("roi"), 0), _ci(a.get("roi_ci"), lambda x: fmt_pct(x, 0))),
-            ("Cost per incremental conversion", m("cost_per_incremental_conversion"), _ci(a.get("cost_per_incremental_conversion_ci"), lambda x: fmt_money(x, currency))),
-            ("Net impact scaled to the eligible population", m("net_impact_population"), _ci(a.get("net_impact_population_ci"), lambda x: fmt_money(x, currency))),
+    for arm, a in per_arm.items():
+        scaled = a.get("scaled") or {}
+        items = [
+            ("Incremental conversions, eligible population", scaled.get("incremental_conversions"), fmt_num),
+            ("Incremental revenue per treated customer", a.get("incremental_revenue"), money),
+            ("Incremental profit per treated customer (net of cannibalised margin and cost to serve)", a.get("incremental_profit"), money),
+            ("Campaign cost per treated customer (contact + incentive)", a.get("campaign_cost"), money),
+            ("Incremental ROI = (incremental profit - cost) / cost", a.get("roi"), lambda x: fmt_pct(x, 0)),
+            ("Cost per incremental conversion", a.get("cost_per_incremental_conversion"), money),
+            ("Net incremental profit, eligible population", scaled.get("net_incremental_profit"), money),
         ]
-        out.append(f"<h3>{_E(str(a.get('arm', 'offer')))} vs {_E(str(a.get('control', r.get('control'))))}</h3><div class=\"kpis\">" + "".join(
-            f"<div class=\"kpi\"><div class=\"v\">{v}</div><div class=\"l\">{_E(k)}<br>95% CI {ci or '&mdash;'}</div></div>" for k, v, ci in kpis
-        ) + "</div>")
-    if roi.get("assumptions"):
-        out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in roi["assumptions"]) + "</ul>")
-    return "".join(out) or "<p>No economics in the spec.</p>"
+        cards = []
+        for label, block, f in items:
+            est, ci = _est(block)
+            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}</div><div class=\"l\">{_E(label)}<br>95% CI {_ci(ci, f)}</div></div>")
+        out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
+    facts = [f"Contact cost {fmt_money(roi.get('contact_cost'), currency)} per treated customer; incentive "
+             f"{fmt_money(roi.get('incentive_cost'), currency)} per conversion; eligible population {fmt_num(roi.get('eligible_population'))}."]
+    cols = roi.get("columns") or {}
+    if cols:
+        facts.append("Columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + ".")
+    out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
+    return "".join(out)
 
 
 def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
@@ -370,10 +407,15 @@ def methods(r: Mapping[str, Any]) -> str:
            "<li>CLV: &Sigma;<sub>t</sub> m<sub>t</sub> S(t) / (1 + d)<sup>t</sup>, Kaplan-Meier with Greenwood variance; extrapolation by the shifted-beta-geometric model (Fader &amp; Hardie 2007) or Weibull.</li>",
            "</ul>"]
     out.append("<h3>Library versions</h3>" + table(["Library", "Version"], [(_E(k), _E(v)) for k, v in sorted(libs.items())]))
-    ss = r.get("sufficient_statistics")
-    rows = ss if isinstance(ss, list) else (ss or {}).get("rows", []) if isinstance(ss, dict) else []
-    if rows:
-        keys = [k for k in rows[0].keys()][:10]
-        out.append("<h3>Sufficient statistics (per arm)</h3>" + table(
-            [_E(k) for k in keys], [[fmt_num(x.get(k), 4) if _ok(x.get(k)) else _E(str(x.get(k))) for k in keys] for x in rows]))
+    ss = (r.get("sufficient_statistics") or {}).get("per_arm") or {}
+    if ss:
+        columns = list(next(iter(ss.values())).get("mean", {}).keys())
+        rows = []
+        for col in columns:
+            for arm, st in ss.items():
+                rows.append([_E(col), _E(str(arm)), fmt_num(st.get("n")), fmt_num((st.get("mean") or {}).get(col), 4),
+                             fmt_num((st.get("var") or {}).get(col), 4)])
+        out.append("<h3>Sufficient statistics the numbers came from</h3>"
+                   f"<p class=\"muted\">{_E(str((r.get('sufficient_statistics') or {}).get('description', '')))}. "
+                   "Covariances are in results.json.</p>" + table(["Column", "Arm", "n", "Mean", "Variance"], rows))
     return "".join(out)

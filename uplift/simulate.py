@@ -225,7 +225,7 @@ def _expected(pop: pd.DataFrame, intensity: float) -> dict[str, np.ndarray]:
     cannibalised = 0.20 * product_margin * (0.5 + pop["holds_savings"].to_numpy())
     service0 = 20.0 + 4.0 * products
     service1 = service0 + 60.0
-    complaint = 0.008 + 0.004 * treated + np.where(sleeping & treated, 0.02, 0.0)
+    complaint = 0.008 + 0.001 * treated + np.where(sleeping & treated, 0.01, 0.0)
     return {
         "p": p,
         "converted": p,
@@ -309,7 +309,7 @@ def simulate_outcomes(
     sleeping = ((seg == 0) & (age == 3) & (products == 1)) | (population["complaints_90d"].to_numpy() > 0) | (
         population["financial_stress"].to_numpy() > 0
     )
-    complaint = rng.random(n) < 0.008 + 0.004 * treated + np.where(sleeping & treated, 0.02, 0.0)
+    complaint = rng.random(n) < 0.008 + 0.001 * treated + np.where(sleeping & treated, 0.01, 0.0)
 
     frailty = rng.gamma(2.0, 0.5, size=n)
     q0 = np.minimum(0.028 * np.exp(-0.42 * (products - 1)) * frailty, 0.95)

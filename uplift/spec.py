@@ -120,6 +120,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "denominator_covariate": _Field("str", default=""),
         "primary": _Field("bool", default=False),
         "description": _Field("str", default=""),
+        "unit": _Field("str", default="", check=_one_of("", "currency", "count")),
     },
     "guardrails": {  # an array of tables
         "name": _Field("str", required=True, check=_non_empty),
@@ -209,6 +210,7 @@ class MetricSpec:
     bad_direction: str = ""
     margin: float | None = None
     is_guardrail: bool = False
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -467,7 +469,7 @@ def _build(sections: dict[str, Any], path: Path | None, text: str) -> Spec:
         MetricSpec(
             name=m["name"], kind=m["kind"], column=m["column"], denominator=m["denominator"],
             covariate=m["covariate"], denominator_covariate=m["denominator_covariate"],
-            primary=m["primary"], description=m["description"],
+            primary=m["primary"], description=m["description"], unit=m["unit"],
         )
         for m in sections.get("metrics", [])
     )

@@ -1,0 +1,91 @@
+"""Open a rendered readout from disk in headless Chromium: no console errors, no network, numbers visible.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser`` installs them; ``make test``
+and ``.ci/run`` call it). Without them the test fails rather than skips: CI must run it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+    "--window-size=1280,2400",
+)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from uplift.readout import render_readout
+    from uplift.simulate import simulate
+    from uplift.spec import load_spec
+
+    tmp = tmp_path_factory.mktemp("browser")
+    spec = load_spec(ROOT / "experiments" / "demo.toml")
+    sim = simulate(20_000, seed=8, arms=spec.arms)
+    sim.write(tmp / "data")
+    paths = render_readout(spec, tmp / "report", outcomes=tmp / "data" / "outcomes.parquet",
+                           population=tmp / "data" / "population.parquet")
+    return paths
+
+
+def _driver(profile: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        pytest.fail("chromium and chromedriver are not installed; run `make browser` (Debian packages chromium, chromium-driver)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for f in FLAGS:
+        opts.add_argument(f)
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(chromedriver), options=opts)
+
+
+def test_readout_opens_offline_in_a_real_browser(rendered, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    results = json.loads(rendered.results.read_text())
+    driver = _driver(tmp_path / "profile")
+    try:
+        url = rendered.html.resolve().as_uri()
+        driver.get("about:blank")
+        driver.get_log("performance")  # drain Chromium's own start-up requests (new-tab page)
+        driver.get_log("browser")
+        driver.get(url)
+        assert driver.title.startswith("Readout:")
+        text = driver.find_element(By.TAG_NAME, "body").text
+        # Console: no errors (warnings from Chromium's own startup are not the page's).
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        # Network: every request the page made is the file itself or embedded data.
+        urls = []
+        for entry in driver.get_log("performance"):
+            msg = json.loads(entry["message"])["message"]
+            if msg["method"] == "Network.requestWillBeSent":
+                urls.append(msg["params"]["request"]["url"])
+        assert urls, "the performance log recorded no request at all"
+        leaving = [u for u in urls if not (u.startswith("file://") or u.startswith("data:"))]
+        assert not leaving, leaving
+        # The headline numbers are visible text.
+        row = next(x for x in results["metrics"] if x["metric"] == "conversion")
+        assert f"{100 * row['abs_effect']:+.2f} pp" in text
+        assert f"{100 * row['mean_arm']:.2f}%" in text
+        assert "Sample-ratio mismatch" in text
+        # Every embedded image decoded (naturalWidth > 0).
+        widths = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+        assert widths and all(w > 0 for w in widths), widths
+        shot = rendered.html.parent / "readout.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
