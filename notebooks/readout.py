@@ -143,6 +143,13 @@ if analysis.clv is not None:
     fig.tight_layout()
     show(fig)
 display(HTML(wrap(report.clv_summary(results, currency))))
+if analysis.clv is not None and (results["clv"] or {}).get("retention_by_products"):
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    analysis.clv.plot_retention_by_products(ax)
+    fig.tight_layout()
+    show(fig)
+    display(HTML('<p class="muted">Retention by number of products held: customers with more products '
+                 'stay longer, which is why a cross-sell is worth more than its first-year margin.</p>'))
 
 # %% [markdown]
 # ## Targeting: whom to offer next

@@ -82,6 +82,8 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     "population": {
         "source": _Field("str", default=""),
         "outcomes": _Field("str", default=""),
+        # how to read the files above (default: from the suffix); the rows are aggregated where they are
+        "format": _Field("str", default="", check=_one_of("", "auto", "parquet", "csv")),
     },
     "exclude": {  # an array of tables: one rule each, applied in order
         "reason": _Field("str", required=True, check=_non_empty),
@@ -154,6 +156,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "extrapolation": _Field("str", default="auto", check=_one_of("auto", "sbg", "weibull", "none")),
         "margin_timing": _Field("str", default="end", check=_one_of("end", "start")),
         "products_column": _Field("str", default=""),
+        "n_bootstrap": _Field("int", default=0, check=_non_negative("200")),  # bootstrap check of the CLV interval
     },
     "analysis": {
         "arm_column": _Field("str", default=""),
