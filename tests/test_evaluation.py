@@ -1,0 +1,195 @@
+"""Uplift metrics: equal to scikit-uplift on the same input, correct for continuous outcomes
+(against a brute-force loop), and bootstrap intervals that cover and a random baseline that
+does not cry wolf (simulation with known truth)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import sim_size
+from uplift import _sklift
+from uplift import evaluation as ev
+from uplift.errors import DataError
+
+
+def _data(seed: int, n: int = 2000, ties: bool = True):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 2, n)
+    s = rng.normal(size=n)
+    if ties:
+        s = np.round(s, 1)  # many tied scores
+    y = (rng.random(n) < 0.15 + 0.1 * t * (s > 0) - 0.05 * t * (s < -1)).astype(int)
+    return y, s, t
+
+
+SEEDS = [0, 1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def sk():
+    return _sklift.metrics()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("ties", [True, False])
+def test_curves_and_coefficients_equal_sklift(sk, seed, ties):
+    y, s, t = _data(seed, ties=ties)
+    for ours, ref in [(ev.qini_curve(y, s, t), sk.qini_curve(y, s, t)),
+                      (ev.uplift_curve(y, s, t), sk.uplift_curve(y, s, t)),
+                      (ev.perfect_qini_curve(y, t), sk.perfect_qini_curve(y, t)),
+                      (ev.perfect_uplift_curve(y, t), sk.perfect_uplift_curve(y, t))]:
+        np.testing.assert_allclose(ours[0], ref[0], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(ours[1], ref[1], rtol=0, atol=1e-10)
+    assert abs(ev.qini_coefficient(y, s, t) - sk.qini_auc_score(y, s, t)) < 1e-10
+    assert abs(ev.qini_coefficient(y, s, t, negative_effect=False) - sk.qini_auc_score(y, s, t, negative_effect=False)) < 1e-10
+    assert abs(ev.auuc(y, s, t) - sk.uplift_auc_score(y, s, t)) < 1e-10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_uplift_at_k_and_deciles_equal_sklift(sk, seed):
+    y, s, t = _data(seed)
+    for k in (0.1, 0.3, 0.5, 150):
+        for strategy in ("overall", "by_group"):
+            assert abs(ev.uplift_at_k(y, s, t, k=k, strategy=strategy) - sk.uplift_at_k(y, s, t, strategy=strategy, k=k)) < 1e-10
+    ours = ev.uplift_by_decile(y, s, t)
+    ref = sk.uplift_by_percentile(y, s, t, std=True)
+    for a, b in [("n_treatment", "n_treatment"), ("n_control", "n_control"), ("uplift", "uplift"),
+                 ("response_rate_treatment", "response_rate_treatment"), ("std_uplift", "std_uplift")]:
+        np.testing.assert_allclose(ours[a].to_numpy(float), ref[b].to_numpy(float), rtol=0, atol=1e-10)
+
+
+def test_sklift_metrics_survive_removal_of_stable_cumsum(monkeypatch):
+    """scikit-learn 1.10 removes stable_cumsum; the adapter's shim keeps sklift.metrics importable."""
+    import sklearn.utils.extmath as extmath
+
+    monkeypatch.delattr(extmath, "stable_cumsum", raising=False)
+    for name in [m for m in sys.modules if m.startswith("sklift.metrics")]:
+        monkeypatch.delitem(sys.modules, name)
+    m = _sklift.metrics()
+    y, s, t = _data(5)
+    assert abs(m.qini_auc_score(y, s, t) - ev.qini_coefficient(y, s, t)) < 1e-10
+    assert hasattr(extmath, "stable_cumsum")  # shim installed
+    monkeypatch.undo()
+    assert importlib.import_module("sklift.metrics").qini_auc_score(y, s, t) == pytest.approx(ev.qini_coefficient(y, s, t), abs=1e-10)
+
+
+def _brute_qini(y, s, t):
+    """Independent loop: at each distinct threshold (descending), Q = Y_t - Y_c * N_t / N_c."""
+    xs, qs, us = [0.0], [0.0], [0.0]
+    for thr in sorted(set(s), reverse=True):
+        top = s >= thr
+        nt, nc = (top & (t == 1)).sum(), (top & (t == 0)).sum()
+        yt, yc = y[top & (t == 1)].sum(), y[top & (t == 0)].sum()
+        xs.append(float(top.sum()))
+        qs.append(yt - (yc * nt / nc if nc else 0.0))
+        us.append(((yt / nt if nt else 0.0) - (yc / nc if nc else 0.0)) * top.sum())
+    return np.array(xs), np.array(qs), np.array(us)
+
+
+def test_continuous_outcome_curves_match_brute_force():
+    rng = np.random.default_rng(11)
+    n = 600
+    t = rng.integers(0, 2, n)
+    s = np.round(rng.normal(size=n), 1)
+    y = rng.lognormal(4, 1, n) + 30 * t * (s > 0)  # revenue
+    x, q, u = _brute_qini(y, s, t)
+    xq, vq = ev.qini_curve(y, s, t)
+    xu, vu = ev.uplift_curve(y, s, t)
+    np.testing.assert_allclose(xq, x)
+    np.testing.assert_allclose(vq, q, rtol=1e-12, atol=1e-8)
+    np.testing.assert_allclose(vu, u, rtol=1e-12, atol=1e-8)
+    # the perfect ordering scores 1 and the reverse ordering scores below 0
+    perfect = y * t - y * (1 - t)
+    assert ev.qini_coefficient(y, perfect, t) == pytest.approx(1.0, abs=1e-12)
+    assert ev.qini_coefficient(y, -perfect, t) < 0
+    # uplift@k on revenue: the plain difference in means among the top units
+    o = np.argsort(-s, kind="stable")
+    top = np.zeros(n, bool)
+    top[np.argsort(s, kind="mergesort")[::-1][:180]] = True
+    assert ev.uplift_at_k(y, s, t, k=0.3) == pytest.approx(y[top & (t == 1)].mean() - y[top & (t == 0)].mean(), abs=1e-10)
+    assert len(o) == n
+
+
+def test_bad_input_is_one_line_error():
+    y, s, t = _data(0, n=50)
+    with pytest.raises(DataError, match="no treated units"):
+        ev.qini_coefficient(y, s, np.zeros(50))
+    with pytest.raises(DataError, match="no control units"):
+        ev.qini_coefficient(y, s, np.ones(50))
+    with pytest.raises(DataError, match="differ in length"):
+        ev.qini_coefficient(y[:10], s, t)
+    with pytest.raises(DataError, match="treatment must be 0"):
+        ev.qini_coefficient(y, s, t * 2)
+    with pytest.raises(DataError, match="k=1.5"):
+        ev.uplift_at_k(y, s, t, k=1.5)
+
+
+def test_evaluate_uplift_point_estimates_are_the_plain_metrics():
+    y, s, t = _data(3, n=3000)
+    e = ev.evaluate_uplift(y, s, t, n_boot=200, seed=1)
+    assert e.qini.estimate == ev.qini_coefficient(y, s, t)
+    assert e.auuc.estimate == ev.auuc(y, s, t)
+    assert e.uplift_at[0.3].estimate == ev.uplift_at_k(y, s, t, k=0.3)
+    assert e.qini.low < e.qini.estimate < e.qini.high
+    dec = e.deciles
+    assert (dec["boot_low"] <= dec["uplift"]).all() and (dec["uplift"] <= dec["boot_high"]).all()
+    ratio = (dec["boot_high"] - dec["boot_low"]) / (dec["ci_high"] - dec["ci_low"])
+    assert ratio.between(0.6, 1.4).all(), ratio  # bootstrap and normal intervals agree in width
+    d = e.to_dict()
+    import json
+
+    json.dumps(d, allow_nan=False)
+    assert d["qini_coefficient"]["ci"][0] < d["qini_coefficient"]["estimate"]
+
+
+def test_weighted_core_with_unit_weights_equals_unweighted():
+    y, s, t = _data(4)
+    srt = ev._Sorted.build(y.astype(float), s, t.astype(float))
+    for a, b in zip(srt.cums(None), srt.cums(np.ones(len(y)))):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
+def _sim_sample(seed: int, n: int, intensity: float = 1.0):
+    from uplift.simulate import simulate
+
+    sim = simulate(n, seed=seed, arms={"control": 0.5, "offer": 0.5}, intensity={"offer": intensity})
+    o, p = sim.outcomes, sim.population
+    score = np.log(p["balance"].to_numpy()) + 0.8 * p["products_held"].to_numpy()  # a fixed, informative-ish score
+    return o["converted"].to_numpy(), score, (o["arm"] == "offer").to_numpy().astype(int), o
+
+
+def test_bootstrap_interval_for_uplift_at_k_covers_the_truth(full):
+    """Truth: the mean true uplift among the top 30% by score, from a large population."""
+    from uplift.simulate import simulate
+
+    big = simulate(200_000, seed=999, arms={"control": 0.5, "offer": 0.5})
+    bs = np.log(big.population["balance"].to_numpy()) + 0.8 * big.population["products_held"].to_numpy()
+    cut = np.quantile(bs, 0.7)
+    truth = float(big.outcomes["true_uplift_offer"].to_numpy()[bs > cut].mean())
+    reps = sim_size(full, 60, 400)
+    hits = 0
+    for r in range(reps):
+        y, s, t, _ = _sim_sample(1000 + r, 4000)
+        e = ev.evaluate_uplift(y, s, t, n_boot=200, seed=r, ks=(0.3,), random_baseline=False)
+        hits += e.uplift_at[0.3].low <= truth <= e.uplift_at[0.3].high
+    coverage = hits / reps
+    print(f"uplift@0.3 bootstrap 95% coverage: {coverage:.3f} over {reps} samples (truth {truth:.4f})")
+    assert coverage >= (0.85 if not full else 0.92)
+
+
+def test_random_baseline_false_positive_rate_under_no_effect(full):
+    """No treatment effect: a fixed score's Qini exceeds the random-score 95% upper bound ~2.5% of the time."""
+    reps = sim_size(full, 40, 300)
+    exceed = 0
+    for r in range(reps):
+        y, s, t, _ = _sim_sample(5000 + r, 3000, intensity=0.0)
+        q = ev.qini_coefficient(y, s, t)
+        rq = ev.random_qini_interval(y, t, n_boot=200, seed=r)
+        exceed += q > rq.high
+    rate = exceed / reps
+    print(f"false-positive rate (Qini above random upper bound, no effect): {rate:.3f} over {reps}")
+    assert rate <= (0.125 if not full else 0.05)

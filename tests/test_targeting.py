@@ -1,0 +1,256 @@
+"""Profit-optimal targeting: the next-wave list excludes every excluded customer, captures
+most of the profit of targeting by the true effects, prices a conversion at its true value,
+and bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uplift.cli import main
+from uplift.evaluation import Interval
+from uplift.spec import load_spec, parse_spec
+from uplift.targeting import calibrate_uplift, estimate_value_per_conversion, profit_by_depth, targeting_analysis
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "experiments" / "demo.toml"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from uplift.simulate import simulate
+
+    return simulate(60_000, seed=21, arms={"control": 0.5, "offer": 0.5})
+
+
+@pytest.fixture(scope="module")
+def result(sim):
+    spec = load_spec(DEMO)
+    return targeting_analysis(spec, sim.population, sim.outcomes, "arm", "control", n_boot=100)
+
+
+def test_next_wave_excludes_every_excluded_customer(sim, result):
+    from uplift.assign import apply_exclusions
+
+    spec = load_spec(DEMO)
+    el = apply_exclusions(spec, sim.population)
+    wave = result.next_wave
+    converted = set(sim.outcomes.loc[sim.outcomes["converted"] == 1, "customer_id"])
+    assert set(wave["customer_id"]) == set(el.eligible["customer_id"]) - converted
+    assert not set(wave["customer_id"]) & converted  # bought in the test: never listed again
+    assert result.excluded["converted_in_test"] == len(set(el.eligible["customer_id"]) & converted)
+    listed = sim.population.set_index("customer_id").loc[wave["customer_id"]]
+    # every rule of the demo spec, checked directly on the raw columns
+    assert (listed["marketing_opt_out"] == 0).all()
+    assert (listed["complaints_90d"] == 0).all()
+    assert (listed["financial_stress"] == 0).all()
+    assert (listed["holds_mortgage"] == 0).all()
+    assert (listed["days_since_last_contact"] >= 30).all()
+    assert sum(result.excluded.values()) == len(sim.population) - len(wave)
+    assert list(wave.columns) == ["customer_id", "score", "decile", "expected_incremental_profit", "selected"]
+    assert wave["expected_incremental_profit"].is_monotonic_decreasing
+    assert set(wave["decile"]) == set(range(1, 11))
+    assert wave["selected"].sum() == result.n_targeted == (wave["expected_incremental_profit"] > 0).sum()
+
+
+def test_profit_targeting_captures_most_of_the_true_optimum(sim, result):
+    """True profit of contacting i: true net-margin uplift - contact cost - incentive x P(convert | offer)."""
+    o = sim.outcomes.set_index("customer_id")
+    true_profit = (o["true_net_margin_uplift_offer"] - 1.5 - 20.0 * o["true_p_offer"]).loc[result.next_wave["customer_id"]].to_numpy()
+    ours = true_profit[result.next_wave["selected"].to_numpy()].sum()
+    oracle = true_profit[true_profit > 0].sum()
+    print(f"profit capture: {ours / oracle:.3f} (ours {ours:,.0f}, oracle {oracle:,.0f}); model {result.model}; "
+          f"best depth {result.best_depth:.2f} vs oracle {np.mean(true_profit > 0):.2f}")
+    assert ours / oracle >= 0.80
+
+
+def test_profit_interval_covers_the_true_profit_of_the_list(full):
+    """Truth: the sum of the true incremental profit of the customers the list selects."""
+    from conftest import sim_size
+    from uplift.simulate import simulate
+
+    spec = load_spec(DEMO)
+    reps = sim_size(full, 6, 60)
+    hits = 0
+    for r in range(reps):
+        s = simulate(20_000, seed=300 + r, arms={"control": 0.5, "offer": 0.5})
+        res = targeting_analysis(spec, s.population, s.outcomes, "arm", "control", n_boot=100, models=["solo"])
+        o = s.outcomes.set_index("customer_id")
+        sel = res.next_wave.loc[res.next_wave["selected"], "customer_id"]
+        truth = float((o["true_net_margin_uplift_offer"] - 1.5 - 20.0 * o["true_p_offer"]).loc[sel].sum())
+        hits += res.best_profit.low <= truth <= res.best_profit.high
+    print(f"expected-profit interval coverage: {hits}/{reps}")
+    assert hits / reps >= (0.66 if not full else 0.85)
+
+
+def test_value_per_conversion_matches_the_simulation_truth(sim, result):
+    o = sim.outcomes
+    true_v = (o["true_net_margin_uplift_offer"] / o["true_uplift_offer"])[o["converted"] == 1].mean()
+    v = result.value_per_conversion
+    print(f"value per conversion {v.estimate:.1f} [{v.low:.1f}, {v.high:.1f}], truth (mean over converters) {true_v:.1f}")
+    assert abs(v.estimate - true_v) < 1.5 * (v.high - v.low)
+
+
+def test_result_is_json_ready_and_has_the_readout_keys(result):
+    d = result.to_dict()
+    json.dumps(d, allow_nan=False)
+    for k in ("model", "models", "qini", "qini_ci", "random_score_qini", "best_depth", "expected_incremental_profit",
+              "expected_incremental_profit_ci", "assumptions", "profit_curve"):
+        assert k in d, k
+    assert {m["model"] for m in d["models"]} == {"solo", "two_models", "class_transformation", "x_learner", "dr_learner"}
+    assert d["assumptions"]["contact_cost"] == 1.5 and d["assumptions"]["incentive_cost"] == 20.0
+    assert d["qini"] > d["random_score_qini"]["ci"][1]
+    assert "customer_id" not in json.dumps(d)
+    assert "Qini" in result.summary()
+
+
+def test_plots_draw_on_given_axes(result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2)
+    assert result.plot_qini(ax[0]) is ax[0]
+    assert result.plot_profit_by_depth(ax[1]) is ax[1]
+    assert len(ax[1].lines) >= 3
+    plt.close(fig)
+
+
+def test_profit_by_depth_by_hand():
+    """8 units, no ties. Top half (4 units: t=1,1,0,0 with y=1,0,0,0):
+    uplift 0.5 - 0 = 0.5; per unit: 0.5 * 100 - 2 - 10 * 0.5 = 43; times share 0.5, times scale 10 = 215."""
+    y = np.array([1, 0, 0, 0, 1, 0, 1, 0], float)
+    t = np.array([1, 1, 0, 0, 1, 1, 0, 0], float)
+    score = np.arange(8, 0, -1, dtype=float)
+    v = Interval(100.0, 100.0, 100.0)
+    point, low, high, _ = profit_by_depth(y, t, y, score, v, 2.0, 10.0, scale=10.0, n_boot=20, seed=0,
+                                          depths=np.array([0.0, 0.5, 1.0]))
+    assert point[0] == 0.0
+    assert point[1] == pytest.approx(215.0)
+    # all 8: treated 2/4, control 1/4 -> uplift 0.25; 0.25*100 - 2 - 10*0.5 = 18; share 1; scale 10 -> 180
+    assert point[2] == pytest.approx(180.0)
+
+
+def test_calibration_and_value_equal_numpy_least_squares():
+    rng = np.random.default_rng(0)
+    n = 5000
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 0.7).astype(float)
+    y = (rng.random(n) < 0.1 + t * (0.05 + 0.04 * x.clip(-1, 1))).astype(float)
+    tau_hat = 0.05 + 0.03 * x
+    cal = calibrate_uplift(y, t, tau_hat)
+    e = t.mean()
+    X = np.column_stack([np.ones(n), t - e, (t - e) * (tau_hat - tau_hat.mean())])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    assert cal["ate"] == pytest.approx(beta[1], abs=1e-10)
+    assert cal["slope"] == pytest.approx(beta[2], abs=1e-10)
+    value = 50 + 200 * y + 30 * x + rng.normal(size=n)
+    iv = estimate_value_per_conversion(value, y, np.column_stack([x, x]))  # duplicate column: rank-deficient
+    b2 = np.linalg.lstsq(np.column_stack([np.ones(n), y, x]), value, rcond=None)[0]
+    assert iv.estimate == pytest.approx(b2[1], abs=1e-8)
+
+
+# --------------------------------------------------------------------------- CLI and bad input
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from uplift.simulate import simulate
+
+    d = tmp_path_factory.mktemp("target")
+    s = simulate(6000, seed=5, arms={"control": 0.5, "offer": 0.5})
+    s.population.to_parquet(d / "population.parquet")
+    s.outcomes.to_parquet(d / "outcomes.parquet")
+    return d, s
+
+
+def _spec(tmp: Path, extra: str = "", targeting: str = 'outcome = "converted"') -> Path:
+    text = DEMO.read_text()
+    head, _, _ = text.partition("[targeting]")
+    body = head + "[targeting]\nfeatures = [\"segment\", \"products_held\", \"balance\"]\n" + targeting + "\nn_bootstrap = 20\n" + extra
+    p = tmp / "spec.toml"
+    p.write_text(body)
+    return p
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_cli_writes_the_next_wave_list(files, capsys):
+    d, s = files
+    spec = _spec(d)
+    out = d / "wave.csv"
+    code = main(["target", str(spec), "--outcomes", str(d / "outcomes.parquet"), "--population",
+                 str(d / "population.parquet"), "--out", str(out), "--quiet"])
+    assert code == 0
+    wave = pd.read_csv(out)
+    pop = s.population.set_index("customer_id").loc[wave["customer_id"]]
+    assert (pop["holds_mortgage"] == 0).all() and (pop["marketing_opt_out"] == 0).all()
+    assert "best depth" in capsys.readouterr().out
+
+
+def test_cli_binary_metric_given_a_revenue_column_exits_2(files, capsys, tmp_path):
+    d, _ = files
+    spec = _spec(tmp_path, targeting='outcome = "revenue_12m"',
+                 extra="")
+    text = spec.read_text().replace('column = "converted"\nprimary = true', 'column = "revenue_12m"\nprimary = true')
+    spec.write_text(text)
+    out = tmp_path / "wave.parquet"
+    code, err = _run(capsys, ["target", str(spec), "--outcomes", str(d / "outcomes.parquet"), "--population",
+                              str(d / "population.parquet"), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1 and "revenue_12m" in err and "binary" in err, err
+    assert not out.exists()
+
+
+def test_cli_one_arm_only_exits_2(files, capsys, tmp_path):
+    d, s = files
+    only = s.outcomes[s.outcomes["arm"] == "offer"]
+    only.to_parquet(tmp_path / "o.parquet")
+    out = tmp_path / "wave.parquet"
+    code, err = _run(capsys, ["target", str(_spec(tmp_path)), "--outcomes", str(tmp_path / "o.parquet"), "--population",
+                              str(d / "population.parquet"), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1 and "control" in err, err
+    assert not out.exists()
+
+
+def test_cli_no_treated_customers_in_a_split_exits_2(files, capsys, tmp_path):
+    d, s = files
+    o = s.outcomes.copy()
+    treated = np.flatnonzero((o["arm"] == "offer").to_numpy())
+    o = o.drop(index=treated[2:]).reset_index(drop=True)  # two treated customers left: some split gets none
+    o.to_parquet(tmp_path / "o.parquet")
+    out = tmp_path / "wave.parquet"
+    code, err = _run(capsys, ["target", str(_spec(tmp_path)), "--outcomes", str(tmp_path / "o.parquet"), "--population",
+                              str(d / "population.parquet"), "--out", str(out)])
+    assert code == 2 and err.count("\n") == 1 and "no treated customers" in err, err
+    assert not out.exists()
+
+
+def test_spec_errors_are_one_line(files, tmp_path):
+    from uplift.errors import SpecError
+
+    d, s = files
+    spec = parse_spec(_spec(tmp_path, targeting='outcome = "converted"\nmodel = "forest"').read_text(), label="x.toml")
+    with pytest.raises(SpecError, match=r"\[targeting\] model = 'forest' is unknown"):
+        targeting_analysis(spec, s.population, s.outcomes, "arm", "control")
+    spec = parse_spec(_spec(tmp_path).read_text().replace('features = ["segment", "products_held", "balance"]',
+                                                          'features = ["segment", "no_such_column"]'), label="x.toml")
+    with pytest.raises(Exception, match="no_such_column"):
+        targeting_analysis(spec, s.population, s.outcomes, "arm", "control")

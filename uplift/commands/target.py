@@ -1,0 +1,66 @@
+"""``uplift target SPEC --outcomes FILE --population FILE --out FILE``: whom to target next."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from uplift.cli import add_common
+
+    p = sub.add_parser(
+        "target",
+        help="fit uplift models on a finished test and write the next-wave list",
+        description="Compare uplift models on held-out customers of the test (Qini with bootstrap "
+        "intervals), estimate incremental profit by targeting depth from the spec's [economics] "
+        "costs, and write the next-wave list of ELIGIBLE customers (the spec's exclusion rules "
+        "apply): unit, score (predicted uplift), decile, expected_incremental_profit, selected.",
+    )
+    p.add_argument("spec", help="experiment spec (TOML) with a [targeting] section")
+    p.add_argument("--outcomes", required=True, help="outcomes of the test (Parquet or CSV) with the arm column")
+    p.add_argument("--population", required=True, help="customers to score (Parquet or CSV), with the feature columns")
+    p.add_argument("--out", required=True, help="next-wave list to write (.parquet or .csv)")
+    p.add_argument("--ledger", help="assignment ledger (from `uplift assign`) when the outcomes carry no arm column")
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default: [targeting] n_bootstrap, 200)")
+    add_common(p, json_flag=True)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from uplift.errors import UserError
+    from uplift.io import read_table, write_parquet_atomic, write_text_atomic
+    from uplift.spec import load_spec
+    from uplift.targeting import targeting_analysis
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise UserError(f"--out {args.out}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
+    if args.bootstrap is not None and args.bootstrap < 1:
+        raise UserError(f"--bootstrap {args.bootstrap} must be at least 1, e.g. 200")
+    spec = load_spec(args.spec)
+    outcomes = read_table(args.outcomes, "outcomes")
+    population = read_table(args.population, "population")
+    arm_column = spec.arm_column
+    if args.ledger:
+        from uplift.analysis import prepare_outcomes
+
+        outcomes, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
+    import sys
+
+    result = targeting_analysis(spec, population, outcomes, arm_column, spec.control_arm, n_boot=args.bootstrap,
+                                progress=not args.quiet and sys.stderr.isatty())
+    if suffix == ".csv":
+        write_text_atomic(result.next_wave.to_csv(index=False), out)
+    else:
+        write_parquet_atomic(result.next_wave, out)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "next_wave": str(out)}, indent=2, allow_nan=False))
+    else:
+        print(result.summary())
+        print(f"next-wave list: {out} ({result.n_eligible:,} eligible customers, {result.n_targeted:,} selected)")
+    return 0
