@@ -23,6 +23,7 @@ import pandas as pd
 
 from uplift.errors import DataError
 from uplift.metrics import analyse_metrics
+from uplift.precision import precision_achieved
 from uplift.spec import Spec
 
 __all__ = ["Analysis", "analyse", "prepare_outcomes", "jsonable"]
@@ -242,10 +243,7 @@ def analyse(
     if spec.has("targeting") and population is not None and tmod is not None and hasattr(tmod, "targeting_analysis"):
         targeting = tmod.targeting_analysis(spec, population, frame, arm_col, control)
 
-    precision = None
-    dmod = _optional("uplift.design")
-    if dmod is not None and hasattr(dmod, "precision_achieved"):
-        precision = dmod.precision_achieved(spec, frame, arm_col, control)
+    precision = precision_achieved(spec, metrics.to_dict()["metrics"])
 
     provenance = {
         "experiment": spec.name,

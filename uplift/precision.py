@@ -1,0 +1,99 @@
+"""Precision achieved: MDE at the realised n, power at the target MDE, and the reading.
+
+After a test, "no significant effect" means two different things: the test could
+not have seen an effect of the size it was designed for (inconclusive:
+under-powered), or it could and did not (flat). This module tells them apart from
+each metric's realised standard error, so CUPED and ratio metrics are covered by
+the same formula (normal approximation, e.g. Kohavi, Tang & Xu 2020, ch. 17):
+
+    power(delta) = Phi(delta/se - z_{1-a/2}) + Phi(-delta/se - z_{1-a/2})     (two-sided)
+    MDE          = the delta with power(delta) = target power  (~ (z_{1-a/2} + z_power) se)
+
+with ``se`` the standard error of the absolute effect and ``a`` the alpha the row
+was tested at (after Holm for the primary family). The target MDE comes from the
+spec's ``[design]`` (``mde_absolute``, or ``mde_relative`` times the control mean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from scipy.optimize import brentq
+
+from uplift.design import power_z
+from uplift.spec import Spec
+
+__all__ = ["PrecisionResult", "precision_achieved", "mde_from_se"]
+
+
+def mde_from_se(se: float, alpha: float, power: float, alternative: str = "two-sided") -> float:
+    """The absolute effect detected with probability ``power`` given the effect's standard error."""
+    if not se > 0:
+        return float("nan")
+    return float(brentq(lambda d: power_z(d, se, alpha, alternative) - power, 1e-12 * se, 100 * se))
+
+
+@dataclass(frozen=True)
+class PrecisionResult:
+    """One row per (metric, arm): realised n, se, MDE at realised n, power at the target MDE, reading."""
+
+    rows: Sequence[Mapping[str, Any]]
+    target_power: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the results.json ``precision`` block)."""
+        return {"rows": [dict(r) for r in self.rows], "target_power": self.target_power, "method": self.method}
+
+    def summary(self) -> str:
+        """A plain-text table."""
+        lines = [f"{'metric':<22}{'arm':<16}{'MDE':>12}{'power':>8}  reading"]
+        for r in self.rows:
+            power = "" if r["power"] is None else f"{r['power']:.0%}"
+            lines.append(f"{r['metric']:<22}{r['arm']:<16}{r['mde']:>12.4g}{power:>8}  {r['reading']}")
+        return "\n".join(lines)
+
+
+def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> PrecisionResult:
+    """Precision of each metric row of :func:`uplift.metrics.analyse_metrics` (see the module docstring)."""
+    design = spec.section("design")
+    target_power = float(design.get("power") or 0.80)
+    alpha_default = float(design.get("alpha") or 0.05)
+    rows = []
+    for r in metric_rows:
+        se = r.get("abs_se")
+        if se is None:
+            continue
+        alternative = r.get("alternative") or "two-sided"
+        alpha = float(r.get("alpha_used") or alpha_default)
+        mde = mde_from_se(se, alpha, target_power, alternative)
+        target = design.get("mde_absolute")
+        base = r.get("mean_control")
+        if target is None and design.get("mde_relative") is not None and base:
+            target = abs(design["mde_relative"] * base)
+        power = power_z(target if alternative != "smaller" else -target, se, alpha, alternative) if target else None
+        lo, hi = (r.get("abs_ci") or [None, None])
+        significant = lo is not None and (lo > 0 or hi < 0)
+        if significant:
+            reading = "effect detected"
+        elif power is None:
+            reading = "no target MDE in the spec"
+        elif power >= target_power:
+            reading = "flat: an effect of the target size would very likely have been detected"
+        else:
+            reading = "inconclusive: under-powered for the target MDE"
+        kind = r.get("kind")
+        display = f"{100 * mde:.2f} pp" if kind == "proportion" else f"{mde:,.3g}"
+        if base:
+            display += f" ({abs(mde / base):.1%} of control)"
+        rows.append({
+            "metric": r.get("metric"), "arm": r.get("arm"), "n_arm": r.get("n_arm"), "n_control": r.get("n_control"),
+            "se": se, "alpha": alpha, "mde": mde, "mde_display": display, "target_mde": target, "power": power,
+            "reading": reading,
+        })
+    return PrecisionResult(
+        rows=rows, target_power=target_power,
+        method="normal approximation on the realised standard error of each effect (CUPED / ratio included); "
+        "alpha as tested (Holm within the primary family); target MDE from [design]",
+    )
