@@ -301,7 +301,7 @@ def parse_spec(text: str, path: Path | None = None, label: str = "<spec>") -> Sp
 
     for section in data:
         if section not in _SCHEMA:
-            raise SpecError(f"{label}: unknown section [{section}]{_suggest(section, _SCHEMA)}")
+            raise SpecError(f"{label}: unknown section [{_name(section)}]{_suggest(section, _SCHEMA)}")
     for section in _REQUIRED_SECTIONS:
         if section not in data:
             raise SpecError(f"{label}: missing section [{section}]; add it with at least name and unit")
@@ -331,7 +331,7 @@ def _check_table(label: str, where: str, table: Any, schema: Mapping[str, _Field
         raise SpecError(f"{label}: [{where}] must be a table of key = value pairs")
     for key in table:
         if key not in schema:
-            raise SpecError(f"{label}: unknown key [{where}] {key}{_suggest(key, schema)}")
+            raise SpecError(f"{label}: unknown key [{where}] {_name(key)}{_suggest(key, schema)}")
     out: dict[str, Any] = {}
     for key, f in schema.items():
         if key not in table:
@@ -382,10 +382,10 @@ def _check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
             raise SpecError(bad + 'must be a table of arm = weight; write arms = { control = 0.5, offer = 0.5 }')
         for arm, w in value.items():
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
-                raise SpecError(f"{label}: [{where}] arms.{arm} = {_show(w)} must be a number in (0, 1)")
+                raise SpecError(f"{label}: [{where}] arms.{_name(arm)} = {_show(w)} must be a number in (0, 1)")
             if not 0 < w < 1:
                 raise SpecError(
-                    f"{label}: [{where}] arms.{arm} = {_show(w)} is out of range; each weight must lie in (0, 1)"
+                    f"{label}: [{where}] arms.{_name(arm)} = {_show(w)} is out of range; each weight must lie in (0, 1)"
                 )
         return {str(k): float(v) for k, v in value.items()}
     raise AssertionError(kind)  # pragma: no cover
@@ -404,7 +404,7 @@ def _check_cross_fields(label: str, s: dict[str, Any]) -> None:
         if a["control"] not in arms:
             raise SpecError(
                 f"{label}: [assignment] control = {a['control']!r} is not one of the arms "
-                f"({', '.join(arms)}); name one of them"
+                f"({', '.join(_name(x) for x in arms)}); name one of them"
             )
     an = s.get("analysis", {})
     if an and bool(an.get("arm_column")) != bool(an.get("control")):
@@ -503,6 +503,11 @@ def _suggest(word: str, options: Mapping[str, Any]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return "; remove it (known: " + ", ".join(options) + ")"
+
+
+def _name(key: str) -> str:
+    """A key or section name for a one-line message: as written, or quoted if it holds line breaks or control characters."""
+    return key if key and key.isprintable() and len(key) <= 60 else _show(key)
 
 
 def _is_scalar(v: Any) -> bool:

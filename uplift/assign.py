@@ -1,0 +1,761 @@
+"""Eligibility, exclusions with reason codes, and deterministic salted-hash assignment.
+
+Exclusions
+    The spec's ``[[exclude]]`` rules are applied in order to the customers still
+    eligible; the first rule a customer matches is the reason recorded for them.
+    A missing value in a rule's column counts as a match (we cannot show the
+    customer may be contacted), and is counted in the waterfall's ``missing``.
+    Rules are data (column, op, value); nothing is evaluated as code.
+
+Assignment (Kohavi, Tang & Xu 2020, *Trustworthy Online Controlled Experiments*, ch. 4 and 21)
+    h(u) = first 8 bytes of SHA-256(utf8(salt + ":" + canonical(u))) as an unsigned
+    big-endian integer, bucket(u) = h(u) / 2**64 (see :mod:`uplift.hashing`).
+
+    * Without stratification, arm k takes the buckets in
+      [w_1 + ... + w_{k-1}, w_1 + ... + w_k): a pure function of (salt, unit), the
+      same in pandas, DuckDB or Spark.
+    * With ``stratify = [...]``, units are assigned in each stratum with exact
+      counts (complete randomisation within strata): the target count of arm k in a
+      stratum of T units is the largest-remainder (Hamilton) apportionment of
+      w_k * T (ties to the arm listed first); the units still to assign are sorted
+      by h(u) and the first n_1 get arm 1, the next n_2 arm 2, ... Sorting by a
+      salted hash is a uniformly random permutation, so every subset of the target
+      size is equally likely to form each arm. The result depends only on the
+      salt, the set of unit ids in the stratum and the ledger, so it is the same on
+      any machine and can be reproduced in SQL with ``row_number() over
+      (partition by stratum order by h)``.
+
+Append-only ledger
+    Units already in the ledger keep their arm. Units new to the population are
+    assigned as above; in a stratified design the new units' counts are chosen so
+    that the stratum's totals (old + new) come as close to the weights as the old
+    units allow. A ledger assigned under a different salt, arms, weights, control or
+    stratification is refused.
+
+``assigned_at``: the ``assigned_at`` argument (CLI ``--assigned-at``), else the spec's
+``[experiment] start_date``, else ``"unspecified"``. Never the wall clock, so two runs
+on the same input give byte-identical ledgers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import DataError, SpecError, UserError
+from uplift.hashing import canonical_units, hash64
+from uplift.ledger import (
+    assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, write_ledger,
+)
+
+__all__ = [
+    "Eligibility",
+    "Assignment",
+    "apply_exclusions",
+    "assign",
+    "assign_to_ledger",
+    "check_population",
+    "largest_remainder",
+    "exclusions_path",
+]
+
+_SCALE = float(2**64)
+
+
+# --------------------------------------------------------------------------- eligibility
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The result of applying the exclusion rules.
+
+    ``eligible``: the rows kept. ``reasons``: unit id -> first matching reason, for
+    excluded rows only. ``waterfall``: one row per step, starting with
+    ``{"step": "population", "excluded": 0, "remaining": N}``; rule rows also carry
+    ``rule`` (the rule as text) and ``missing`` (rows excluded because the value was
+    missing).
+    """
+
+    eligible: pd.DataFrame
+    reasons: pd.Series
+    waterfall: list[dict]
+    unit: str = "unit"
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)  # True for kept population rows
+
+    @property
+    def population(self) -> int:
+        return int(self.waterfall[0]["remaining"])
+
+    @property
+    def n_eligible(self) -> int:
+        return int(self.waterfall[-1]["remaining"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Aggregates only (no unit ids)."""
+        return {
+            "population": self.population,
+            "eligible": self.n_eligible,
+            "excluded": self.population - self.n_eligible,
+            "waterfall": [dict(r) for r in self.waterfall],
+        }
+
+    def summary(self) -> str:
+        """The exclusion waterfall as a text table."""
+        rows = [("step", "rule", "excluded", "missing", "remaining")]
+        for r in self.waterfall:
+            rows.append(
+                (str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}",
+                 f"{r['missing']:,}" if "missing" in r else "", f"{r['remaining']:,}")
+            )
+        return "Exclusion waterfall (first matching reason wins)\n" + _table(rows)
+
+
+def check_population(population: pd.DataFrame, unit: str, label: str = "population") -> None:
+    """Raise :class:`DataError` unless ``population`` has a complete, unique unit column."""
+    if unit not in population.columns:
+        raise DataError(
+            f"{label}: has no unit column '{unit}' (the spec's [experiment] unit); "
+            "add the column or set unit to one of the file's columns"
+        )
+    ids = population[unit]
+    if pd.api.types.is_bool_dtype(ids.dtype):
+        raise DataError(f"{label}: unit column '{unit}' holds true/false; use customer ids (whole numbers or text)")
+    n_missing = int(ids.isna().sum())
+    if n_missing:
+        raise DataError(f"{label}: unit column '{unit}' has {n_missing:,} missing id(s); give every row an id or drop those rows")
+    try:
+        canonical_units(ids)
+    except TypeError as exc:
+        raise DataError(f"{label}: unit column '{unit}': {exc}; use whole numbers or text as ids") from None
+    index = pd.Index(ids)
+    if not index.is_unique:
+        dup = index[index.duplicated()]
+        raise DataError(
+            f"{label}: unit column '{unit}' has {len(dup):,} duplicate id(s), e.g. {dup[0]!r}; "
+            "keep one row per unit"
+        )
+
+
+def _rule_text(rule) -> str:
+    if rule.op in ("is_null", "not_null"):
+        return f"{rule.column} {rule.op}"
+    return f"{rule.column} {rule.op} {json.dumps(rule.value)}"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, str)
+
+
+def _rule_match(col: pd.Series, rule, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(matches, missing) for one rule on one column. Missing values match (except for is_null/not_null)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = pd.Series(col.cat.categories)
+        m_cat, _ = _rule_match(cats, rule, label)
+        codes = col.cat.codes.to_numpy()
+        missing = codes < 0
+        match = np.where(missing, True, m_cat[np.maximum(codes, 0)] if len(cats) else False)
+        if rule.op in ("is_null", "not_null"):
+            return (missing if rule.op == "is_null" else ~missing), np.zeros(len(col), bool)
+        return match.astype(bool), missing
+    missing = col.isna().to_numpy()
+    op, value = rule.op, rule.value
+    if op == "is_null":
+        return missing, np.zeros(len(col), bool)
+    if op == "not_null":
+        return ~missing, np.zeros(len(col), bool)
+    values = value if isinstance(value, list) else [value]
+    numeric_col = pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)
+    numeric_val = all(_is_number(v) for v in values)
+    text_val = all(isinstance(v, str) for v in values)
+    where = f"{label}: [[exclude]] rule '{rule.reason}' ({_rule_text(rule)})"
+    if not (numeric_val or text_val):
+        raise SpecError(f"{where} mixes numbers and text in value; use one kind")
+    if numeric_val and not numeric_col:
+        raise DataError(f"{where}: column '{rule.column}' holds text, not numbers; compare it with text values or fix the column")
+    if text_val and numeric_col:
+        raise DataError(f"{where}: column '{rule.column}' holds numbers, not text; write the value as a number")
+    if numeric_col:
+        x = col.to_numpy(dtype=float, na_value=np.nan)
+        vals = [float(v) for v in values]
+        with np.errstate(invalid="ignore"):
+            if op == ">":
+                m = x > vals[0]
+            elif op == ">=":
+                m = x >= vals[0]
+            elif op == "<":
+                m = x < vals[0]
+            elif op == "<=":
+                m = x <= vals[0]
+            elif op == "==":
+                m = x == vals[0]
+            elif op == "!=":
+                m = x != vals[0]
+            elif op == "in":
+                m = np.isin(x, vals)
+            elif op == "not_in":
+                m = ~np.isin(x, vals)
+            else:  # pragma: no cover - the spec loader checks ops
+                raise SpecError(f"{where}: unknown op {op!r}")
+    else:
+        if op in (">", ">=", "<", "<="):
+            raise SpecError(f"{where}: op {op!r} needs a number; use == or in for text")
+        s = col.astype(object)
+        if op == "==":
+            m = (s == values[0]).to_numpy()
+        elif op == "!=":
+            m = (s != values[0]).to_numpy()
+        elif op == "in":
+            m = s.isin(values).to_numpy()
+        else:
+            m = ~s.isin(values).to_numpy()
+    return np.asarray(m, dtype=bool) | missing, missing
+
+
+def apply_exclusions(spec, population: pd.DataFrame, label: str = "population") -> Eligibility:
+    """Apply the spec's ``[[exclude]]`` rules in order; the first matching reason wins.
+
+    Returns an :class:`Eligibility` with the kept rows, the reason per excluded unit
+    and the waterfall (count per reason, remaining eligible). Raises
+    :class:`DataError` for a missing/duplicate unit column or a missing rule column.
+    """
+    unit = spec.unit
+    check_population(population, unit, label)
+    n = len(population)
+    remaining = np.ones(n, dtype=bool)
+    code = np.full(n, -1, dtype=np.int16)
+    waterfall: list[dict] = [{"step": "population", "excluded": 0, "remaining": n}]
+    for i, rule in enumerate(spec.exclusions):
+        if rule.column not in population.columns:
+            raise DataError(
+                f"{label}: has no column '{rule.column}' used by [[exclude]] rule '{rule.reason}' "
+                f"(rule {i + 1}); add the column or fix the rule in {spec.label}"
+            )
+        match, missing = _rule_match(population[rule.column], rule, label)
+        hit = match & remaining
+        code[hit] = i
+        remaining &= ~hit
+        waterfall.append(
+            {
+                "step": rule.reason,
+                "rule": _rule_text(rule),
+                "excluded": int(hit.sum()),
+                "missing": int((hit & missing).sum()),
+                "remaining": int(remaining.sum()),
+            }
+        )
+    reason_names = _unique([r.reason for r in spec.exclusions])
+    rule_to_cat = np.array([reason_names.index(r.reason) for r in spec.exclusions] or [0], dtype=np.int64)
+    reasons_cat = pd.Categorical.from_codes(rule_to_cat[code[~remaining]], categories=reason_names or ["none"])
+    reasons = pd.Series(reasons_cat, index=pd.Index(population[unit].to_numpy()[~remaining], name=unit), name="reason")
+    eligible = population.loc[remaining]
+    return Eligibility(eligible=eligible, reasons=reasons, waterfall=waterfall, unit=unit, mask=remaining)
+
+
+def _unique(xs: list[str]) -> list[str]:
+    return list(dict.fromkeys(xs))
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The ledger after an assignment run, and what the run did.
+
+    ``ledger``: every row (earlier rows first, unchanged; then the rows added by this
+    run, sorted by unit id). ``added``: rows added by this run. ``eligibility``: the
+    exclusion result on the population. ``already_assigned_now_excluded``: units in
+    the ledger that a rule now excludes (they keep their arm; the ledger is
+    append-only).
+    """
+
+    ledger: pd.DataFrame
+    added: int
+    eligibility: Eligibility
+    experiment: str
+    unit: str
+    weights: Mapping[str, float]
+    control: str
+    stratify: tuple[str, ...]
+    assigned_at: str
+    already_assigned: int = 0
+    already_assigned_now_excluded: int = 0
+    in_ledger_not_in_population: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Units per arm in the whole ledger."""
+        vc = self.ledger["arm"].value_counts()
+        return {a: int(vc.get(a, 0)) for a in self.weights}
+
+    def counts_by_stratum(self) -> dict[str, dict[str, int]]:
+        """Units per arm within each stratum (whole ledger)."""
+        counts = _counts_by(self.ledger)
+        strata = sorted({s for s, _ in counts})
+        return {s: {a: counts.get((s, a), 0) for a in self.weights} for s in strata}
+
+    def srm(self, threshold: float = 0.001):
+        """Sample-ratio check of the whole ledger against the designed weights."""
+        from uplift.checks import sample_ratio_mismatch
+
+        return sample_ratio_mismatch(self.counts(), self.weights, threshold=threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Aggregates only (no unit ids)."""
+        return {
+            "experiment": self.experiment,
+            "unit": self.unit,
+            "weights": dict(self.weights),
+            "control": self.control,
+            "stratify": list(self.stratify),
+            "method": _method(self.stratify),
+            "assigned_at": self.assigned_at,
+            "added": self.added,
+            "ledger_rows": int(len(self.ledger)),
+            "already_assigned": self.already_assigned,
+            "already_assigned_now_excluded": self.already_assigned_now_excluded,
+            "in_ledger_not_in_population": self.in_ledger_not_in_population,
+            "counts": self.counts(),
+            "counts_by_stratum": self.counts_by_stratum() if self.stratify else {},
+            "srm": self.srm().to_dict(),
+            "eligibility": self.eligibility.to_dict(),
+            **dict(self.extra),
+        }
+
+    def summary(self) -> str:
+        """Waterfall, counts per arm, and the SRM check, as text."""
+        lines = [self.eligibility.summary(), ""]
+        lines.append(f"Assignment of experiment '{self.experiment}' ({_method(self.stratify)})")
+        lines.append(
+            f"added {self.added:,} unit(s); {self.already_assigned:,} already in the ledger keep their arm; "
+            f"ledger now holds {len(self.ledger):,}"
+        )
+        if self.already_assigned_now_excluded:
+            lines.append(
+                f"note: {self.already_assigned_now_excluded:,} unit(s) already assigned are now excluded by a rule; "
+                "they keep their arm in the ledger: check them before contact"
+            )
+        if self.in_ledger_not_in_population:
+            lines.append(f"note: {self.in_ledger_not_in_population:,} ledger unit(s) are not in this population")
+        total = max(len(self.ledger), 1)
+        rows = [("arm", "weight", "units", "share")]
+        for a, w in self.weights.items():
+            c = self.counts()[a]
+            rows.append((a, f"{w:g}", f"{c:,}", f"{c / total:.4f}"))
+        lines.append(_table(rows))
+        lines.append(self.srm().summary())
+        return "\n".join(lines)
+
+
+def _method(stratify) -> str:
+    if stratify:
+        return (
+            "salted SHA-256 hash; exact counts within strata of " + ", ".join(stratify)
+            + " (largest-remainder targets, units ordered by hash)"
+        )
+    return "salted SHA-256 hash cut at the cumulative weights"
+
+
+def largest_remainder(total: int, weights: list[float]) -> np.ndarray:
+    """Integer counts summing to ``total`` closest to ``w_k * total / sum(w)`` (Hamilton's method).
+
+    Each arm gets floor(q_k); the remaining units go to the largest remainders
+    q_k - floor(q_k), ties to the arm listed first.
+    """
+    w = np.asarray(weights, dtype=float)
+    q = w / w.sum() * total
+    base = np.floor(q).astype(np.int64)
+    left = int(total - base.sum())
+    if left > 0:
+        order = sorted(range(len(w)), key=lambda k: (-(q[k] - base[k]), k))
+        for k in order[:left]:
+            base[k] += 1
+    return base
+
+
+def _strata(frame: pd.DataFrame, stratify: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(code per row, label per code). Labels are ``col=value|col=value``; missing values read ``<missing>``."""
+    if not stratify:
+        return np.zeros(len(frame), dtype=np.int64), ["all"]
+    parts = []
+    for c in stratify:
+        col = frame[c]
+        codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=True)
+        text = [f"{c}={u}" for u in uniques] + [f"{c}=<missing>"]
+        parts.append((np.where(codes < 0, len(uniques), codes), text))
+    # combine into labels via the per-column text, then factorise the labels' integer tuple
+    combo = np.zeros(len(frame), dtype=np.int64)
+    mult = 1
+    for codes, text in parts:
+        combo = combo + codes.astype(np.int64) * mult
+        mult *= len(text)
+    inv, u = pd.factorize(combo, sort=False)  # O(n); the numbering does not matter, only the labels
+    labels = []
+    for val in u:
+        pieces = []
+        v = int(val)
+        for codes, text in parts:
+            pieces.append(text[v % len(text)])
+            v //= len(text)
+        labels.append("|".join(pieces))
+    return np.asarray(inv, dtype=np.int64), labels
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """Comparable keys of canonical unit ids (ints stay ints, everything else text)."""
+    return values.astype(str) if values.dtype.kind not in "iu" else values
+
+
+def _validate_ledger(ledger: pd.DataFrame, spec, config: str, label: str) -> None:
+    unit = spec.unit
+    missing = [c for c in ledger_columns(unit) if c not in ledger.columns]
+    if missing:
+        raise DataError(f"{label}: is not a ledger for unit '{unit}' (missing {', '.join(missing)}); give this experiment's ledger")
+    if len(ledger) == 0:
+        return
+    exps = distinct_text(ledger["experiment"])
+    if exps != [spec.name]:
+        raise UserError(
+            f"{label}: holds experiment {', '.join(repr(e) for e in exps)}, not {spec.name!r}; "
+            "give this experiment its own ledger file"
+        )
+    configs = distinct_text(ledger["assignment_config"])
+    if configs != [config]:
+        old = json.loads(configs[0]) if len(configs) == 1 else {}
+        new = json.loads(config)
+        changed = [k for k in ("salt", "arms", "control", "stratify", "unit") if old.get(k) != new.get(k)] or ["assignment"]
+        raise UserError(
+            f"{label}: experiment {spec.name!r} was assigned with a different [assignment] "
+            f"{', '.join(changed)}; restore the original values, or start a new experiment name with a new ledger"
+        )
+    arms = set(distinct_text(ledger["arm"]))
+    unknown = arms - set(spec.arms)
+    if unknown:
+        raise DataError(f"{label}: has arm(s) {', '.join(sorted(unknown))} not in the spec; the ledger does not match the spec")
+    if not pd.Index(ledger[unit]).is_unique:
+        raise DataError(f"{label}: lists a unit twice; the ledger is corrupt, restore it from a backup")
+
+
+def _resolve_assigned_at(spec, assigned_at: str | None) -> str:
+    value = assigned_at or spec.section("experiment").get("start_date") or "unspecified"
+    if value != "unspecified":
+        try:
+            _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise UserError(
+                f"assigned_at {value!r} is not an ISO date; write it as YYYY-MM-DD (e.g. 2026-01-05)"
+            ) from None
+    return value
+
+
+def assign(
+    spec,
+    population: pd.DataFrame,
+    ledger: pd.DataFrame | None = None,
+    assigned_at: str | None = None,
+    label: str = "population",
+    ledger_label: str = "ledger",
+) -> Assignment:
+    """Apply the exclusions, then assign every eligible unit not yet in ``ledger`` to an arm.
+
+    See the module docstring for the hash, the stratified exact-count rule and the
+    append-only behaviour. Returns an :class:`Assignment` whose ``ledger`` is the old
+    ledger (unchanged) followed by the new rows sorted by unit id.
+    """
+    a = spec.section("assignment")
+    if not a:
+        raise SpecError(f"{spec.label}: has no [assignment] section; add salt, arms and control to assign units")
+    unit = spec.unit
+    weights = dict(spec.arms)
+    arm_names = list(weights)
+    stratify = list(a.get("stratify") or [])
+    config = assignment_config(a["salt"], weights, spec.control, stratify, unit)
+    when = _resolve_assigned_at(spec, assigned_at)
+
+    elig = apply_exclusions(spec, population, label=label)
+    for c in stratify:
+        if c not in population.columns:
+            raise DataError(
+                f"{label}: has no column '{c}' named in [assignment] stratify; add the column or remove it from stratify"
+            )
+
+    old = empty_ledger(unit) if ledger is None else ledger
+    _validate_ledger(old, spec, config, ledger_label)
+    old = normalise(old, unit)
+
+    eligible = elig.eligible
+    elig_canon = canonical_units(eligible[unit])
+    if len(old):
+        all_canon = canonical_units(population[unit])
+        old_canon = canonical_units(old[unit])
+        if (elig_canon.dtype.kind in "iu") != (old_canon.dtype.kind in "iu"):
+            elig_keys, old_keys, all_keys = elig_canon.astype(str), old_canon.astype(str), all_canon.astype(str)
+        else:
+            elig_keys, old_keys, all_keys = _keys(elig_canon), _keys(old_canon), _keys(all_canon)
+        # membership tests build one hash table each (cheaper than get_indexer on millions of ids)
+        in_old = pd.Series(elig_keys).isin(old_keys).to_numpy() if len(elig_keys) else np.zeros(0, bool)
+        old_s = pd.Series(old_keys)
+        now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
+        not_in_pop = int((~old_s.isin(all_keys)).sum())
+    else:
+        in_old = np.zeros(len(eligible), bool)
+        now_excluded = 0
+        not_in_pop = 0
+
+    new_rows = eligible.loc[~in_old]
+    new_canon = elig_canon[~in_old]
+    codes, labels = _strata(new_rows, stratify)
+    h = hash64(new_canon, a["salt"])
+
+    if not stratify:
+        arm_idx = _cut(h / _SCALE, [weights[x] for x in arm_names])
+    else:
+        arm_idx = np.empty(len(new_rows), dtype=np.int64)
+        old_counts = _old_counts(old, labels, arm_names) if len(old) else np.zeros((len(labels), len(arm_names)), np.int64)
+        order = np.lexsort((h, codes))
+        _break_ties(order, h, codes, new_canon)
+        sorted_codes = codes[order]
+        bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
+        for s in range(len(labels)):
+            lo, hi = bounds[s], bounds[s + 1]
+            n_new = hi - lo
+            if n_new == 0:
+                continue
+            need = _need(old_counts[s], n_new, [weights[x] for x in arm_names])
+            arm_idx[order[lo:hi]] = np.repeat(np.arange(len(arm_names)), need)
+
+    n_new = len(new_rows)
+
+    def const(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n_new, dtype=np.int8), categories=[value])
+
+    new = pd.DataFrame(
+        {
+            "experiment": const(spec.name),
+            unit: new_rows[unit].to_numpy(),
+            "arm": pd.Categorical.from_codes(arm_idx, categories=arm_names),
+            "stratum": pd.Categorical.from_codes(codes, categories=labels),
+            "spec_sha256": const(spec.sha256),
+            "assignment_config": const(config),
+            "assigned_at": const(when),
+        }
+    )
+    sort_keys = _keys(new_canon)
+    perm = np.argsort(sort_keys, kind="stable")
+    if not (perm[1:] > perm[:-1]).all():  # already in unit order: skip the copy
+        new = new.iloc[perm]
+    if len(old) and len(new) == 0:
+        full = old
+    elif len(old):
+        full = concat_ledgers(old, new, unit)
+    else:
+        full = normalise(new, unit)
+    return Assignment(
+        ledger=full,
+        added=int(len(new)),
+        eligibility=elig,
+        experiment=spec.name,
+        unit=unit,
+        weights=weights,
+        control=spec.control,
+        stratify=tuple(stratify),
+        assigned_at=when,
+        already_assigned=int(in_old.sum()),
+        already_assigned_now_excluded=now_excluded,
+        in_ledger_not_in_population=not_in_pop,
+    )
+
+
+def _cut(b: np.ndarray, weights: list[float]) -> np.ndarray:
+    edges = np.cumsum(weights)
+    edges[-1] = 1.0 + 1e-12
+    return np.searchsorted(edges, b, side="right").astype(np.int64)
+
+
+def _counts_by(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(stratum, arm) -> units, grouping on the categoricals (no per-row text)."""
+    size = frame.groupby(["stratum", "arm"], observed=True, sort=False).size()
+    return {(str(s), str(a)): int(v) for (s, a), v in size.items()}
+
+
+def _old_counts(old: pd.DataFrame, labels: list[str], arms: list[str]) -> np.ndarray:
+    counts = _counts_by(old)
+    out = np.zeros((len(labels), len(arms)), dtype=np.int64)
+    for i, s in enumerate(labels):
+        for k, a in enumerate(arms):
+            out[i, k] = counts.get((s, a), 0)
+    return out
+
+
+def _need(old: np.ndarray, n_new: int, weights: list[float]) -> np.ndarray:
+    """Counts per arm for ``n_new`` new units so that old + new is closest to the weights."""
+    target = largest_remainder(int(old.sum()) + n_new, weights)
+    need = np.maximum(target - old, 0)
+    if need.sum() != n_new:  # some arm already over its target: share n_new in proportion to the deficits
+        need = largest_remainder(n_new, need.astype(float).tolist()) if need.sum() > 0 else largest_remainder(n_new, weights)
+    return need
+
+
+def _break_ties(order: np.ndarray, h: np.ndarray, codes: np.ndarray, canon: np.ndarray) -> None:
+    """Order units with equal hash (p ~ n^2 / 2**65) by canonical id, so input row order never matters."""
+    if len(order) < 2:
+        return
+    hs, cs = h[order], codes[order]
+    same = (hs[1:] == hs[:-1]) & (cs[1:] == cs[:-1])
+    if not same.any():
+        return
+    keys = _keys(canon)
+    sub = np.lexsort((keys[order].astype(str), hs, cs))
+    order[:] = order[sub]
+
+
+def exclusions_path(ledger_path: str | Path) -> Path:
+    """Where the per-unit exclusion log of a ledger lives: ``<ledger>.exclusions.<ext>``."""
+    p = Path(ledger_path)
+    return p.with_name(f"{p.stem}.exclusions{p.suffix}")
+
+
+def _exclusion_rows(spec, elig: Eligibility, when: str) -> pd.DataFrame:
+    n = len(elig.reasons)
+
+    def const(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+    reasons = elig.reasons.astype("category")
+    return pd.DataFrame(
+        {
+            "experiment": const(spec.name),
+            spec.unit: elig.reasons.index.to_numpy(),
+            "reason": pd.Categorical(reasons.to_numpy()),
+            "spec_sha256": const(spec.sha256),
+            "assessed_at": const(when),
+        }
+    )
+
+
+def _prepare_exclusions(path: Path, spec, elig: Eligibility, when: str) -> tuple[pd.DataFrame | None, int]:
+    """The exclusion log after appending (unit, reason) pairs not yet logged with that reason.
+
+    Returns (frame to write or None when nothing changes, rows added).
+    """
+    unit = spec.unit
+    rows = _exclusion_rows(spec, elig, when)
+    old = None
+    if path.exists():
+        try:
+            old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        except Exception:
+            raise DataError(f"{path}: cannot be read as an exclusion log; restore it or move it away") from None
+        cols = ["experiment", unit, "reason", "spec_sha256", "assessed_at"]
+        if any(c not in old.columns for c in cols):
+            raise DataError(f"{path}: is not an exclusion log for unit '{unit}'; move it away or give another ledger name")
+        if len(old) and distinct_text(old["experiment"]) != [spec.name]:
+            raise UserError(f"{path}: holds another experiment's exclusions; give this experiment its own ledger file")
+        last = old.drop_duplicates(subset=[unit], keep="last")
+        if len(rows):
+            prev_c = canonical_units(last[unit]) if len(last) else np.zeros(0, dtype=np.int64)
+            new_c = canonical_units(rows[unit])
+            if (prev_c.dtype.kind in "iu") != (new_c.dtype.kind in "iu"):
+                prev_c, new_c = prev_c.astype(str), new_c.astype(str)
+            pos = pd.Index(prev_c).get_indexer(new_c)
+            old_reason = pd.Categorical(last["reason"])
+            cats = list(old_reason.categories.astype(str))
+            new_codes = pd.Categorical(rows["reason"].astype(str) if not isinstance(rows["reason"].dtype, pd.CategoricalDtype)
+                                       else rows["reason"], categories=cats).codes if cats else np.full(len(rows), -1)
+            prev_codes = np.asarray(old_reason.codes)[np.maximum(pos, 0)] if len(last) else np.full(len(rows), -2)
+            keep = (pos < 0) | (prev_codes != new_codes)
+            rows = rows.loc[keep]
+        if len(rows) == 0:
+            return None, 0
+        from pandas.api.types import union_categoricals
+
+        if path.suffix.lower() == ".csv":
+            rows = rows.astype({unit: str})
+        cols = {}
+        for c in ("experiment", unit, "reason", "spec_sha256", "assessed_at"):
+            if c == unit:
+                cols[c] = pd.concat([old[c].reset_index(drop=True), rows[c].reset_index(drop=True)], ignore_index=True)
+            else:
+                a, b = old[c].astype("category"), rows[c].astype("category")
+                a = a.cat.rename_categories([str(v) for v in a.cat.categories])
+                b = b.cat.rename_categories([str(v) for v in b.cat.categories])
+                cols[c] = pd.Series(union_categoricals([a, b], ignore_order=True))
+        out = pd.DataFrame(cols)
+    else:
+        out = rows
+    return out.reset_index(drop=True), int(len(rows))
+
+
+def _write_exclusions(path: Path, out: pd.DataFrame) -> None:
+    from uplift.io import _atomic
+
+    if path.suffix.lower() == ".csv":
+        _atomic(path, lambda tmp: out.to_csv(tmp, index=False, lineterminator="\n"))
+    else:
+        _atomic(path, lambda tmp: out.to_parquet(tmp, index=False))
+
+
+def assign_to_ledger(
+    spec,
+    population_path: str | Path,
+    ledger_path: str | Path,
+    assigned_at: str | None = None,
+    exclusions: str | Path | None = None,
+) -> Assignment:
+    """Read the population, assign, and append the new rows to the ledger file atomically.
+
+    The ledger is rewritten (temporary file, then rename) only if rows were added, so
+    re-running the same spec on the same population leaves the file byte-identical.
+    The per-unit exclusion reasons are appended to ``exclusions`` (default
+    :func:`exclusions_path`) when they change. Nothing is written if any check fails.
+    """
+    from uplift.io import read_table
+
+    population = read_table(population_path, what="population")
+    ledger_path = Path(ledger_path)
+    old = read_ledger(ledger_path, spec.unit)
+    result = assign(
+        spec, population, old, assigned_at=assigned_at, label=str(population_path), ledger_label=str(ledger_path)
+    )
+    log = Path(exclusions) if exclusions else exclusions_path(ledger_path)
+    if log.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise UserError(f"{log}: unknown exclusion-log type; name it .parquet or .csv")
+    if log.resolve() == ledger_path.resolve():
+        raise UserError(f"{log}: the exclusion log cannot be the ledger itself; give another file name")
+    log_frame, added_excl = _prepare_exclusions(log, spec, result.eligibility, result.assigned_at)
+    # every check passed: write the ledger first (the record of arms), then the exclusion log
+    if result.added or old is None:
+        if old is not None and len(old):
+            _assert_prefix(old, result.ledger, spec.unit)
+        write_ledger(result.ledger, ledger_path, spec.unit)
+    if log_frame is not None:
+        _write_exclusions(log, log_frame)
+    return Assignment(
+        **{**result.__dict__, "extra": {"ledger_path": str(ledger_path), "exclusions_path": str(log),
+                                        "exclusions_logged": added_excl}}
+    )
+
+
+def _assert_prefix(old: pd.DataFrame, new: pd.DataFrame, unit: str) -> None:
+    """The new ledger starts with the old one, unchanged (append-only)."""
+    head = new.iloc[: len(old)]
+    for c in ledger_columns(unit):
+        if not np.array_equal(head[c].astype(object).to_numpy(), old[c].astype(object).to_numpy()):
+            raise RuntimeError(f"internal error: ledger column {c} would change; nothing written")  # pragma: no cover
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for j, r in enumerate(rows):
+        cells = [r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(len(r))]
+        out.append("  ".join(cells).rstrip())
+        if j == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)

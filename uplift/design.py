@@ -1,0 +1,685 @@
+"""Power, sample size, minimum detectable effect (MDE) and duration of a campaign test.
+
+The test planned for is the two-sample z-test (Wald) of the difference in means
+between an offer arm and control, with unpooled variances:
+
+    z = (mean_1 - mean_0) / sqrt(v_0 / n_0 + v_1 / n_1)
+
+where v_a is the per-unit variance in arm a. Its power for a true difference
+delta, with se = sqrt(v_0 / n_0 + v_1 / n_1), is (Chow, Shao & Wang 2008,
+*Sample Size Calculations in Clinical Research*, 2nd ed., sec. 4.2; statsmodels
+``normal_power``)::
+
+    two-sided: Phi(delta/se - z_{1-a/2}) + Phi(-delta/se - z_{1-a/2})
+    larger:    Phi(delta/se - z_{1-a})
+    smaller:   Phi(-delta/se - z_{1-a})
+
+The total sample size N for arm weights w_0 (control) and w_1 (offer) solves
+power(delta, se(N)) = target with se(N)^2 = (v_0/w_0 + v_1/w_1) / N; ignoring the
+far tail it is the textbook closed form
+
+    N = (z_{1-a'} + z_{power})^2 (v_0/w_0 + v_1/w_1) / delta^2,
+
+which we refine with Brent's method so the far tail is included, as statsmodels does.
+When v_0 = v_1 = sigma^2 this is exactly ``statsmodels.stats.power.NormalIndPower``
+with effect size delta/sigma, nobs1 = n_0 and ratio = n_1/n_0; in general it is
+NormalIndPower with the effective sigma^2 = (v_0/w_0 + v_1/w_1) / (1/w_0 + 1/w_1).
+
+Per-unit variances:
+
+* proportion: v = p (1 - p), p_1 = p_0 + delta (p_0 - delta for ``smaller``);
+* mean: v_0 = v_1 = the sample variance of the metric's column in the population,
+  or of its pre-period covariate when the population has no post-period column;
+* ratio (sum y / sum x, delta method; Deng, Knoblich & Lu 2018, "Applying the delta
+  method in metric analytics", KDD): v = (s_yy - 2 R s_xy + R^2 s_xx) / mean(x)^2
+  with R = mean(y) / mean(x).
+
+Several offer arms against one control: each comparison is tested at
+a' = a / K (Bonferroni, K = number of offer arms; ``[design] multiple_arms``) and N
+is the largest N over the comparisons. CUPED (Deng, Xu, Kohavi & Walker 2013,
+"Improving the sensitivity of online controlled experiments by utilizing
+pre-experiment data", WSDM) multiplies the variance by 1 - rho^2, rho the
+correlation of the metric with its pre-period covariate, so N shrinks by the same
+factor. Duration in weeks = N / ``[design] weekly_inflow``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from uplift.errors import DataError, UserError
+
+__all__ = [
+    "DesignResult",
+    "MetricDesign",
+    "design_experiment",
+    "power_z",
+    "power_at",
+    "mde_at_n",
+    "sample_size",
+    "unit_variance",
+    "ratio_unit_variance",
+    "alpha_per_comparison",
+]
+
+_ALTERNATIVES = ("two-sided", "larger", "smaller")
+
+
+# --------------------------------------------------------------------------- core formulas
+
+
+def _check_alt(alternative: str) -> None:
+    if alternative not in _ALTERNATIVES:
+        raise UserError(f"alternative {alternative!r} is not one of {', '.join(_ALTERNATIVES)}")
+
+
+def _crit(alpha: float, alternative: str) -> float:
+    """z_{1-a/2} (two-sided) or z_{1-a} (one-sided)."""
+    return float(stats.norm.isf(alpha / 2 if alternative == "two-sided" else alpha))
+
+
+def power_z(delta: float, se: float, alpha: float = 0.05, alternative: str = "two-sided") -> float:
+    """Power of a z-test for a true difference ``delta`` with standard error ``se``.
+
+    two-sided: Phi(delta/se - z_{1-a/2}) + Phi(-delta/se - z_{1-a/2}); larger:
+    Phi(delta/se - z_{1-a}); smaller: Phi(-delta/se - z_{1-a}) (statsmodels ``normal_power``).
+    """
+    _check_alt(alternative)
+    if not se > 0:
+        raise UserError("the standard error must be above 0; check the variance and the sample size")
+    c = _crit(alpha, alternative)
+    t = delta / se
+    if alternative == "larger":
+        return float(stats.norm.sf(c - t))
+    if alternative == "smaller":
+        return float(stats.norm.cdf(-c - t))
+    return float(stats.norm.sf(c - t) + stats.norm.cdf(-c - t))
+
+
+def _signed(delta: float, alternative: str) -> float:
+    """Effects are given as magnitudes; a ``smaller`` test looks for a decrease."""
+    return -abs(delta) if alternative == "smaller" else abs(delta)
+
+
+def unit_variance(kind: str, baseline: float, delta: float = 0.0, sd: float | None = None) -> tuple[float, float]:
+    """Per-unit variances (v_0, v_1) of control and the offer arm.
+
+    proportion: v_0 = p_0 (1 - p_0), v_1 = p_1 (1 - p_1), p_1 = p_0 + delta (delta signed);
+    mean or ratio: v_0 = v_1 = sd^2.
+    """
+    if kind == "proportion":
+        p0 = baseline
+        p1 = baseline + delta
+        if not 0 < p0 < 1:
+            raise UserError(f"baseline rate {p0:g} must lie in (0, 1), e.g. 0.02")
+        if not 0 < p1 < 1:
+            raise UserError(
+                f"baseline {p0:g} with an effect of {delta:+g} gives a rate of {p1:g}, outside (0, 1); use a smaller effect"
+            )
+        return p0 * (1 - p0), p1 * (1 - p1)
+    if kind in ("mean", "ratio"):
+        if sd is None or not sd > 0 or not math.isfinite(sd):
+            raise UserError(f"a {kind} metric needs a standard deviation above 0 (sd = {sd}); give a population or sd")
+        return sd * sd, sd * sd
+    raise UserError(f"kind {kind!r} is not one of proportion, mean, ratio")
+
+
+def _se(kind, baseline, delta, sd, n0, n1) -> float:
+    v0, v1 = unit_variance(kind, baseline, delta, sd)
+    return math.sqrt(v0 / n0 + v1 / n1)
+
+
+def power_at(
+    effect: float,
+    n_control: float,
+    n_arm: float,
+    *,
+    kind: str = "proportion",
+    baseline: float | None = None,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+) -> float:
+    """Power to detect an absolute ``effect`` (magnitude; a decrease for ``smaller``) at realised n.
+
+    ``kind`` proportion needs ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
+    Formula: :func:`power_z` with se = sqrt(v_0/n_0 + v_1/n_1) (module docstring).
+    """
+    _check_alt(alternative)
+    if not (n_control > 0 and n_arm > 0):
+        raise UserError("both arms need at least one unit to compute power")
+    delta = _signed(effect, alternative)
+    return power_z(delta, _se(kind, baseline or 0.0, delta, sd, n_control, n_arm), alpha, alternative)
+
+
+def mde_at_n(
+    n_control: float,
+    n_arm: float,
+    *,
+    kind: str = "proportion",
+    baseline: float | None = None,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.80,
+    alternative: str = "two-sided",
+) -> float:
+    """The smallest absolute effect detected with probability ``power`` at realised n (a magnitude).
+
+    Solves power_at(delta) = power for delta > 0 (Brent); for a mean metric the closed form
+    without the far tail is delta = (z_{1-a'} + z_power) sd sqrt(1/n_0 + 1/n_1).
+    For a proportion, NaN if no effect that keeps the rate inside (0, 1) reaches the power.
+    """
+    _check_alt(alternative)
+    if not 0 < power < 1:
+        raise UserError(f"power {power} must lie in (0, 1), e.g. 0.8")
+    if not (n_control > 0 and n_arm > 0):
+        raise UserError("both arms need at least one unit to compute an MDE")
+
+    def f(d: float) -> float:
+        return power_at(d, n_control, n_arm, kind=kind, baseline=baseline, sd=sd, alpha=alpha, alternative=alternative) - power
+
+    if kind == "proportion":
+        if baseline is None:
+            raise UserError("a proportion metric needs a baseline rate; set [design] baseline_rate")
+        hi = (baseline if alternative == "smaller" else 1 - baseline) * (1 - 1e-12)
+        if f(hi) < 0:
+            return float("nan")
+    else:
+        unit_variance(kind, 0.0, 0.0, sd)
+        hi = 2 * (_crit(alpha, alternative) + stats.norm.ppf(power) + 10) * sd * math.sqrt(1 / n_control + 1 / n_arm)
+    return float(optimize.brentq(f, hi * 1e-12, hi, xtol=1e-300, rtol=1e-14, maxiter=500))
+
+
+def sample_size(
+    effect: float,
+    *,
+    kind: str = "proportion",
+    baseline: float | None = None,
+    sd: float | None = None,
+    weights: Sequence[float] = (0.5, 0.5),
+    alpha: float = 0.05,
+    power: float = 0.80,
+    alternative: str = "two-sided",
+) -> float:
+    """Units N in the whole test (not rounded) so the test has ``power`` for ``effect``.
+
+    ``weights`` = (w_0, w_1): the shares of control and the offer arm in the whole test,
+    so n_0 = w_0 N and n_1 = w_1 N (w_0 + w_1 < 1 when there are other arms). Solves power(delta, se(N)) = power
+    with se(N)^2 = (v_0/w_0 + v_1/w_1)/N, starting from the closed form
+    N = (z_{1-a'} + z_power)^2 (v_0/w_0 + v_1/w_1) / delta^2 (module docstring).
+    """
+    _check_alt(alternative)
+    if not effect or not math.isfinite(effect):
+        raise UserError("the effect to detect must be a non-zero number; set [design] mde_relative or mde_absolute")
+    if not 0 < power < 1:
+        raise UserError(f"power {power} must lie in (0, 1), e.g. 0.8")
+    w0, w1 = (float(weights[0]), float(weights[1]))
+    delta = _signed(effect, alternative)
+    v0, v1 = unit_variance(kind, baseline or 0.0, delta, sd)
+    k = v0 / w0 + v1 / w1
+    closed = (_crit(alpha, alternative) + stats.norm.ppf(power)) ** 2 * k / delta**2
+
+    def f(n: float) -> float:
+        return power_z(delta, math.sqrt(k / n), alpha, alternative) - power
+
+    lo = closed * 0.5
+    while f(lo) > 0:  # pragma: no cover - the far tail never adds this much at sensible alpha
+        lo *= 0.5
+    return float(optimize.brentq(f, lo, closed * 1.0000001 + 1e-9, xtol=1e-300, rtol=1e-14, maxiter=500))
+
+
+def alpha_per_comparison(alpha: float, n_comparisons: int, method: str = "bonferroni") -> float:
+    """Family-wise alpha split over K offer-vs-control comparisons: a/K (Bonferroni) or a (none)."""
+    if method == "none" or n_comparisons <= 1:
+        return alpha
+    if method == "bonferroni":
+        return alpha / n_comparisons
+    raise UserError(f"multiple_arms {method!r} is not one of bonferroni, none")
+
+
+def ratio_unit_variance(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """(R, per-unit delta-method variance) of the ratio sum(y)/sum(x) (Deng et al. 2018).
+
+    v = (s_yy - 2 R s_xy + R^2 s_xx) / mean(x)^2, sample (co)variances from centred values,
+    so Var(R_hat) ~= v / n.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(y) & np.isfinite(x)
+    y, x = y[ok], x[ok]
+    n = len(y)
+    if n < 2:
+        raise DataError("a ratio metric needs at least two units with both columns present")
+    my, mx = y.mean(), x.mean()
+    if mx == 0:
+        raise DataError("the ratio's denominator has mean 0; check the denominator column")
+    dy, dx = y - my, x - mx
+    syy = float(dy @ dy) / (n - 1)
+    sxx = float(dx @ dx) / (n - 1)
+    sxy = float(dy @ dx) / (n - 1)
+    r = my / mx
+    return float(r), float((syy - 2 * r * sxy + r * r * sxx) / (mx * mx))
+
+
+# --------------------------------------------------------------------------- the spec-level design
+
+
+@dataclass(frozen=True)
+class MetricDesign:
+    """The design numbers of one metric. Effects are absolute unless named ``*_relative``."""
+
+    name: str
+    kind: str
+    primary: bool
+    baseline: float | None
+    sd: float | None
+    source: str
+    effect: float | None = None
+    effect_relative: float | None = None
+    n_total: int | None = None
+    n_per_arm: Mapping[str, int] = field(default_factory=dict)
+    mde: float | None = None
+    mde_relative: float | None = None
+    power: float | None = None
+    rho: float | None = None
+    rho_source: str = ""
+    cuped_n_total: int | None = None
+    cuped_n_per_arm: Mapping[str, int] = field(default_factory=dict)
+    cuped_mde: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for k, v in self.__dict__.items():
+            if isinstance(v, float):
+                v = v if math.isfinite(v) else None
+            if isinstance(v, Mapping):
+                v = dict(v)
+            out[k] = v
+        return out
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """Sample size, MDE, power and duration of the test described by a spec.
+
+    ``n_per_arm``/``n_total`` are for the primary metric; ``mde``/``power`` are at that n
+    (rounded up per arm); ``metrics`` has the same numbers per metric at the primary's n.
+    """
+
+    experiment: str
+    primary: str
+    weights: Mapping[str, float]
+    control: str
+    alpha: float
+    alpha_per_comparison: float
+    power_target: float
+    alternative: str
+    multiple_arms: str
+    n_comparisons: int
+    n_per_arm: Mapping[str, int]
+    n_total: int
+    n_total_exact: float
+    mde: float | None
+    mde_relative: float | None
+    power: float | None
+    weekly_inflow: int | None
+    duration_weeks: float | None
+    cuped: Mapping[str, Any] | None
+    eligible: int | None
+    metrics: tuple[MetricDesign, ...]
+    notes: tuple[str, ...] = ()
+    method: str = ""
+
+    @property
+    def duration_weeks_whole(self) -> int | None:
+        return None if self.duration_weeks is None else int(math.ceil(self.duration_weeks - 1e-9))
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(v):
+            if isinstance(v, float):
+                return v if math.isfinite(v) else None
+            if isinstance(v, Mapping):
+                return {k: clean(x) for k, x in v.items()}
+            return v
+
+        return {
+            "experiment": self.experiment,
+            "primary": self.primary,
+            "weights": dict(self.weights),
+            "control": self.control,
+            "alpha": self.alpha,
+            "alpha_per_comparison": self.alpha_per_comparison,
+            "power_target": self.power_target,
+            "alternative": self.alternative,
+            "multiple_arms": self.multiple_arms,
+            "n_comparisons": self.n_comparisons,
+            "n_per_arm": dict(self.n_per_arm),
+            "n_total": self.n_total,
+            "n_total_exact": self.n_total_exact,
+            "mde": clean(self.mde),
+            "mde_relative": clean(self.mde_relative),
+            "power": clean(self.power),
+            "weekly_inflow": self.weekly_inflow,
+            "duration_weeks": clean(self.duration_weeks),
+            "duration_weeks_whole": self.duration_weeks_whole,
+            "cuped": clean(dict(self.cuped)) if self.cuped else None,
+            "eligible": self.eligible,
+            "metrics": [m.to_dict() for m in self.metrics],
+            "notes": list(self.notes),
+            "method": self.method,
+        }
+
+    def summary(self) -> str:
+        from uplift.assign import _table
+
+        lines = [
+            f"Design of experiment '{self.experiment}' (primary metric: {self.primary})",
+            f"alpha {self.alpha:g} ({self.alternative}); {self.n_comparisons} offer arm(s) vs {self.control}: "
+            f"{self.multiple_arms} -> alpha per comparison {self.alpha_per_comparison:.4g}; target power {self.power_target:g}",
+        ]
+        rows = [("arm", "weight", "n")]
+        for a, w in self.weights.items():
+            rows.append((a, f"{w:g}", f"{self.n_per_arm[a]:,}"))
+        rows.append(("total", "", f"{self.n_total:,}"))
+        lines.append(_table(rows))
+        p = self.metrics[0]
+        lines.append(
+            f"MDE at this n: {_fmt(self.mde)} absolute ({_pct(self.mde_relative)} relative); "
+            f"power at the target effect: {_pct(self.power)}"
+        )
+        if self.duration_weeks is not None:
+            lines.append(
+                f"duration: {self.duration_weeks:.2f} weeks at {self.weekly_inflow:,} eligible per week "
+                f"(plan {self.duration_weeks_whole} week(s))"
+            )
+        if self.cuped:
+            c = self.cuped
+            lines.append(
+                f"with CUPED on {c['covariate']} (rho {c['rho']:.3f}, {c['rho_source']}): variance x {c['factor']:.3f} -> "
+                f"n total {c['n_total']:,}"
+                + (f", {c['duration_weeks']:.2f} weeks" if c.get("duration_weeks") is not None else "")
+            )
+        if self.eligible is not None:
+            lines.append(f"eligible in the population after exclusions: {self.eligible:,}")
+        head = ("metric", "kind", "baseline", "sd", "effect", "n total", "MDE at n", "MDE rel", "power", "CUPED n")
+        body = []
+        for m in self.metrics:
+            body.append(
+                (
+                    m.name + (" *" if m.primary else ""), m.kind, _fmt(m.baseline), _fmt(m.sd),
+                    _fmt(m.effect), _int(m.n_total), _fmt(m.mde), _pct(m.mde_relative), _pct(m.power),
+                    _int(m.cuped_n_total),
+                )
+            )
+        lines.append("Per metric (* primary; MDE and power at the primary metric's n):")
+        lines.append(_table([head] + body))
+        for m in self.metrics:
+            if m.note:
+                lines.append(f"  {m.name}: {m.note}")
+        lines += [f"note: {n}" for n in self.notes]
+        lines.append(f"method: {self.method}")
+        del p
+        return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def _pct(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return f"{100 * x:.2f}%"
+
+
+def _int(x) -> str:
+    return "-" if x is None else f"{x:,}"
+
+
+def _per_arm(n_exact: float, weights: Mapping[str, float]) -> dict[str, int]:
+    """Units per arm: ceil(w_a N) (each arm at least its share of the exact N)."""
+    return {a: int(math.ceil(w * n_exact - 1e-9)) for a, w in weights.items()}
+
+
+def _column_stats(population: pd.DataFrame, column: str) -> tuple[float, float, int]:
+    x = pd.to_numeric(population[column], errors="coerce").to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        raise DataError(f"population: column '{column}' has fewer than two numeric values; check the column")
+    m = float(x.mean())
+    return m, float(np.sqrt(np.sum((x - m) ** 2) / (len(x) - 1))), len(x)
+
+
+def _corr(population: pd.DataFrame, a: str, b: str) -> float:
+    x = pd.to_numeric(population[a], errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(population[b], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
+    return float((x @ y) / math.sqrt((x @ x) * (y @ y)))
+
+
+def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int | None = None) -> DesignResult:
+    """Design the test in ``spec``: n per arm, MDE, power, duration, CUPED-reduced n.
+
+    ``population`` (optional) supplies variances of mean/ratio metrics (the metric's
+    column, else its pre-period covariate), CUPED's rho (when it has both the metric and
+    its covariate), proportion baselines other than ``[design] baseline_rate``, and the
+    eligible count after exclusions. ``n_total`` (optional) replaces the solved N: the
+    result then gives the MDE and power at that N. Formulas: module docstring.
+    """
+    d = spec.section("design")
+    if not spec.arms or not spec.control:
+        raise UserError(f"{spec.label}: design needs [assignment] arms and control")
+    if not spec.metrics:
+        raise UserError(f"{spec.label}: design needs [[metrics]] with a primary metric")
+    weights = dict(spec.arms)
+    control = spec.control
+    offers = [a for a in weights if a != control]
+    alpha = float(d.get("alpha", 0.05))
+    target = float(d.get("power", 0.8))
+    alternative = d.get("alternative", "two-sided")
+    method_k = d.get("multiple_arms", "bonferroni")
+    a_cmp = alpha_per_comparison(alpha, len(offers), method_k)
+    notes: list[str] = []
+    label = spec.label
+
+    eligible = None
+    pop = population
+    if population is not None:
+        if spec.exclusions:
+            from uplift.assign import apply_exclusions
+
+            el = apply_exclusions(spec, population)
+            eligible = el.n_eligible
+            pop = el.eligible
+        else:
+            eligible = len(population)
+    if pop is not None and len(pop) < 2:
+        raise DataError("population: fewer than two eligible units; check the exclusion rules or the file")
+
+    # per-metric inputs: baseline, sd, where they came from
+    def inputs(m) -> tuple[float | None, float | None, str, str]:
+        if m.kind == "proportion":
+            if m.primary and d.get("baseline_rate") is not None:
+                return float(d["baseline_rate"]), None, "[design] baseline_rate", ""
+            if pop is not None and m.column in pop.columns:
+                mean, _, n = _column_stats(pop, m.column)
+                return mean, None, f"population column {m.column}", ""
+            return None, None, "", (
+                f"no baseline: set [design] baseline_rate or give a population with column {m.column}"
+            )
+        if pop is None:
+            return None, None, "", "no variance: give --population with the metric's column or its pre-period covariate"
+        if m.kind == "mean":
+            col = m.column if m.column in pop.columns else (m.covariate if m.covariate in pop.columns else "")
+            if not col:
+                return None, None, "", f"population has neither {m.column} nor a covariate column; variance unknown"
+            mean, sd, _ = _column_stats(pop, col)
+            src = f"population column {col}" + (" (pre-period proxy)" if col != m.column else "")
+            return mean, sd, src, ""
+        # ratio
+        num = m.column if m.column in pop.columns else (m.covariate if m.covariate and m.covariate in pop.columns else "")
+        den = m.denominator if m.denominator in pop.columns else (
+            m.denominator_covariate if m.denominator_covariate and m.denominator_covariate in pop.columns else "")
+        if not num or not den:
+            missing = m.column if not num else m.denominator
+            return None, None, "", f"population has no column {missing} (nor a pre-period covariate); variance unknown"
+        r, v = ratio_unit_variance(pop[num].to_numpy(dtype=float), pop[den].to_numpy(dtype=float))
+        src = f"population columns {num}/{den} (delta method)" + (" (pre-period proxy)" if (num, den) != (m.column, m.denominator) else "")
+        return r, math.sqrt(v), src, ""
+
+    def rho_for(m) -> tuple[float | None, str]:
+        if m.kind != "mean" or not m.covariate:
+            return None, ""
+        if pop is not None and m.column in pop.columns and m.covariate in pop.columns:
+            return _corr(pop, m.column, m.covariate), f"corr({m.column}, {m.covariate}) in the population"
+        if d.get("cuped_rho") is not None:
+            return float(d["cuped_rho"]), "assumed: [design] cuped_rho"
+        return None, ""
+
+    primary = next(m for m in spec.metrics if m.primary)
+    ordered = [primary] + [m for m in spec.metrics if m is not primary]
+
+    def effect_for(m, baseline: float | None) -> tuple[float | None, float | None]:
+        if m.primary and d.get("mde_absolute") is not None:
+            eff = float(d["mde_absolute"])
+            return eff, (eff / baseline if baseline else None)
+        if d.get("mde_relative") is not None and baseline:
+            return float(d["mde_relative"]) * abs(baseline), float(d["mde_relative"])
+        return None, None
+
+    def n_for(kind, baseline, sd, effect) -> float:
+        return max(
+            sample_size(effect, kind=kind, baseline=baseline, sd=sd, weights=(weights[control], weights[a]),
+                        alpha=a_cmp, power=target, alternative=alternative)
+            for a in offers
+        )
+
+    def mde_power(kind, baseline, sd, n_arm: Mapping[str, int], effect) -> tuple[float, float | None]:
+        # the worst comparison: largest MDE, lowest power
+        mdes, powers = [], []
+        for a in offers:
+            mdes.append(mde_at_n(n_arm[control], n_arm[a], kind=kind, baseline=baseline, sd=sd, alpha=a_cmp,
+                                 power=target, alternative=alternative))
+            if effect is not None:
+                powers.append(power_at(effect, n_arm[control], n_arm[a], kind=kind, baseline=baseline, sd=sd,
+                                       alpha=a_cmp, alternative=alternative))
+        return max(mdes), (min(powers) if powers else None)
+
+    # the primary metric sets N
+    b, sd, src, why = inputs(primary)
+    if why:
+        raise UserError(f"{label}: primary metric '{primary.name}' ({primary.kind}): {why}")
+    eff, eff_rel = effect_for(primary, b)
+    if n_total is not None:
+        if n_total < len(weights):
+            raise UserError(f"--n {n_total} is too small; give at least one unit per arm")
+        n_exact = float(n_total)
+    else:
+        if eff is None:
+            raise UserError(f"{label}: [design] needs mde_relative or mde_absolute to size the test; add one, e.g. mde_relative = 0.1")
+        n_exact = n_for(primary.kind, b, sd, eff)
+    n_arm = _per_arm(n_exact, weights) if n_total is None else _split(n_total, weights)
+    n_tot = int(sum(n_arm.values()))
+
+    rows: list[MetricDesign] = []
+    cuped_block = None
+    inflow = d.get("weekly_inflow")
+    for m in ordered:
+        b_m, sd_m, src_m, why_m = (b, sd, src, why) if m is primary else inputs(m)
+        if why_m:
+            rows.append(MetricDesign(name=m.name, kind=m.kind, primary=m.primary, baseline=None, sd=None, source="", note=why_m))
+            continue
+        e_m, er_m = (eff, eff_rel) if m is primary else effect_for(m, b_m)
+        try:
+            need = n_for(m.kind, b_m, sd_m, e_m) if e_m is not None else None
+            mde, pw = mde_power(m.kind, b_m, sd_m, n_arm, e_m)
+        except UserError as exc:
+            rows.append(MetricDesign(name=m.name, kind=m.kind, primary=m.primary, baseline=b_m, sd=sd_m, source=src_m, note=str(exc)))
+            continue
+        need_arm = _per_arm(need, weights) if need is not None else {}
+        rho, rho_src = rho_for(m)
+        c_n = c_arm = c_mde = None
+        if rho is not None:
+            sd_c = sd_m * math.sqrt(1 - rho * rho)
+            if e_m is not None:
+                c_exact = n_for(m.kind, b_m, sd_c, e_m)
+                c_arm = _per_arm(c_exact, weights)
+                c_n = int(sum(c_arm.values()))
+            c_mde, _ = mde_power(m.kind, b_m, sd_c, n_arm, None)
+            if m is primary and c_n is not None:
+                cuped_block = {
+                    "covariate": m.covariate, "rho": rho, "rho_source": rho_src, "factor": 1 - rho * rho,
+                    "n_total": c_n, "n_per_arm": c_arm,
+                    "duration_weeks": (c_n / inflow) if inflow else None,
+                    "mde_at_n": c_mde,
+                }
+        rows.append(
+            MetricDesign(
+                name=m.name, kind=m.kind, primary=m.primary, baseline=b_m, sd=sd_m, source=src_m,
+                effect=e_m, effect_relative=er_m,
+                n_total=int(sum(need_arm.values())) if need_arm else None, n_per_arm=need_arm,
+                mde=mde, mde_relative=(mde / abs(b_m) if b_m else None), power=pw,
+                rho=rho, rho_source=rho_src, cuped_n_total=c_n, cuped_n_per_arm=c_arm or {}, cuped_mde=c_mde,
+                note="; ".join(
+                    x for x in (
+                        "" if e_m is not None else "no target effect: MDE and power shown at the primary's n only",
+                        f"variance from {src_m}" if src_m and m.kind != "proportion" else "",
+                        f"baseline from {src_m}" if src_m and m.kind == "proportion" else "",
+                    ) if x
+                ),
+            )
+        )
+
+    top = rows[0]
+    duration = (n_tot / inflow) if inflow else None
+    if inflow is None:
+        notes.append("no [design] weekly_inflow: duration unknown; add weekly_inflow = eligible customers per week")
+    if eligible is not None and n_tot > eligible:
+        notes.append(
+            f"the test needs {n_tot:,} units but only {eligible:,} are eligible; "
+            "relax a rule, accept a larger MDE, or run longer if the inflow allows"
+        )
+    for m in rows:
+        if m.kind == "proportion" and m.baseline is not None and m.primary:
+            events = n_arm[control] * min(m.baseline, 1 - m.baseline)
+            if events < 50:
+                notes.append(
+                    f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
+                    "this design is rough (simulated power can fall a few points short); consider a larger control share"
+                )
+    if int(d.get("looks", 1)) > 1:
+        notes.append(f"[design] looks = {d['looks']}: this is a fixed-horizon design; sequential looks are not priced in")
+    method = (
+        "two-sample z-test of the difference in means (unpooled variance); n solved exactly incl. the far tail "
+        "(Brent), each arm rounded up; "
+        + ("Bonferroni split of alpha over the offer arms" if method_k == "bonferroni" and len(offers) > 1
+           else "no multiplicity adjustment" if len(offers) > 1 else "one comparison")
+        + "; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by the delta method (Deng et al. 2018)"
+    )
+    return DesignResult(
+        experiment=spec.name, primary=primary.name, weights=weights, control=control, alpha=alpha,
+        alpha_per_comparison=a_cmp, power_target=target, alternative=alternative,
+        multiple_arms=method_k if len(offers) > 1 else "none needed (one offer arm)", n_comparisons=len(offers),
+        n_per_arm=n_arm, n_total=n_tot, n_total_exact=n_exact, mde=top.mde, mde_relative=top.mde_relative,
+        power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
+        metrics=tuple(rows), notes=tuple(notes), method=method,
+    )
+
+
+def _split(n_total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    from uplift.assign import largest_remainder
+
+    counts = largest_remainder(int(n_total), list(weights.values()))
+    return {a: int(c) for a, c in zip(weights, counts)}
