@@ -186,3 +186,15 @@ def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom):
     assert row["abs_effect"] == pytest.approx(0.07659, abs=5e-6)
     assert row["n_arm"] == 21307 and row["n_control"] == 21306
     assert r["srm"]["p_value"] > 0.001
+
+
+def test_readout_cli_with_a_relative_out_folder(demo, tmp_path, monkeypatch):
+    """Regression: the kernel runs in a temp folder, so a relative --out must be resolved first."""
+    out, _ = demo
+    data = out / "data"
+    monkeypatch.chdir(tmp_path)
+    code = main(["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+                 "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"),
+                 "--out", "rel/report", "--quiet"])
+    assert code == 0
+    assert (tmp_path / "rel" / "report" / "results.json").read_bytes() == (out / "results.json").read_bytes()

@@ -124,7 +124,7 @@ def render_readout(
     import nbformat
     import papermill
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the kernel runs in a temp folder: give it absolute paths
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.

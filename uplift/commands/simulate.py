@@ -1,4 +1,13 @@
-"""``uplift simulate --customers N --seed S --out DIR``."""
+"""``uplift simulate``: a synthetic bank with known truth, or the outcomes of a campaign on a ledger.
+
+Two modes:
+
+* ``uplift simulate --customers N --seed S --out DIR`` writes DIR/population.parquet,
+  DIR/outcomes.parquet (with an ``arm`` column, customers split by salted hash) and DIR/truth.json;
+* ``uplift simulate --population FILE --ledger FILE --seed S --out DIR`` plays the campaign
+  on an existing assignment: it writes DIR/outcomes.parquet for the ledger's customers
+  (without an arm column: the readout takes arms from the ledger) and DIR/truth.json.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +19,19 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "simulate",
-        help="write a synthetic bank population, campaign outcomes and the true effects",
-        description="Simulate a bank population and a cross-sell campaign with known truth. Writes "
-        "DIR/population.parquet, DIR/outcomes.parquet and DIR/truth.json.",
+        help="write a synthetic bank population and campaign outcomes with known true effects",
+        description="Simulate a bank population and a cross-sell campaign with known truth. With --customers: "
+        "writes DIR/population.parquet, DIR/outcomes.parquet and DIR/truth.json. With --population and "
+        "--ledger: simulates the campaign's outcomes for the customers in the ledger (DIR/outcomes.parquet, "
+        "DIR/truth.json).",
     )
-    p.add_argument("--customers", type=int, required=True, help="number of customers")
+    p.add_argument("--customers", type=int, help="number of customers of a new population")
+    p.add_argument("--population", help="an existing population file (with --ledger)")
+    p.add_argument("--ledger", help="an assignment ledger written by `uplift assign` (with --population)")
+    p.add_argument("--control", default="control", help="the control arm's name (default: control)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--offer-share", type=float, default=0.5, help="share of customers in the offer arm (default 0.5)")
+    p.add_argument("--offer-share", type=float, default=0.5, help="with --customers: share of customers in the offer arm (default 0.5)")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -25,19 +39,55 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from uplift.errors import UserError
-    from uplift.simulate import simulate
 
-    if args.customers < 1:
-        raise UserError(f"--customers {args.customers} must be at least 1")
-    if not 0 < args.offer_share < 1:
-        raise UserError(f"--offer-share {args.offer_share} must lie in (0, 1), e.g. 0.5")
-    sim = simulate(args.customers, seed=args.seed, arms={"control": 1 - args.offer_share, "offer": args.offer_share})
-    paths = sim.write(args.out)
+    if args.ledger or args.population:
+        if not (args.ledger and args.population):
+            raise UserError("--population and --ledger go together; give both, or --customers N alone")
+        if args.customers is not None:
+            raise UserError("--customers makes a new population; drop it when simulating outcomes for --ledger")
+        paths = _outcomes_for_ledger(Path(args.population), Path(args.ledger), args.control, args.seed, Path(args.out))
+    else:
+        from uplift.simulate import simulate
+
+        if args.customers is None:
+            raise UserError("give --customers N (a new population) or --population FILE --ledger FILE")
+        if args.customers < 1:
+            raise UserError(f"--customers {args.customers} must be at least 1")
+        if not 0 < args.offer_share < 1:
+            raise UserError(f"--offer-share {args.offer_share} must lie in (0, 1), e.g. 0.5")
+        sim = simulate(args.customers, seed=args.seed, arms={"control": 1 - args.offer_share, "offer": args.offer_share})
+        paths = sim.write(args.out)
     if args.json:
         print(json.dumps({k: str(v) for k, v in paths.items()}))
     else:
         for k, v in paths.items():
             print(f"{k}: {v}")
     return 0
+
+
+def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, out) -> dict:
+    from uplift.errors import DataError
+    from uplift.io import read_table, write_json_atomic, write_parquet_atomic
+    from uplift.simulate import simulate_outcomes
+
+    population = read_table(population_path, "population")
+    ledger = read_table(ledger_path, "ledger")
+    unit = "customer_id"
+    for name, frame in (("population", population), ("ledger", ledger)):
+        if unit not in frame.columns:
+            raise DataError(f"{name}: no column '{unit}'; simulated campaigns need the simulator's population")
+    if "arm" not in ledger.columns:
+        raise DataError(f"{ledger_path}: no 'arm' column; give a ledger written by `uplift assign`")
+    assigned = population.merge(ledger[[unit, "arm"]], on=unit, how="inner")
+    if len(assigned) < len(ledger):
+        raise DataError(f"{ledger_path}: {len(ledger) - len(assigned)} ledger units are not in {population_path}; give the population the ledger was assigned from")
+    if control not in set(assigned["arm"].astype(str)):
+        raise DataError(f"{ledger_path}: no unit in arm {control!r}; name the control arm with --control")
+    outcomes, truth = simulate_outcomes(assigned.drop(columns=["arm"]), assigned["arm"].astype(str).to_numpy(), seed=seed, control=control)
+    paths = {"outcomes": out / "outcomes.parquet", "truth": out / "truth.json"}
+    write_parquet_atomic(outcomes.drop(columns=["arm"]), paths["outcomes"])
+    write_json_atomic(truth.to_dict(), paths["truth"])
+    return paths
