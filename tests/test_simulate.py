@@ -108,3 +108,23 @@ def test_simulate_cli_writes_three_files(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"population.parquet", "outcomes.parquet", "truth.json"}
     assert main(["simulate", "--customers", "0", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_simulate_cli_plays_the_campaign_on_a_ledger(tmp_path):
+    from uplift.assign import assign
+    from uplift.cli import main
+    from uplift.spec import load_spec
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "experiments" / "demo.toml")
+    pop = simulate_population(3000, seed=2)
+    ledger = assign(spec, pop).ledger
+    pop.to_parquet(tmp_path / "pop.parquet")
+    ledger.to_parquet(tmp_path / "ledger.parquet")
+    code = main(["simulate", "--population", str(tmp_path / "pop.parquet"), "--ledger", str(tmp_path / "ledger.parquet"),
+                 "--out", str(tmp_path / "campaign"), "--quiet"])
+    assert code == 0
+    out = pd.read_parquet(tmp_path / "campaign" / "outcomes.parquet")
+    assert "arm" not in out.columns  # arms come from the ledger
+    assert sorted(out["customer_id"]) == sorted(ledger["customer_id"])
+    assert main(["simulate", "--ledger", str(tmp_path / "ledger.parquet"), "--out", str(tmp_path / "x")]) == 2
