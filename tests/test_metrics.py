@@ -131,7 +131,8 @@ def test_demo_guardrails_funnel_segments(demo):
     o = sim.outcomes
     t, c = o[o.arm == "offer"], o[o.arm == "control"]
     g = _rows(res, "guardrails")[("complaints", "offer")]
-    ref = test_proportions_2indep(t.complaint.sum(), len(t), c.complaint.sum(), len(c), value=0.01, method="wald",
+    margin = next(m.margin for m in spec.guardrails if m.name == "complaints")
+    ref = test_proportions_2indep(t.complaint.sum(), len(t), c.complaint.sum(), len(c), value=margin, method="wald",
                                   compare="diff", alternative="smaller", correction=False)
     assert g["p_value_noninferiority"] == pytest.approx(ref.pvalue, rel=1e-8)
     assert g["non_inferior"] == (ref.pvalue < 0.025)
