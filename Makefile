@@ -2,6 +2,7 @@
 #   make demo   installs everything into .venv and renders reports/demo/readout.html + results.json
 #   make test   installs everything into .venv (with test extras) and runs the whole test suite
 # Installation is pinned by constraints.txt (the versions the tests passed with).
+# The Spark integration test runs when CI=true (as on CI) or UPLIFT_SPARK=1; it needs Java 17.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -80,6 +80,7 @@ display(HTML(report.health(results)))
 # %%
 primary = [r for r in results["metrics"] if r.get("primary")]
 display(HTML(wrap(report.metric_table(primary, currency, adjusted_label="Holm" if any("p_value_adjusted" in r for r in primary) else ""))))
+display(HTML(report.sequential_note(results)))
 
 # %% [markdown]
 # ## Guardrails
@@ -131,6 +132,7 @@ display(HTML(wrap(report.segments_table(results, currency))))
 
 # %%
 display(HTML(wrap(report.finance(results, currency))))
+display(HTML(wrap(report.catalogue(results))))
 
 # %% [markdown]
 # ### Customer lifetime value

@@ -198,3 +198,26 @@ def test_readout_cli_with_a_relative_out_folder(demo, tmp_path, monkeypatch):
                  "--out", "rel/report", "--quiet"])
     assert code == 0
     assert (tmp_path / "rel" / "report" / "results.json").read_bytes() == (out / "results.json").read_bytes()
+
+
+def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
+    """Lose a third of the control arm's outcomes: SRM fails, the page says so and greys the effects."""
+    from uplift.readout import render_readout
+    from uplift.spec import load_spec
+
+    out, _ = demo
+    data = out / "data"
+    ledger = pd.read_parquet(data / "ledger.parquet")
+    control_ids = ledger.loc[ledger.arm == "control", "customer_id"]
+    lost = set(control_ids.iloc[: len(control_ids) // 3])
+    outcomes = pd.read_parquet(data / "outcomes.parquet")
+    outcomes[~outcomes.customer_id.isin(lost)].to_parquet(tmp_path / "outcomes.parquet")
+    ledger[~ledger.customer_id.isin(lost)].to_parquet(tmp_path / "ledger.parquet")
+    spec = load_spec(ROOT / "experiments" / "demo.toml")
+    render_readout(spec, tmp_path / "r", outcomes=tmp_path / "outcomes.parquet", ledger=tmp_path / "ledger.parquet")
+    r = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert r["srm"]["flagged"] and r["srm"]["p_value"] < 0.001
+    page = (tmp_path / "r" / "readout.html").read_text()
+    assert "Sample-ratio mismatch: the results below are greyed out" in page
+    assert 'class="greyed"' in page
+    assert "Do not act on these results" in page

@@ -16,6 +16,10 @@ Two engines fill the same record from one aggregation over all columns at once:
   over a DataFrame or a Parquet/CSV file, using DuckDB's own ``avg``,
   ``var_samp`` and ``covar_samp`` aggregates (Welford-type updates).
 
+For rows that stay where they are (Parquet/CSV files, an engine table on DuckDB, Spark or any
+Ibis backend), :func:`uplift.engines.aggregate` fills the same record from one query in that
+engine, computing only the covariances the estimators read (the others are NaN).
+
 Records pool exactly with ``+`` (Chan et al. 1979 parallel update)::
 
     n = n_a + n_b,  d = mean_b - mean_a,
@@ -139,14 +143,18 @@ class Moments:
         w = np.zeros(len(self.columns))
         for c, v in weights.items():
             w[self.index(c)] += float(v)
-        mean = np.append(self.mean, w @ self.mean)
-        row = w @ self.comoment
+        # only the weighted columns enter: a record from an engine holds NaN for co-moments no
+        # estimator reads (see uplift.engines.aggregate), and 0 * NaN would spread them
+        idx = np.flatnonzero(w)
+        wi = w[idx]
+        mean = np.append(self.mean, wi @ self.mean[idx])
+        row = wi @ self.comoment[idx, :]
         k = len(self.columns)
         com = np.empty((k + 1, k + 1))
         com[:k, :k] = self.comoment
         com[k, :k] = row
         com[:k, k] = row
-        com[k, k] = w @ self.comoment @ w
+        com[k, k] = wi @ self.comoment[np.ix_(idx, idx)] @ wi
         return Moments(self.n, self.columns + (name,), mean, com)
 
     # ----------------------------------------------------------------- typed views

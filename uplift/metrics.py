@@ -1,6 +1,8 @@
 """The cross-sell metric catalogue, from one aggregation to every number in the readout.
 
-:func:`analyse_metrics` is what the readout (and an analyst in a notebook) calls. It
+:func:`analyse_metrics` is what the readout (and an analyst in a notebook) calls on a DataFrame;
+:func:`analyse_source` is the same on rows that stay where they are (a Parquet/CSV file read by
+DuckDB, an Ibis table on DuckDB or Spark: one aggregation query in that engine). It
 
 1. checks the outcomes (arm column, every metric column numeric and complete, 0/1
    columns for proportions, every arm populated) and raises a one-line
@@ -46,10 +48,10 @@ import numpy as np
 import pandas as pd
 
 from uplift import stats
-from uplift.aggregates import Moments, aggregate_duckdb, aggregate_frame, check_numeric_columns, pool
+from uplift.aggregates import Moments, aggregate_frame, check_numeric_columns, pool
 from uplift.errors import DataError
 
-__all__ = ["MetricsResult", "analyse_metrics"]
+__all__ = ["MetricsResult", "analyse_metrics", "analyse_source", "needed_pairs"]
 
 _NET = "derived:net_profit"
 _AFTER = "derived:products_after"
@@ -272,14 +274,9 @@ def analyse_metrics(
     """
     if engine not in ("pandas", "duckdb"):
         raise ValueError("engine must be 'pandas' or 'duckdb'")
-    design = spec.section("design")
-    analysis = spec.section("analysis")
-    econ = spec.section("economics")
-    alpha = float(design.get("alpha") or 0.05)
-    alternative = design.get("alternative") or "two-sided"
-    confidence = float(analysis.get("confidence") or 0.95)
-    min_cell = int(analysis.get("min_cell_size") or 50)
-    segments = [s for s in (analysis.get("segments") or [])]
+    st = _settings(spec)
+    design, analysis, econ = st["design"], st["analysis"], st["econ"]
+    segments = st["segments"]
     notes: list[str] = []
 
     # ---------------------------------------------------------------- arms
@@ -292,6 +289,11 @@ def analyse_metrics(
     if nnull:
         raise DataError(f"outcomes: arm column '{arm_column}' is empty for {nnull} of {len(outcomes)} rows; "
                         "join the ledger so every customer has an arm, or remove and report those rows")
+    unit = getattr(spec, "unit", "")
+    if unit and unit in outcomes.columns and not pd.Index(outcomes[unit]).is_unique:
+        n_dup = int(outcomes[unit].duplicated().sum())
+        raise DataError(f"outcomes: {n_dup} duplicate ids in unit column '{unit}' (a unit counted twice, or in two arms); "
+                        "give one outcome row per unit")
     if isinstance(arm_values.dtype, pd.CategoricalDtype):
         raw_counts = np.bincount(arm_values.cat.codes.to_numpy(), minlength=len(arm_values.cat.categories))
         counts = pd.Series(raw_counts, index=[str(c) for c in arm_values.cat.categories])
@@ -302,58 +304,11 @@ def analyse_metrics(
     for a in counts.index[counts == 0]:
         notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
     counts = counts[counts > 0]
-    present = [str(a) for a in counts.index]
-    if str(control) not in present:
-        raise DataError(f"outcomes: control arm '{control}' has no customers in column '{arm_column}' "
-                        f"(arms found: {', '.join(sorted(present)) or 'none'}); check [assignment] control / [analysis] control")
-    declared = [str(a) for a in (spec.arms or {})]
-    if declared and not analysis.get("arm_column"):
-        unknown = [a for a in present if a not in declared]
-        if unknown:
-            raise DataError(f"outcomes: column '{arm_column}' holds arm '{unknown[0]}' that is not in [assignment] arms "
-                            f"({', '.join(declared)}); fix the labels or the spec")
-        for a in declared:
-            if a not in present:
-                raise DataError(f"outcomes: arm '{a}' (in [assignment] arms) has no customers in column "
-                                f"'{arm_column}'; check the arm labels or the ledger join")
-    for a in present:
-        if counts[a] < 2:
-            raise DataError(f"outcomes: arm '{a}' has {int(counts[a])} customer in column '{arm_column}'; "
-                            "each arm needs at least 2 customers for an interval")
-    treat_arms = sorted(a for a in present if a != str(control))
-    if not treat_arms:
-        raise DataError(f"outcomes: column '{arm_column}' holds only the control arm '{control}'; "
-                        "there is nothing to compare")
-    arms_order = tuple([str(control)] + treat_arms)
+    arms_order, treat_arms = _arms_from_counts(spec, counts, arm_column, control, analysis)
 
     # ---------------------------------------------------------------- columns
-    roles: dict[str, str] = {}
-    binaries: dict[str, str] = {}
-    for m in list(spec.metrics) + list(spec.guardrails):
-        for c, r in _metric_columns(m).items():
-            roles.setdefault(c, r)
-        if m.kind == "proportion":
-            binaries.setdefault(m.column, f"metric '{m.name}'")
-    funnel_stages = list(spec.section("funnel").get("stages") or [])
-    for s in funnel_stages:
-        roles.setdefault(s, "funnel stage")
-        binaries.setdefault(s, "funnel stage")
-    conv_col = econ.get("conversion_column") or next(
-        (m.column for m in spec.metrics if m.primary and m.kind == "proportion"), "")
-    if conv_col:
-        roles.setdefault(conv_col, "[economics] conversion_column")
-        binaries.setdefault(conv_col, "conversion")
-    econ_cols = {k: econ.get(k) or "" for k in ("revenue_column", "margin_column", "cannibalised_column",
-                                                 "cost_to_serve_column")}
-    for k, c in econ_cols.items():
-        if c:
-            roles.setdefault(c, f"[economics] {k}")
-    products_col = spec.section("clv").get("products_column") or ("products_held" if "products_held" in outcomes.columns else "")
-    if products_col and products_col in outcomes.columns:
-        roles.setdefault(products_col, "products held before the campaign")
-    elif products_col:
-        notes.append(f"APC not computed: products column '{products_col}' is not in the outcomes")
-        products_col = ""
+    plan = _column_plan(spec, outcomes.columns, notes)
+    roles, binaries = plan["roles"], plan["binaries"]
     for s in segments:
         if s not in outcomes.columns:
             raise DataError(f"outcomes: segment column '{s}' (from [analysis] segments) not found; remove it or add the column")
@@ -378,8 +333,175 @@ def analyse_metrics(
             frame = outcomes.assign(**{arm_column: outcomes[arm_column].astype(str)})
         cells = aggregate_frame(frame, by, columns, check=False)
     else:
-        frame = outcomes.assign(**{arm_column: outcomes[arm_column].astype(str)})
-        cells = aggregate_duckdb(frame, by, columns)
+        # the embedded DuckDB over the frame (Arrow, zero-copy where possible): the same one query as for
+        # files (uplift.engines.aggregate), with only the covariances the estimators read
+        import ibis
+
+        from uplift import engines
+        from uplift.sources import Source
+
+        frame = outcomes[list(dict.fromkeys(by + columns))].assign(**{arm_column: outcomes[arm_column].astype(str)})
+        cells = engines.aggregate(Source("ibis", "outcomes", _table=ibis.memtable(frame)), by, columns,
+                                  pairs=needed_pairs(spec, plan), roles=roles)
+    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, engine)
+
+
+def needed_pairs(spec: Any, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The column pairs whose covariance some estimator reads (the rest are never computed by an engine).
+
+    CUPED mean: (outcome, covariate); ratio: every pair of (numerator, denominator, covariate,
+    denominator covariate); ROI: every pair of (margin, cannibalised, cost to serve, conversion);
+    APC: (products before, conversion).
+    """
+    groups: list[list[str]] = []
+    for m in list(spec.metrics) + list(spec.guardrails):
+        groups.append([c for c in (m.column, m.denominator, getattr(m, "covariate", ""),
+                                   getattr(m, "denominator_covariate", "")) if c])
+    econ = plan["econ_cols"]
+    groups.append([c for c in (econ["margin_column"], econ["cannibalised_column"], econ["cost_to_serve_column"],
+                               plan["conv_col"]) if c])
+    if plan["products_col"] and plan["conv_col"]:
+        groups.append([plan["products_col"], plan["conv_col"]])
+    out: list[tuple[str, str]] = []
+    for g in groups:
+        g = list(dict.fromkeys(g))
+        out.extend((a, b) for i, a in enumerate(g) for b in g[i + 1:])
+    return list(dict.fromkeys(out))
+
+
+def analyse_source(spec: Any, source: Any, arm_column: str | None = None, control: str | None = None) -> MetricsResult:
+    """:func:`analyse_metrics` on rows that stay where they are (a Parquet/CSV file read by DuckDB,
+    an Ibis table on DuckDB, Spark or another engine; a DataFrame goes to :func:`analyse_metrics`).
+
+    ONE aggregation query in the source's engine (:func:`uplift.engines.aggregate`) returns, per
+    (arm x segment) cell, the count, means, sample variances and the covariances the estimators
+    read (:func:`needed_pairs`), and the counts the input checks need; everything after is the same
+    closed-form code as for pandas. ``arm_column``/``control`` default to the spec's.
+    """
+    from uplift import engines
+    from uplift.sources import open_source
+
+    src = open_source(source)
+    arm_column = arm_column or spec.arm_column
+    control = str(control or spec.control_arm)
+    if src.kind == "pandas":
+        return analyse_metrics(spec, src.frame, arm_column, control)
+    label = src.label
+    st = _settings(spec)
+    segments = st["segments"]
+    notes: list[str] = []
+    available = src.columns
+    if arm_column not in available:
+        raise DataError(f"{label}: arm column '{arm_column}' not found; set [analysis] arm_column or join the ledger")
+    for s in segments:
+        if s not in available:
+            raise DataError(f"{label}: segment column '{s}' (from [analysis] segments) not found; remove it or add the column")
+    plan = _column_plan(spec, available, notes)
+    roles, binaries = plan["roles"], plan["binaries"]
+    cells = engines.aggregate(src, [arm_column] + segments, list(roles), pairs=needed_pairs(spec, plan),
+                              binary=list(binaries), roles=roles)
+    for j, s in enumerate(segments):
+        nvals = len({k[1 + j] for k in cells})
+        if nvals > _MAX_SEGMENT_VALUES:
+            raise DataError(f"{label}: segment column '{s}' has {nvals} distinct values; segments need a "
+                            f"categorical column with at most {_MAX_SEGMENT_VALUES} values (band it first)")
+    cells = {tuple([str(k[0])] + list(k[1:])): v for k, v in cells.items()}
+    counts = pd.Series({a: 0 for a in sorted({k[0] for k in cells})}, dtype=np.int64)
+    for k, v in cells.items():
+        counts[k[0]] += v.n
+    arms_order, treat_arms = _arms_from_counts(spec, counts, arm_column, control, st["analysis"], label)
+    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, src.engine)
+
+
+def _settings(spec: Any) -> dict[str, Any]:
+    """The readout's settings from the spec (alpha, sidedness, confidence, minimum cell, segments)."""
+    design = spec.section("design")
+    analysis = spec.section("analysis")
+    econ = spec.section("economics")
+    alpha = float(design.get("alpha") or 0.05)
+    alternative = design.get("alternative") or "two-sided"
+    confidence = float(analysis.get("confidence") or 0.95)
+    min_cell = int(analysis.get("min_cell_size") or 50)
+    segments = [s for s in (analysis.get("segments") or [])]
+    return {"design": design, "analysis": analysis, "econ": econ, "alpha": alpha, "alternative": alternative,
+            "confidence": confidence, "min_cell": min_cell, "segments": segments}
+
+
+def _arms_from_counts(spec: Any, counts: pd.Series, arm_column: str, control: str,
+                      analysis: Mapping[str, Any], label: str = "outcomes") -> tuple[tuple[str, ...], list[str]]:
+    """(control first + treated arms, treated arms) from the customer count per arm (> 0), with the checks."""
+    present = [str(a) for a in counts.index]
+    if str(control) not in present:
+        raise DataError(f"{label}: control arm '{control}' has no customers in column '{arm_column}' "
+                        f"(arms found: {', '.join(sorted(present)) or 'none'}); check [assignment] control / [analysis] control")
+    declared = [str(a) for a in (spec.arms or {})]
+    if declared and not analysis.get("arm_column"):
+        unknown = [a for a in present if a not in declared]
+        if unknown:
+            raise DataError(f"{label}: column '{arm_column}' holds arm '{unknown[0]}' that is not in [assignment] arms "
+                            f"({', '.join(declared)}); fix the labels or the spec")
+        for a in declared:
+            if a not in present:
+                raise DataError(f"{label}: arm '{a}' (in [assignment] arms) has no customers in column "
+                                f"'{arm_column}'; check the arm labels or the ledger join")
+    for a in present:
+        if counts[a] < 2:
+            raise DataError(f"{label}: arm '{a}' has {int(counts[a])} customer in column '{arm_column}'; "
+                            "each arm needs at least 2 customers for an interval")
+    treat_arms = sorted(a for a in present if a != str(control))
+    if not treat_arms:
+        raise DataError(f"{label}: column '{arm_column}' holds only the control arm '{control}'; "
+                        "there is nothing to compare")
+    arms_order = tuple([str(control)] + treat_arms)
+    return arms_order, treat_arms
+
+
+def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
+    """Which columns the readout aggregates, and why: roles (column -> role), 0/1 columns, the
+    conversion, economics and products columns, and the funnel stages."""
+    econ = spec.section("economics")
+    available = set(map(str, available))
+    roles: dict[str, str] = {}
+    binaries: dict[str, str] = {}
+    for m in list(spec.metrics) + list(spec.guardrails):
+        for c, r in _metric_columns(m).items():
+            roles.setdefault(c, r)
+        if m.kind == "proportion":
+            binaries.setdefault(m.column, f"metric '{m.name}'")
+    funnel_stages = list(spec.section("funnel").get("stages") or [])
+    for s in funnel_stages:
+        roles.setdefault(s, "funnel stage")
+        binaries.setdefault(s, "funnel stage")
+    conv_col = econ.get("conversion_column") or next(
+        (m.column for m in spec.metrics if m.primary and m.kind == "proportion"), "")
+    if conv_col:
+        roles.setdefault(conv_col, "[economics] conversion_column")
+        binaries.setdefault(conv_col, "conversion")
+    econ_cols = {k: econ.get(k) or "" for k in ("revenue_column", "margin_column", "cannibalised_column",
+                                                 "cost_to_serve_column")}
+    for k, c in econ_cols.items():
+        if c:
+            roles.setdefault(c, f"[economics] {k}")
+    products_col = spec.section("clv").get("products_column") or ("products_held" if "products_held" in available else "")
+    if products_col and products_col in available:
+        roles.setdefault(products_col, "products held before the campaign")
+    elif products_col:
+        notes.append(f"APC not computed: products column '{products_col}' is not in the outcomes")
+        products_col = ""
+    return {"roles": roles, "binaries": binaries, "funnel_stages": funnel_stages, "conv_col": conv_col,
+            "econ_cols": econ_cols, "products_col": products_col}
+
+
+def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
+            arm_column: str, control: str, arms_order: tuple[str, ...], treat_arms: list[str],
+            notes: list[str], engine: str) -> MetricsResult:
+    """Everything after the one aggregation: derived measures, pooling to arms, estimates, tests,
+    decision, funnel, segments, ROI and catalogue - closed form on the small table of cells."""
+    design, analysis, econ = st["design"], st["analysis"], st["econ"]
+    alpha, alternative, confidence = st["alpha"], st["alternative"], st["confidence"]
+    min_cell, segments = st["min_cell"], st["segments"]
+    funnel_stages, conv_col, econ_cols, products_col = (plan["funnel_stages"], plan["conv_col"],
+                                                        plan["econ_cols"], plan["products_col"])
     cells = {tuple([str(k[0])] + list(k[1:])): v for k, v in cells.items()}
 
     def derive(m: Moments) -> Moments:

@@ -356,6 +356,42 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     return "".join(out)
 
 
+def catalogue(r: Mapping[str, Any]) -> str:
+    """Section 10 (cross-sell measures): cross-sell rate, attach rate, APC before/after and its change."""
+    c = r.get("catalogue") or {}
+    rows = []
+    for key, label in (("cross_sell_rate", "Cross-sell rate"), ("attach_rate", "Attach rate")):
+        block = c.get(key) or {}
+        for e in block.get("effects") or []:
+            rows.append([_E(label), _E(str(e.get("arm"))), fmt_pct(e.get("mean_control")), fmt_pct(e.get("mean_arm")),
+                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _E(str(block.get("definition", "")))])
+    apc = c.get("apc") or {}
+    for e in apc.get("effects") or []:
+        arm, ctl = e.get("arm"), e.get("control")
+        before, after = apc.get("before") or {}, apc.get("after") or {}
+        rows.append(["Average products per customer", _E(str(arm)),
+                     f"{fmt_num(before.get(ctl), 3)} &rarr; {fmt_num(after.get(ctl), 3)}",
+                     f"{fmt_num(before.get(arm), 3)} &rarr; {fmt_num(after.get(arm), 3)}",
+                     f"{e.get('abs_effect'):+.3f}" if _ok(e.get("abs_effect")) else "&mdash;",
+                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _E(str(apc.get("definition", "")))])
+    if not rows:
+        return ""
+    return "<h3>Cross-sell measures</h3>" + table(
+        ["Measure", "Arm", "Control", "Arm", "Incremental", "95% CI", "Definition"], rows)
+
+
+def sequential_note(r: Mapping[str, Any]) -> str:
+    """Which look this is and the boundary used (or that the test had a single look)."""
+    q = r.get("sequential") or {}
+    if not q:
+        return ""
+    if q.get("looks", 1) <= 1:
+        return "<p class=\"muted\">Single planned look: the p-values and intervals are the usual fixed-sample ones.</p>"
+    return (f"<p class=\"muted\">Planned look {q.get('look')} of {q.get('looks')} ({_E(str(q.get('method', '')))}): "
+            f"the primary metric must cross |z| &gt; {fmt_num(q.get('boundary_z'), 3)} at this look "
+            f"(nominal alpha {fmt_num(q.get('nominal_alpha_this_look'), 5)}).</p>")
+
+
 def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
     """Section 10 (CLV part): CLV per arm, incremental CLV with CI, observed vs extrapolated share."""
     c = r.get("clv") or {}
