@@ -22,6 +22,7 @@ outcomes_path = ""
 ledger_path = ""
 population_path = ""
 results_path = "results.json"
+engine = "pandas"
 
 # %%
 import io
@@ -38,7 +39,7 @@ from uplift.spec import load_spec
 
 style()
 spec = load_spec(spec_path)
-inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None)
+inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
     data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],

@@ -221,3 +221,26 @@ def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
     assert "Sample-ratio mismatch: the results below are greyed out" in page
     assert 'class="greyed"' in page
     assert "Do not act on these results" in page
+
+
+def test_duckdb_engine_gives_the_same_numbers_as_pandas(demo, tmp_path):
+    """`uplift readout --engine duckdb`: aggregates in the engine, same metrics, SRM and CLV as in memory."""
+    out, _ = demo
+    data = out / "data"
+    args = ["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+            "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"), "--json-only"]
+    assert main([*args, "--out", str(tmp_path / "duck"), "--engine", "duckdb"]) == 0
+    duck = json.loads((tmp_path / "duck" / "results.json").read_text())
+    mem = json.loads((out / "results.json").read_text())
+    assert duck["data_sha256"] == mem["data_sha256"] and duck["arms"] == mem["arms"]
+    assert duck["srm"]["p_value"] == pytest.approx(mem["srm"]["p_value"], rel=1e-9)
+    for section in ("metrics", "guardrails"):
+        for d, m in zip(duck[section], mem[section], strict=True):
+            assert (d["metric"], d["arm"]) == (m["metric"], m["arm"])
+            for key in ("mean_arm", "mean_control", "abs_effect", "p_value"):
+                assert d[key] == pytest.approx(m[key], rel=1e-9, abs=1e-15), (section, d["metric"], key)
+            assert d["abs_ci"] == pytest.approx(m["abs_ci"], rel=1e-9)
+    for arm, inc in mem["clv"]["incremental"].items():
+        assert duck["clv"]["incremental"][arm]["clv"] == pytest.approx(inc["clv"], rel=1e-9)
+        assert duck["clv"]["incremental"][arm]["ci"] == pytest.approx(inc["ci"], rel=1e-9)
+    assert duck["targeting"] is None and any("uplift target" in n for n in duck["notes"])

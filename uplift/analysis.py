@@ -11,7 +11,6 @@ from one computation.
 
 from __future__ import annotations
 
-import importlib
 import math
 import platform
 from dataclasses import dataclass, field
@@ -110,15 +109,6 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-
-
 def prepare_outcomes(
     spec: Spec,
     outcomes: pd.DataFrame,
@@ -196,52 +186,77 @@ def prepare_outcomes(
 
 def analyse(
     spec: Spec,
-    outcomes: pd.DataFrame,
-    ledger: pd.DataFrame | None = None,
+    outcomes: Any,
+    ledger: Any = None,
     population: pd.DataFrame | None = None,
     data_sha256: str = "",
     label: str = "outcomes",
 ) -> Analysis:
-    """Run every part of the readout on in-memory data. See the module docstring."""
+    """Run every part of the readout. See the module docstring.
+
+    ``outcomes`` is a pandas DataFrame, or (the engine path) a Parquet/CSV file or folder
+    read through DuckDB, an Ibis table or a Spark DataFrame: then the metrics, SRM and
+    life tables are one aggregation query each in the engine and no outcome row reaches
+    pandas; the row-level parts (covariate balance, targeting) are left out with a note.
+    """
     from uplift import __version__
+    from uplift.assign import apply_exclusions
+    from uplift.checks import covariate_balance, sample_ratio_mismatch
 
-    frame, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label)
     control = spec.control_arm
-    counts = frame[arm_col].value_counts().sort_index()
-    arms = {str(k): int(v) for k, v in counts.items()}
+    in_memory = isinstance(outcomes, pd.DataFrame)
+    if in_memory:
+        frame, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label)
+        metrics = analyse_metrics(spec, frame, arm_col, control)
+    else:
+        from uplift.engines import prepare_source
+        from uplift.metrics import analyse_source
 
-    checks = importlib.import_module("uplift.checks")
+        source, arm_col, notes = prepare_source(spec, outcomes, ledger, label=label)
+        notes = list(notes)
+        metrics = analyse_source(spec, source, arm_col, control)
+    arms = {str(a): int(m.n) for a, m in sorted(metrics.arm_statistics.items())}
+
     weights = spec.section("analysis").get("weights") or dict(spec.arms) or {a: 1 / len(arms) for a in arms}
-    srm = checks.sample_ratio_mismatch(arms, weights)
+    srm = sample_ratio_mismatch(arms, weights)
 
     balance = None
-    covariates = [c for c in spec.section("analysis").get("covariates", [])]
-    if covariates and hasattr(checks, "covariate_balance"):
-        source = frame
+    covariates = list(spec.section("analysis").get("covariates", []))
+    if covariates and not in_memory:
+        notes.append("Covariate balance is row-level work: run the readout in memory (--engine pandas) or `uplift check`.")
+    elif covariates:
+        source_frame = frame
         missing = [c for c in covariates if c not in frame.columns]
         if missing and population is not None and spec.unit in population.columns:
-            source = frame[[spec.unit, arm_col]].merge(population[[spec.unit, *missing]], on=spec.unit, how="left")
-            source = source.join(frame[[c for c in covariates if c in frame.columns]].reset_index(drop=True))
-        present = [c for c in covariates if c in source.columns]
+            source_frame = frame[[spec.unit, arm_col]].merge(population[[spec.unit, *missing]], on=spec.unit, how="left")
+            source_frame = source_frame.join(frame[[c for c in covariates if c in frame.columns]].reset_index(drop=True))
+        present = [c for c in covariates if c in source_frame.columns]
         if present:
-            balance = checks.covariate_balance(source, arm_col, control, present)
+            balance = covariate_balance(source_frame, arm_col, control, present)
 
     eligibility = None
-    assign = _optional("uplift.assign")
-    if population is not None and spec.exclusions and assign is not None and hasattr(assign, "apply_exclusions"):
-        eligibility = assign.apply_exclusions(spec, population)
-
-    metrics = analyse_metrics(spec, frame, arm_col, control)
+    if population is not None and spec.exclusions:
+        eligibility = apply_exclusions(spec, population)
 
     clv = None
-    clv_mod = _optional("uplift.clv")
-    if spec.has("clv") and clv_mod is not None and hasattr(clv_mod, "clv_analysis"):
-        clv = clv_mod.clv_analysis(spec, frame, arm_col, control)
+    if spec.has("clv"):
+        if in_memory:
+            from uplift.clv import clv_analysis
+
+            clv = clv_analysis(spec, frame, arm_col, control)
+        else:
+            from uplift.engines import clv_from_source
+
+            clv = clv_from_source(spec, source, arm_col, control)
 
     targeting = None
-    tmod = _optional("uplift.targeting")
-    if spec.has("targeting") and population is not None and tmod is not None and hasattr(tmod, "targeting_analysis"):
-        targeting = tmod.targeting_analysis(spec, population, frame, arm_col, control)
+    if spec.has("targeting") and population is not None:
+        if in_memory:
+            from uplift.targeting import targeting_analysis
+
+            targeting = targeting_analysis(spec, population, frame, arm_col, control)
+        else:
+            notes.append("Targeting fits models on customer rows: run `uplift target`, or the readout in memory (--engine pandas).")
 
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
 
@@ -258,7 +273,8 @@ def analyse(
         "toolkit_version": __version__,
         "python": platform.python_version(),
         "libraries": _library_versions(),
-        "units_analysed": int(len(frame)),
+        "units_analysed": int(sum(arms.values())),
+        "engine": "pandas (in memory)" if in_memory else f"{getattr(source, 'engine', 'engine')} (rows stay in the engine)",
     }
     return Analysis(
         spec=spec, provenance=provenance, arms=arms, control=control, srm=srm, balance=balance,

@@ -16,6 +16,7 @@ The notebook itself calls :func:`uplift.analysis.analyse` and writes
 from __future__ import annotations
 
 import copy
+import hashlib
 import html
 import sys
 import json
@@ -53,37 +54,59 @@ def _input_path(spec: Spec, given: str | Path | None, key: str) -> Path | None:
     return spec.resolve(value) if value else None
 
 
+ENGINES = ("pandas", "duckdb")
+
+
 def load_inputs(
     spec: Spec,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
+    engine: str = "pandas",
 ) -> dict[str, Any]:
     """Read the outcome, ledger and population files named on the command line or in the spec.
 
-    Returns the frames and ``data_sha256``: SHA-256 over the input files' digests, in
-    a fixed order, so a number in results.json can be traced to its inputs.
+    With ``engine="pandas"`` outcomes and ledger are read into memory; with ``"duckdb"``
+    they stay files that the engine reads (only aggregates come back). The population,
+    when given, is read into memory (eligibility is row-level). Returns the inputs and
+    ``data_sha256``: SHA-256 over the input files' digests, in a fixed order, so a number
+    in results.json can be traced to its inputs.
     """
+    if engine not in ENGINES:
+        raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     out_path = _input_path(spec, outcomes, "outcomes")
     if out_path is None:
         raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
     pop_path = _input_path(spec, population, "source")
-    frames: dict[str, Any] = {"outcomes": read_table(out_path, "outcomes"), "outcomes_label": str(out_path)}
-    digests = [f"outcomes:{file_sha256(out_path)}"]
+    in_memory = engine == "pandas"
+    if not out_path.exists():
+        raise DataError(f"{out_path}: outcomes file not found; check the path")
+    frames: dict[str, Any] = {
+        "outcomes": read_table(out_path, "outcomes") if in_memory else str(out_path), "outcomes_label": str(out_path),
+    }
+    digests = [f"outcomes:{_digest(out_path)}"]
     frames["ledger"] = None
     if ledger:
-        frames["ledger"] = read_table(ledger, "ledger")
-        digests.append(f"ledger:{file_sha256(ledger)}")
+        if not Path(ledger).exists():
+            raise DataError(f"{ledger}: ledger file not found; check the path")
+        frames["ledger"] = read_table(ledger, "ledger") if in_memory else str(ledger)
+        digests.append(f"ledger:{_digest(Path(ledger))}")
     frames["population"] = None
     if pop_path is not None and pop_path.exists():
         frames["population"] = read_table(pop_path, "population")
         digests.append(f"population:{file_sha256(pop_path)}")
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
-    import hashlib
-
     frames["data_sha256"] = hashlib.sha256("\n".join(digests).encode()).hexdigest()
     return frames
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's data files (name and digest of each, sorted)."""
+    if path.is_dir():
+        parts = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq", ".csv"))
+        return hashlib.sha256("".join(f"{p.relative_to(path)}:{file_sha256(p)}\n" for p in parts).encode()).hexdigest()
+    return file_sha256(path)
 
 
 def write_results(
@@ -92,11 +115,12 @@ def write_results(
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
+    engine: str = "pandas",
 ) -> Path:
     """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
     from uplift.analysis import analyse
 
-    inputs = load_inputs(spec, outcomes, ledger, population)
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
         data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
@@ -114,6 +138,7 @@ def render_readout(
     population: str | Path | None = None,
     template: str | Path | None = None,
     quiet: bool = True,
+    engine: str = "pandas",
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
@@ -128,10 +153,16 @@ def render_readout(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
-    inputs = load_inputs(spec, outcomes, ledger, population)
-    from uplift.analysis import prepare_outcomes
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
+    if engine == "pandas":
+        from uplift.analysis import prepare_outcomes
 
-    prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+        prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+    else:
+        from uplift.engines import prepare_source
+
+        prepare_source(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+    del inputs
     timings["validate"] = time.perf_counter() - t0
 
     template_path = Path(template) if template else TEMPLATE
@@ -144,6 +175,7 @@ def render_readout(
         "ledger_path": str(Path(ledger).resolve()) if ledger else "",
         "population_path": str(Path(population).resolve()) if population else "",
         "results_path": "",  # filled below: the notebook writes results.json into a temp dir first
+        "engine": engine,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
@@ -160,7 +192,10 @@ def render_readout(
                 kernel_manager_class="uplift.readout.LocalKernelManager",
             )
         except papermill.PapermillExecutionError as exc:
-            raise UserError(f"readout notebook failed: {exc.ename}: {exc.evalue.splitlines()[0] if exc.evalue else ''}") from None
+            first = exc.evalue.splitlines()[0] if exc.evalue else ""
+            if exc.ename in ("UserError", "SpecError", "DataError"):
+                raise UserError(first) from None
+            raise UserError(f"readout notebook failed: {exc.ename}: {first}") from None
         timings["execute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--population", help="population file (for eligibility, balance and targeting)")
     p.add_argument("--out", help="output folder (default: reports/<experiment>)")
     p.add_argument("--json-only", action="store_true", help="skip the notebook; write results.json only")
+    p.add_argument("--engine", choices=("pandas", "duckdb"), default="pandas",
+                   help="pandas: read outcomes into memory (default; includes balance and targeting); "
+                   "duckdb: aggregate Parquet/CSV files in the embedded DuckDB, rows never leave the engine")
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -35,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("reports") / spec.name
     if args.json_only:
-        path = write_results(spec, out, args.outcomes, args.ledger, args.population)
+        path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine)
         print(path)
         return 0
-    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet)
+    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine)
     print(paths.html)
     return 0
