@@ -254,3 +254,18 @@ def test_spec_errors_are_one_line(files, tmp_path):
                                                           'features = ["segment", "no_such_column"]'), label="x.toml")
     with pytest.raises(Exception, match="no_such_column"):
         targeting_analysis(spec, s.population, s.outcomes, "arm", "control")
+
+
+def test_large_tests_fit_on_a_capped_sample_but_score_everyone():
+    """Above [targeting] max_customers the models see a seeded sample; the list still covers every eligible customer."""
+    from uplift.simulate import simulate
+
+    small = simulate(12_000, seed=5, arms={"control": 0.5, "offer": 0.5})
+    spec = parse_spec(DEMO.read_text().replace("holdout_share = 0.3", "holdout_share = 0.3\nmax_customers = 6000"),
+                      path=DEMO, label=str(DEMO))
+    res = targeting_analysis(spec, small.population, small.outcomes, "arm", "control", n_boot=20, models=["solo"])
+    d = res.to_dict()
+    assert any("random sample of 6,000 of 12,000" in n for n in d["notes"])
+    assert d["n_fit"] + d["n_select"] + d["n_holdout"] == 6000
+    assert len(res.next_wave) == d["eligible"]["eligible"]  # every eligible customer scored, not only the sample
+    assert d["eligible"]["eligible"] + sum(d["eligible"]["excluded"].values()) == 12_000

@@ -174,6 +174,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "value_column": _Field("str", default=""),
         "model": _Field("str", default="auto"),
         "holdout_share": _Field("number", default=0.3, check=_in_open(0, 1, "0.3")),
+        "max_customers": _Field("int", default=200_000, check=_positive("200000")),
         "seed": _Field("int", default=0),
         "value_per_conversion": _Field("number", default=None, check=_non_negative("250")),
         "n_bootstrap": _Field("int", default=200, check=_positive("200")),

@@ -559,10 +559,18 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
     seed = int(s.get("seed", 0) or 0)
     share = float(s.get("holdout_share", 0.3) or 0.3)
     strata = t_all * 2 + (y_all if binary else np.zeros(len(y_all))).astype(int)
-    rest, hold = _split(len(frame), strata, share, seed)
-    sub_fit, sub_sel = _split(int(rest.sum()), strata[rest], 0.25, seed + 1)
-    idx_rest = np.flatnonzero(rest)
-    fit_idx, sel_idx, hold_idx = idx_rest[sub_fit], idx_rest[sub_sel], np.flatnonzero(hold)
+    # Fitting and bootstrapping scale with rows: above [targeting] max_customers, models are
+    # fitted and evaluated on a seeded random sample (the next-wave list still scores everyone).
+    cap = int(s.get("max_customers") or 200_000)
+    pool = np.arange(len(frame))
+    if len(frame) > cap:
+        pool = np.sort(np.random.default_rng(seed + 7).choice(len(frame), size=cap, replace=False))
+        notes.append(f"models fitted and evaluated on a random sample of {cap:,} of {len(frame):,} customers "
+                     "([targeting] max_customers); every eligible customer is scored")
+    rest, hold = _split(len(pool), strata[pool], share, seed)
+    sub_fit, sub_sel = _split(int(rest.sum()), strata[pool][rest], 0.25, seed + 1)
+    idx_rest = pool[rest]
+    fit_idx, sel_idx, hold_idx = idx_rest[sub_fit], idx_rest[sub_sel], pool[hold]
     for part, idx in (("training", fit_idx), ("model-selection", sel_idx), ("held-out", hold_idx)):
         _check_split(t_all[idx], part, label)
     Xf, Xs, Xh = (X_all.iloc[i].reset_index(drop=True) for i in (fit_idx, sel_idx, hold_idx))
