@@ -1,25 +1,29 @@
 # The two commands of the README:
-#   make demo   installs everything into .venv and renders reports/demo/readout.html + results.json
-#   make test   installs everything into .venv (with test extras) and runs the whole test suite
+#   make demo   installs the toolkit into .venv and renders reports/demo/readout.html + results.json
+#   make test   installs the toolkit with its test extras into .venv and runs the whole test suite
 # Installation is pinned by constraints.txt (the versions the tests passed with).
 # The Spark integration test runs when CI=true (as on CI) or UPLIFT_SPARK=1; it needs Java 17.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 .PHONY: demo test install clean browser
 
-$(STAMP): pyproject.toml constraints.txt
+$(VENV)/.base: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench,spark]"
-	touch $(STAMP)
+	$(PIP) -e .
+	touch $@
 
-install: $(STAMP)
+$(VENV)/.test: $(VENV)/.base
+	$(PIP) -e ".[test,bench,spark]"
+	touch $@
 
-demo: $(STAMP)
+install: $(VENV)/.base
+
+demo: $(VENV)/.base
 	$(BIN)/uplift demo
 
 # Headless Chromium for the readout browser test (Debian packages; needs root, as on CI).
@@ -27,7 +31,7 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-test: $(STAMP) browser
+test: $(VENV)/.test browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
