@@ -74,12 +74,16 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
     if p.is_dir():
         raise DataError(f"{p}: is a directory; give a .parquet or .csv file")
     suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt"):
+        raise DataError(f"{p}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
     try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(p)
-    except Exception as exc:  # pyarrow/pandas raise many types for corrupt files
-        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        df = pd.read_parquet(p) if suffix in (".parquet", ".pq") else pd.read_csv(p)
+    except Exception as exc:  # pyarrow/pandas raise many types for corrupt or unreadable files
+        if isinstance(exc, PermissionError):
+            raise DataError(f"{p}: cannot be read (permission denied); check the file's permissions") from None
+        text = str(exc).strip()
+        first = " ".join(text.splitlines()[0].split())[:160] if text else type(exc).__name__
         raise DataError(f"{p}: cannot be read as {suffix[1:]} ({first}); check the file is complete") from None
-    raise DataError(f"{p}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
+    if len(df) == 0:
+        raise DataError(f"{p}: {what} file has no rows; give a file with at least one row")
+    return df
