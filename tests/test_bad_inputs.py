@@ -354,9 +354,6 @@ def test_unit_in_two_arms_in_ledger(data, tmp_path, capsys):
 
 def test_unit_in_two_arms_in_outcomes(data, tmp_path, capsys, request):
     """Outcomes carrying their own arm column: a unit listed once in each arm."""
-    if ENGINE == "duckdb":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="defect in uplift/engines.py (issue 8): the DuckDB "
-                                              "path does not check that unit ids are unique in outcomes with an arm column"))
     df = data["out"].copy()
     twin = df.iloc[[0]].copy()
     twin["arm"] = "offer" if str(df["arm"].iloc[0]) == "control" else "control"
@@ -493,8 +490,6 @@ def test_empty_file(data, tmp_path, capsys):
     run_bad(capsys, ["assign", str(data["spec"]), "--population", str(src), "--ledger", str(ledger)], [str(src)], [ledger])
 
 
-@pytest.mark.xfail(strict=True, reason="defect in uplift/assign.py: assign_to_ledger writes an empty ledger "
-                   "when every unit is excluded (owner: assign); remove this mark once it refuses")
 def test_everyone_excluded(data, tmp_path, capsys):
     rule = '\n[[exclude]]\nreason = "everyone"\ncolumn = "customer_id"\nop = ">="\nvalue = 0\n'
     spec = write_spec(tmp_path, rule)
@@ -505,10 +500,6 @@ def test_everyone_excluded(data, tmp_path, capsys):
 
 
 def test_empty_outcomes(data, tmp_path, capsys, request):
-    if ENGINE == "duckdb":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="defect in uplift/engines.py (issue 8): an empty "
-                                              "outcomes file reports \"control arm 'control' has no customers (arms "
-                                              "found: none)\" instead of saying the file has no rows"))
     src = outcomes_file(tmp_path, data["out"].iloc[:0])
     out = tmp_path / "report"
     run_bad(capsys, readout_args(write_spec(tmp_path), src, out), [str(src), "no rows"], [out])
@@ -637,9 +628,6 @@ def test_console_script_no_traceback(data, tmp_path, case):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="defect in uplift/readout.py (lead): render_readout creates the --out folder "
-                   "before the notebook runs, so a bad value found by the analysis inside the notebook leaves an empty "
-                   "folder behind; fix: run analyse() in process before mkdir, or remove the folder it created on failure")
 def test_bad_value_found_during_full_render_writes_nothing(data, tmp_path, capsys):
     """A value only the metric layer checks (a 2 in a 0/1 column), through the full notebook render."""
     df = data["out"].copy()

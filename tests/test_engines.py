@@ -160,7 +160,7 @@ def test_ledger_joined_in_the_engine_equals_the_pandas_join(demo_data, tmp_path)
         engines.prepare_source(spec, po, pd.concat([ledger, ledger.iloc[:1]]))
     bad = pd.concat([outcomes, outcomes.iloc[:3]])
     bad.to_parquet(tmp_path / "dup.parquet", index=False)
-    with pytest.raises(DataError, match="3 duplicate ids in 'customer_id'"):
+    with pytest.raises(DataError, match="3 duplicate ids in unit column 'customer_id'"):
         engines.prepare_source(spec, tmp_path / "dup.parquet", pl)
     with pytest.raises(DataError, match="not in the ledger, above"):
         engines.prepare_source(spec, po, ledger.iloc[:3000])

@@ -167,9 +167,10 @@ def test_exception_mid_write_leaves_old_ledger_and_no_temp_file(setup, tmp_path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", half_then_fail)
-    with pytest.raises(OSError):
-        main(["assign", str(setup["spec"]), "--population", str(setup["big"]), "--ledger", str(ledger), "-q", "--json"])
+    code = main(["assign", str(setup["spec"]), "--population", str(setup["big"]), "--ledger", str(ledger), "-q", "--json"])
     monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
     assert sha(ledger) == old_sha
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"], "a temporary file was left behind"
     capsys.readouterr()

@@ -137,7 +137,7 @@ def check_population(population: pd.DataFrame, unit: str, label: str = "populati
     if not index.is_unique:
         dup = index[index.duplicated()]
         raise DataError(
-            f"{label}: unit column '{unit}' has {len(dup):,} duplicate id(s), e.g. {dup[0]!r}; "
+            f"{label}: unit column '{unit}' has {len(dup):,} duplicate id(s), e.g. {dup[0]}; "
             "keep one row per unit"
         )
 
@@ -478,7 +478,15 @@ def assign(
     config = assignment_config(a["salt"], weights, spec.control, stratify, unit)
     when = _resolve_assigned_at(spec, assigned_at)
 
+    if len(population) == 0:
+        raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
     elig = apply_exclusions(spec, population, label=label)
+    if len(elig.eligible) == 0:
+        steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
+        raise UserError(
+            f"{spec.label}: every one of the {len(population):,} units is excluded ({steps}); "
+            "check the [[exclude]] rules: nothing to assign"
+        )
     for c in stratify:
         if c not in population.columns:
             raise DataError(

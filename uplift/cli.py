@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"uplift {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line
+        print(f"uplift {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"uplift {args.command}: interrupted", file=sys.stderr)
@@ -77,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        # The environment refused (disk full, no permission to write the output): one line, exit 2.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"uplift {args.command}: error: {exc.strerror or exc}{where}; check the path, its permissions and free space",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

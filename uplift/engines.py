@@ -112,8 +112,10 @@ def aggregate(
     if src.kind == "pandas":
         df = src.frame
         check_numeric_columns(df, {c: role(c) for c in columns}, source=label)
+        from uplift.metrics import check_binary  # metrics imports this module lazily; import back lazily
+
         for c in binary:
-            _check_binary_frame(df, c, role(c), label)
+            check_binary(df, c, role(c), label)
         for b in by:
             nnull = int(df[b].isna().sum())
             if nnull:
@@ -218,20 +220,6 @@ def _count_nonfinite(t: Any, c: str, label: str) -> int:
         return int(_execute(t.aggregate(bad=(x.isnan() | x.isinf()).cast("int64").sum()), label)["bad"].iloc[0] or 0)
     except DataError:
         return 0
-
-
-def _check_binary_frame(df: pd.DataFrame, col: str, role: str, label: str) -> None:
-    s = df[col]
-    if pd.api.types.is_bool_dtype(s) or len(s) == 0:
-        return
-    values = s.to_numpy()
-    lo, hi = float(values.min()), float(values.max())
-    integer = pd.api.types.is_integer_dtype(s)
-    if lo < 0 or hi > 1 or (not integer and not bool(((values == 0) | (values == 1)).all())):
-        raise DataError(
-            f"{label}: column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
-            f"(range {lo:g} to {hi:g}); use a 0/1 column or set kind = \"mean\""
-        )
 
 
 # =========================================================================== life table
@@ -445,6 +433,18 @@ def buckets(source: Any, unit: str, salt: str) -> pd.DataFrame:
 # =========================================================================== arms from the ledger, in the engine
 
 
+def _check_rows_and_units(src: Source, unit: str, label: str) -> None:
+    """One aggregate query: the outcomes have rows, and (if the unit column is there) no unit twice."""
+    t = src.table()
+    has_unit = unit in src.schema()
+    chk = _execute(t.aggregate(n=t.count(), **({"d": t[unit].nunique()} if has_unit else {})), label).iloc[0]
+    if int(chk["n"]) == 0:
+        raise DataError(f"{label}: outcomes file has no rows; give a file with at least one row")
+    if has_unit and int(chk["n"]) != int(chk["d"]):
+        raise DataError(f"{label}: {int(chk['n']) - int(chk['d'])} duplicate ids in unit column '{unit}' "
+                        "(a unit counted twice, or in two arms); give one outcome row per unit")
+
+
 def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None = None) -> tuple[Source, str, list[str]]:
     """:func:`uplift.analysis.prepare_outcomes` for rows that stay in the engine: (source, arm column, notes).
 
@@ -462,6 +462,8 @@ def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None
     unit = spec.unit
     analysis = spec.section("analysis")
     notes: list[str] = []
+    if src.kind != "pandas":
+        _check_rows_and_units(src, unit, label)
     if analysis.get("arm_column"):
         arm_col = analysis["arm_column"]
         if arm_col not in src.schema():
@@ -509,11 +511,9 @@ def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None
     base = t.drop("arm") if "arm" in t.columns else t
     ledger_arm = lt.select(lt[unit].name("__unit"), lt["arm"].cast("string").name("arm"))
     joined = base.left_join(ledger_arm, base[unit] == ledger_arm["__unit"]).drop("__unit")
-    chk = _execute(joined.aggregate(n=joined.count(), d=joined[unit].nunique(),
-                                    unmatched=joined["arm"].isnull().cast("int64").sum()), label).iloc[0]
+    # outcomes and ledger have unique units (checked above), so the left join cannot add rows
+    chk = _execute(joined.aggregate(n=joined.count(), unmatched=joined["arm"].isnull().cast("int64").sum()), label).iloc[0]
     n, unmatched = int(chk["n"]), int(chk["unmatched"] or 0)
-    if n != int(chk["d"]):
-        raise DataError(f"{label}: {n - int(chk['d'])} duplicate ids in '{unit}'; give one outcome row per unit")
     if unmatched:
         share = unmatched / max(n, 1)
         limit = float(analysis.get("max_unmatched_share", 0.01))

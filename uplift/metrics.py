@@ -239,7 +239,8 @@ def _metric_columns(m: Any) -> dict[str, str]:
     return out
 
 
-def _check_binary(df: pd.DataFrame, col: str, role: str) -> None:
+def check_binary(df: pd.DataFrame, col: str, role: str, label: str = "outcomes") -> None:
+    """Refuse a proportion column holding anything but 0 and 1 (one line naming the column and the fix)."""
     s = df[col]
     if pd.api.types.is_bool_dtype(s) or len(s) == 0:
         return
@@ -248,7 +249,7 @@ def _check_binary(df: pd.DataFrame, col: str, role: str) -> None:
     integer = pd.api.types.is_integer_dtype(s)
     if lo < 0 or hi > 1 or (not integer and not bool(((values == 0) | (values == 1)).all())):
         raise DataError(
-            f"outcomes: column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
+            f"{label}: column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
             f"(range {lo:g} to {hi:g}); use a 0/1 column or set kind = \"mean\""
         )
 
@@ -322,7 +323,7 @@ def analyse_metrics(
                             "fill it (e.g. 'unknown') before the readout")
     check_numeric_columns(outcomes, roles)
     for c, r in binaries.items():
-        _check_binary(outcomes, c, r)
+        check_binary(outcomes, c, r)
     columns = list(roles)
 
     # ---------------------------------------------------------------- the one aggregation pass

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import html
+import shutil
 import sys
 import json
 import re
@@ -146,8 +147,6 @@ def render_readout(
     nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`.
     """
     import jupytext
-    import nbformat
-    import papermill
 
     out_dir = Path(out_dir).resolve()  # the kernel runs in a temp folder: give it absolute paths
     timings: dict[str, float] = {}
@@ -177,7 +176,31 @@ def render_readout(
         "results_path": "",  # filled below: the notebook writes results.json into a temp dir first
         "engine": engine,
     }
+    created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _render(nb, params, spec, out_dir, quiet, timings, t0)
+    except BaseException:
+        if created is not None:  # leave no empty folder behind when rendering fails
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None if it exists)."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: bool, timings: dict[str, float],
+            t0: float) -> ReadoutPaths:
+    import nbformat
+    import papermill
+
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         tmp_dir = Path(tmp)
         params["results_path"] = str(tmp_dir / "results.json")
