@@ -11,7 +11,7 @@ checks the four promises of DESIGN.md "Reliability rules":
 4. nothing written: the output folder does not exist afterwards, or a file that
    existed is byte-identical.
 
-The table at the end of docs/errors.md lists these inputs and the message each gives.
+README.md, section "When something goes wrong", lists these inputs and the message each gives.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def run_bad(capsys, argv: list[str], names: list[str], untouched: list[Path]) ->
     for p in untouched:
         assert _digest(p) == before[p], f"{p} was written on error"
     log = os.environ.get("UPLIFT_CATALOGUE_LOG")
-    if log:  # lets a maintainer list every message (docs/errors.md): UPLIFT_CATALOGUE_LOG=/tmp/x pytest ...
+    if log:  # lets a maintainer list every message (README, "When something goes wrong"): UPLIFT_CATALOGUE_LOG=/tmp/x pytest ...
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}\t{line}\n")
     return line
