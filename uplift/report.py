@@ -356,6 +356,11 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     return "".join(out)
 
 
+def _left(text: Any) -> str:
+    """A prose cell: left-aligned, smaller."""
+    return f"<span class=\"muted\" style=\"display:block;text-align:left\">{_E(str(text))}</span>"
+
+
 def catalogue(r: Mapping[str, Any]) -> str:
     """Section 10 (cross-sell measures): cross-sell rate, attach rate, APC before/after and its change."""
     c = r.get("catalogue") or {}
@@ -364,7 +369,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
         block = c.get(key) or {}
         for e in block.get("effects") or []:
             rows.append([_E(label), _E(str(e.get("arm"))), fmt_pct(e.get("mean_control")), fmt_pct(e.get("mean_arm")),
-                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _E(str(block.get("definition", "")))])
+                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(block.get("definition", ""))])
     apc = c.get("apc") or {}
     for e in apc.get("effects") or []:
         arm, ctl = e.get("arm"), e.get("control")
@@ -373,7 +378,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
                      f"{fmt_num(before.get(ctl), 3)} &rarr; {fmt_num(after.get(ctl), 3)}",
                      f"{fmt_num(before.get(arm), 3)} &rarr; {fmt_num(after.get(arm), 3)}",
                      f"{e.get('abs_effect'):+.3f}" if _ok(e.get("abs_effect")) else "&mdash;",
-                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _E(str(apc.get("definition", "")))])
+                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(apc.get("definition", ""))])
     if not rows:
         return ""
     return "<h3>Cross-sell measures</h3>" + table(
