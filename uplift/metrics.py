@@ -276,7 +276,7 @@ def analyse_metrics(
     if engine not in ("pandas", "duckdb"):
         raise ValueError("engine must be 'pandas' or 'duckdb'")
     st = _settings(spec)
-    design, analysis, econ = st["design"], st["analysis"], st["econ"]
+    analysis = st["analysis"]
     segments = st["segments"]
     notes: list[str] = []
 
@@ -498,7 +498,7 @@ def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], pl
             notes: list[str], engine: str) -> MetricsResult:
     """Everything after the one aggregation: derived measures, pooling to arms, estimates, tests,
     decision, funnel, segments, ROI and catalogue - closed form on the small table of cells."""
-    design, analysis, econ = st["design"], st["analysis"], st["econ"]
+    design, econ = st["design"], st["econ"]
     alpha, alternative, confidence = st["alpha"], st["alternative"], st["confidence"]
     min_cell, segments = st["min_cell"], st["segments"]
     funnel_stages, conv_col, econ_cols, products_col = (plan["funnel_stages"], plan["conv_col"],
