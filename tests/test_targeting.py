@@ -269,3 +269,24 @@ def test_large_tests_fit_on_a_capped_sample_but_score_everyone():
     assert d["n_fit"] + d["n_select"] + d["n_holdout"] == 6000
     assert len(res.next_wave) == d["eligible"]["eligible"]  # every eligible customer scored, not only the sample
     assert d["eligible"]["eligible"] + sum(d["eligible"]["excluded"].values()) == 12_000
+
+
+def test_value_of_a_conversion_from_incremental_clv(sim):
+    """[targeting] value = "clv": V = incremental CLV / incremental conversion rate, recomputed independently."""
+    from uplift.clv import clv_analysis
+    from uplift.targeting import clv_value_per_conversion
+
+    spec = parse_spec(DEMO.read_text().replace('value = "margin"', 'value = "clv"'), path=DEMO, label=str(DEMO))
+    assert spec.section("targeting")["value"] == "clv"
+    o = sim.outcomes
+    y = o["converted"].to_numpy(float)
+    t = (o["arm"] == "offer").to_numpy(int)
+    v = clv_value_per_conversion(spec, o, "arm", "control", "offer", y, t)
+    inc = clv_analysis(spec, o, "arm", "control").to_dict()["incremental"]["offer"]["clv"]
+    assert v.estimate == pytest.approx(inc / (y[t == 1].mean() - y[t == 0].mean()), rel=1e-12)
+    truth = sim.truth.clv["incremental"]["offer"] / sim.truth.ate["offer"]["converted"]
+    assert v.low < truth < v.high
+    no_clv = parse_spec(DEMO.read_text().split("[clv]")[0] + "[targeting]\nfeatures = [\"segment\"]\nvalue = \"clv\"\n",
+                        path=DEMO, label=str(DEMO))
+    with pytest.raises(Exception, match=r"needs a \[clv\] section"):
+        clv_value_per_conversion(no_clv, o, "arm", "control", "offer", y, t)

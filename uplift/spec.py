@@ -177,6 +177,8 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
         "max_customers": _Field("int", default=200_000, check=_positive("200000")),
         "seed": _Field("int", default=0),
         "value_per_conversion": _Field("number", default=None, check=_non_negative("250")),
+        # what one conversion is worth: 12-month net margin from [economics], or incremental CLV from [clv]
+        "value": _Field("str", default="margin", check=_one_of("margin", "clv")),
         "n_bootstrap": _Field("int", default=200, check=_positive("200")),
     },
 }

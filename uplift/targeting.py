@@ -224,6 +224,36 @@ class TargetingResult:
 # --------------------------------------------------------------------------- pieces
 
 
+def clv_value_per_conversion(spec: Any, outcomes: pd.DataFrame, arm_column: str, control: str, arm: str,
+                             converted: np.ndarray, treated: np.ndarray) -> Interval:
+    """Value of one conversion from the test's incremental CLV: V = dCLV / dp.
+
+    dCLV is the incremental CLV per treated customer of ``arm`` (:func:`uplift.clv.clv_analysis`)
+    and dp the incremental conversion rate; the interval is the delta method for a ratio of two
+    independent estimates, se(V) = |V| sqrt((se_dCLV / dCLV)^2 + (se_dp / dp)^2).
+    Refused (one line) when dp is not clearly positive: the ratio would be meaningless.
+    """
+    from scipy.stats import norm
+
+    from uplift.clv import clv_analysis
+
+    if not spec.has("clv"):
+        raise SpecError(f"{spec.label}: [targeting] value = \"clv\" needs a [clv] section; add it or use value = \"margin\"")
+    confidence = float(spec.section("analysis").get("confidence", 0.95) or 0.95)
+    z = float(norm.ppf(0.5 + confidence / 2))
+    inc = clv_analysis(spec, outcomes, arm_column, control).to_dict()["incremental"][arm]
+    c1, c0 = converted[treated == 1], converted[treated == 0]
+    dp = float(c1.mean() - c0.mean())
+    se_dp = float(np.sqrt(c1.var() / len(c1) + c0.var() / len(c0)))
+    if not dp - z * se_dp > 0:
+        raise DataError(f"outcomes: the incremental conversion rate ({dp:+.4f}, se {se_dp:.4f}) is not clearly above 0, so "
+                        "incremental CLV cannot be priced per conversion; set [targeting] value = \"margin\" or value_per_conversion")
+    v = float(inc["clv"]) / dp
+    se_v = abs(v) * float(np.sqrt((inc["se"] / inc["clv"]) ** 2 + (se_dp / dp) ** 2)) if inc["clv"] else float("inf")
+    return Interval(v, v - z * se_v, v + z * se_v, confidence,
+                    "incremental CLV / incremental conversion rate, delta method (independent estimates)")
+
+
 def estimate_value_per_conversion(value: Any, converted: Any, features: np.ndarray | None = None,
                                   confidence: float = 0.95) -> Interval:
     """OLS coefficient of ``converted`` in ``value ~ 1 + converted + features`` with an HC1 interval.
@@ -525,6 +555,11 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         v = float(s["value_per_conversion"])
         value = Interval(v, v, v, 0.95, "fixed in the spec")
         value_source = "[targeting] value_per_conversion"
+    elif s.get("value") == "clv":
+        value = clv_value_per_conversion(spec, out.loc[matched].reset_index(drop=True), arm_column, control, arm,
+                                         y_all, t_all)
+        value_source = ("incremental CLV per treated customer / incremental conversion rate "
+                        "([targeting] value = \"clv\"; the offer's lifetime value flows through conversion)")
     else:
         vcol = s.get("value_column") or ""
         if vcol:
