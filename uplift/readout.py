@@ -48,13 +48,6 @@ class ReadoutPaths:
     timings: dict[str, float]
 
 
-def _input_path(spec: Spec, given: str | Path | None, key: str) -> Path | None:
-    if given:
-        return Path(given)
-    value = spec.section("population").get(key)
-    return spec.resolve(value) if value else None
-
-
 ENGINES = ("pandas", "duckdb")
 
 
@@ -75,10 +68,10 @@ def load_inputs(
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-    out_path = _input_path(spec, outcomes, "outcomes")
+    out_path = spec.input_path(outcomes, "population", "outcomes")
     if out_path is None:
         raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
-    pop_path = _input_path(spec, population, "source")
+    pop_path = spec.input_path(population, "population", "source")
     in_memory = engine == "pandas"
     if not out_path.exists():
         raise DataError(f"{out_path}: outcomes file not found; check the path")

@@ -259,6 +259,14 @@ class Spec:
             return p
         return (self.path.parent / p).resolve()
 
+    def input_path(self, given: str | Path | None, section: str, key: str) -> Path | None:
+        """A file named on the command line (``given``, as is) or else by ``[section] key`` in the spec
+        (resolved against the spec's folder); None when neither names one."""
+        if given:
+            return Path(given)
+        value = self.section(section).get(key)
+        return self.resolve(value) if value else None
+
     @property
     def arm_column(self) -> str:
         """The column holding arms in outcomes: ``[analysis] arm_column`` or ``arm``."""

@@ -40,16 +40,12 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if not spec.has("assignment"):
         raise UserError(f"{spec.label}: has no [assignment] section; add salt, arms and control")
-    population = args.population or spec.section("population").get("source")
-    if not population:
+    population = spec.input_path(args.population, "population", "source")
+    if population is None:
         raise UserError("no population given; pass --population FILE or set [population] source in the spec")
-    if not args.population:
-        population = spec.resolve(population)
-    ledger = args.ledger or spec.section("assignment").get("ledger")
-    if not ledger:
+    ledger = spec.input_path(args.ledger, "assignment", "ledger")
+    if ledger is None:
         raise UserError("no ledger given; pass --ledger FILE (.parquet or .csv) or set [assignment] ledger in the spec")
-    if not args.ledger:
-        ledger = spec.resolve(ledger)
     if not args.quiet and sys.stderr.isatty():
         print(f"assigning {population} -> {ledger} ...", file=sys.stderr, flush=True)
     result = assign_to_ledger(spec, population, ledger, assigned_at=args.assigned_at, exclusions=args.exclusions)

@@ -36,11 +36,9 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if not spec.has("assignment"):
         raise UserError(f"{spec.label}: has no [assignment] section; the check needs the designed arm weights")
-    ledger_path = args.ledger or spec.section("assignment").get("ledger")
-    if not ledger_path:
+    ledger_path = spec.input_path(args.ledger, "assignment", "ledger")
+    if ledger_path is None:
         raise UserError("no ledger given; pass --ledger FILE or set [assignment] ledger in the spec")
-    if not args.ledger:
-        ledger_path = spec.resolve(ledger_path)
     ledger = read_ledger(ledger_path, spec.unit)
     if ledger is None:
         raise UserError(f"{ledger_path}: ledger file not found; run `uplift assign` first or check the path")
