@@ -1215,6 +1215,29 @@ def retention_by_products(
     return {str(k): kaplan_meier(tab, confidence, label=str(k)) for k, tab in lt.groupby("_bucket", observed=True)}
 
 
+def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control: str, label: str) -> "CLVResult":
+    """:func:`clv_from_life_table` with the spec's ``[clv]``, ``[economics]`` and ``[analysis]`` settings.
+
+    The seam every engine shares: whoever built the life table by arm (pandas here,
+    DuckDB or Spark in :mod:`uplift.engines`) hands it over. Refuses (one line) a spec arm
+    with nobody at risk.
+    """
+    c = spec.section("clv")
+    table[arm_column] = table[arm_column].astype(str)
+    expected = list(spec.arms) if spec.arms and not spec.section("analysis").get("arm_column") else []
+    present = set(table[arm_column])
+    missing = [a for a in expected if a not in present]
+    if missing:
+        raise DataError(f"{label}: arm {missing[0]!r} of the spec has nobody at risk (no rows in column {arm_column!r})")
+    return clv_from_life_table(
+        table, arm_column, control,
+        horizon_periods=int(c["horizon_periods"]), annual_discount_rate=float(c["annual_discount_rate"]),
+        periods_per_year=int(c["periods_per_year"]), margin_timing=c["margin_timing"],
+        extrapolation=c["extrapolation"], confidence=float(spec.section("analysis").get("confidence") or 0.95),
+        eligible_population=spec.section("economics").get("eligible_population"), label=label,
+    )
+
+
 def clv_analysis(
     spec: Any,
     outcomes: pd.DataFrame,
@@ -1243,25 +1266,12 @@ def clv_analysis(
     arms = outcomes[arm_column]
     if arms.isna().any():
         raise DataError(f"{label}: column {arm_column!r} has {int(arms.isna().sum())} rows without an arm; fill or remove them")
-    expected = list(spec.arms) if spec.arms and not spec.section("analysis").get("arm_column") else []
-    present = set(map(str, pd.unique(arms)))
-    missing = [a for a in expected if a not in present]
-    if missing:
-        raise DataError(f"{label}: arm {missing[0]!r} of the spec has nobody at risk (no rows in column {arm_column!r})")
     margin = c.get("margin_per_period_column") or None
     table = life_table(outcomes, c["tenure_column"], c["churned_column"], by=arm_column, value_col=margin,
                        label=label, integer_durations=True)
-    table[arm_column] = table[arm_column].astype(str)
-    econ = spec.section("economics")
+    res = clv_from_spec_table(spec, table, arm_column, str(control), label)
     an = spec.section("analysis")
     confidence = float(an.get("confidence") or 0.95)
-    res = clv_from_life_table(
-        table, arm_column, str(control),
-        horizon_periods=int(c["horizon_periods"]), annual_discount_rate=float(c["annual_discount_rate"]),
-        periods_per_year=int(c["periods_per_year"]), margin_timing=c["margin_timing"],
-        extrapolation=c["extrapolation"], confidence=confidence,
-        eligible_population=econ.get("eligible_population"), label=label,
-    )
     rbp = None
     if c.get("products_column"):
         rbp = retention_by_products(outcomes, c["tenure_column"], c["churned_column"], c["products_column"],

@@ -558,22 +558,9 @@ def clv_from_source(spec: Any, source: Any, arm_column: str | None = None, contr
     margin = c.get("margin_per_period_column") or None
     table = life_table(src, c["tenure_column"], c["churned_column"], by=arm_column, value_col=margin,
                        label=label, integer_durations=True)
-    table[arm_column] = table[arm_column].astype(str)
-    expected = list(spec.arms) if spec.arms and not spec.section("analysis").get("arm_column") else []
-    present = set(table[arm_column])
-    missing = [a for a in expected if a not in present]
-    if missing:
-        raise DataError(f"{label}: arm {missing[0]!r} of the spec has nobody at risk (no rows in column {arm_column!r})")
-    econ = spec.section("economics")
+    res = clv_mod.clv_from_spec_table(spec, table, arm_column, str(control), label)
     an = spec.section("analysis")
     confidence = float(an.get("confidence") or 0.95)
-    res = clv_mod.clv_from_life_table(
-        table, arm_column, str(control),
-        horizon_periods=int(c["horizon_periods"]), annual_discount_rate=float(c["annual_discount_rate"]),
-        periods_per_year=int(c["periods_per_year"]), margin_timing=c["margin_timing"],
-        extrapolation=c["extrapolation"], confidence=confidence,
-        eligible_population=econ.get("eligible_population"), label=label,
-    )
     rbp = None
     if c.get("products_column"):
         rbp = _retention_by_products(src, c["tenure_column"], c["churned_column"], c["products_column"],
