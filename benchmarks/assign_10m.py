@@ -22,9 +22,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from uplift.assign import apply_exclusions, assign, assign_to_ledger  # noqa: E402
-from uplift.hashing import hash64  # noqa: E402
-from uplift.ledger import write_ledger  # noqa: E402
+from uplift.experiment.assign import apply_exclusions, assign, assign_to_ledger  # noqa: E402
+from uplift.data.hashing import hash64  # noqa: E402
+from uplift.experiment.ledger import write_ledger  # noqa: E402
 from uplift.spec import load_spec  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"

@@ -41,8 +41,8 @@ def main() -> None:
 
     from lifelines import KaplanMeierFitter
 
-    from uplift.clv import clv_from_life_table
-    from uplift.survival import kaplan_meier, life_table
+    from uplift.clv.analyse import clv_from_life_table
+    from uplift.survival.estimators import kaplan_meier, life_table
 
     t0 = time.perf_counter()
     df = build(args.customers)
@@ -63,7 +63,7 @@ def main() -> None:
     inc = res.incremental[0]
     print(f"  incremental CLV {inc.estimate:.3f} (95% CI {inc.lower:.3f} to {inc.upper:.3f}), family {res.family}")
 
-    from uplift.survival import _aggregate_groupby
+    from uplift.survival.estimators import _aggregate_groupby
 
     t0 = time.perf_counter()
     _aggregate_groupby(df, ["arm"], "tenure_months", "churned", "monthly_margin")

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from statsmodels.stats.power import NormalIndPower  # noqa: E402
 
-from uplift.design import mde_at_n, power_at, sample_size  # noqa: E402
+from uplift.experiment.design import mde_at_n, power_at, sample_size  # noqa: E402
 
 
 def main() -> None:

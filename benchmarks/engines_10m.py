@@ -150,9 +150,9 @@ STAGES = ["seen", "accepted", "opened", "used", "retained"]
 
 def run_uplift(path: Path, threads: int | None = None) -> dict:
     """The full readout aggregation + estimates from the file: metrics (1 query) and CLV (2 life tables)."""
-    from uplift.engines import clv_from_source
-    from uplift.metrics import analyse_source
-    from uplift.sources import open_source
+    from uplift.data.engine import clv_from_source
+    from uplift.metrics.analyse import analyse_source
+    from uplift.data.source import open_source
     from uplift.spec import parse_spec
 
     spec = parse_spec(SPEC)
@@ -188,9 +188,9 @@ def run_tea_tasting(path: Path) -> dict:
 
 def run_spark(path: Path, session: object) -> dict:
     """The same readout on a Spark table (local mode): one Spark SQL aggregation per table via Ibis."""
-    from uplift.engines import clv_from_source
-    from uplift.metrics import analyse_source
-    from uplift.sources import open_source
+    from uplift.data.engine import clv_from_source
+    from uplift.metrics.analyse import analyse_source
+    from uplift.data.source import open_source
     from uplift.spec import parse_spec
 
     spec = parse_spec(SPEC)
@@ -210,8 +210,8 @@ def child(which: str, path: Path, repeat: int, threads: int | None) -> None:
     t_import = time.perf_counter()
     session = None
     if which in ("uplift", "spark"):
-        import uplift.engines  # noqa: F401
-        import uplift.metrics  # noqa: F401
+        import uplift.data.engine  # noqa: F401
+        import uplift.metrics.analyse  # noqa: F401
         import ibis  # noqa: F401
         if which == "spark":
             from pyspark.sql import SparkSession

@@ -82,7 +82,7 @@ def make_data(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def run_uplift(df: pd.DataFrame, engine: str):
-    from uplift.metrics import analyse_metrics
+    from uplift.metrics.analyse import analyse_metrics
     from uplift.spec import parse_spec
 
     spec = parse_spec(SPEC)

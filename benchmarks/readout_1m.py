@@ -2,7 +2,7 @@
 
 Target: under 60 s on a 2-core machine. Usage: python benchmarks/readout_1m.py [N]
 
-"statistics" is :func:`uplift.analysis.analyse` timed in this process on the same files;
+"statistics" is :func:`uplift.readout.analysis.analyse` timed in this process on the same files;
 "kernel start + notebook" is the papermill execution minus that; "export" is nbconvert
 plus writing the files.
 """
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    from uplift.analysis import analyse
-    from uplift.readout import load_inputs, render_readout
+    from uplift.readout.analysis import analyse
+    from uplift.readout.render import load_inputs, render_readout
     from uplift.simulate import simulate_outcomes, simulate_population
-    from uplift.assign import assign
-    from uplift.io import write_parquet_atomic
+    from uplift.experiment.assign import assign
+    from uplift.data.files import write_parquet_atomic
     from uplift.spec import load_spec
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000

@@ -33,8 +33,8 @@ def main() -> None:
     ap.add_argument("--skip-targeting", action="store_true")
     args = ap.parse_args()
 
-    from uplift import _sklift
-    from uplift import evaluation as ev
+    from uplift.targeting import sklift_adapter as _sklift
+    from uplift.targeting import evaluation as ev
 
     sk = _sklift.metrics()
     rng = np.random.default_rng(0)
@@ -73,7 +73,7 @@ def main() -> None:
     if not args.skip_targeting:
         from uplift.simulate import simulate
         from uplift.spec import load_spec
-        from uplift.targeting import targeting_analysis
+        from uplift.targeting.analyse import targeting_analysis
 
         spec = load_spec("experiments/demo.toml")
         sim = simulate(100_000, seed=11, arms={"control": 0.1, "offer": 0.9})

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as hs
 
-from uplift.aggregates import (
+from uplift.data.moments import (
     AdjustedStats,
     Moments,
     Proportion,

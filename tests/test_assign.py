@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from uplift.assign import apply_exclusions, assign, assign_to_ledger, exclusions_path, largest_remainder
+from uplift.experiment.assign import apply_exclusions, assign, assign_to_ledger, exclusions_path, largest_remainder
 from uplift.cli import main
 from uplift.errors import DataError, UserError
-from uplift.hashing import assign_by_weights
-from uplift.ledger import read_ledger
+from uplift.data.hashing import assign_by_weights
+from uplift.experiment.ledger import read_ledger
 from uplift.simulate import simulate_population
 from uplift.spec import load_spec, parse_spec
 
@@ -197,7 +197,7 @@ def test_stratified_counts_are_exact_and_order_free(pop):
     res2 = assign(spec, shuffled)
     pd.testing.assert_frame_equal(res.ledger, res2.ledger)
     # control = the lowest hashes within each stratum
-    from uplift.hashing import buckets
+    from uplift.data.hashing import buckets
 
     led = res.ledger
     b = buckets(led["customer_id"], "demo-mortgage-2026q1")
@@ -363,7 +363,7 @@ def test_one_million_customers_pass_srm_and_reasons_add_up():
 
 def test_aa_srm_p_values_are_uniform(full):
     """1,000 A/A splits (different salts) of 10,000 units: SRM p-values ~ U(0, 1) (Kolmogorov-Smirnov)."""
-    from uplift.checks import sample_ratio_mismatch
+    from uplift.experiment.checks import sample_ratio_mismatch
 
     n_salts = 1000
     n_units = 40_000 if full else 10_000

@@ -22,7 +22,7 @@ FLAGS = (
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    from uplift.readout import render_readout
+    from uplift.readout.render import render_readout
     from uplift.simulate import simulate
     from uplift.spec import load_spec
 

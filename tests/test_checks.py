@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from uplift.assign import assign
-from uplift.checks import check_ledger, covariate_balance, sample_ratio_mismatch, srm_by_stratum
+from uplift.experiment.assign import assign
+from uplift.experiment.checks import check_ledger, covariate_balance, sample_ratio_mismatch, srm_by_stratum
 from uplift.cli import main
 from uplift.errors import UserError
 from uplift.simulate import simulate_population
@@ -127,7 +127,7 @@ def test_hillstrom_published_counts_pass_srm_and_balance(hillstrom):
 def test_hash_assignment_balance_by_simulation():
     """A/A over 200 salts: |SMD| of a covariate exceeds 1.96 * sqrt(1/n0 + 1/n1) (its large-sample
     5% bound) in about 5% of splits."""
-    from uplift.hashing import assign_by_weights
+    from uplift.data.hashing import assign_by_weights
 
     pop = simulate_population(20_000, seed=9)
     x = np.log(pop["balance"].to_numpy())

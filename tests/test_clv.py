@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from uplift.clv import (
+from uplift.clv.analyse import (
     DiscreteWeibull,
     ShiftedBetaGeometric,
     bootstrap_incremental_clv,
@@ -28,7 +28,7 @@ from uplift.clv import (
 from uplift.errors import DataError, SpecError, UserError
 from uplift.simulate import simulate, true_clv
 from uplift.spec import load_spec, parse_spec
-from uplift.survival import life_table
+from uplift.survival.estimators import life_table
 
 DEMO = "experiments/demo.toml"
 
@@ -450,7 +450,7 @@ def test_bootstrap_check_from_the_spec(demo):
 def test_retention_by_products_matches_lifelines_per_bucket(demo):
     from lifelines import KaplanMeierFitter
 
-    from uplift.clv import retention_by_products
+    from uplift.clv.analyse import retention_by_products
 
     _, sim, _ = demo
     o = sim.outcomes

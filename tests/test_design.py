@@ -13,7 +13,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.power import normal_sample_size_one_tail
 
 from uplift.cli import main
-from uplift.design import (
+from uplift.experiment.design import (
     alpha_per_comparison,
     design_experiment,
     mde_at_n,

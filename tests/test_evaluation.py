@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import sim_size
-from uplift import _sklift
-from uplift import evaluation as ev
+from uplift.targeting import sklift_adapter as _sklift
+from uplift.targeting import evaluation as ev
 from uplift.errors import DataError
 
 

@@ -4,7 +4,7 @@
   and on structured mutations of a valid spec (wrong types, NaN/inf, dates, nested tables,
   unknown and missing keys): each either returns a :class:`~uplift.spec.Spec` or raises
   :class:`~uplift.errors.SpecError` with a one-line message naming the file;
-* :func:`uplift.io.read_table` and :func:`uplift.ledger.read_ledger` on arbitrary bytes and
+* :func:`uplift.data.files.read_table` and :func:`uplift.experiment.ledger.read_ledger` on arbitrary bytes and
   on truncated / bit-flipped Parquet and CSV files: a DataFrame or a one-line
   :class:`~uplift.errors.DataError`.
 
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from uplift.errors import DataError, SpecError, UserError
-from uplift.io import read_table
+from uplift.data.files import read_table
 from uplift.spec import Spec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,8 +246,8 @@ def test_read_table_corrupted_files(data, suffix):
 @settings(max_examples=60 * N, **SETTINGS)
 @given(st.data())
 def test_read_ledger_corrupted(data):
-    """The ledger reader (uplift.ledger) on corrupted ledgers: a ledger, None, or a one-line DataError."""
-    from uplift.ledger import read_ledger
+    """The ledger reader (uplift.experiment.ledger) on corrupted ledgers: a ledger, None, or a one-line DataError."""
+    from uplift.experiment.ledger import read_ledger
 
     led = _frame().assign(experiment="x", stratum="all", spec_sha256="0", assignment_config="{}", assigned_at="2026-01-01")
     buf = io.BytesIO()

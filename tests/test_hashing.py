@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uplift.hashing import arm_for_buckets, assign_by_weights, bucket, buckets, canonical_unit, canonical_units, hash64
+from uplift.data.hashing import arm_for_buckets, assign_by_weights, bucket, buckets, canonical_unit, canonical_units, hash64
 
 
 def reference_hash64(unit_text: str, salt: str) -> int:

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from uplift import stats
-from uplift.aggregates import aggregate_frame, pool
+from uplift.stats import compare as stats
+from uplift.data.moments import aggregate_frame, pool
 from uplift.errors import DataError
-from uplift.metrics import analyse_metrics
+from uplift.metrics.analyse import analyse_metrics
 from uplift.simulate import simulate, simulate_outcomes, simulate_population
 from uplift.spec import load_spec, parse_spec
 

@@ -10,10 +10,10 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from uplift import _sklift
+from uplift.targeting import sklift_adapter as _sklift
 from uplift.errors import DataError
-from uplift.evaluation import qini_coefficient, random_qini_interval
-from uplift.models import (
+from uplift.targeting.evaluation import qini_coefficient, random_qini_interval
+from uplift.targeting.models import (
     MODEL_NAMES, ClassTransformation, DRLearner, FeatureEncoder, MultiArmUplift, SoloModel, TwoModels, XLearner,
     make_model,
 )

@@ -7,7 +7,7 @@ import math
 import pytest
 from statsmodels.stats.power import NormalIndPower
 
-from uplift.precision import mde_from_se, precision_achieved
+from uplift.experiment.precision import mde_from_se, precision_achieved
 from uplift.spec import parse_spec
 
 SPEC = """

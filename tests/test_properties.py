@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of the estimators in uplift.stats and uplift.metrics.
+"""Property-based tests (hypothesis) of the estimators in uplift.stats.compare and uplift.metrics.analyse.
 
 Invariances every two-sample estimator must have, whatever the data:
 
@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from uplift import stats
-from uplift.aggregates import Moments, aggregate_frame
+from uplift.stats import compare as stats
+from uplift.data.moments import Moments, aggregate_frame
 from uplift.spec import parse_spec
 
 EXAMPLES = 300 if "--full" in sys.argv else 60
@@ -311,14 +311,14 @@ def _numbers(obj, path=""):
 @settings(**{**SETTINGS, "max_examples": 25})
 @given(frames(), st.randoms(use_true_random=False))
 def test_results_do_not_depend_on_row_order(df, rnd):
-    from uplift.metrics import analyse_metrics
+    from uplift.metrics.analyse import analyse_metrics
 
     assume(df.groupby("arm")["revenue"].nunique().min() > 1)
     spec = parse_spec(SPEC)
     a = analyse_metrics(spec, df, "arm", "control").to_dict()
     idx = list(range(len(df)))
     rnd.shuffle(idx)
-    import uplift.aggregates as agg
+    import uplift.data.moments as agg
 
     chunk = agg._CHUNK
     agg._CHUNK = 5  # rows read in blocks of 5: the blocks are pooled (Chan et al.), in a different order
@@ -342,7 +342,7 @@ def test_results_do_not_depend_on_row_order(df, rnd):
 @given(frames())
 def test_swapping_arm_labels_end_to_end(df):
     """Relabel control <-> offer and declare the other control: effects negate, p-values stay."""
-    from uplift.metrics import analyse_metrics
+    from uplift.metrics.analyse import analyse_metrics
 
     assume(df.groupby("arm")["revenue"].nunique().min() > 1)
     spec = parse_spec(SPEC)

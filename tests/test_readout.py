@@ -121,15 +121,15 @@ def test_no_unit_id_leaves_the_data(demo):
 def test_template_is_stored_as_text_without_outputs():
     import jupytext
 
-    text = (ROOT / "notebooks" / "readout.py").read_text()
+    text = (ROOT / "uplift" / "readout" / "templates" / "readout.py").read_text()
     assert text.startswith("# ---") and "# %%" in text
     nb = jupytext.reads(text, fmt="py:percent")
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    assert not list((ROOT / "notebooks").glob("*.ipynb")), "store templates as jupytext text, not .ipynb"
+    assert not list((ROOT / "uplift" / "readout" / "templates").glob("*.ipynb")), "store templates as jupytext text, not .ipynb"
 
 
 def test_two_renders_of_one_input_are_byte_identical(demo, tmp_path):
-    from uplift.readout import render_readout
+    from uplift.readout.render import render_readout
     from uplift.spec import load_spec
 
     out, _ = demo
@@ -176,7 +176,7 @@ def test_cli_help_lists_the_commands():
 
 def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom):
     """A spec with [analysis] arm_column = "segment" reads out the real Hillstrom data."""
-    from uplift.readout import write_results
+    from uplift.readout.render import write_results
     from uplift.spec import load_spec
 
     spec = load_spec(ROOT / "experiments" / "hillstrom.toml")
@@ -202,7 +202,7 @@ def test_readout_cli_with_a_relative_out_folder(demo, tmp_path, monkeypatch):
 
 def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
     """Lose a third of the control arm's outcomes: SRM fails, the page says so and greys the effects."""
-    from uplift.readout import render_readout
+    from uplift.readout.render import render_readout
     from uplift.spec import load_spec
 
     out, _ = demo

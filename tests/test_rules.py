@@ -10,7 +10,7 @@ from scipy.stats import mannwhitneyu
 
 from uplift.cli import main
 from uplift.errors import DataError
-from uplift.rules import association_rules, gains_table, propensity_model, rule_candidates
+from uplift.targeting.rules import association_rules, gains_table, propensity_model, rule_candidates
 
 HELD = {
     1: ["checking", "visa_gold", "mortgage"],
@@ -131,7 +131,7 @@ def test_propensity_auc_equals_mann_whitney_and_time_split():
         scaler, est = res.estimator
         test = (df["month"] >= 9).to_numpy() if split else None
         if split:
-            from uplift.models import FeatureEncoder
+            from uplift.targeting.models import FeatureEncoder
 
             enc = FeatureEncoder().fit(df.loc[~test, ["x", "seg"]])
             score = est.predict_proba(scaler.transform(enc.transform(df.loc[test, ["x", "seg"]])))[:, 1]

@@ -111,7 +111,7 @@ def test_simulate_cli_writes_three_files(tmp_path):
 
 
 def test_simulate_cli_plays_the_campaign_on_a_ledger(tmp_path):
-    from uplift.assign import assign
+    from uplift.experiment.assign import assign
     from uplift.cli import main
     from uplift.spec import load_spec
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""Data sources (uplift.sources): what each kind of input becomes, and one-line errors for bad ones."""
+"""Data sources (uplift.data.source): what each kind of input becomes, and one-line errors for bad ones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from uplift.errors import DataError, SpecError
-from uplift.sources import open_source, source_from_spec
+from uplift.data.source import open_source, source_from_spec
 from uplift.spec import parse_spec
 
 

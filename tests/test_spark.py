@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uplift import clv, engines, hashing
-from uplift.metrics import analyse_metrics, analyse_source
+from uplift.clv import analyse as clv
+from uplift.data import engine as engines
+from uplift.data import hashing as hashing
+from uplift.metrics.analyse import analyse_metrics, analyse_source
 from uplift.simulate import simulate
-from uplift.sources import open_source
+from uplift.data.source import open_source
 from uplift.spec import load_spec
 
 from test_engines import compare  # the tree comparison (numbers to 1e-9 relative)

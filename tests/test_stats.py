@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from uplift import stats
-from uplift.aggregates import aggregate_frame
+from uplift.stats import compare as stats
+from uplift.data.moments import aggregate_frame
 
 REL = 1e-8
 

@@ -19,7 +19,7 @@ from lifelines.utils import restricted_mean_survival_time, survival_table_from_e
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
 from uplift.errors import DataError, UserError
-from uplift.survival import kaplan_meier, life_table, logrank_test, rmst, rmst_difference
+from uplift.survival.estimators import kaplan_meier, life_table, logrank_test, rmst, rmst_difference
 
 TOL = 1e-8
 
@@ -217,7 +217,7 @@ def test_continuous_times_use_the_group_by_path_and_match_lifelines():
 
 
 def test_fast_and_group_by_aggregation_agree():
-    from uplift.survival import _aggregate_bincount, _aggregate_groupby
+    from uplift.survival.estimators import _aggregate_bincount, _aggregate_groupby
 
     rng = np.random.default_rng(13)
     df = _geometric_sample(rng, 5000, 0.08, 30).assign(

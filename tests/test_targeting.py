@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from uplift.cli import main
-from uplift.evaluation import Interval
+from uplift.targeting.evaluation import Interval
 from uplift.spec import load_spec, parse_spec
-from uplift.targeting import calibrate_uplift, estimate_value_per_conversion, profit_by_depth, targeting_analysis
+from uplift.targeting.analyse import calibrate_uplift, estimate_value_per_conversion, profit_by_depth, targeting_analysis
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "demo.toml"
@@ -43,7 +43,7 @@ def result(sim):
 
 
 def test_next_wave_excludes_every_excluded_customer(sim, result):
-    from uplift.assign import apply_exclusions
+    from uplift.experiment.assign import apply_exclusions
 
     spec = load_spec(DEMO)
     el = apply_exclusions(spec, sim.population)
@@ -273,8 +273,8 @@ def test_large_tests_fit_on_a_capped_sample_but_score_everyone():
 
 def test_value_of_a_conversion_from_incremental_clv(sim):
     """[targeting] value = "clv": V = incremental CLV / incremental conversion rate, recomputed independently."""
-    from uplift.clv import clv_analysis
-    from uplift.targeting import clv_value_per_conversion
+    from uplift.clv.analyse import clv_analysis
+    from uplift.targeting.analyse import clv_value_per_conversion
 
     spec = parse_spec(DEMO.read_text().replace('value = "margin"', 'value = "clv"'), path=DEMO, label=str(DEMO))
     assert spec.section("targeting")["value"] == "clv"

@@ -29,24 +29,24 @@ _EXPORTS: dict[str, str] = {
     "Simulation": "uplift.simulate", "Truth": "uplift.simulate", "simulate": "uplift.simulate",
     "simulate_population": "uplift.simulate", "simulate_outcomes": "uplift.simulate",
     # design, assignment, checks
-    "DesignResult": "uplift.design", "design_experiment": "uplift.design", "sample_size": "uplift.design",
-    "power_at": "uplift.design", "mde_at_n": "uplift.design",
-    "Eligibility": "uplift.assign", "Assignment": "uplift.assign", "apply_exclusions": "uplift.assign",
-    "assign": "uplift.assign", "assign_to_ledger": "uplift.assign",
-    "SRMResult": "uplift.checks", "BalanceResult": "uplift.checks", "sample_ratio_mismatch": "uplift.checks",
-    "covariate_balance": "uplift.checks",
+    "DesignResult": "uplift.experiment.design", "design_experiment": "uplift.experiment.design", "sample_size": "uplift.experiment.design",
+    "power_at": "uplift.experiment.design", "mde_at_n": "uplift.experiment.design",
+    "Eligibility": "uplift.experiment.assign", "Assignment": "uplift.experiment.assign", "apply_exclusions": "uplift.experiment.assign",
+    "assign": "uplift.experiment.assign", "assign_to_ledger": "uplift.experiment.assign",
+    "SRMResult": "uplift.experiment.checks", "BalanceResult": "uplift.experiment.checks", "sample_ratio_mismatch": "uplift.experiment.checks",
+    "covariate_balance": "uplift.experiment.checks",
     # estimation
-    "Moments": "uplift.aggregates", "aggregate_frame": "uplift.aggregates",
-    "MetricsResult": "uplift.metrics", "analyse_metrics": "uplift.metrics",
+    "Moments": "uplift.data.moments", "aggregate_frame": "uplift.data.moments",
+    "MetricsResult": "uplift.metrics.analyse", "analyse_metrics": "uplift.metrics.analyse",
     # survival and CLV
-    "life_table": "uplift.survival", "kaplan_meier": "uplift.survival", "logrank_test": "uplift.survival",
-    "CLVResult": "uplift.clv", "clv_analysis": "uplift.clv",
+    "life_table": "uplift.survival.estimators", "kaplan_meier": "uplift.survival.estimators", "logrank_test": "uplift.survival.estimators",
+    "CLVResult": "uplift.clv.analyse", "clv_analysis": "uplift.clv.analyse",
     # targeting and next product
-    "make_model": "uplift.models", "evaluate_uplift": "uplift.evaluation",
-    "TargetingResult": "uplift.targeting", "targeting_analysis": "uplift.targeting",
-    "RulesResult": "uplift.rules", "association_rules": "uplift.rules",
+    "make_model": "uplift.targeting.models", "evaluate_uplift": "uplift.targeting.evaluation",
+    "TargetingResult": "uplift.targeting.analyse", "targeting_analysis": "uplift.targeting.analyse",
+    "RulesResult": "uplift.targeting.rules", "association_rules": "uplift.targeting.rules",
     # the readout
-    "Analysis": "uplift.analysis", "analyse": "uplift.analysis", "render_readout": "uplift.readout",
+    "Analysis": "uplift.readout.analysis", "analyse": "uplift.readout.analysis", "render_readout": "uplift.readout.render",
 }
 
 __all__ = ["__version__", *_EXPORTS]

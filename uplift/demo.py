@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uplift.readout import ReadoutPaths, render_readout
+from uplift.readout.render import ReadoutPaths, render_readout
 from uplift.spec import load_spec
 
 __all__ = ["DEMO_SPEC", "run_demo"]
 
-DEMO_SPEC = Path(__file__).resolve().parent.parent / "experiments" / "demo.toml"
+DEMO_SPEC = Path(__file__).resolve().parent / "demo.toml"  # package data; experiments/demo.toml links here
 
 
 def run_demo(
@@ -25,8 +25,8 @@ def run_demo(
     (the known true effects), then ``out/readout.html``, ``out/results.json`` and
     ``out/readout.ipynb``.
     """
-    from uplift.assign import assign
-    from uplift.io import write_json_atomic, write_parquet_atomic
+    from uplift.experiment.assign import assign
+    from uplift.data.files import write_json_atomic, write_parquet_atomic
     from uplift.simulate import simulate_outcomes, simulate_population
 
     spec = load_spec(spec_path or DEMO_SPEC)

@@ -124,7 +124,7 @@ class Simulation:
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write population.parquet, outcomes.parquet and truth.json into ``out`` atomically."""
-        from uplift.io import write_json_atomic, write_parquet_atomic
+        from uplift.data.files import write_json_atomic, write_parquet_atomic
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -441,7 +441,7 @@ def simulate(
     ``arms`` maps arm -> weight (default control 0.5 / offer 0.5); ``salt`` defaults
     to ``"simulate-<seed>"``.
     """
-    from uplift.hashing import assign_by_weights
+    from uplift.data.hashing import assign_by_weights
 
     arms = dict(arms or {control: 0.5, "offer": 0.5})
     pop = simulate_population(customers, seed=seed, target_product=target_product)

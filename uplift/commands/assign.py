@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from uplift.assign import assign_to_ledger
+    from uplift.experiment.assign import assign_to_ledger
     from uplift.errors import UserError
     from uplift.spec import load_spec
 

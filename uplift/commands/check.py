@@ -27,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from uplift.checks import check_ledger
+    from uplift.experiment.checks import check_ledger
     from uplift.errors import UserError
-    from uplift.io import read_table
-    from uplift.ledger import read_ledger
+    from uplift.data.files import read_table
+    from uplift.experiment.ledger import read_ledger
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)

@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from uplift.design import design_experiment
-    from uplift.io import read_table
+    from uplift.experiment.design import design_experiment
+    from uplift.data.files import read_table
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from uplift.readout import render_readout, write_results
+    from uplift.readout.render import render_readout, write_results
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)

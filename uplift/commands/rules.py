@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from uplift.errors import UserError
-    from uplift.io import read_table
-    from uplift.rules import association_rules, propensity_model
+    from uplift.data.files import read_table
+    from uplift.targeting.rules import association_rules, propensity_model
 
     if args.top < 1:
         raise UserError(f"--top {args.top} must be at least 1")

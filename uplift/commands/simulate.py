@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, out) -> dict:
     from uplift.errors import DataError
-    from uplift.io import read_table, write_json_atomic, write_parquet_atomic
+    from uplift.data.files import read_table, write_json_atomic, write_parquet_atomic
     from uplift.simulate import simulate_outcomes
 
     population = read_table(population_path, "population")

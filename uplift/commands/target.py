@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from uplift.errors import UserError
-    from uplift.io import read_table, write_parquet_atomic, write_text_atomic
+    from uplift.data.files import read_table, write_parquet_atomic, write_text_atomic
     from uplift.spec import load_spec
-    from uplift.targeting import targeting_analysis
+    from uplift.targeting.analyse import targeting_analysis
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     population = read_table(args.population, "population")
     arm_column = spec.arm_column
     if args.ledger:
-        from uplift.analysis import prepare_outcomes
+        from uplift.readout.analysis import prepare_outcomes
 
         outcomes, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
     import sys

@@ -1,7 +1,7 @@
 """Matplotlib charts of the readout drawn from the results dict: forest plot and funnel.
 
 Survival, cumulative value and Qini charts are drawn by their result objects
-(:mod:`uplift.clv`, :mod:`uplift.targeting`), next to the numbers they fit.
+(:mod:`uplift.clv.analyse`, :mod:`uplift.targeting.analyse`), next to the numbers they fit.
 """
 
 from __future__ import annotations

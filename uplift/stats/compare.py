@@ -1,4 +1,4 @@
-"""Closed-form estimators on sufficient statistics (see :mod:`uplift.aggregates`).
+"""Closed-form estimators on sufficient statistics (see :mod:`uplift.data.moments`).
 
 Nothing here touches rows. Each comparison is *treatment arm minus control* and
 returns a :class:`Comparison` (a frozen dataclass with ``to_dict()`` and
@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import optimize, stats as st
 
-from uplift.aggregates import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
+from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
 
 __all__ = [
     "Comparison",

@@ -9,12 +9,12 @@ arm                 the arm
 stratum             ``col=value|col=value`` of the stratify columns, or ``all``
 spec_sha256         SHA-256 of the spec text that assigned the row
 assignment_config   canonical JSON of salt, arms and weights, control, stratify, unit
-assigned_at         the date the row was assigned (see :func:`uplift.assign.assign`)
+assigned_at         the date the row was assigned (see :func:`uplift.experiment.assign.assign`)
 =================== ==========================================================
 
 Parquet (``.parquet``/``.pq``) or CSV (``.csv``). Text columns are stored as
 categoricals with sorted categories, so equal content gives equal bytes.
-Writes go to a temporary file that is renamed over the ledger (:mod:`uplift.io`),
+Writes go to a temporary file that is renamed over the ledger (:mod:`uplift.data.files`),
 so a crash mid-write leaves the previous ledger intact.
 """
 
@@ -146,7 +146,7 @@ def read_ledger(path: str | Path, unit: str) -> pd.DataFrame | None:
 
 def write_ledger(df: pd.DataFrame, path: str | Path, unit: str) -> None:
     """Write the ledger atomically (temporary file, then rename)."""
-    from uplift.io import _atomic
+    from uplift.data.files import _atomic
 
     p = Path(path)
     suffix = _check_suffix(p)

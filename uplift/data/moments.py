@@ -17,7 +17,7 @@ Two engines fill the same record from one aggregation over all columns at once:
   ``var_samp`` and ``covar_samp`` aggregates (Welford-type updates).
 
 For rows that stay where they are (Parquet/CSV files, an engine table on DuckDB, Spark or any
-Ibis backend), :func:`uplift.engines.aggregate` fills the same record from one query in that
+Ibis backend), :func:`uplift.data.engine.aggregate` fills the same record from one query in that
 engine, computing only the covariances the estimators read (the others are NaN).
 
 Records pool exactly with ``+`` (Chan et al. 1979 parallel update)::
@@ -30,7 +30,7 @@ which is how per-segment cells add up to per-arm totals, and how a later
 distributed engine can combine partial aggregates.
 
 Typed views of one shape each (in the spirit of gbstats' ``statistics.py``)
-are what :mod:`uplift.stats` consumes: :class:`SampleMean`, :class:`Proportion`,
+are what :mod:`uplift.stats.compare` consumes: :class:`SampleMean`, :class:`Proportion`,
 :class:`RatioStats`, :class:`AdjustedStats` and, for CUPED ratios, the
 :class:`Moments` record itself.
 """
@@ -144,7 +144,7 @@ class Moments:
         for c, v in weights.items():
             w[self.index(c)] += float(v)
         # only the weighted columns enter: a record from an engine holds NaN for co-moments no
-        # estimator reads (see uplift.engines.aggregate), and 0 * NaN would spread them
+        # estimator reads (see uplift.data.engine.aggregate), and 0 * NaN would spread them
         idx = np.flatnonzero(w)
         wi = w[idx]
         mean = np.append(self.mean, wi @ self.mean[idx])

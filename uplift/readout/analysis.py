@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
-from uplift.metrics import analyse_metrics
-from uplift.precision import precision_achieved
+from uplift.metrics.analyse import analyse_metrics
+from uplift.experiment.precision import precision_achieved
 from uplift.spec import Spec
 
 __all__ = ["Analysis", "analyse", "prepare_outcomes", "jsonable"]
@@ -200,8 +200,8 @@ def analyse(
     pandas; the row-level parts (covariate balance, targeting) are left out with a note.
     """
     from uplift import __version__
-    from uplift.assign import apply_exclusions
-    from uplift.checks import covariate_balance, sample_ratio_mismatch
+    from uplift.experiment.assign import apply_exclusions
+    from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 
     control = spec.control_arm
     in_memory = isinstance(outcomes, pd.DataFrame)
@@ -209,8 +209,8 @@ def analyse(
         frame, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label)
         metrics = analyse_metrics(spec, frame, arm_col, control)
     else:
-        from uplift.engines import prepare_source
-        from uplift.metrics import analyse_source
+        from uplift.data.engine import prepare_source
+        from uplift.metrics.analyse import analyse_source
 
         source, arm_col, notes = prepare_source(spec, outcomes, ledger, label=label)
         notes = list(notes)
@@ -241,18 +241,18 @@ def analyse(
     clv = None
     if spec.has("clv"):
         if in_memory:
-            from uplift.clv import clv_analysis
+            from uplift.clv.analyse import clv_analysis
 
             clv = clv_analysis(spec, frame, arm_col, control)
         else:
-            from uplift.engines import clv_from_source
+            from uplift.data.engine import clv_from_source
 
             clv = clv_from_source(spec, source, arm_col, control)
 
     targeting = None
     if spec.has("targeting") and population is not None:
         if in_memory:
-            from uplift.targeting import targeting_analysis
+            from uplift.targeting.analyse import targeting_analysis
 
             targeting = targeting_analysis(spec, population, frame, arm_col, control)
         else:

@@ -9,11 +9,11 @@ DuckDB, an Ibis table on DuckDB or Spark: one aggregation query in that engine).
    :class:`~uplift.errors.DataError` naming the column and the fix otherwise;
 2. makes **one** aggregation pass over the rows: count, means and centred
    co-moments of every needed column per (arm x segment) cell
-   (:mod:`uplift.aggregates`, pandas or DuckDB);
+   (:mod:`uplift.data.moments`, pandas or DuckDB);
 3. pools the cells to arms (exact), derives linear measures from the co-moments
    (net profit = margin - cannibalised margin - cost to serve; products after =
    products before + converted), and computes everything else in closed form
-   (:mod:`uplift.stats`) on that small table.
+   (:mod:`uplift.stats.compare`) on that small table.
 
 Measures (cross-sell literature; e.g. Kamakura et al. 2003, "Cross-selling through
 database marketing", IJRM 20; Li, Sun & Wilcox 2005):
@@ -47,8 +47,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from uplift import stats
-from uplift.aggregates import Moments, aggregate_frame, check_numeric_columns, pool
+from uplift.stats import compare as stats
+from uplift.data.moments import Moments, aggregate_frame, check_numeric_columns, pool
 from uplift.errors import DataError
 
 __all__ = ["MetricsResult", "analyse_metrics", "analyse_source", "needed_pairs"]
@@ -94,7 +94,7 @@ def _jsonable(obj: Any) -> Any:
 class MetricsResult:
     """Everything :func:`analyse_metrics` computed. ``to_dict()`` is what results.json holds.
 
-    ``arm_statistics`` (arm -> :class:`~uplift.aggregates.Moments`) and ``cells``
+    ``arm_statistics`` (arm -> :class:`~uplift.data.moments.Moments`) and ``cells``
     ((arm, segment values...) -> Moments) are the sufficient statistics every number came
     from, for the methods appendix.
     """
@@ -269,7 +269,7 @@ def analyse_metrics(
 
     One aggregation pass over ``outcomes`` (``engine`` "pandas" or "duckdb") gives the
     per-(arm x segment) sufficient statistics; everything else is closed form (see the
-    module docstring and :mod:`uplift.stats` for formulas). Raises
+    module docstring and :mod:`uplift.stats.compare` for formulas). Raises
     :class:`~uplift.errors.DataError` (one line) for a missing or text column, missing
     values, a non-0/1 proportion column, an arm with no customers, or an unknown arm.
     """
@@ -335,11 +335,11 @@ def analyse_metrics(
         cells = aggregate_frame(frame, by, columns, check=False)
     else:
         # the embedded DuckDB over the frame (Arrow, zero-copy where possible): the same one query as for
-        # files (uplift.engines.aggregate), with only the covariances the estimators read
+        # files (uplift.data.engine.aggregate), with only the covariances the estimators read
         import ibis
 
-        from uplift import engines
-        from uplift.sources import Source
+        from uplift.data import engine as engines
+        from uplift.data.source import Source
 
         frame = outcomes[list(dict.fromkeys(by + columns))].assign(**{arm_column: outcomes[arm_column].astype(str)})
         cells = engines.aggregate(Source("ibis", "outcomes", _table=ibis.memtable(frame)), by, columns,
@@ -374,13 +374,13 @@ def analyse_source(spec: Any, source: Any, arm_column: str | None = None, contro
     """:func:`analyse_metrics` on rows that stay where they are (a Parquet/CSV file read by DuckDB,
     an Ibis table on DuckDB, Spark or another engine; a DataFrame goes to :func:`analyse_metrics`).
 
-    ONE aggregation query in the source's engine (:func:`uplift.engines.aggregate`) returns, per
+    ONE aggregation query in the source's engine (:func:`uplift.data.engine.aggregate`) returns, per
     (arm x segment) cell, the count, means, sample variances and the covariances the estimators
     read (:func:`needed_pairs`), and the counts the input checks need; everything after is the same
     closed-form code as for pandas. ``arm_column``/``control`` default to the spec's.
     """
-    from uplift import engines
-    from uplift.sources import open_source
+    from uplift.data import engine as engines
+    from uplift.data.source import open_source
 
     src = open_source(source)
     arm_column = arm_column or spec.arm_column

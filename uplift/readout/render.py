@@ -1,6 +1,6 @@
 """Render a readout: execute the notebook template with a real kernel, export HTML, write results.json.
 
-The template ``notebooks/readout.py`` is jupytext percent-format text with a cell
+The template ``uplift/readout/templates/readout.py`` (package data) is jupytext percent-format text with a cell
 tagged ``parameters``. :func:`render_readout` converts it to a notebook, runs it
 with papermill on the kernel named :data:`KERNEL_NAME`, strips everything that
 changes between runs (execution timestamps, kernel-assigned cell ids), exports
@@ -8,7 +8,7 @@ HTML with nbconvert's ``basic`` template (inputs hidden, images embedded) and
 wraps it in a self-contained page: no ``<script src>``, no CDN, opens offline.
 Two renders of the same inputs are byte-identical.
 
-The notebook itself calls :func:`uplift.analysis.analyse` and writes
+The notebook itself calls :func:`uplift.readout.analysis.analyse` and writes
 ``results.json``, so the page and the JSON come from one computation;
 ``--json-only`` (:func:`write_results`) skips the notebook.
 """
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from uplift.errors import DataError, UserError
-from uplift.io import file_sha256, read_table, write_json_atomic, write_text_atomic
+from uplift.data.files import file_sha256, read_table, write_json_atomic, write_text_atomic
 from uplift.spec import Spec
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
-TEMPLATE = Path(__file__).resolve().parent.parent / "notebooks" / "readout.py"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def write_results(
     engine: str = "pandas",
 ) -> Path:
     """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
-    from uplift.analysis import analyse
+    from uplift.readout.analysis import analyse
 
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     analysis = analyse(
@@ -147,11 +147,11 @@ def render_readout(
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     if engine == "pandas":
-        from uplift.analysis import prepare_outcomes
+        from uplift.readout.analysis import prepare_outcomes
 
         prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     else:
-        from uplift.engines import prepare_source
+        from uplift.data.engine import prepare_source
 
         prepare_source(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     del inputs
@@ -205,7 +205,7 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
             papermill.execute_notebook(
                 str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
-                kernel_manager_class="uplift.readout.LocalKernelManager",
+                kernel_manager_class="uplift.readout.render.LocalKernelManager",
             )
         except papermill.PapermillExecutionError as exc:
             first = exc.evalue.splitlines()[0] if exc.evalue else ""
@@ -244,7 +244,7 @@ def _kernel_manager_class():
     return _Local
 
 
-def __getattr__(name: str):  # lazily built so importing uplift.readout stays light
+def __getattr__(name: str):  # lazily built so importing uplift.readout.render stays light
     if name == "LocalKernelManager":
         return _kernel_manager_class()
     raise AttributeError(name)

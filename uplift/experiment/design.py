@@ -377,7 +377,7 @@ class DesignResult:
         }
 
     def summary(self) -> str:
-        from uplift.assign import _table
+        from uplift.experiment.assign import _table
 
         lines = [
             f"Design of experiment '{self.experiment}' (primary metric: {self.primary})",
@@ -498,7 +498,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     pop = population
     if population is not None:
         if spec.exclusions:
-            from uplift.assign import apply_exclusions
+            from uplift.experiment.assign import apply_exclusions
 
             el = apply_exclusions(spec, population)
             eligible = el.n_eligible
@@ -679,7 +679,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
 
 
 def _split(n_total: int, weights: Mapping[str, float]) -> dict[str, int]:
-    from uplift.assign import largest_remainder
+    from uplift.experiment.assign import largest_remainder
 
     counts = largest_remainder(int(n_total), list(weights.values()))
     return {a: int(c) for a, c in zip(weights, counts)}

@@ -10,7 +10,7 @@ it has not kept up with scikit-learn:
   an equivalent before the import when it is missing, and :func:`metrics` points sklift's
   name at our copy, so the reference comparison in the tests survives and stays quiet.
 * its models inside a scikit-learn ``Pipeline`` raise ``NotFittedError`` on predict
-  (scikit-learn 1.9): we never wrap them in a Pipeline. :mod:`uplift.models` encodes
+  (scikit-learn 1.9): we never wrap them in a Pipeline. :mod:`uplift.targeting.models` encodes
   features itself and hands sklift plain float arrays.
 
 Import this module lazily (inside functions) so ``import uplift`` stays fast.

@@ -13,11 +13,11 @@
 
 # %% [markdown]
 # <!-- The readout template. `uplift readout` executes it with papermill on the kernel named
-#      in uplift.readout.KERNEL_NAME and exports it with inputs hidden. Open it in Jupyter
+#      in uplift.readout.render.KERNEL_NAME and exports it with inputs hidden. Open it in Jupyter
 #      (jupytext) to explore a readout interactively: set the parameters below and run all. -->
 
 # %% tags=["parameters"]
-spec_path = "../experiments/demo.toml"
+spec_path = ""  # empty: the bundled demo spec
 outcomes_path = ""
 ledger_path = ""
 population_path = ""
@@ -30,15 +30,17 @@ import io
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
-from uplift import report
-from uplift.analysis import analyse
-from uplift.charts import forest_plot, funnel_chart, style
-from uplift.io import write_json_atomic
-from uplift.readout import load_inputs
+from uplift.readout import report as report
+from uplift.readout.analysis import analyse
+from uplift.readout.charts import forest_plot, funnel_chart, style
+from uplift.data.files import write_json_atomic
+from uplift.demo import DEMO_SPEC
+from uplift.readout.render import load_inputs
 from uplift.spec import load_spec
 
 style()
-spec = load_spec(spec_path)
+
+spec = load_spec(spec_path or DEMO_SPEC)
 inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],

@@ -1,7 +1,7 @@
 """Where the customer rows live: a pandas DataFrame, Parquet/CSV files, or an engine table.
 
 A :class:`Source` names the rows without loading them. The readout's one aggregation
-query per table (:mod:`uplift.engines`) then runs *where the rows are*:
+query per table (:mod:`uplift.data.engine`) then runs *where the rows are*:
 
 * ``"pandas"`` - an in-memory :class:`pandas.DataFrame` (aggregated by numpy);
 * ``"duckdb"`` - a Parquet or CSV file, a list of files, or a folder of them, read by
@@ -159,7 +159,7 @@ class Source:
             return None
         import hashlib
 
-        from uplift.io import file_sha256
+        from uplift.data.files import file_sha256
 
         if len(self.paths) == 1:
             return file_sha256(self.paths[0])

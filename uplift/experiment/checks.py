@@ -205,7 +205,7 @@ class BalanceResult:
             body.append(
                 (r["covariate"], r["arm"], _fmt(r["mean_control"]), _fmt(r["mean_arm"]), smd, "FLAG" if r["flagged"] else "")
             )
-        from uplift.assign import _table
+        from uplift.experiment.assign import _table
 
         return f"Covariate balance vs {self.control} (|SMD| > {self.threshold:g} flagged)\n" + _table([head] + body)
 
@@ -337,10 +337,10 @@ def check_ledger(
     threshold_smd: float = 0.1,
 ) -> CheckResult:
     """SRM of a ledger (overall and per stratum) and, with a population, covariate balance."""
-    from uplift.hashing import canonical_units
+    from uplift.data.hashing import canonical_units
 
     unit = spec.unit
-    from uplift.ledger import distinct_text
+    from uplift.experiment.ledger import distinct_text
 
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))

@@ -19,7 +19,7 @@ Models (names accepted by :func:`make_model`):
 * :class:`MultiArmUplift`: several treatment arms against one control; per-arm uplift and
   the best arm per unit.
 
-scikit-uplift is reached only through :mod:`uplift._sklift`; models never sit inside a
+scikit-uplift is reached only through :mod:`uplift.targeting.sklift_adapter`; models never sit inside a
 scikit-learn ``Pipeline`` (sklift's models raise ``NotFittedError`` there): features are
 encoded here by :class:`FeatureEncoder` and passed to sklift as float arrays.
 
@@ -207,7 +207,7 @@ class SoloModel(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "SoloModel":
-        from uplift import _sklift
+        from uplift.targeting import sklift_adapter as _sklift
 
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), who="solo model")
@@ -229,7 +229,7 @@ class TwoModels(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "TwoModels":
-        from uplift import _sklift
+        from uplift.targeting import sklift_adapter as _sklift
 
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), who="two-models model")
@@ -254,7 +254,7 @@ class ClassTransformation(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "ClassTransformation":
-        from uplift import _sklift
+        from uplift.targeting import sklift_adapter as _sklift
 
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), binary_only=True, who="class_transformation model")

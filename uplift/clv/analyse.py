@@ -15,7 +15,7 @@ Project Customer Retention", eq. 1; 2010, Marketing Science 29(1)) with a margin
 that may differ between the customers who stay and those who leave (converters
 have both a higher margin and a lower churn, so mean margin x survival is biased).
 
-Estimation, from the life table only (:func:`uplift.survival.life_table`, one
+Estimation, from the life table only (:func:`uplift.survival.estimators.life_table`, one
 group-by of the rows by arm, tenure and churn flag, carrying the count, sum and
 centred sum of squares of the margin per cell):
 
@@ -61,7 +61,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from uplift.errors import DataError, SpecError
-from uplift.survival import (
+from uplift.survival.estimators import (
     KaplanMeier,
     LogRankResult,
     RMST,
@@ -131,7 +131,7 @@ class _HazardModel:
         """The model's parameters on their natural scale."""
         raise NotImplementedError
 
-    # -- likelihood pieces (public for the delta method in uplift.clv)
+    # -- likelihood pieces (public for the delta method in uplift.clv.analyse)
     def period_scores(self, theta: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-period d log h / d theta and d log(1 - h) / d theta (arrays of shape (len(t), 2))."""
         h, dh = self._hazard_and_grad(theta, t)
@@ -440,7 +440,7 @@ class ArmCells:
 
     ``n_event[k]``/``n_cens[k]``: customers who churned in period k / were still active at the
     data cut with tenure k; ``w_*`` the sum and ``m2_*`` the centred sum of squares of their
-    margin per period. Built from :func:`uplift.survival.life_table` output (any engine).
+    margin per period. Built from :func:`uplift.survival.estimators.life_table` output (any engine).
     """
 
     arm: str
@@ -900,7 +900,7 @@ def clv_from_life_table(
     eligible_population: int | None = None,
     label: str = "data",
 ) -> "CLVResult":
-    """CLV per arm and incremental CLV from a life table by arm (see :func:`uplift.survival.life_table`).
+    """CLV per arm and incremental CLV from a life table by arm (see :func:`uplift.survival.estimators.life_table`).
 
     The estimator, its variance and the extrapolation are described in the module docstring.
     """
@@ -1219,7 +1219,7 @@ def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control
     """:func:`clv_from_life_table` with the spec's ``[clv]``, ``[economics]`` and ``[analysis]`` settings.
 
     The seam every engine shares: whoever built the life table by arm (pandas here,
-    DuckDB or Spark in :mod:`uplift.engines`) hands it over. Refuses (one line) a spec arm
+    DuckDB or Spark in :mod:`uplift.data.engine`) hands it over. Refuses (one line) a spec arm
     with nobody at risk.
     """
     c = spec.section("clv")

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError, SpecError
-from uplift.evaluation import Interval, UpliftEvaluation, _clean, _group_weights, evaluate_uplift, qini_coefficient
+from uplift.targeting.evaluation import Interval, UpliftEvaluation, _clean, _group_weights, evaluate_uplift, qini_coefficient
 
 __all__ = ["ModelComparison", "TargetingResult", "targeting_analysis", "estimate_value_per_conversion", "profit_by_depth"]
 
@@ -228,14 +228,14 @@ def clv_value_per_conversion(spec: Any, outcomes: pd.DataFrame, arm_column: str,
                              converted: np.ndarray, treated: np.ndarray) -> Interval:
     """Value of one conversion from the test's incremental CLV: V = dCLV / dp.
 
-    dCLV is the incremental CLV per treated customer of ``arm`` (:func:`uplift.clv.clv_analysis`)
+    dCLV is the incremental CLV per treated customer of ``arm`` (:func:`uplift.clv.analyse.clv_analysis`)
     and dp the incremental conversion rate; the interval is the delta method for a ratio of two
     independent estimates, se(V) = |V| sqrt((se_dCLV / dCLV)^2 + (se_dp / dp)^2).
     Refused (one line) when dp is not clearly positive: the ratio would be meaningless.
     """
     from scipy.stats import norm
 
-    from uplift.clv import clv_analysis
+    from uplift.clv.analyse import clv_analysis
 
     if not spec.has("clv"):
         raise SpecError(f"{spec.label}: [targeting] value = \"clv\" needs a [clv] section; add it or use value = \"margin\"")
@@ -382,7 +382,7 @@ def _settings(spec: Any) -> dict[str, Any]:
 
 
 def _eligibility(spec: Any, population: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    from uplift.assign import apply_exclusions
+    from uplift.experiment.assign import apply_exclusions
 
     if not spec.exclusions:
         return population, {}
@@ -447,7 +447,7 @@ def targeting_analysis(
 def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFrame, arm_column: str | None,
                         control: str | None, n_boot: int | None, models: Sequence[str] | None,
                         arm: str | None, progress: bool = False) -> TargetingResult:
-    from uplift.models import MODEL_NAMES, FeatureEncoder, make_model
+    from uplift.targeting.models import MODEL_NAMES, FeatureEncoder, make_model
 
     label = spec.label
     s = _settings(spec)
@@ -470,7 +470,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
     for col, what in ((unit, "unit"), (outcome, "[targeting] outcome")):
         if col not in outcomes.columns:
             raise DataError(f"outcomes: has no {what} column '{col}'; add it or fix {label}")
-    from uplift.assign import check_population
+    from uplift.experiment.assign import check_population
 
     check_population(population, unit, "population")
     dup = int(outcomes[unit].duplicated().sum())
@@ -634,7 +634,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         ev = evaluate_uplift(yh, fitted[name].predict(Xh), th, n_boot=n_boot, seed=seed, random_baseline=False)
         evals[name] = ev
         comparisons.append(ModelComparison(name, float(sel_q[name]), ev.qini, ev.auuc))
-    from uplift.evaluation import random_qini_interval
+    from uplift.targeting.evaluation import random_qini_interval
 
     bar.set_postfix_str("random baseline, value model, profit curve")
     bar.update()

@@ -273,7 +273,7 @@ def propensity_model(frame: pd.DataFrame, target: str, features: Sequence[str], 
     """
     from sklearn.metrics import roc_auc_score
 
-    from uplift.models import FeatureEncoder
+    from uplift.targeting.models import FeatureEncoder
 
     if target not in frame.columns:
         raise DataError(f"propensity: no target column '{target}'; name a 0/1 column of the table")

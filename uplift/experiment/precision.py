@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from scipy.optimize import brentq
 
-from uplift.design import power_z
+from uplift.experiment.design import power_z
 from uplift.spec import Spec
 
 __all__ = ["PrecisionResult", "precision_achieved", "mde_from_se"]
@@ -56,7 +56,7 @@ class PrecisionResult:
 
 
 def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> PrecisionResult:
-    """Precision of each metric row of :func:`uplift.metrics.analyse_metrics` (see the module docstring)."""
+    """Precision of each metric row of :func:`uplift.metrics.analyse.analyse_metrics` (see the module docstring)."""
     design = spec.section("design")
     target_power = float(design.get("power") or 0.80)
     alpha_default = float(design.get("alpha") or 0.05)

@@ -9,7 +9,7 @@ Exclusions
 
 Assignment (Kohavi, Tang & Xu 2020, *Trustworthy Online Controlled Experiments*, ch. 4 and 21)
     h(u) = first 8 bytes of SHA-256(utf8(salt + ":" + canonical(u))) as an unsigned
-    big-endian integer, bucket(u) = h(u) / 2**64 (see :mod:`uplift.hashing`).
+    big-endian integer, bucket(u) = h(u) / 2**64 (see :mod:`uplift.data.hashing`).
 
     * Without stratification, arm k takes the buckets in
       [w_1 + ... + w_{k-1}, w_1 + ... + w_k): a pure function of (salt, unit), the
@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError, SpecError, UserError
-from uplift.hashing import canonical_units, hash64
-from uplift.ledger import (
+from uplift.data.hashing import canonical_units, hash64
+from uplift.experiment.ledger import (
     assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, write_ledger,
 )
 
@@ -302,7 +302,7 @@ class Assignment:
 
     def srm(self, threshold: float = 0.001):
         """Sample-ratio check of the whole ledger against the designed weights."""
-        from uplift.checks import sample_ratio_mismatch
+        from uplift.experiment.checks import sample_ratio_mismatch
 
         return sample_ratio_mismatch(self.counts(), self.weights, threshold=threshold)
 
@@ -701,7 +701,7 @@ def _prepare_exclusions(path: Path, spec, elig: Eligibility, when: str) -> tuple
 
 
 def _write_exclusions(path: Path, out: pd.DataFrame) -> None:
-    from uplift.io import _atomic
+    from uplift.data.files import _atomic
 
     if path.suffix.lower() == ".csv":
         _atomic(path, lambda tmp: out.to_csv(tmp, index=False, lineterminator="\n"))
@@ -723,7 +723,7 @@ def assign_to_ledger(
     The per-unit exclusion reasons are appended to ``exclusions`` (default
     :func:`exclusions_path`) when they change. Nothing is written if any check fails.
     """
-    from uplift.io import read_table
+    from uplift.data.files import read_table
 
     population = read_table(population_path, what="population")
     ledger_path = Path(ledger_path)

@@ -10,13 +10,13 @@ Three engine-side computations, each an Ibis expression compiled to the engine's
   columns), using the engines' own ``avg``, ``var_samp`` and ``covar_samp`` aggregates
   (numerically stable one-pass updates, Welford 1962 / Chan, Golub & LeVeque 1979),
   never ``sum(x^2) - n mean^2``. Centred co-moments are ``(n - 1)`` times those, giving
-  the same :class:`~uplift.aggregates.Moments` record the pandas engine builds. The same
+  the same :class:`~uplift.data.moments.Moments` record the pandas engine builds. The same
   query counts missing values, and the minimum and maximum of 0/1 columns, so the checks
   cost no extra pass; a second, diagnostic query runs only when a check has failed.
-* :func:`life_table` - the life table of :func:`uplift.survival.life_table` (time, at risk,
+* :func:`life_table` - the life table of :func:`uplift.survival.estimators.life_table` (time, at risk,
   events, censored and the count, sum and centred sum of squares of a value column per
   cell): one group-by over (group, duration, event flag), pivoted on the small result.
-* :func:`hash_columns` / :func:`buckets` - the assignment bucket of :mod:`uplift.hashing`,
+* :func:`hash_columns` / :func:`buckets` - the assignment bucket of :mod:`uplift.data.hashing`,
   ``first 8 bytes of SHA-256(utf8(salt + ":" + unit)) / 2**64``, computed in the engine
   from its portable ``sha256`` digest (Ibis ``hexdigest``: DuckDB ``sha256``, Spark
   ``sha2(., 256)``, BigQuery ``SHA256``). The 16 leading hex digits are read as two 32-bit
@@ -25,7 +25,7 @@ Three engine-side computations, each an Ibis expression compiled to the engine's
   ``int / 2**64`` does.
 
 Everything after these tables is the same code on the same small tables
-(:func:`uplift.metrics.analyse_source`, :func:`clv_from_source`).
+(:func:`uplift.metrics.analyse.analyse_source`, :func:`clv_from_source`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from uplift.aggregates import Moments, aggregate_frame, check_numeric_columns
+from uplift.data.moments import Moments, aggregate_frame, check_numeric_columns
 from uplift.errors import DataError, SpecError
-from uplift.sources import Source, open_source
+from uplift.data.source import Source, open_source
 
 __all__ = [
     "aggregate",
@@ -93,7 +93,7 @@ def aggregate(
     Per cell: ``n = count(*)``, ``mean_c = avg(c)``, ``M[c, c] = (n - 1) var_samp(c)`` and, for
     each pair (a, b) in ``pairs`` (default: every pair), ``M[a, b] = (n - 1) covar_samp(a, b)``;
     co-moments of pairs not asked for are NaN (no estimator reads them). ``binary`` columns
-    must hold only 0 and 1. A pandas source is aggregated by :func:`uplift.aggregates.aggregate_frame`
+    must hold only 0 and 1. A pandas source is aggregated by :func:`uplift.data.moments.aggregate_frame`
     (all pairs).
 
     Raises :class:`DataError` (one line, naming the column and the fix) for a missing or
@@ -112,7 +112,7 @@ def aggregate(
     if src.kind == "pandas":
         df = src.frame
         check_numeric_columns(df, {c: role(c) for c in columns}, source=label)
-        from uplift.metrics import check_binary  # metrics imports this module lazily; import back lazily
+        from uplift.metrics.analyse import check_binary  # metrics imports this module lazily; import back lazily
 
         for c in binary:
             check_binary(df, c, role(c), label)
@@ -235,19 +235,19 @@ def life_table(
     label: str | None = None,
     integer_durations: bool = False,
 ) -> pd.DataFrame:
-    """The life table of :func:`uplift.survival.life_table`, from ONE group-by in the source's engine.
+    """The life table of :func:`uplift.survival.estimators.life_table`, from ONE group-by in the source's engine.
 
     ``GROUP BY by, duration, event`` with ``count(*)`` and, for ``value_col``, ``count``, ``sum`` and
     ``var_samp`` of the value (centred sum of squares ``m2 = (count - 1) var_samp``); the small
     result is pivoted on the event flag and ``at_risk(t) = sum_{s >= t} (events + censored)(s)``
     per group (Kalbfleisch & Prentice 2002, sec. 1.4). Same columns and checks as
-    :func:`uplift.survival.life_table`; a pandas source is handed to it directly.
+    :func:`uplift.survival.estimators.life_table`; a pandas source is handed to it directly.
     """
     src = open_source(source)
     by_cols: list[str] = [by] if isinstance(by, str) else list(by or [])
     label = label or src.label
     if src.kind == "pandas":
-        from uplift import survival
+        from uplift.survival import estimators as survival
 
         return survival.life_table(src.frame, duration_col, event_col, by=by_cols or None, value_col=value_col,
                                    label=label, integer_durations=integer_durations)
@@ -367,7 +367,7 @@ def hash_columns(table: Any, unit: str, salt: str, sch: Mapping[str, str] | None
     hex digits 1-8 and 9-16 as integers, ``hash64 = hi * 2**32 + lo`` and
     ``bucket = (hi * 2**32 + lo) / 2**64`` in double precision (one rounding, as Python's
     ``int / 2**64``). Unit ids must be integers or text (their canonical text, see
-    :func:`uplift.hashing.canonical_unit`).
+    :func:`uplift.data.hashing.canonical_unit`).
     """
     import ibis
 
@@ -386,7 +386,7 @@ def hash_columns(table: Any, unit: str, salt: str, sch: Mapping[str, str] | None
 
 
 def arm_expression(table: Any, unit: str, salt: str, weights: Mapping[str, float]) -> Any:
-    """Ibis expression: the arm of each row by salted hash, as :func:`uplift.hashing.arm_for_buckets`.
+    """Ibis expression: the arm of each row by salted hash, as :func:`uplift.data.hashing.arm_for_buckets`.
 
     Arm k gets buckets in ``[w_1 + ... + w_{k-1}, w_1 + ... + w_k)`` in the order of ``weights``;
     the cut points are the same ``numpy.cumsum`` doubles as in Python, and the last arm takes the
@@ -414,7 +414,7 @@ def hash64(source: Any, unit: str, salt: str) -> pd.DataFrame:
     if unit not in src.schema():
         raise DataError(f"{src.label}: unit column {unit!r} not found; set [experiment] unit")
     if src.kind == "pandas":
-        from uplift import hashing
+        from uplift.data import hashing as hashing
 
         h = hashing.hash64(src.frame[unit], salt)
         return pd.DataFrame({unit: src.frame[unit].to_numpy(), "hash64": h, "bucket": h / _TWO64})
@@ -446,7 +446,7 @@ def _check_rows_and_units(src: Source, unit: str, label: str) -> None:
 
 
 def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None = None) -> tuple[Source, str, list[str]]:
-    """:func:`uplift.analysis.prepare_outcomes` for rows that stay in the engine: (source, arm column, notes).
+    """:func:`uplift.readout.analysis.prepare_outcomes` for rows that stay in the engine: (source, arm column, notes).
 
     Arms come from ``[analysis] arm_column`` when the spec names one, else from the ledger
     (a DataFrame, a Parquet/CSV path, or a table of the same engine) LEFT JOINed on the unit
@@ -474,7 +474,7 @@ def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None
             return src, "arm", notes
         raise DataError(f"{label}: no arms: give --ledger, an 'arm' column, or [analysis] arm_column in the spec")
     if src.kind == "pandas":
-        from uplift.analysis import prepare_outcomes
+        from uplift.readout.analysis import prepare_outcomes
 
         if not isinstance(ledger, pd.DataFrame):
             raise DataError("ledger: give the ledger as a DataFrame when the outcomes are a DataFrame")
@@ -533,16 +533,16 @@ def prepare_source(spec: Any, source: Any, ledger: Any = None, label: str | None
 
 
 def clv_from_source(spec: Any, source: Any, arm_column: str | None = None, control: str | None = None) -> Any:
-    """CLV uplift as :func:`uplift.clv.clv_analysis`, with the life tables computed in the engine.
+    """CLV uplift as :func:`uplift.clv.analyse.clv_analysis`, with the life tables computed in the engine.
 
     One group-by for the life table by arm (tenure, churn flag, margin count/sum/centred sum of
     squares), one for retention by products held (1, 2, 3, 4+), then the same
-    :func:`uplift.clv.clv_from_life_table` and :func:`uplift.survival.kaplan_meier` on the small
-    tables. A pandas source goes to :func:`uplift.clv.clv_analysis` itself. No bootstrap here
+    :func:`uplift.clv.analyse.clv_from_life_table` and :func:`uplift.survival.estimators.kaplan_meier` on the small
+    tables. A pandas source goes to :func:`uplift.clv.analyse.clv_analysis` itself. No bootstrap here
     (it would touch the rows many times).
     """
-    from uplift import clv as clv_mod
-    from uplift.survival import kaplan_meier
+    from uplift.clv import analyse as clv_mod
+    from uplift.survival.estimators import kaplan_meier
 
     src = open_source(source)
     if src.kind == "pandas":
@@ -572,7 +572,7 @@ def clv_from_source(spec: Any, source: Any, arm_column: str | None = None, contr
 def _retention_by_products(src: Source, tenure: str, churned: str, products: str, confidence: float, label: str,
                            kaplan_meier: Any, edges: Sequence[int] = (1, 2, 3, 4)) -> dict:
     """Kaplan-Meier per products-held bucket ('1', '2', '3', '4+'; '<1' if any), as
-    :func:`uplift.clv.retention_by_products`, from one engine group-by on the bucketed column."""
+    :func:`uplift.clv.analyse.retention_by_products`, from one engine group-by on the bucketed column."""
     import ibis
 
     sch = src.schema()

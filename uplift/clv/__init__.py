@@ -1,0 +1,1 @@
+"""Customer lifetime value uplift from survival curves with discounting."""

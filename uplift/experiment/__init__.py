@@ -1,0 +1,1 @@
+"""Planning and splitting a test: design, precision, exclusions, assignment, the ledger, health checks."""

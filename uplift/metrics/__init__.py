@@ -1,0 +1,1 @@
+"""The metric catalogue: from sufficient statistics to every metric, guardrail, funnel and ROI figure."""

@@ -1,0 +1,1 @@
+"""The readout: one analysis, its results.json, the rendered notebook and its report pieces."""

@@ -1,0 +1,1 @@
+"""Closed-form statistics on sufficient statistics: comparisons, intervals, multiplicity, sequential looks."""

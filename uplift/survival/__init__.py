@@ -1,0 +1,1 @@
+"""Survival on life tables: Kaplan-Meier, log-rank, restricted mean survival time."""

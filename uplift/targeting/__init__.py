@@ -1,0 +1,1 @@
+"""Whom to target next: uplift models (scikit-uplift behind one adapter), evaluation, profit, rules."""
