@@ -32,18 +32,18 @@ def _err(text: str) -> str:
 
 
 def test_demo_spec_is_valid_and_uses_every_section():
-    from uplift.spec import _SCHEMA
+    from uplift.spec.schema import SCHEMA
 
     spec = load_spec(ROOT / "experiments" / "demo.toml")
-    assert set(spec.sections) == set(_SCHEMA), set(_SCHEMA) - set(spec.sections)
-    assert spec.arms == {"control": 0.10, "offer": 0.90}
+    assert all(spec.has(s) for s in SCHEMA), [s for s in SCHEMA if not spec.has(s)]
+    assert dict(spec.arms) == {"control": 0.10, "offer": 0.90}
     assert [m.name for m in spec.metrics if m.primary] == ["conversion"]
     assert len(spec.sha256) == 64
 
 
 def test_minimal_spec_fills_defaults():
     spec = parse_spec(MINIMAL)
-    assert spec.section("design") == {}  # absent sections stay absent
+    assert not spec.has("design") and spec.design.alpha == 0.05  # absent: not in the file, defaults apply
     assert spec.control_arm == "control"
     assert spec.arm_column == "arm"
 
@@ -173,3 +173,30 @@ def test_relative_paths_resolve_against_the_spec_folder(tmp_path):
     p.write_text(MINIMAL)
     spec = load_spec(p)
     assert spec.resolve("data/pop.parquet") == (tmp_path / "sub" / "data" / "pop.parquet").resolve()
+
+
+def test_every_section_has_settings_with_exactly_its_schema_keys():
+    """Defaults live once, in the schema: each settings class has one field per key, no more, no less."""
+    import dataclasses
+
+    from uplift.spec.schema import ARRAYS, SCHEMA
+    from uplift.spec.settings import SECTION_SETTINGS
+
+    assert set(SECTION_SETTINGS) == set(SCHEMA) - set(ARRAYS)
+    for section, cls in SECTION_SETTINGS.items():
+        assert [f.name for f in dataclasses.fields(cls)] == list(SCHEMA[section]), section
+        assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls)), f"{section}: a default outside the schema"
+
+
+def test_settings_are_typed_frozen_and_defaulted_when_a_section_is_absent():
+    import dataclasses
+
+    spec = parse_spec(MINIMAL)
+    assert spec.analysis.confidence == 0.95 and spec.analysis.min_cell_size == 50
+    assert spec.design.alpha == 0.05 and spec.design.looks == 1
+    assert spec.clv is None and spec.targeting is None and spec.economics is None
+    assert spec.analysis.segments == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.analysis.confidence = 0.9  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        spec.arms["offer"] = 0.5  # type: ignore[index]

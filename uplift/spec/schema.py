@@ -1,0 +1,344 @@
+"""The spec's schema: every section, key, type, range check and default, in one place.
+
+A spec is data: :mod:`uplift.spec.load` parses it with :mod:`tomllib` and checks it
+against :data:`SCHEMA`; nothing in it is ever evaluated. Unknown keys are errors, so a
+misspelt key never passes silently. Every default lives here, once: the typed settings
+(:mod:`uplift.spec.settings`) are built from the validated tables, never restating one.
+
+To add a key: add one entry to the section's schema in :data:`SCHEMA`, the field of the
+same name to the section's settings class, and (if it needs a cross-field check)
+a line in :func:`check_cross_fields`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from uplift.errors import SpecError
+
+__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "check_table",
+           "check_cross_fields", "suggest", "key_name", "show_value"]
+
+# --------------------------------------------------------------------------- schema
+
+OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
+METRIC_KINDS = ("proportion", "mean", "ratio")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a section: its type, whether it is required, its default and a range check."""
+
+    kind: str  # str, bool, int, number, str_list, weights, scalar, scalar_or_list
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None  # returns the fix text if invalid
+
+
+def in_open(lo: float, hi: float, example: str) -> Callable[[Any], str | None]:
+    return lambda v: None if lo < v < hi else f"use a number in ({lo:g}, {hi:g}), e.g. {example}"
+
+
+def positive(example: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v > 0 else f"use a number above 0, e.g. {example}"
+
+
+def non_negative(example: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= 0 else f"use a number of at least 0, e.g. {example}"
+
+
+def one_of(*options: str) -> Callable[[Any], str | None]:
+    return lambda v: None if v in options else "use one of " + ", ".join(repr(o) for o in options)
+
+
+def non_empty(v: Any) -> str | None:
+    return None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value"
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "experiment": {
+        "name": Field("str", required=True, check=non_empty),
+        "unit": Field("str", required=True, check=non_empty),
+        "hypothesis": Field("str", default=""),
+        "owner": Field("str", default=""),
+        "start_date": Field("str", default=""),
+        "end_date": Field("str", default=""),
+        "data_as_of": Field("str", default=""),
+        "currency": Field("str", default="EUR"),
+        "target_product": Field("str", default=""),
+    },
+    "population": {
+        "source": Field("str", default=""),
+        "outcomes": Field("str", default=""),
+        # how to read the files above (default: from the suffix); the rows are aggregated where they are
+        "format": Field("str", default="", check=one_of("", "auto", "parquet", "csv")),
+    },
+    "exclude": {  # an array of tables: one rule each, applied in order
+        "reason": Field("str", required=True, check=non_empty),
+        "column": Field("str", required=True, check=non_empty),
+        "op": Field("str", required=True, check=one_of(*OPS)),
+        "value": Field("scalar_or_list"),
+        "description": Field("str", default=""),
+    },
+    "assignment": {
+        "salt": Field("str", required=True, check=non_empty),
+        "arms": Field("weights", required=True),
+        "control": Field("str", required=True),
+        "stratify": Field("str_list", default=[]),
+        "ledger": Field("str", default=""),  # default --ledger path, resolved against the spec's folder
+    },
+    "design": {
+        "alpha": Field("number", default=0.05, check=in_open(0, 0.5, "0.05")),
+        "power": Field("number", default=0.80, check=in_open(0, 1, "0.8")),
+        "mde_relative": Field("number", default=None, check=positive("0.1")),
+        "mde_absolute": Field("number", default=None, check=positive("0.005")),
+        "baseline_rate": Field("number", default=None, check=in_open(0, 1, "0.03")),
+        "alternative": Field("str", default="two-sided", check=one_of("two-sided", "larger", "smaller")),
+        "multiple_arms": Field("str", default="bonferroni", check=one_of("bonferroni", "none")),
+        "weekly_inflow": Field("int", default=None, check=positive("5000")),
+        "looks": Field("int", default=1, check=positive("1")),
+        "current_look": Field("int", default=None, check=positive("1")),
+        # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
+        "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
+    },
+    "metrics": {  # an array of tables
+        "name": Field("str", required=True, check=non_empty),
+        "kind": Field("str", required=True, check=one_of(*METRIC_KINDS)),
+        "column": Field("str", required=True, check=non_empty),
+        "denominator": Field("str", default=""),
+        "covariate": Field("str", default=""),
+        "denominator_covariate": Field("str", default=""),
+        "primary": Field("bool", default=False),
+        "description": Field("str", default=""),
+        "unit": Field("str", default="", check=one_of("", "currency", "count")),
+    },
+    "guardrails": {  # an array of tables
+        "name": Field("str", required=True, check=non_empty),
+        "kind": Field("str", required=True, check=one_of(*METRIC_KINDS)),
+        "column": Field("str", required=True, check=non_empty),
+        "denominator": Field("str", default=""),
+        "bad_direction": Field("str", default="increase", check=one_of("increase", "decrease")),
+        "margin": Field("number", default=None, check=non_negative("0.002")),
+        "description": Field("str", default=""),
+    },
+    "funnel": {
+        "stages": Field("str_list", required=True),
+    },
+    "economics": {
+        "margin_column": Field("str", default=""),
+        "revenue_column": Field("str", default=""),
+        "cannibalised_column": Field("str", default=""),
+        "cost_to_serve_column": Field("str", default=""),
+        "conversion_column": Field("str", default=""),
+        "contact_cost": Field("number", default=0.0, check=non_negative("1.5")),
+        "incentive_cost": Field("number", default=0.0, check=non_negative("20")),
+        "eligible_population": Field("int", default=None, check=positive("250000")),
+    },
+    "clv": {
+        "tenure_column": Field("str", required=True, check=non_empty),
+        "churned_column": Field("str", required=True, check=non_empty),
+        "margin_per_period_column": Field("str", default=""),
+        "horizon_periods": Field("int", default=60, check=positive("60")),
+        "periods_per_year": Field("int", default=12, check=positive("12")),
+        "annual_discount_rate": Field("number", default=0.08, check=in_open(-1, 10, "0.08")),
+        "extrapolation": Field("str", default="auto", check=one_of("auto", "sbg", "weibull", "none")),
+        "margin_timing": Field("str", default="end", check=one_of("end", "start")),
+        "products_column": Field("str", default=""),
+        "n_bootstrap": Field("int", default=0, check=non_negative("200")),  # bootstrap check of the CLV interval
+    },
+    "analysis": {
+        "arm_column": Field("str", default=""),
+        "control": Field("str", default=""),
+        "segments": Field("str_list", default=[]),
+        "min_cell_size": Field("int", default=50, check=positive("50")),
+        "max_unmatched_share": Field("number", default=0.01, check=non_negative("0.01")),
+        "covariates": Field("str_list", default=[]),
+        "confidence": Field("number", default=0.95, check=in_open(0.5, 1, "0.95")),
+        "weights": Field("weights", default=None),  # designed arm weights for the SRM check
+    },
+    "targeting": {
+        "features": Field("str_list", default=[]),
+        "outcome": Field("str", default=""),
+        "value_column": Field("str", default=""),
+        "model": Field("str", default="auto"),
+        "holdout_share": Field("number", default=0.3, check=in_open(0, 1, "0.3")),
+        "max_customers": Field("int", default=200_000, check=positive("200000")),
+        "seed": Field("int", default=0),
+        "value_per_conversion": Field("number", default=None, check=non_negative("250")),
+        # what one conversion is worth: 12-month net margin from [economics], or incremental CLV from [clv]
+        "value": Field("str", default="margin", check=one_of("margin", "clv")),
+        "n_bootstrap": Field("int", default=200, check=positive("200")),
+    },
+}
+
+ARRAYS = {"exclude", "metrics", "guardrails"}
+REQUIRED_SECTIONS = ("experiment",)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_table(label: str, where: str, table: Any, schema: Mapping[str, Field]) -> dict[str, Any]:
+    """The table with every key type- and range-checked and every absent key set to its default.
+
+    Raises :class:`SpecError` (one line) for an unknown key (with a "did you mean"), a missing
+    required key, a value of the wrong type or out of range."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{label}: [{where}] must be a table of key = value pairs")
+    for key in table:
+        if key not in schema:
+            raise SpecError(f"{label}: unknown key [{where}] {key_name(key)}{suggest(key, schema)}")
+    out: dict[str, Any] = {}
+    for key, f in schema.items():
+        if key not in table:
+            if f.required:
+                raise SpecError(f"{label}: [{where}] is missing required key '{key}'; add {key} = ...")
+            out[key] = list(f.default) if isinstance(f.default, list) else f.default
+            continue
+        value = check_type(label, where, key, table[key], f.kind)
+        if f.check is not None:
+            fix = f.check(value)
+            if fix:
+                raise SpecError(f"{label}: [{where}] {key} = {show_value(value)} is out of range; {fix}")
+        out[key] = value
+    return out
+
+
+def check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
+    bad = f"{label}: [{where}] {key} = {show_value(value)} "
+    if kind == "str":
+        if not isinstance(value, str):
+            raise SpecError(bad + f'must be text; write {key} = "..."')
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(bad + f"must be true or false; write {key} = true")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(bad + f"must be a whole number; write e.g. {key} = 12")
+        return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(bad + f"must be a finite number; write e.g. {key} = 0.05")
+        return float(value)
+    if kind == "str_list":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise SpecError(bad + f'must be a list of names; write {key} = ["a", "b"]')
+        if len(set(value)) != len(value):
+            raise SpecError(bad + "lists a name twice; list each name once")
+        return list(value)
+    if kind == "scalar_or_list":
+        ok = is_scalar(value) or (isinstance(value, list) and all(is_scalar(v) for v in value))
+        if not ok:
+            raise SpecError(bad + "must be a number, text, true/false or a list of those")
+        return value
+    if kind == "weights":
+        if not isinstance(value, dict) or not value:
+            raise SpecError(bad + 'must be a table of arm = weight; write arms = { control = 0.5, offer = 0.5 }')
+        for arm, w in value.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+                raise SpecError(f"{label}: [{where}] arms.{key_name(arm)} = {show_value(w)} must be a number in (0, 1)")
+            if not 0 < w < 1:
+                raise SpecError(
+                    f"{label}: [{where}] arms.{key_name(arm)} = {show_value(w)} is out of range; each weight must lie in (0, 1)"
+                )
+        return {str(k): float(v) for k, v in value.items()}
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def check_cross_fields(label: str, s: dict[str, Any]) -> None:
+    exp = s["experiment"]
+    a = s.get("assignment")
+    if a is not None:
+        arms = a["arms"]
+        if len(arms) < 2:
+            raise SpecError(f"{label}: [assignment] arms has {len(arms)} arm; give a control and at least one offer arm")
+        total = sum(arms.values())
+        if abs(total - 1.0) > 1e-9:
+            raise SpecError(f"{label}: [assignment] arms weights sum to {total:g}, not 1; make them add up to 1")
+        if a["control"] not in arms:
+            raise SpecError(
+                f"{label}: [assignment] control = {a['control']!r} is not one of the arms "
+                f"({', '.join(key_name(x) for x in arms)}); name one of them"
+            )
+    an = s.get("analysis", {})
+    if an and bool(an.get("arm_column")) != bool(an.get("control")):
+        raise SpecError(f"{label}: [analysis] needs both arm_column and control, or neither; add the missing one")
+    if an and an.get("weights") is not None:
+        w = an["weights"]
+        if abs(sum(w.values()) - 1.0) > 1e-9:
+            raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
+        if an.get("control") and an["control"] not in w:
+            raise SpecError(f"{label}: [analysis] weights has no entry for control {an['control']!r}; add it")
+    if a is None and not an.get("control"):
+        raise SpecError(
+            f"{label}: no arms defined; add an [assignment] section, or [analysis] arm_column and control"
+        )
+    for i, rule in enumerate(s.get("exclude", [])):
+        op, value = rule["op"], rule["value"]
+        where = f"exclude[{i}]"
+        if op in ("is_null", "not_null"):
+            if value is not None:
+                raise SpecError(f"{label}: [{where}] op = {op!r} takes no value; remove value")
+        elif value is None:
+            raise SpecError(f"{label}: [{where}] op = {op!r} needs a value; add value = ...")
+        elif op in ("in", "not_in") and not isinstance(value, list):
+            raise SpecError(f"{label}: [{where}] op = {op!r} needs a list; write value = [..]")
+        elif op in (">", ">=", "<", "<=") and (isinstance(value, (bool, list, str))):
+            raise SpecError(f"{label}: [{where}] op = {op!r} needs a number; write value = 30")
+        elif op in ("==", "!=") and isinstance(value, list):
+            raise SpecError(f"{label}: [{where}] op = {op!r} takes one value; use op = \"in\" for a list")
+    seen: set[str] = set()
+    for section in ("metrics", "guardrails"):
+        for i, m in enumerate(s.get(section, [])):
+            where = f"{section}[{i}]"
+            if m["name"] in seen:
+                raise SpecError(f"{label}: [{where}] name = {m['name']!r} is used twice; give each metric its own name")
+            seen.add(m["name"])
+            if m["kind"] == "ratio" and not m["denominator"]:
+                raise SpecError(f"{label}: [{where}] kind = 'ratio' needs a denominator; add denominator = \"...\"")
+            if m["kind"] != "ratio" and m["denominator"]:
+                raise SpecError(f"{label}: [{where}] denominator is only for kind = 'ratio'; remove it or change kind")
+    if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
+        raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
+    f = s.get("funnel")
+    if f is not None and len(f["stages"]) < 2:
+        raise SpecError(f"{label}: [funnel] stages needs at least two stages, e.g. [\"seen\", \"accepted\"]")
+    c = s.get("clv")
+    if c is not None and c["annual_discount_rate"] <= -1:  # pragma: no cover - range check catches it
+        raise SpecError(f"{label}: [clv] annual_discount_rate must be above -1")
+    d = s.get("design", {})
+    if d and d.get("current_look") and d["current_look"] > d["looks"]:
+        raise SpecError(f"{label}: [design] current_look = {d['current_look']} exceeds looks = {d['looks']}; raise looks")
+    if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
+        raise SpecError(f"{label}: [design] give mde_relative or mde_absolute, not both; remove one")
+    if not exp["name"].replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise SpecError(
+            f"{label}: [experiment] name = {exp['name']!r} may hold only letters, digits, '-', '_' and '.'; "
+            "it names the report folder"
+        )
+
+
+def suggest(word: str, options: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return "; remove it (known: " + ", ".join(options) + ")"
+
+
+def key_name(key: str) -> str:
+    """A key or section name for a one-line message: as written, or quoted if it holds line breaks or control characters."""
+    return key if key and key.isprintable() and len(key) <= 60 else show_value(key)
+
+
+def is_scalar(v: Any) -> bool:
+    return isinstance(v, (str, int, float, bool))
+
+
+def show_value(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."

@@ -1,0 +1,203 @@
+"""Typed, frozen settings: one class per spec section, built once when the spec is loaded.
+
+Nothing here restates a default: :func:`settings_from` fills each class from the table
+that :mod:`uplift.spec.schema` validated, where every default is written once. A section
+that is absent from the file still gets its settings (all defaults) when it has no
+required key (``[experiment]`` aside, which is required); sections that need keys of
+their own (``[assignment]``, ``[funnel]``, ``[clv]``) are ``None`` on the :class:`~uplift.spec.load.Spec`
+when absent, and so are ``[economics]`` and ``[targeting]``, whose presence switches a
+part of the readout on. ``tests/test_spec.py`` checks that every class has exactly the
+fields of its section's schema.
+
+Lists become tuples and tables read-only mappings, so settings cannot be changed after
+loading: code that needs another value builds another spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping, TypeVar
+
+__all__ = [
+    "RuleSpec", "MetricSpec", "ExperimentSettings", "PopulationSettings", "AssignmentSettings", "DesignSettings",
+    "AnalysisSettings", "FunnelSettings", "EconomicsSettings", "CLVSettings", "TargetingSettings",
+    "SECTION_SETTINGS", "settings_from",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One exclusion rule: customers where ``column op value`` holds are excluded with ``reason``."""
+
+    reason: str
+    column: str
+    op: str
+    value: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric or guardrail. ``kind`` is proportion, mean or ratio (``column / denominator``)."""
+
+    name: str
+    kind: str
+    column: str
+    denominator: str = ""
+    covariate: str = ""
+    denominator_covariate: str = ""
+    primary: bool = False
+    description: str = ""
+    bad_direction: str = ""
+    margin: float | None = None
+    is_guardrail: bool = False
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """``[experiment]``: what is tested, on which unit, when, in which currency."""
+
+    name: str
+    unit: str
+    hypothesis: str
+    owner: str
+    start_date: str
+    end_date: str
+    data_as_of: str
+    currency: str
+    target_product: str
+
+
+@dataclass(frozen=True)
+class PopulationSettings:
+    """``[population]``: default input files (resolved against the spec's folder) and how to read them."""
+
+    source: str
+    outcomes: str
+    format: str
+
+
+@dataclass(frozen=True)
+class AssignmentSettings:
+    """``[assignment]``: salted-hash assignment into arms with these weights, optionally stratified."""
+
+    salt: str
+    arms: Mapping[str, float]
+    control: str
+    stratify: tuple[str, ...]
+    ledger: str
+
+
+@dataclass(frozen=True)
+class DesignSettings:
+    """``[design]``: error rates, the effect to detect, inflow and planned looks."""
+
+    alpha: float
+    power: float
+    mde_relative: float | None
+    mde_absolute: float | None
+    baseline_rate: float | None
+    alternative: str
+    multiple_arms: str
+    weekly_inflow: int | None
+    looks: int
+    current_look: int | None
+    cuped_rho: float | None
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """``[analysis]``: how a readout is computed; ``confidence`` and ``min_cell_size`` apply in every section."""
+
+    arm_column: str
+    control: str
+    segments: tuple[str, ...]
+    min_cell_size: int
+    max_unmatched_share: float
+    covariates: tuple[str, ...]
+    confidence: float
+    weights: Mapping[str, float] | None
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    """``[funnel]``: the 0/1 stage columns, in order (seen -> accepted -> opened -> used -> retained)."""
+
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EconomicsSettings:
+    """``[economics]``: the columns and unit costs behind incremental profit and ROI."""
+
+    margin_column: str
+    revenue_column: str
+    cannibalised_column: str
+    cost_to_serve_column: str
+    conversion_column: str
+    contact_cost: float
+    incentive_cost: float
+    eligible_population: int | None
+
+
+@dataclass(frozen=True)
+class CLVSettings:
+    """``[clv]``: tenure and churn columns, margin per period, horizon, discounting and extrapolation."""
+
+    tenure_column: str
+    churned_column: str
+    margin_per_period_column: str
+    horizon_periods: int
+    periods_per_year: int
+    annual_discount_rate: float
+    extrapolation: str
+    margin_timing: str
+    products_column: str
+    n_bootstrap: int
+
+
+@dataclass(frozen=True)
+class TargetingSettings:
+    """``[targeting]``: the uplift model, its features and sample, and how a conversion is valued."""
+
+    features: tuple[str, ...]
+    outcome: str
+    value_column: str
+    model: str
+    holdout_share: float
+    max_customers: int
+    seed: int
+    value_per_conversion: float | None
+    value: str
+    n_bootstrap: int
+
+
+SECTION_SETTINGS: dict[str, type] = {
+    "experiment": ExperimentSettings,
+    "population": PopulationSettings,
+    "assignment": AssignmentSettings,
+    "design": DesignSettings,
+    "analysis": AnalysisSettings,
+    "funnel": FunnelSettings,
+    "economics": EconomicsSettings,
+    "clv": CLVSettings,
+    "targeting": TargetingSettings,
+}
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        return MappingProxyType(dict(value))
+    return value
+
+
+def settings_from(cls: type[T], table: Mapping[str, Any]) -> T:
+    """An instance of settings class ``cls`` from a validated table (every key present, defaults filled)."""
+    return cls(**{f.name: _frozen(table[f.name]) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
