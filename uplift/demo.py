@@ -32,7 +32,7 @@ def run_demo(
     spec = load_spec(spec_path or DEMO_SPEC)
     out = Path(out)
     data = out / "data"
-    target = spec.section("experiment").get("target_product") or "mortgage"
+    target = spec.experiment.target_product or "mortgage"
     population = simulate_population(customers, seed=seed, target_product=target)
     assignment = assign(spec, population)
     ledger = assignment.ledger

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
-    if not spec.has("assignment"):
+    if spec.assignment is None:
         raise UserError(f"{spec.label}: has no [assignment] section; add salt, arms and control")
     population = spec.input_path(args.population, "population", "source")
     if population is None:

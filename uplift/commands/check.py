@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
-    if not spec.has("assignment"):
+    if spec.assignment is None:
         raise UserError(f"{spec.label}: has no [assignment] section; the check needs the designed arm weights")
     ledger_path = spec.input_path(args.ledger, "assignment", "ledger")
     if ledger_path is None:
