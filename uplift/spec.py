@@ -31,12 +31,12 @@ __all__ = ["Spec", "SpecError", "load_spec", "parse_spec", "MetricSpec", "RuleSp
 
 
 from uplift.errors import SpecError  # noqa: E402  (re-exported: uplift.spec.SpecError)
+from uplift.metrics.kinds import kind_names, metric_class  # noqa: E402
 
 
 # --------------------------------------------------------------------------- schema
 
 _OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
-_METRIC_KINDS = ("proportion", "mean", "ratio")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ def _one_of(*options: str) -> Callable[[Any], str | None]:
 
 def _non_empty(v: Any) -> str | None:
     return None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value"
+
+
+def _metric_kind(v: Any) -> str | None:
+    """A registered metric kind (:mod:`uplift.metrics.kinds`: proportion, mean, ratio and any added later)."""
+    return _one_of(*kind_names())(v)
 
 
 _SCHEMA: dict[str, dict[str, _Field]] = {
@@ -115,7 +120,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     },
     "metrics": {  # an array of tables
         "name": _Field("str", required=True, check=_non_empty),
-        "kind": _Field("str", required=True, check=_one_of(*_METRIC_KINDS)),
+        "kind": _Field("str", required=True, check=_metric_kind),
         "column": _Field("str", required=True, check=_non_empty),
         "denominator": _Field("str", default=""),
         "covariate": _Field("str", default=""),
@@ -126,7 +131,7 @@ _SCHEMA: dict[str, dict[str, _Field]] = {
     },
     "guardrails": {  # an array of tables
         "name": _Field("str", required=True, check=_non_empty),
-        "kind": _Field("str", required=True, check=_one_of(*_METRIC_KINDS)),
+        "kind": _Field("str", required=True, check=_metric_kind),
         "column": _Field("str", required=True, check=_non_empty),
         "denominator": _Field("str", default=""),
         "bad_direction": _Field("str", default="increase", check=_one_of("increase", "decrease")),
@@ -203,7 +208,8 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric or guardrail. ``kind`` is proportion, mean or ratio (``column / denominator``)."""
+    """One metric or guardrail. ``kind`` names a registered metric kind (:mod:`uplift.metrics.kinds`):
+    proportion, mean or ratio (``column / denominator``), or one added later."""
 
     name: str
     kind: str
@@ -451,10 +457,12 @@ def _check_cross_fields(label: str, s: dict[str, Any]) -> None:
             if m["name"] in seen:
                 raise SpecError(f"{label}: [{where}] name = {m['name']!r} is used twice; give each metric its own name")
             seen.add(m["name"])
-            if m["kind"] == "ratio" and not m["denominator"]:
-                raise SpecError(f"{label}: [{where}] kind = 'ratio' needs a denominator; add denominator = \"...\"")
-            if m["kind"] != "ratio" and m["denominator"]:
-                raise SpecError(f"{label}: [{where}] denominator is only for kind = 'ratio'; remove it or change kind")
+            takes_denominator = metric_class(m["kind"]).takes_denominator
+            if takes_denominator and not m["denominator"]:
+                raise SpecError(f"{label}: [{where}] kind = {m['kind']!r} needs a denominator; add denominator = \"...\"")
+            if not takes_denominator and m["denominator"]:
+                with_den = " or ".join(repr(k) for k in kind_names() if metric_class(k).takes_denominator)
+                raise SpecError(f"{label}: [{where}] denominator is only for kind = {with_den}; remove it or change kind")
     if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
         raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
     f = s.get("funnel")
