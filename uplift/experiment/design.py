@@ -137,7 +137,8 @@ def power_at(
 ) -> float:
     """Power to detect an absolute ``effect`` (magnitude; a decrease for ``smaller``) at realised n.
 
-    ``kind`` proportion needs ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
+    ``kind`` names a registered metric kind (:mod:`uplift.metrics.kinds`): proportion needs
+    ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
     Formula: :func:`power_z` with se = sqrt(v_0/n_0 + v_1/n_1) (module docstring).
     """
     _check_alt(alternative)

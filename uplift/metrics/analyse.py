@@ -293,8 +293,8 @@ def needed_pairs(spec: Any, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The column pairs whose covariance some estimator reads (the rest are never computed by an engine).
 
     Each metric's own (:meth:`uplift.metrics.base.Metric.needs`; CUPED mean: (outcome, covariate);
-    ratio: every pair of (numerator, denominator, covariate, denominator covariate)); ROI: every pair of (margin, cannibalised, cost to serve, conversion);
-    APC: (products before, conversion).
+    ratio: every pair of (numerator, denominator, covariate, denominator covariate)); ROI: every
+    pair of (margin, cannibalised, cost to serve, conversion); APC: (products before, conversion).
     """
     metric_pairs = needs_of(metric_for(m) for m in (*spec.metrics, *spec.guardrails)).pairs
     groups: list[list[str]] = []
