@@ -139,7 +139,15 @@ def metric_class(kind: str) -> type[Metric]:
 
 
 def metric_for(spec: MetricSettings) -> Metric:
-    """The metric object for one ``[[metrics]]`` or ``[[guardrails]]`` entry of the spec."""
+    """The metric object for one ``[[metrics]]`` or ``[[guardrails]]`` entry of the spec.
+
+    >>> from uplift.spec import MetricSpec
+    >>> conversion = metric_for(MetricSpec(name="conversion", kind="proportion", column="converted"))
+    >>> conversion.needs().binary, conversion.display
+    ({'converted': "metric 'conversion'"}, 'rate')
+    >>> Proportion.unit_variance(0.5, 0.1)  # p0 (1 - p0), p1 (1 - p1) with p1 = p0 + 0.1
+    (0.25, 0.24)
+    """
     return metric_class(spec.kind).from_spec(spec)
 
 
