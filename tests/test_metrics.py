@@ -87,10 +87,13 @@ def test_demo_results_are_json_ready_and_complete(demo):
         assert key in d
     needed = {"metric", "arm", "control", "n_arm", "n_control", "mean_arm", "mean_control", "abs_effect", "abs_ci",
               "rel_effect", "rel_ci", "p_value", "method", "kind", "primary", "family", "p_value_adjusted",
-              "adjustment", "cuped", "unadjusted"}
+              "adjustment", "cuped", "unadjusted", "display"}
     for r in d["metrics"]:
         assert needed <= set(r)
     assert {r["metric"] for r in d["metrics"]} == {"conversion", "revenue", "revenue_per_product"}
+    # how each is shown follows its kind and the spec's unit (a rate; currency amounts)
+    assert {r["metric"]: r["display"] for r in d["metrics"]} == {
+        "conversion": "rate", "revenue": "currency", "revenue_per_product": "currency"}
     assert {"margin", "bad_direction", "non_inferior", "p_value_noninferiority"} <= set(d["guardrails"][0])
     assert d["sequential"]["method"] == "single look"
     assert set(d["decision"]) >= {"rule", "ship", "success_metrics_improved", "guardrails_failed"}

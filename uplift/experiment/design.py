@@ -25,7 +25,8 @@ When v_0 = v_1 = sigma^2 this is exactly ``statsmodels.stats.power.NormalIndPowe
 with effect size delta/sigma, nobs1 = n_0 and ratio = n_1/n_0; in general it is
 NormalIndPower with the effective sigma^2 = (v_0/w_0 + v_1/w_1) / (1/w_0 + 1/w_1).
 
-Per-unit variances:
+Per-unit variances (each metric kind gives its own: :meth:`uplift.metrics.base.Metric.unit_variance`,
+:meth:`uplift.metrics.base.Metric.design_inputs`):
 
 * proportion: v = p (1 - p), p_1 = p_0 + delta (p_0 - delta for ``smaller``);
 * mean: v_0 = v_1 = the sample variance of the metric's column in the population,
@@ -54,6 +55,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from uplift.errors import DataError, UserError
+from uplift.metrics.kinds import correlation, metric_class, metric_for, ratio_unit_variance
 
 __all__ = [
     "DesignResult",
@@ -108,29 +110,16 @@ def _signed(delta: float, alternative: str) -> float:
 
 
 def unit_variance(kind: str, baseline: float, delta: float = 0.0, sd: float | None = None) -> tuple[float, float]:
-    """Per-unit variances (v_0, v_1) of control and the offer arm.
+    """Per-unit variances (v_0, v_1) of control and the offer arm, as the metric kind gives them
+    (:meth:`uplift.metrics.base.Metric.unit_variance`).
 
     proportion: v_0 = p_0 (1 - p_0), v_1 = p_1 (1 - p_1), p_1 = p_0 + delta (delta signed);
     mean or ratio: v_0 = v_1 = sd^2.
     """
-    if kind == "proportion":
-        p0 = baseline
-        p1 = baseline + delta
-        if not 0 < p0 < 1:
-            raise UserError(f"baseline rate {p0:g} must lie in (0, 1), e.g. 0.02")
-        if not 0 < p1 < 1:
-            raise UserError(
-                f"baseline {p0:g} with an effect of {delta:+g} gives a rate of {p1:g}, outside (0, 1); use a smaller effect"
-            )
-        return p0 * (1 - p0), p1 * (1 - p1)
-    if kind in ("mean", "ratio"):
-        if sd is None or not sd > 0 or not math.isfinite(sd):
-            raise UserError(f"a {kind} metric needs a standard deviation above 0 (sd = {sd}); give a population or sd")
-        return sd * sd, sd * sd
-    raise UserError(f"kind {kind!r} is not one of proportion, mean, ratio")
+    return metric_class(kind).unit_variance(baseline, delta, sd)
 
 
-def _se(kind, baseline, delta, sd, n0, n1) -> float:
+def _se(kind: str, baseline: float, delta: float, sd: float | None, n0: float, n1: float) -> float:
     v0, v1 = unit_variance(kind, baseline, delta, sd)
     return math.sqrt(v0 / n0 + v1 / n1)
 
@@ -148,7 +137,8 @@ def power_at(
 ) -> float:
     """Power to detect an absolute ``effect`` (magnitude; a decrease for ``smaller``) at realised n.
 
-    ``kind`` proportion needs ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
+    ``kind`` names a registered metric kind (:mod:`uplift.metrics.kinds`): proportion needs
+    ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
     Formula: :func:`power_z` with se = sqrt(v_0/n_0 + v_1/n_1) (module docstring).
     """
     _check_alt(alternative)
@@ -173,7 +163,8 @@ def mde_at_n(
 
     Solves power_at(delta) = power for delta > 0 (Brent); for a mean metric the closed form
     without the far tail is delta = (z_{1-a'} + z_power) sd sqrt(1/n_0 + 1/n_1).
-    For a proportion, NaN if no effect that keeps the rate inside (0, 1) reaches the power.
+    For a kind whose effect is bounded (a proportion must stay inside (0, 1):
+    :meth:`uplift.metrics.base.Metric.max_effect`), NaN if no admissible effect reaches the power.
     """
     _check_alt(alternative)
     if not 0 < power < 1:
@@ -184,15 +175,14 @@ def mde_at_n(
     def f(d: float) -> float:
         return power_at(d, n_control, n_arm, kind=kind, baseline=baseline, sd=sd, alpha=alpha, alternative=alternative) - power
 
-    if kind == "proportion":
-        if baseline is None:
-            raise UserError("a proportion metric needs a baseline rate; set [design] baseline_rate")
-        hi = (baseline if alternative == "smaller" else 1 - baseline) * (1 - 1e-12)
+    bound = metric_class(kind).max_effect(baseline, alternative)
+    if math.isfinite(bound):
+        hi = bound * (1 - 1e-12)
         if f(hi) < 0:
             return float("nan")
     else:
-        unit_variance(kind, 0.0, 0.0, sd)
-        hi = 2 * (_crit(alpha, alternative) + stats.norm.ppf(power) + 10) * sd * math.sqrt(1 / n_control + 1 / n_arm)
+        se0 = _se(kind, baseline or 0.0, 0.0, sd, n_control, n_arm)
+        hi = 2 * (_crit(alpha, alternative) + stats.norm.ppf(power) + 10) * se0
     return float(optimize.brentq(f, hi * 1e-12, hi, xtol=1e-300, rtol=1e-14, maxiter=500))
 
 
@@ -241,30 +231,6 @@ def alpha_per_comparison(alpha: float, n_comparisons: int, method: str = "bonfer
     if method == "bonferroni":
         return alpha / n_comparisons
     raise UserError(f"multiple_arms {method!r} is not one of bonferroni, none")
-
-
-def ratio_unit_variance(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
-    """(R, per-unit delta-method variance) of the ratio sum(y)/sum(x) (Deng et al. 2018).
-
-    v = (s_yy - 2 R s_xy + R^2 s_xx) / mean(x)^2, sample (co)variances from centred values,
-    so Var(R_hat) ~= v / n.
-    """
-    y = np.asarray(y, dtype=float)
-    x = np.asarray(x, dtype=float)
-    ok = np.isfinite(y) & np.isfinite(x)
-    y, x = y[ok], x[ok]
-    n = len(y)
-    if n < 2:
-        raise DataError("a ratio metric needs at least two units with both columns present")
-    my, mx = y.mean(), x.mean()
-    if mx == 0:
-        raise DataError("the ratio's denominator has mean 0; check the denominator column")
-    dy, dx = y - my, x - mx
-    syy = float(dy @ dy) / (n - 1)
-    sxx = float(dx @ dx) / (n - 1)
-    sxy = float(dy @ dx) / (n - 1)
-    r = my / mx
-    return float(r), float((syy - 2 * r * sxy + r * r * sxx) / (mx * mx))
 
 
 # --------------------------------------------------------------------------- the spec-level design
@@ -452,23 +418,6 @@ def _per_arm(n_exact: float, weights: Mapping[str, float]) -> dict[str, int]:
     return {a: int(math.ceil(w * n_exact - 1e-9)) for a, w in weights.items()}
 
 
-def _column_stats(population: pd.DataFrame, column: str) -> tuple[float, float, int]:
-    x = pd.to_numeric(population[column], errors="coerce").to_numpy(dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        raise DataError(f"population: column '{column}' has fewer than two numeric values; check the column")
-    m = float(x.mean())
-    return m, float(np.sqrt(np.sum((x - m) ** 2) / (len(x) - 1))), len(x)
-
-
-def _corr(population: pd.DataFrame, a: str, b: str) -> float:
-    x = pd.to_numeric(population[a], errors="coerce").to_numpy(dtype=float)
-    y = pd.to_numeric(population[b], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
-    return float((x @ y) / math.sqrt((x @ x) * (y @ y)))
-
-
 def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int | None = None) -> DesignResult:
     """Design the test in ``spec``: n per arm, MDE, power, duration, CUPED-reduced n.
 
@@ -508,42 +457,20 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     if pop is not None and len(pop) < 2:
         raise DataError("population: fewer than two eligible units; check the exclusion rules or the file")
 
-    # per-metric inputs: baseline, sd, where they came from
+    metrics = {m.name: metric_for(m) for m in spec.metrics}
+
     def inputs(m) -> tuple[float | None, float | None, str, str]:
-        if m.kind == "proportion":
-            if m.primary and d.get("baseline_rate") is not None:
-                return float(d["baseline_rate"]), None, "[design] baseline_rate", ""
-            if pop is not None and m.column in pop.columns:
-                mean, _, n = _column_stats(pop, m.column)
-                return mean, None, f"population column {m.column}", ""
-            return None, None, "", (
-                f"no baseline: set [design] baseline_rate or give a population with column {m.column}"
-            )
-        if pop is None:
-            return None, None, "", "no variance: give --population with the metric's column or its pre-period covariate"
-        if m.kind == "mean":
-            col = m.column if m.column in pop.columns else (m.covariate if m.covariate in pop.columns else "")
-            if not col:
-                return None, None, "", f"population has neither {m.column} nor a covariate column; variance unknown"
-            mean, sd, _ = _column_stats(pop, col)
-            src = f"population column {col}" + (" (pre-period proxy)" if col != m.column else "")
-            return mean, sd, src, ""
-        # ratio
-        num = m.column if m.column in pop.columns else (m.covariate if m.covariate and m.covariate in pop.columns else "")
-        den = m.denominator if m.denominator in pop.columns else (
-            m.denominator_covariate if m.denominator_covariate and m.denominator_covariate in pop.columns else "")
-        if not num or not den:
-            missing = m.column if not num else m.denominator
-            return None, None, "", f"population has no column {missing} (nor a pre-period covariate); variance unknown"
-        r, v = ratio_unit_variance(pop[num].to_numpy(dtype=float), pop[den].to_numpy(dtype=float))
-        src = f"population columns {num}/{den} (delta method)" + (" (pre-period proxy)" if (num, den) != (m.column, m.denominator) else "")
-        return r, math.sqrt(v), src, ""
+        """Baseline, sd, where they came from, or why they are unknown (asked of the metric's kind)."""
+        got = metrics[m.name].design_inputs(pop, d.get("baseline_rate") if m.primary else None)
+        return got.baseline, got.sd, got.source, got.missing
 
     def rho_for(m) -> tuple[float | None, str]:
-        if m.kind != "mean" or not m.covariate:
+        pair = metrics[m.name].cuped_columns()
+        if pair is None:
             return None, ""
-        if pop is not None and m.column in pop.columns and m.covariate in pop.columns:
-            return _corr(pop, m.column, m.covariate), f"corr({m.column}, {m.covariate}) in the population"
+        y, x = pair
+        if pop is not None and y in pop.columns and x in pop.columns:
+            return correlation(pop, y, x), f"corr({y}, {x}) in the population"
         if d.get("cuped_rho") is not None:
             return float(d["cuped_rho"]), "assumed: [design] cuped_rho"
         return None, ""
@@ -635,8 +562,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 note="; ".join(
                     x for x in (
                         "" if e_m is not None else "no target effect: MDE and power shown at the primary's n only",
-                        f"variance from {src_m}" if src_m and m.kind != "proportion" else "",
-                        f"baseline from {src_m}" if src_m and m.kind == "proportion" else "",
+                        f"{metrics[m.name].design_basis} from {src_m}" if src_m else "",
                     ) if x
                 ),
             )
@@ -652,13 +578,12 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
             "relax a rule, accept a larger MDE, or run longer if the inflow allows"
         )
     for m in rows:
-        if m.kind == "proportion" and m.baseline is not None and m.primary:
-            events = n_arm[control] * min(m.baseline, 1 - m.baseline)
-            if events < 50:
-                notes.append(
-                    f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
-                    "this design is rough (simulated power can fall a few points short); consider a larger control share"
-                )
+        events = metrics[m.name].expected_events(m.baseline, n_arm[control]) if m.primary else None
+        if events is not None and events < 50:
+            notes.append(
+                f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
+                "this design is rough (simulated power can fall a few points short); consider a larger control share"
+            )
     if int(d.get("looks", 1)) > 1:
         notes.append(f"[design] looks = {d['looks']}: this is a fixed-horizon design; sequential looks are not priced in")
     method = (

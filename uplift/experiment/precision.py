@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 from scipy.optimize import brentq
 
 from uplift.experiment.design import power_z
+from uplift.metrics.base import format_effect_text
 from uplift.spec import Spec
 
 __all__ = ["PrecisionResult", "precision_achieved", "mde_from_se"]
@@ -83,8 +84,7 @@ def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> 
             reading = "flat: an effect of the target size would very likely have been detected"
         else:
             reading = "inconclusive: under-powered for the target MDE"
-        kind = r.get("kind")
-        display = f"{100 * mde:.2f} pp" if kind == "proportion" else f"{mde:,.3g}"
+        display = format_effect_text(mde, r.get("display") or "number")  # as the metric's kind shows it
         if base:
             display += f" ({abs(mde / base):.1%} of control)"
         rows.append({

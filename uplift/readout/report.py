@@ -10,7 +10,7 @@ import html
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
-    "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box",
+    "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
     "funnel_table", "segments_table", "finance", "targeting", "methods",
 ]
@@ -81,14 +81,17 @@ def box(kind: str, status: str, body: str) -> str:
     return f"<div class=\"box {kind}\"><div class=\"status\">{status}</div>{body}</div>"
 
 
-def _is_prop(row: Mapping[str, Any]) -> bool:
-    return row.get("kind") == "proportion"
+def is_rate(row: Mapping[str, Any]) -> bool:
+    """True when the row's metric is shown as a rate (its kind says so in ``display``)."""
+    return row.get("display") == "rate"
 
 
 def _effect_fmt(row: Mapping[str, Any], currency: str):
-    if _is_prop(row):
+    """(level, difference) formatters for a row, by how its metric is shown (``display``:
+    rate, currency, count or number; see :data:`uplift.metrics.base.DISPLAYS`)."""
+    if is_rate(row):
         return fmt_pct, fmt_pp
-    if row.get("unit") == "currency":
+    if (row.get("display") or row.get("unit")) == "currency":
         return (lambda x: fmt_money(x, currency)), (lambda x: ("+" if _ok(x) and x >= 0 else "") + fmt_money(x, currency))
     return fmt_num, (lambda x: ("+" if _ok(x) and x >= 0 else "") + fmt_num(x, 3))
 

@@ -25,7 +25,10 @@ __all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OP
 # --------------------------------------------------------------------------- schema
 
 OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
-METRIC_KINDS = ("proportion", "mean", "ratio")
+# The metric kinds a spec may name -> whether the kind takes a denominator. The built-ins are
+# listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
+# adds a new kind here too (tests/test_kinds.py checks the two agree).
+METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ def non_negative(example: str) -> Callable[[Any], str | None]:
 
 def one_of(*options: str) -> Callable[[Any], str | None]:
     return lambda v: None if v in options else "use one of " + ", ".join(repr(o) for o in options)
+
+
+def metric_kind(v: Any) -> str | None:
+    """A registered metric kind (proportion, mean, ratio and any added by ``register_kind``)."""
+    return one_of(*METRIC_KINDS)(v)
 
 
 def non_empty(v: Any) -> str | None:
@@ -106,7 +114,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "metrics": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
-        "kind": Field("str", required=True, check=one_of(*METRIC_KINDS)),
+        "kind": Field("str", required=True, check=metric_kind),
         "column": Field("str", required=True, check=non_empty),
         "denominator": Field("str", default=""),
         "covariate": Field("str", default=""),
@@ -117,7 +125,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "guardrails": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
-        "kind": Field("str", required=True, check=one_of(*METRIC_KINDS)),
+        "kind": Field("str", required=True, check=metric_kind),
         "column": Field("str", required=True, check=non_empty),
         "denominator": Field("str", default=""),
         "bad_direction": Field("str", default="increase", check=one_of("increase", "decrease")),
@@ -299,10 +307,12 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
             if m["name"] in seen:
                 raise SpecError(f"{label}: [{where}] name = {m['name']!r} is used twice; give each metric its own name")
             seen.add(m["name"])
-            if m["kind"] == "ratio" and not m["denominator"]:
-                raise SpecError(f"{label}: [{where}] kind = 'ratio' needs a denominator; add denominator = \"...\"")
-            if m["kind"] != "ratio" and m["denominator"]:
-                raise SpecError(f"{label}: [{where}] denominator is only for kind = 'ratio'; remove it or change kind")
+            takes_denominator = METRIC_KINDS[m["kind"]]
+            if takes_denominator and not m["denominator"]:
+                raise SpecError(f"{label}: [{where}] kind = {m['kind']!r} needs a denominator; add denominator = \"...\"")
+            if not takes_denominator and m["denominator"]:
+                with_den = " or ".join(repr(k) for k, d in METRIC_KINDS.items() if d)
+                raise SpecError(f"{label}: [{where}] denominator is only for kind = {with_den}; remove it or change kind")
     if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
         raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
     f = s.get("funnel")

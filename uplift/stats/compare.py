@@ -52,6 +52,7 @@ __all__ = [
     "compare_ratios",
     "compare_adjusted",
     "compare_adjusted_ratios",
+    "normal_comparison",
     "wilson_interval",
     "newcombe_interval",
     "relative_effect",
@@ -295,16 +296,19 @@ def compare_ratios(treatment: RatioStats, control: RatioStats, confidence: float
     """
     r1, r0 = treatment.ratio, control.ratio
     v1, v0 = treatment.variance_of_ratio, control.variance_of_ratio
-    return _normal_comparison(
+    return normal_comparison(
         "ratio", treatment.n, control.n, r1, r0, v1, v0, confidence,
         "abs CI and p: delta method for ratio of means (normal)",
     )
 
 
-def _normal_comparison(
+def normal_comparison(
     kind: str, n1: int, n0: int, m1: float, m0: float, v1: float, v0: float, confidence: float,
     method: str, details: Mapping[str, Any] | None = None, estimate: float | None = None,
 ) -> Comparison:
+    """Arm minus control from two means and the variances of the means (v1 = var(m1), v0 = var(m0)),
+    normal quantiles: ``se = sqrt(v1 + v0)``, interval ``d +- z se``, two-sided ``p = 2 (1 - Phi(|d|/se))``,
+    relative effect by :func:`relative_effect`. ``method`` says how the variances were built."""
     d = m1 - m0 if estimate is None else estimate
     se = math.sqrt(max(v1 + v0, 0.0))
     z = st.norm.ppf(0.5 + confidence / 2)
@@ -371,7 +375,7 @@ def compare_adjusted(
     if raw_var > 0:
         details["variance_reduction"] = 1 - (u1 / n1 + u0 / n0) / raw_var
     if se == "robust":
-        return _normal_comparison(
+        return normal_comparison(
             kind, n1, n0, m1, m0, u1 / n1, u0 / n0, confidence,
             f"abs CI and p: CUPED (theta = pooled {theta}-arm slope), per-arm residual variances (normal)",
             details,
@@ -460,7 +464,7 @@ def compare_adjusted_ratios(
     v0 = max(vu0 - 2 * th * cuw0 + th * th * vw0, 0.0) / n0
     raw = vu1 / n1 + vu0 / n0
     details = {"theta": th, "variance_reduction": (1 - (v1 + v0) / raw) if raw > 0 else None}
-    return _normal_comparison(
+    return normal_comparison(
         "ratio" if denominator else "mean", n1, n0, m1, m0, v1, v0, confidence,
         f"abs CI and p: CUPED on linearised ratio (delta method; theta = pooled {theta}-arm slope) (normal)",
         details,

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError, SpecError
+from uplift.metrics.kinds import metric_for
 from uplift.targeting.evaluation import Interval, UpliftEvaluation, _clean, _group_weights, evaluate_uplift, qini_coefficient
 
 __all__ = ["ModelComparison", "TargetingResult", "targeting_analysis", "estimate_value_per_conversion", "profit_by_depth"]
@@ -487,7 +488,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
     if yraw.isna().any():
         raise DataError(f"outcomes: column '{outcome}' ([targeting] outcome) has {int(yraw.isna().sum()):,} missing or non-numeric values; fill them first")
     binary = bool(yraw.isin([0, 1]).all())
-    as_proportion = any(m.column == outcome and m.kind == "proportion" for m in (*spec.metrics, *spec.guardrails))
+    as_proportion = any(m.column == outcome and metric_for(m).binary for m in (*spec.metrics, *spec.guardrails))
     conversion_col = econ.get("conversion_column") or ""
     if not binary and (as_proportion or outcome == conversion_col):
         bad = yraw[~yraw.isin([0, 1])].iloc[0]

@@ -127,7 +127,7 @@ if seg_rows:
                  'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
     rows = [dict(r, label=f"{r['column']} = {r['segment']} ({r['arm']})") for r in seg_rows]
     show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment (95% CI)",
-                     percent=seg_rows[0].get("kind") == "proportion"))
+                     percent=report.is_rate(seg_rows[0])))
 display(HTML(wrap(report.segments_table(results, currency))))
 
 # %% [markdown]
