@@ -1,4 +1,4 @@
-"""Sufficient statistics: pandas and DuckDB engines agree with numpy, pool exactly, and refuse bad input."""
+"""Sufficient statistics: both backends agree with numpy, pool exactly, and refuse bad input with one message."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as hs
 
-from uplift.data.moments import (
-    AdjustedStats,
-    Moments,
-    Proportion,
-    RatioStats,
-    SampleMean,
-    aggregate_duckdb,
-    aggregate_frame,
-    pool,
-)
+from uplift.data.collect import aggregate_frame, collect_cells
+from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean, pool
+from uplift.data.needs import Needs
+from uplift.data.source import open_source
 from uplift.errors import DataError
 
 COLS = ["y", "x", "d", "conv"]
@@ -52,20 +46,20 @@ def test_pandas_engine_matches_numpy(frame):
         assert m.var("y") == pytest.approx(frame.y[frame.arm == arm].var(ddof=1), rel=1e-12)
 
 
-def test_duckdb_engine_matches_pandas_on_frame_parquet_and_csv(frame, tmp_path):
-    ref = aggregate_frame(frame, ["arm", "segment"], COLS)
+def test_ibis_backend_matches_numpy_on_frame_parquet_and_csv(frame, tmp_path):
     flat = frame.assign(arm=frame.arm.astype(str), conv=frame.conv.astype(int))
     pq = tmp_path / "o.parquet"
     csv = tmp_path / "o.csv"
     flat.to_parquet(pq)
     flat.to_csv(csv, index=False)
-    for source in (flat, pq, csv):
-        got = aggregate_duckdb(source, ["arm", "segment"], COLS)
-        assert set(got) == set(ref)
-        for k, m in ref.items():
-            assert got[k].n == m.n
-            np.testing.assert_allclose(got[k].mean, m.mean, rtol=1e-9)
-            np.testing.assert_allclose(got[k].comoment, m.comoment, rtol=1e-8, atol=1e-6)
+    for data in (open_source(flat, engine="duckdb"), open_source(pq), open_source(csv)):
+        got = collect_cells(data, ["arm", "segment"], Needs.of(COLS, pairs=None))
+        assert set(got) == set(flat.groupby(["arm", "segment"]).groups)
+        for (arm, seg), m in got.items():
+            n, mean, cov = _numpy_reference(flat, ((flat.arm == arm) & (flat.segment == seg)).to_numpy())
+            assert m.n == n
+            np.testing.assert_allclose(m.mean, mean, rtol=1e-9)
+            np.testing.assert_allclose(m.comoment / (m.n - 1), cov, rtol=1e-8, atol=1e-9)
 
 
 def test_cells_pool_exactly_to_arms(frame):
@@ -100,7 +94,7 @@ def test_balances_in_the_billions_keep_their_digits():
     m = aggregate_frame(df, ["g"], ["balance"])[("x",)]
     reference = np.var(df.balance.to_numpy() - 1e9, ddof=1)  # shift first: exact in double
     assert m.var("balance") == pytest.approx(reference, rel=1e-6)
-    d = aggregate_duckdb(df, ["g"], ["balance"])[("x",)]
+    d = collect_cells(open_source(df, engine="duckdb"), ["g"], Needs.of(["balance"]))[("x",)]
     assert d.var("balance") == pytest.approx(reference, rel=1e-6)
     naive = (np.sum(df.balance.to_numpy() ** 2) - len(df) * df.balance.mean() ** 2) / (len(df) - 1)
     assert abs(naive - reference) / reference > 1e-3  # the formula we refuse does lose the digits
@@ -141,41 +135,51 @@ def test_to_dict_is_json_ready(frame):
     assert Moments.empty(["y"]).n == 0
 
 
-# --------------------------------------------------------------------------- bad input
+# --------------------------------------------------------------------------- bad input: one message on both backends
 
 
-def test_text_column_is_refused(frame):
-    bad = frame.assign(y=frame.y.astype(str))
-    with pytest.raises(DataError, match=r"column 'y'.*not numbers"):
-        aggregate_frame(bad, ["arm"], COLS)
-    with pytest.raises(DataError, match=r"column 'y'.*not numbers"):
-        aggregate_duckdb(bad.assign(arm=bad.arm.astype(str)), ["arm"], COLS)
-
-
-def test_missing_values_are_refused_with_a_count(frame):
-    bad = frame.copy()
-    bad.loc[[3, 7, 11], "x"] = np.nan
-    with pytest.raises(DataError, match=r"'x'.*missing \(NaN\) in 3 of 3000 rows"):
-        aggregate_frame(bad, ["arm"], COLS)
-    with pytest.raises(DataError, match=r"'x'.*in 3 rows"):
-        aggregate_duckdb(bad.assign(arm=bad.arm.astype(str)), ["arm"], COLS)
-
-
-def test_missing_column_and_missing_group(frame, tmp_path):
-    with pytest.raises(DataError, match="column 'nope'"):
-        aggregate_frame(frame, ["arm"], ["nope"])
-    with pytest.raises(DataError, match="grouping column 'arms'"):
-        aggregate_frame(frame, ["arms"], COLS)
-    bad = frame.assign(arm=frame.arm.astype(object))
-    bad.loc[5, "arm"] = None
-    with pytest.raises(DataError, match=r"'arm' is missing for 1 of"):
-        aggregate_frame(bad, ["arm"], COLS)
-    with pytest.raises(DataError, match="not found"):
-        aggregate_duckdb(tmp_path / "missing.parquet", ["arm"], COLS)
-
-
-def test_error_messages_are_one_line(frame):
-    bad = frame.assign(y=np.nan)
+def _message(df, engine, by=("arm",), columns=COLS, binary=()):
+    src = open_source(df, engine=engine, label="cells.parquet")
     with pytest.raises(DataError) as e:
-        aggregate_frame(bad, ["arm"], COLS)
+        collect_cells(src, list(by), Needs.of({c: "aggregated column" for c in columns}, binary=binary))
     assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def _nan_at(df, rows, col, value=np.nan):
+    bad = df.copy()
+    bad[col] = bad[col].astype(float)
+    bad.loc[rows, col] = value
+    return bad
+
+
+@pytest.mark.parametrize("case, make, kwargs, want", [
+    ("text column", lambda f: f.assign(y=f.y.astype(str)), {},
+     "cells.parquet: column 'y' (aggregated column) holds string values, not numbers; "
+     "convert it to numbers (e.g. 0/1 or amounts) before the readout"),
+    ("missing values", lambda f: _nan_at(f, [3, 7, 11], "x"), {},
+     "cells.parquet: column 'x' (aggregated column) is missing (empty or NaN) in 3 of 3000 rows; fill those values "
+     "(e.g. 0 for no purchase) or remove the rows and report them before the readout"),
+    ("infinities", lambda f: _nan_at(f, [4], "x", np.inf), {},
+     "cells.parquet: column 'x' (aggregated column) is infinite in 1 of 3000 rows; fill those values "
+     "(e.g. 0 for no purchase) or remove the rows and report them before the readout"),
+    ("both", lambda f: _nan_at(_nan_at(f, [4], "x", -np.inf), [5, 6], "x"), {},
+     "cells.parquet: column 'x' (aggregated column) is missing or infinite in 3 of 3000 rows; fill those values "
+     "(e.g. 0 for no purchase) or remove the rows and report them before the readout"),
+    ("missing column", lambda f: f, {"columns": ["nope"]},
+     "cells.parquet: column 'nope' (aggregated column) not found; add it or fix the spec "
+     "(columns: arm, segment, y, x, d, conv)"),
+    ("missing group column", lambda f: f, {"by": ["arms"]}, "cells.parquet: column 'arms' not found; name an existing column"),
+    ("missing group value", lambda f: f.assign(arm=f.arm.astype(object).where(f.index != 5, None)), {},
+     "cells.parquet: column 'arm' is missing for 1 of 3000 rows; every row needs a value: fill or remove those rows"),
+    ("non-0/1", lambda f: f.assign(d=f.d.astype(float)), {"binary": ["d"]},
+     "cells.parquet: column 'd' (aggregated column, kind proportion) holds values other than 0 and 1 (range 1 to 6); "
+     "use a 0/1 column or set kind = \"mean\""),
+    ("non-0/1 integers", lambda f: f, {"binary": ["d"]},
+     "cells.parquet: column 'd' (aggregated column, kind proportion) holds values other than 0 and 1 (range 1 to 6); "
+     "use a 0/1 column or set kind = \"mean\""),
+])
+def test_bad_input_gives_the_same_message_on_both_backends(frame, case, make, kwargs, want):
+    bad = make(frame)
+    assert _message(bad, "pandas", **kwargs) == want
+    assert _message(bad.assign(arm=bad.arm.astype(object)), "duckdb", **kwargs) == want

@@ -160,8 +160,9 @@ def _values_complete(f: Facts) -> str:
 
 
 def _binary(f: Facts) -> str:
-    for col, role, lo, hi in f.non_binary:
-        return (f"column '{col}' ({role}, kind proportion) holds values other than 0 and 1 (range {lo:g} to {hi:g}); "
+    for col, role, lo, hi in f.non_binary:  # + 0.0: an engine's minimum may be -0.0
+        return (f"column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
+                f"(range {lo + 0.0:g} to {hi + 0.0:g}); "
                 "use a 0/1 column or set kind = \"mean\"")
     return ""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["DataError", "FORMATS", "resolve_files", "read_csv", "read_file", "read_table", "write_parquet_atomic", "write_json_atomic",
+__all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "write_parquet_atomic", "write_json_atomic",
            "write_text_atomic", "file_sha256", "files_sha256"]
 
 
@@ -91,6 +91,13 @@ def files_sha256(paths: tuple[str, ...] | list[str]) -> str | None:
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
+def refuse_empty(path: str | Path, label: str) -> None:
+    """Raise a one-line :class:`DataError` for an empty (0-byte) file, naming it unless ``label`` does."""
+    if Path(path).stat().st_size == 0:
+        which = "" if str(path) == label else f" ({Path(path).name})"
+        raise DataError(f"{label}{which}: the file is empty (0 bytes); give a file with a header and at least one row")
+
+
 def resolve_files(path: str | Path, fmt: str | None, label: str) -> tuple[tuple[str, ...], str]:
     """The data files a path names and their format: the file itself, or every Parquet/CSV file
     below a folder (sorted; names starting with '.' or '_', such as ``_SUCCESS``, are skipped).
@@ -123,8 +130,7 @@ def resolve_files(path: str | Path, fmt: str | None, label: str) -> tuple[tuple[
                             "or set [population] format")
         files = [str(path)]
     for f in files:
-        if Path(f).stat().st_size == 0:
-            raise DataError(f"{label}: {Path(f).name} is empty (0 bytes); give a file with a header and at least one row")
+        refuse_empty(f, label)
     return tuple(files), str(fmt)
 
 
@@ -151,8 +157,7 @@ def read_file(paths: str | Path | list[str], fmt: str, label: str) -> pd.DataFra
     files = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
     frames = []
     for p in files:
-        if p.stat().st_size == 0:
-            raise DataError(f"{label}: {p.name} is empty (0 bytes); give a file with a header and at least one row")
+        refuse_empty(p, label)
         try:
             frames.append(pd.read_parquet(p) if fmt == "parquet" else read_csv(p))
         except Exception as exc:  # pyarrow/pandas raise many types for corrupt or unreadable files
