@@ -50,8 +50,8 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     names the experiment a ledger must belong to. Raises :class:`~uplift.errors.DataError` (one line).
     """
     schema = source.schema()
-    rows, distinct = source.table_facts(unit if unit in schema else None)
-    validate(Facts(source.label, rows=rows, unit=unit, distinct_units=distinct))
+    rows, distinct, missing = source.table_facts(unit if unit in schema else None)
+    validate(Facts(source.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing))
     notes: list[str] = []
     if arm_column:
         return Armed(source, arm_column, group_counts(source, arm_column, ARM_COLUMN), ())
@@ -85,5 +85,6 @@ def _check_ledger(led: Source, unit: str, experiment: str) -> None:
     if experiment and "experiment" in schema:
         names = sorted(str(v) for v in group_counts(led, "experiment", GROUP) if str(v) != experiment)
         other = (names[0], experiment) if names else None
-    rows, distinct = led.table_facts(unit)
-    validate(Facts(led.label, rows=rows, unit=unit, distinct_units=distinct, other_experiment=other))
+    rows, distinct, missing = led.table_facts(unit)
+    validate(Facts(led.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing,
+                   other_experiment=other))

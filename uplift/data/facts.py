@@ -82,6 +82,7 @@ class Facts:
     rows: int | None = None
     unit: str = ""
     distinct_units: int | None = None
+    missing_units: int = 0
     other_experiment: tuple[str, str] | None = None
     groups_missing: tuple[tuple[str, GroupRole, int, int], ...] = ()
     values: tuple[ValueFact, ...] = ()
@@ -96,7 +97,7 @@ class Facts:
 def validate(facts: Facts) -> None:
     """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
     first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
-    for check in (_groups_exist, _columns_exist, _has_rows, _units_unique, _one_experiment, _groups_complete,
+    for check in (_groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment, _groups_complete,
                   _values_complete, _binary, _non_negative, _whole, _flags, _counts, _matched):
         message = check(facts)
         if message:
@@ -128,10 +129,17 @@ def _has_rows(f: Facts) -> str:
     return "has no rows; give a file with at least one row" if f.rows == 0 else ""
 
 
-def _units_unique(f: Facts) -> str:
-    if f.rows is None or f.distinct_units is None or f.rows == f.distinct_units:
+def _units_present(f: Facts) -> str:
+    if not f.missing_units:
         return ""
-    return (f"{f.rows - f.distinct_units} duplicate ids in unit column '{f.unit}' (a unit counted twice, "
+    return (f"unit column '{f.unit}' is missing for {f.missing_units} of {f.rows} rows; every row needs a unit id: "
+            "fill or remove those rows")
+
+
+def _units_unique(f: Facts) -> str:
+    if f.rows is None or f.distinct_units is None or f.rows - f.missing_units == f.distinct_units:
+        return ""
+    return (f"{f.rows - f.missing_units - f.distinct_units} duplicate ids in unit column '{f.unit}' (a unit counted twice, "
             "or in two arms); give one row per unit")
 
 

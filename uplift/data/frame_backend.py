@@ -146,12 +146,13 @@ class FrameSource:
         """Nothing to release."""
 
     # ------------------------------------------------------------------ the questions
-    def table_facts(self, unit: str | None) -> tuple[int, int | None]:
-        """(rows, distinct values of ``unit``; None without a unit column)."""
+    def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
+        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit column."""
         n = len(self.frame)
         if not unit:
-            return n, None
-        return n, n - int(self.frame[unit].duplicated().sum())
+            return n, None, 0
+        units = self.frame[unit]
+        return n, int(units.nunique(dropna=True)), int(units.isna().sum())
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): columns ``by`` + ``n``."""

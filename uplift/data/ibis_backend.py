@@ -181,11 +181,14 @@ class IbisSource:
             self.con.disconnect()
 
     # ------------------------------------------------------------------ the questions
-    def table_facts(self, unit: str | None) -> tuple[int, int | None]:
-        """(rows, distinct values of ``unit``; None without a unit column): one aggregate query."""
+    def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
+        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit
+        column: one aggregate query."""
         t = self.table
-        r = self.execute(t.aggregate(n=t.count(), **({"d": t[unit].nunique()} if unit else {}))).iloc[0]
-        return int(r["n"]), (int(r["d"]) if unit else None)
+        if not unit:
+            return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
+        r = self.execute(t.aggregate(n=t.count(), d=t[unit].nunique(), k=t[unit].count())).iloc[0]
+        return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): ``by`` + ``n``."""
@@ -352,19 +355,17 @@ class IbisSource:
 
     # ------------------------------------------------------------------ new tables from this one
     def beside(self, obj: Any, label: str) -> "IbisSource":
-        """``obj`` (a DataFrame, the files of :func:`uplift.data.files.resolve_files` as ``(paths, fmt)``,
-        or an Ibis table) as a table this one can be joined with: on the same connection."""
+        """A DataFrame, or the files of :func:`uplift.data.files.resolve_files` as ``(paths, fmt)``, as a
+        table this one can be joined with: on the same connection."""
         import ibis
 
         if isinstance(obj, pd.DataFrame):
             return IbisSource(ibis.memtable(obj), label, con=self.con, _cache={"shared": True})
-        if isinstance(obj, tuple):
-            if self.con is None:
-                raise DataError(f"{label}: a file can be joined to files or DataFrames only; load it into the same engine")
-            paths, fmt = obj
-            return IbisSource(_read_files(self.con, paths, fmt, label), label, con=self.con, paths=tuple(paths),
-                              _cache={"shared": True})
-        return IbisSource(obj, label)
+        if self.con is None:
+            raise DataError(f"{label}: a file can be joined to files or DataFrames only; load it into the same engine")
+        paths, fmt = obj
+        return IbisSource(_read_files(self.con, paths, fmt, label), label, con=self.con, paths=tuple(paths),
+                          _cache={"shared": True})
 
     def _derived(self, table: Any) -> "IbisSource":
         return replace(self, table=table, _cache={"shared": True})

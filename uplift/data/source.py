@@ -70,7 +70,7 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
-    def table_facts(self, unit: str | None) -> tuple[int, int | None]: ...
+    def table_facts(self, unit: str | None) -> tuple[int, int | None, int]: ...
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame: ...
 
@@ -119,11 +119,10 @@ def _beside(obj: Any, other: Source, label: str, fmt: str | None) -> Source:
         return FrameSource(open_source(obj, label=label).to_pandas(), label)
     if isinstance(obj, (str, Path)):
         return other.beside(resolve_files(obj, fmt, label), label)
-    if isinstance(obj, FrameSource):
-        return other.beside(obj.frame, label)
-    if isinstance(obj, IbisSource):
-        return obj
-    return other.beside(obj, label)
+    if isinstance(obj, pd.DataFrame):
+        return other.beside(obj, label)
+    src = open_source(obj, label=label)  # a source, an Ibis table or a Spark DataFrame
+    return other.beside(src.frame, label) if isinstance(src, FrameSource) else src
 
 
 def open_source(obj: Any, *, format: str | None = None, label: str | None = None, threads: int | None = None,

@@ -168,7 +168,8 @@ def analyse(
     clv = clv_analysis(spec, source, arm_col, control) if spec.has("clv") else None
     targeting = None
     if spec.has("targeting") and population is not None:
-        rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=spec.unit)
+        order = spec.unit if spec.unit in source.columns else None
+        rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
     return Analysis(
@@ -184,8 +185,8 @@ def _balance(spec: Spec, source: Source, arm_col: str, control: str, population:
     if not covariates:
         return None
     missing = [c for c in covariates if c not in source.columns]
-    if missing and population is not None and spec.unit in population.columns:
-        from_pop = [c for c in missing if c in population.columns]
+    from_pop = [c for c in missing if population is not None and c in population.columns]
+    if from_pop and spec.unit in population.columns and spec.unit in source.columns:
         extra = open_source(population[[spec.unit, *from_pop]], beside=source, label="population")
         source = source.join_columns(extra, spec.unit, from_pop)
     present = [c for c in covariates if c in source.columns]
