@@ -150,17 +150,17 @@ STAGES = ["seen", "accepted", "opened", "used", "retained"]
 
 def run_uplift(path: Path, threads: int | None = None) -> dict:
     """The full readout aggregation + estimates from the file: metrics (1 query) and CLV (2 life tables)."""
-    from uplift.data.engine import clv_from_source
-    from uplift.metrics.analyse import analyse_source
+    from uplift.clv.analyse import clv_analysis
+    from uplift.metrics.analyse import analyse_metrics
     from uplift.data.source import open_source
     from uplift.spec import parse_spec
 
     spec = parse_spec(SPEC)
     t0 = time.perf_counter()
     src = open_source(path, threads=threads)
-    res = analyse_source(spec, src)
+    res = analyse_metrics(spec, src)
     t1 = time.perf_counter()
-    cl = clv_from_source(spec, src)
+    cl = clv_analysis(spec, src)
     t2 = time.perf_counter()
     src.close()
     return {"metrics_s": t1 - t0, "clv_s": t2 - t1, "total_s": t2 - t0, "result": res, "clv": cl}
@@ -188,17 +188,17 @@ def run_tea_tasting(path: Path) -> dict:
 
 def run_spark(path: Path, session: object) -> dict:
     """The same readout on a Spark table (local mode): one Spark SQL aggregation per table via Ibis."""
-    from uplift.data.engine import clv_from_source
-    from uplift.metrics.analyse import analyse_source
+    from uplift.clv.analyse import clv_analysis
+    from uplift.metrics.analyse import analyse_metrics
     from uplift.data.source import open_source
     from uplift.spec import parse_spec
 
     spec = parse_spec(SPEC)
     t0 = time.perf_counter()
     src = open_source(session.read.parquet(str(path)))
-    res = analyse_source(spec, src)
+    res = analyse_metrics(spec, src)
     t1 = time.perf_counter()
-    cl = clv_from_source(spec, src)
+    cl = clv_analysis(spec, src)
     t2 = time.perf_counter()
     return {"metrics_s": t1 - t0, "clv_s": t2 - t1, "total_s": t2 - t0, "result": res, "clv": cl}
 
@@ -210,7 +210,7 @@ def child(which: str, path: Path, repeat: int, threads: int | None) -> None:
     t_import = time.perf_counter()
     session = None
     if which in ("uplift", "spark"):
-        import uplift.data.engine  # noqa: F401
+        import uplift.data.source  # noqa: F401
         import uplift.metrics.analyse  # noqa: F401
         import ibis  # noqa: F401
         if which == "spark":

@@ -15,7 +15,7 @@ EXPECTED = [
     "DesignResult", "design_experiment", "sample_size", "power_at", "mde_at_n",
     "Eligibility", "Assignment", "apply_exclusions", "assign", "assign_to_ledger",
     "SRMResult", "BalanceResult", "sample_ratio_mismatch", "covariate_balance",
-    "Moments", "aggregate_frame",
+    "open_source", "Moments", "aggregate_frame",
     "MetricsResult", "analyse_metrics",
     "life_table", "kaplan_meier", "logrank_test",
     "CLVResult", "clv_analysis",

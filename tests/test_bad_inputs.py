@@ -553,7 +553,7 @@ def test_unreadable_file_simulated(data, tmp_path, capsys, monkeypatch):
         raise PermissionError(13, "Permission denied", str(src))
 
     if ENGINE == "duckdb":
-        pytest.skip("DuckDB reads the file itself; permission errors are simulated for the pandas reader only")
+        pytest.skip("DuckDB reads the file itself; permission errors are simulated for the in-memory reader only")
     monkeypatch.setattr(pd, "read_parquet", denied)
     out = tmp_path / "report"
     run_bad(capsys, readout_args(write_spec(tmp_path), src, out), [str(src), "permission"], [out])
@@ -568,12 +568,11 @@ def test_source_path_is_a_directory(data, tmp_path, capsys):
 
 
 def test_outcomes_path_is_a_directory(data, tmp_path, capsys):
-    """pandas wants a file; DuckDB reads a folder as a dataset, so an empty folder is the error there."""
+    """Both engines read a folder as a dataset of its Parquet/CSV files, so an empty folder is the error."""
     folder = tmp_path / "outcomes"
     folder.mkdir()
     out = tmp_path / "report"
-    words = ["directory"] if ENGINE == "pandas" else ["no Parquet or CSV"]
-    run_bad(capsys, readout_args(write_spec(tmp_path), folder, out), [str(folder), *words], [out])
+    run_bad(capsys, readout_args(write_spec(tmp_path), folder, out), [str(folder), "no Parquet or CSV"], [out])
 
 
 def test_unknown_file_type(data, tmp_path, capsys):
@@ -594,6 +593,107 @@ def test_csv_not_utf8(data, tmp_path, capsys):
     src.write_bytes("customer_id,arm,converted,revenue_12m\n1,control,0,1.0\n".encode() + b"2,off\xe9r,0,2.0\n")
     out = tmp_path / "report"
     run_bad(capsys, readout_args(write_spec(tmp_path), src, out), [str(src)], [out])
+
+
+# --------------------------------------------------------------------------- the same message on both engines
+
+
+def _with(df: pd.DataFrame, **values) -> pd.DataFrame:
+    """A copy of ``df`` with ``column=(row, value)`` set (the column made float or object as needed)."""
+    df = df.copy()
+    for col, (row, value) in values.items():
+        if isinstance(value, str):
+            df[col] = df[col].astype(object)
+        elif isinstance(value, float):
+            df[col] = df[col].astype(float)
+        df.loc[row, col] = value
+    return df
+
+
+def _csv(tmp_path: Path, header: str, lines: list[str]) -> Path:
+    p = tmp_path / "outcomes.csv"
+    p.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def _csv_with(data, tmp_path: Path, column: str, spelling: str) -> Path:
+    """The outcomes as CSV text with the field of ``column`` in row 3 written as ``spelling``."""
+    df = data["out"][["customer_id", "arm", "converted", "revenue_12m"]].astype({"arm": str})
+    header = ",".join(df.columns)
+    lines = [",".join(str(v) for v in row) for row in df.itertuples(index=False)]
+    fields = lines[3].split(",")
+    fields[list(df.columns).index(column)] = spelling
+    lines[3] = ",".join(fields)
+    return _csv(tmp_path, header, lines)
+
+
+def _empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def _ledger_case(data, tmp_path: Path, outcomes: pd.DataFrame, ledger: pd.DataFrame | None = None):
+    led = data["ledger"]
+    if ledger is not None:
+        led = outcomes_file(tmp_path, ledger, "ledger.parquet")
+    return write_spec(tmp_path), outcomes_file(tmp_path, outcomes.drop(columns="arm")), ["--ledger", str(led)]
+
+
+def _plain(data, tmp_path: Path, outcomes: pd.DataFrame, extra: str = "", name: str = "outcomes.parquet"):
+    return write_spec(tmp_path, extra), outcomes_file(tmp_path, outcomes, name), []
+
+
+CATALOGUE = {
+    "missing column": (lambda d, t: (write_spec(t, text=SPEC.format(extra="").replace('"converted"', '"convertd"')),
+                                     outcomes_file(t, d["out"]), []), ["convertd", "not found"]),
+    "text column": (lambda d, t: _plain(d, t, _with(d["out"], revenue_12m=(5, "twelve")), name="outcomes.csv"),
+                    ["revenue_12m", "not numbers"]),
+    "missing values": (lambda d, t: _plain(d, t, _with(d["out"], revenue_12m=(7, np.nan))), ["revenue_12m", "missing"]),
+    "infinities": (lambda d, t: _plain(d, t, _with(d["out"], revenue_12m=(7, np.inf))), ["revenue_12m", "infinite"]),
+    "non-0/1 proportion": (lambda d, t: _plain(d, t, _with(d["out"], converted=(3, 2))), ["converted", "0 and 1"]),
+    "non-0/1 proportion (float)": (lambda d, t: _plain(d, t, _with(d["out"], converted=(3, 0.5))), ["converted", "0 and 1"]),
+    "duplicate units": (lambda d, t: _ledger_case(d, t, pd.concat([d["out"], d["out"].iloc[:2]], ignore_index=True)),
+                        ["customer_id", "2 duplicate ids"]),
+    "missing unit id": (lambda d, t: _plain(d, t, _with(d["out"], customer_id=(4, np.nan))),
+                        ["customer_id", "missing for 1 of"]),
+    "empty file": (lambda d, t: (write_spec(t), _empty(t / "outcomes.csv"), []), ["outcomes.csv", "0 bytes"]),
+    "no rows": (lambda d, t: _plain(d, t, d["out"].iloc[:0]), ["no rows"]),
+    "missing arm": (lambda d, t: _plain(d, t, _with(d["out"].astype({"arm": str}), arm=(4, None))), ["arm", "missing"]),
+    "unknown arm": (lambda d, t: _plain(d, t, d["out"].astype({"arm": str}).replace({"arm": {"offer": "ofer"}})),
+                    ["ofer", "[assignment] arms"]),
+    "control missing": (lambda d, t: _plain(d, t, d["out"].astype({"arm": str}).replace({"arm": {"control": "holdout"}})),
+                        ["control", "no customers"]),
+    "units not in the ledger": (lambda d, t: _ledger_case(d, t, pd.concat(
+        [d["out"], d["out"].iloc[:100].assign(customer_id=lambda x: x.customer_id + 10_000_000)], ignore_index=True)),
+        ["not in the ledger", "max_unmatched_share"]),
+    "ledger with a unit twice": (lambda d, t: _ledger_case(d, t, d["out"], pd.concat(
+        [pd.read_parquet(d["ledger"]), pd.read_parquet(d["ledger"]).iloc[:1]], ignore_index=True)),
+        ["ledger", "1 duplicate ids"]),
+    "ledger of another experiment": (lambda d, t: _ledger_case(d, t, d["out"], pd.read_parquet(d["ledger"]).astype(
+        {"experiment": str}).assign(experiment="other")), ["ledger", "'other'", "'hardening'"]),
+    "segment missing": (lambda d, t: _plain(d, t, _with(d["out"], segment=(9, None)), "[analysis]\nsegments = [\"segment\"]\n"),
+                        ["segment", "missing for 1 of"]),
+    "CSV NA spelling": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", "NA"), []), ["revenue_12m", "not numbers"]),
+    "CSV None spelling": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", "None"), []), ["revenue_12m", "not numbers"]),
+    "CSV empty field": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", ""), []), ["revenue_12m", "missing (empty or NaN)"]),
+    "CSV NaN spelling": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", "NaN"), []), ["revenue_12m", "missing (empty or NaN)"]),
+    "negative tenure": (lambda d, t: _plain(d, t, _with(d["out"], tenure_months=(4, -3)), CLV), ["tenure_months", "negative"]),
+    "churn flag not 0/1": (lambda d, t: _plain(d, t, _with(d["out"], churned=(4, 2)), CLV), ["churned", "0 or 1"]),
+    "missing margin": (lambda d, t: _plain(d, t, _with(d["out"], monthly_margin=(4, np.nan)), CLV), ["monthly_margin", "missing"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CATALOGUE))
+def test_the_same_message_on_both_engines(data, tmp_path, capsys, case):
+    """Every data case of the catalogue gives one line, the identical line, in memory and in DuckDB."""
+    build, names = CATALOGUE[case]
+    spec, src, more = build(data, tmp_path)
+    lines = {}
+    for engine in ("pandas", "duckdb"):
+        out = tmp_path / f"report-{engine}"
+        argv = ["readout", str(spec), "--outcomes", str(src), "--out", str(out), "--json-only", "-q", "--engine", engine, *more]
+        lines[engine] = run_bad(capsys, argv, names, [out])
+    assert lines["pandas"] == lines["duckdb"], lines
 
 
 # --------------------------------------------------------------------------- command line

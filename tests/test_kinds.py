@@ -13,12 +13,13 @@ import pytest
 from scipy import stats as st
 from statsmodels.stats.power import NormalIndPower
 
-from uplift.data.moments import aggregate_frame
+from uplift.data.collect import aggregate_frame
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.design import design_experiment, mde_at_n, power_at, sample_size
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics
-from uplift.metrics.base import DesignInputs, Metric, Needs, needs_of
+from uplift.data.needs import Needs
+from uplift.metrics.base import DesignInputs, Metric, needs_of
 from uplift.metrics.kinds import (
     Mean,
     Proportion,
@@ -172,13 +173,13 @@ def test_needs_name_columns_pairs_and_binary_columns():
     conv = metric_for(_spec("proportion", "conv", name="conversion"))
     rev = metric_for(_spec("mean", "revenue", covariate="revenue_pre"))
     rpp = metric_for(_spec("ratio", "revenue", name="rpp", denominator="products"))
-    assert conv.needs() == Needs({"conv": "metric 'conversion'"}, (), {"conv": "metric 'conversion'"})
-    assert rev.needs().pairs == (("revenue", "revenue_pre"),)
+    assert conv.needs() == Needs.of({"conv": "metric 'conversion'"}, binary=["conv"])
+    assert rev.needs().pairs == {("revenue", "revenue_pre")}
     both = needs_of([conv, rev, rpp])
     assert list(both.columns) == ["conv", "revenue", "revenue_pre", "products"]
-    assert both.columns["revenue"] == "metric 'revenue'"  # the first role given wins
-    assert set(both.pairs) == {("revenue", "revenue_pre"), ("revenue", "products")}
-    assert dict(both.binary) == {"conv": "metric 'conversion'"}
+    assert both.role("revenue") == "metric 'revenue'"  # the first role given wins
+    assert set(both.pairs) == {("revenue", "revenue_pre"), ("products", "revenue")}
+    assert both.binary == ("conv",) and both.role("conv") == "metric 'conversion'"
     assert (conv.needs() | Needs()) == conv.needs()
 
 

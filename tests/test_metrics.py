@@ -18,7 +18,8 @@ import pytest
 from scipy import stats as st
 
 from uplift.stats import compare as stats
-from uplift.data.moments import aggregate_frame, pool
+from uplift.data.collect import aggregate_frame
+from uplift.data.moments import pool
 from uplift.errors import DataError
 from uplift.metrics.analyse import analyse_metrics
 from uplift.simulate import simulate, simulate_outcomes, simulate_population
@@ -313,7 +314,7 @@ def test_nan_outcomes_are_counted(small):
     spec, o = small
     bad = o.copy()
     bad.loc[bad.index[:5], "converted"] = np.nan
-    with pytest.raises(DataError, match=r"'converted'.*missing \(NaN\) in 5 of 2000 rows"):
+    with pytest.raises(DataError, match=r"'converted'.*missing \(empty or NaN\) in 5 of 2000 rows"):
         analyse_metrics(spec, bad, "arm", "control")
 
 
@@ -321,7 +322,7 @@ def test_covariate_missing_for_some_rows(small):
     spec, o = small
     bad = o.copy()
     bad.loc[bad.index[::100], "revenue_pre_12m"] = np.nan
-    with pytest.raises(DataError, match=r"'revenue_pre_12m' \(covariate of 'revenue'\) is missing \(NaN\) in 20 of 2000"):
+    with pytest.raises(DataError, match=r"'revenue_pre_12m' \(covariate of 'revenue'\) is missing \(empty or NaN\) in 20 of 2000"):
         analyse_metrics(spec, bad, "arm", "control")
 
 

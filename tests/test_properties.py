@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from uplift.stats import compare as stats
-from uplift.data.moments import Moments, aggregate_frame
+from uplift.data.collect import aggregate_frame
+from uplift.data.moments import Moments
 from uplift.spec import parse_spec
 
 EXAMPLES = 300 if "--full" in sys.argv else 60

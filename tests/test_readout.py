@@ -243,4 +243,10 @@ def test_duckdb_engine_gives_the_same_numbers_as_pandas(demo, tmp_path):
     for arm, inc in mem["clv"]["incremental"].items():
         assert duck["clv"]["incremental"][arm]["clv"] == pytest.approx(inc["clv"], rel=1e-9)
         assert duck["clv"]["incremental"][arm]["ci"] == pytest.approx(inc["ci"], rel=1e-9)
-    assert duck["targeting"] is None and any("uplift target" in n for n in duck["notes"])
+    # balance and targeting run on the engine path too (targeting reads the columns it needs, in unit order)
+    assert duck["notes"] == mem["notes"]
+    for d, m in zip(duck["balance"]["rows"], mem["balance"]["rows"], strict=True):
+        assert (d["covariate"], d["n_arm"], d["missing_arm"]) == (m["covariate"], m["n_arm"], m["missing_arm"])
+        assert d["smd"] == pytest.approx(m["smd"], rel=1e-9)
+    assert duck["targeting"]["expected_incremental_profit"] == pytest.approx(
+        mem["targeting"]["expected_incremental_profit"], rel=1e-9)

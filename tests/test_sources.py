@@ -1,4 +1,5 @@
-"""Data sources (uplift.data.source): what each kind of input becomes, and one-line errors for bad ones."""
+"""Data sources (uplift.data.source): what each kind of input becomes on each backend, the one
+missing-value rule for CSV, and one-line errors for bad inputs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from uplift.spec import parse_spec
 
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning")
+ENGINES = ["pandas", "duckdb"]
+
+
 @pytest.fixture()
 def frame() -> pd.DataFrame:
     rng = np.random.default_rng(0)
@@ -22,19 +26,23 @@ def frame() -> pd.DataFrame:
                          "flag": rng.random(100) < 0.5, "segment": "mass"})
 
 
-def test_kinds(frame, tmp_path):
+def test_backends(frame, tmp_path):
     import ibis
 
-    assert open_source(frame).kind == "pandas"
+    assert open_source(frame).backend == "frame" and open_source(frame).engine == "pandas"
     p = tmp_path / "o.parquet"
     frame.to_parquet(p)
     s = open_source(p)
-    assert s.kind == "duckdb" and s.format == "parquet" and s.paths == (str(p),) and s.engine == "duckdb"
+    assert s.backend == "ibis" and s.paths == (str(p),) and s.engine == "duckdb"
     assert open_source(s) is s
+    assert open_source(p, engine="pandas").backend == "frame"
+    assert open_source(frame, engine="duckdb").backend == "ibis"
     t = ibis.duckdb.connect().read_parquet(str(p))
-    assert open_source(t).kind == "ibis"
+    assert open_source(t).backend == "ibis"
     with pytest.raises(DataError, match="cannot read a list"):
         open_source([1, 2])
+    with pytest.raises(DataError, match="engine 'spark'"):
+        open_source(frame, engine="spark")
 
 
 def test_schema_families_are_the_same_for_pandas_parquet_and_csv(frame, tmp_path):
@@ -43,24 +51,41 @@ def test_schema_families_are_the_same_for_pandas_parquet_and_csv(frame, tmp_path
     want = {"customer_id": "integer", "arm": "string", "converted": "integer", "revenue": "floating",
             "flag": "boolean", "segment": "string"}
     assert open_source(frame).schema() == want
-    assert open_source(tmp_path / "o.parquet").schema() == want
-    assert open_source(tmp_path / "o.csv").schema() == want
+    for engine in ENGINES:
+        assert open_source(tmp_path / "o.parquet", engine=engine).schema() == want
+        assert open_source(tmp_path / "o.csv", engine=engine).schema() == want
 
 
-def test_file_source_reads_only_what_is_asked(frame, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_csv_missing_value_rule(tmp_path, engine):
+    """Only an empty field is missing; NA/None/null are text; NaN in a numeric column is a (missing) number."""
+    p = tmp_path / "o.csv"
+    p.write_text("id,a,b,c,d\n1,1.5,NA,x,2\n2,,None,,NaN\n3,3.0,null,z,4\n", encoding="utf-8")
+    src = open_source(p, engine=engine)
+    assert src.schema() == {"id": "integer", "a": "floating", "b": "string", "c": "string", "d": "floating"}
+    df = src.to_pandas(order_by="id")
+    assert df["a"].isna().tolist() == [False, True, False]
+    assert df["b"].tolist() == ["NA", "None", "null"]
+    assert df["c"].isna().tolist() == [False, True, False]
+    assert df["d"].isna().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_file_source_reads_only_what_is_asked(frame, tmp_path, engine):
     p = tmp_path / "o.parquet"
     frame.to_parquet(p)
-    got = open_source(p).to_pandas(["customer_id", "revenue"])
+    got = open_source(p, engine=engine).to_pandas(["customer_id", "revenue"], order_by="customer_id")
     assert list(got.columns) == ["customer_id", "revenue"]
     pd.testing.assert_frame_equal(got, frame[["customer_id", "revenue"]])
 
 
-def test_sha256_traces_the_files(frame, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sha256_traces_the_files(frame, tmp_path, engine):
     import hashlib
 
     p = tmp_path / "o.parquet"
     frame.to_parquet(p)
-    assert open_source(p).sha256() == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert open_source(p, engine=engine).sha256() == hashlib.sha256(p.read_bytes()).hexdigest()
     assert open_source(frame).sha256() is None
     d = tmp_path / "d"
     d.mkdir()
@@ -68,35 +93,38 @@ def test_sha256_traces_the_files(frame, tmp_path):
     frame.to_csv(d / "b.csv", index=False)
     one = hashlib.sha256((d / "a.csv").read_bytes()).hexdigest()
     want = hashlib.sha256(f"{one}  a.csv\n{one}  b.csv\n".encode()).hexdigest()
-    assert open_source(d).sha256() == want
+    assert open_source(d, engine=engine).sha256() == want
 
 
-def test_folder_of_parts_and_format_override(frame, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_folder_of_parts_and_format_override(frame, tmp_path, engine):
     d = tmp_path / "parts"
     d.mkdir()
     frame.iloc[:40].to_parquet(d / "a.parquet")
     frame.iloc[40:].to_parquet(d / "b.parquet")
     (d / "_SUCCESS").write_text("")
-    s = open_source(d)
-    assert len(s.paths) == 2 and s.format == "parquet"
+    s = open_source(d, engine=engine)
+    assert len(s.paths) == 2
     assert len(s.to_pandas()) == 100
     odd = tmp_path / "export.dat"
     frame.to_csv(odd, index=False)
     with pytest.raises(DataError, match="unknown file type .dat"):
-        open_source(odd)
-    assert len(open_source(odd, format="csv").to_pandas()) == 100
+        open_source(odd, engine=engine)
+    assert len(open_source(odd, format="csv", engine=engine).to_pandas()) == 100
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("make, match", [
     (lambda p: p / "missing.parquet", "not found"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "holds no Parquet or CSV files"),
     (lambda p: [(p / "x.parquet").write_text("not parquet"), p / "x.parquet"][1], "cannot be read as parquet"),
+    (lambda p: [(p / "x.csv").write_bytes(b""), p / "x.csv"][1], r"x.csv: the file is empty \(0 bytes\)"),
 ])
-def test_bad_paths_get_one_line_errors(tmp_path, make, match):
+def test_bad_paths_get_one_line_errors(tmp_path, make, match, engine):
     path = make(tmp_path)
     with pytest.raises(DataError, match=match) as exc:
-        open_source(path).schema()
-    assert "\n" not in str(exc.value)
+        open_source(path, engine=engine).schema()
+    assert "\n" not in str(exc.value) and str(path) in str(exc.value)
 
 
 def test_mixed_folder_needs_a_format(frame, tmp_path):
@@ -133,8 +161,9 @@ primary = true
 
     spec = load_spec(f)
     s = source_from_spec(spec)
-    assert s.kind == "duckdb" and s.format == "csv" and Path(s.paths[0]) == tmp_path / "data" / "out.txt"
-    assert source_from_spec(spec, override=frame).kind == "pandas"
+    assert s.backend == "ibis" and Path(s.paths[0]) == tmp_path / "data" / "out.txt"
+    assert s.schema()["converted"] == "integer"  # read as CSV despite the .txt suffix
+    assert source_from_spec(spec, override=frame).backend == "frame"
     with pytest.raises(DataError, match=r"no \[population\] source"):
         source_from_spec(spec, which="source")
     with pytest.raises(SpecError, match="format"):

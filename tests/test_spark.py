@@ -2,11 +2,14 @@
 
 Spark needs Java and pyspark, and a session takes ~10-15 s to start, so a quick local run skips
 this module. It runs when ``CI=true`` (CI) or ``UPLIFT_SPARK=1``, and then it FAILS (never skips)
-if pyspark or Java is missing.
+if pyspark or Java is missing. References: hashlib and Spark's own ``sha2``, statsmodels, lifelines,
+plain counting; and the in-memory backend, number for number.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import shutil
 from pathlib import Path
@@ -15,21 +18,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from uplift.clv import analyse as clv
-from uplift.data import engine as engines
-from uplift.data import hashing as hashing
-from uplift.metrics.analyse import analyse_metrics, analyse_source
-from uplift.simulate import simulate
+from uplift.clv.analyse import clv_analysis
+from uplift.data import hashing
+from uplift.data.arms import attach_arms
+from uplift.data.collect import life_table
 from uplift.data.source import open_source
+from uplift.metrics.analyse import analyse_metrics
+from uplift.simulate import simulate
 from uplift.spec import load_spec
-
-from test_engines import compare  # the tree comparison (numbers to 1e-9 relative)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "demo.toml"
 
 RUN = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("UPLIFT_SPARK", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(not RUN, reason="Spark tests run in CI (CI=true) or with UPLIFT_SPARK=1")
+
+
+def same(a, b, path="", rel=1e-9, skip=("engine",)):
+    """Assert two results.json-like trees are equal: numbers to ``rel``, everything else exactly."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and set(a) == set(b), path
+        for k in b:
+            if k not in skip:
+                same(a[k], b[k], f"{path}/{k}", rel, skip)
+    elif isinstance(b, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            same(u, v, f"{path}[{i}]", rel, skip)
+    elif isinstance(b, float) and not isinstance(b, bool):
+        assert a == pytest.approx(b, rel=rel, abs=1e-12), path
+    else:
+        assert a == b, path
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +88,18 @@ def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
     salt = "visa-gold-mortgage-2026q4"
     p = tmp_path / "ids.parquet"
     pd.DataFrame({"customer_id": ids}).to_parquet(p)
-    py = hashing._hash64_hashlib(ids, salt)  # hashlib, one id at a time
-    duck = engines.hash64(p, "customer_id", salt).sort_values("customer_id")
-    sp = engines.hash64(spark.read.parquet(str(p)), "customer_id", salt).sort_values("customer_id")
+    py = np.array([int.from_bytes(hashlib.sha256(f"{salt}:{i}".encode()).digest()[:8], "big") for i in ids],
+                  dtype=np.uint64)
+    duck = open_source(p).hash64("customer_id", salt).sort_values("customer_id")
+    sp = open_source(spark.read.parquet(str(p))).hash64("customer_id", salt).sort_values("customer_id")
     assert (duck.customer_id.to_numpy() == ids).all() and (sp.customer_id.to_numpy() == ids).all()
     assert np.array_equal(duck.hash64.to_numpy(), py)
     assert np.array_equal(sp.hash64.to_numpy(), py)
     assert np.array_equal(sp.bucket.to_numpy(), py / 2**64)
     # arms assigned inside Spark equal Python's
     weights = {"control": 0.1, "offer_a": 0.45, "offer_b": 0.45}
-    t = open_source(spark.read.parquet(str(p))).table()
-    arms = t.select("customer_id", arm=engines.arm_expression(t, "customer_id", salt, weights)).to_pandas()
+    t = open_source(spark.read.parquet(str(p))).table
+    arms = t.select("customer_id", arm=hashing.arm_expression(t, "customer_id", salt, weights)).to_pandas()
     arms = arms.sort_values("customer_id")
     assert (arms.arm.to_numpy() == hashing.assign_by_weights(ids, salt, weights)).all()
     # Spark's own sha2 on one id, read by hand (checks the digest, not just our arithmetic)
@@ -87,32 +107,45 @@ def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
     assert int(row.h[:16], 16) == int(py[0])
 
 
-def test_readout_on_spark_equals_pandas(spark, demo_data):
+def test_readout_on_spark_equals_statsmodels_and_memory(spark, demo_data):
+    from statsmodels.stats.proportion import proportions_ztest
+
     spec, o, p = demo_data
     src = open_source(spark.read.parquet(str(p)))
-    assert src.kind == "ibis" and src.engine == "pyspark"
-    res = analyse_source(spec, src)
+    assert src.backend == "ibis" and src.engine == "pyspark"
+    res = analyse_metrics(spec, src)
     assert res.engine == "pyspark"
-    compare(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict(), rel=1e-9)
+    conv = [r for r in res.metrics if r["metric"] == "conversion"][0]
+    a, c = o[o.arm == "offer"].converted, o[o.arm == "control"].converted
+    assert conv["p_value"] == pytest.approx(proportions_ztest([a.sum(), c.sum()], [len(a), len(c)])[1], rel=1e-9)
+    same(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
 def test_ledger_joined_in_spark(spark, demo_data, tmp_path):
     spec, o, _ = demo_data
-    ledger = o[["customer_id", "arm"]]
-    outcomes = o.drop(columns="arm")
-    outcomes.to_parquet(tmp_path / "o.parquet", index=False)
-    ledger.to_parquet(tmp_path / "l.parquet", index=False)
-    src, arm_col, notes = engines.prepare_source(spec, spark.read.parquet(str(tmp_path / "o.parquet")),
-                                                 spark.read.parquet(str(tmp_path / "l.parquet")))
-    assert src.engine == "pyspark" and arm_col == "arm" and notes == []
-    compare(analyse_source(spec, src, arm_col).to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
+    o.drop(columns="arm").to_parquet(tmp_path / "o.parquet", index=False)
+    o[["customer_id", "arm"]].to_parquet(tmp_path / "l.parquet", index=False)
+    armed = attach_arms(open_source(spark.read.parquet(str(tmp_path / "o.parquet"))), unit="customer_id",
+                        ledger=spark.read.parquet(str(tmp_path / "l.parquet")))
+    assert armed.source.engine == "pyspark" and armed.arm_column == "arm" and armed.notes == ()
+    assert dict(armed.counts) == o.arm.value_counts().to_dict()
+    same(analyse_metrics(spec, armed.source, "arm").to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
-def test_clv_and_life_table_on_spark_equal_pandas(spark, demo_data):
+def test_clv_and_life_table_on_spark(spark, demo_data):
+    from lifelines import KaplanMeierFitter
+
     spec, o, p = demo_data
     df = spark.read.parquet(str(p))
-    lt = engines.life_table(df, "tenure_months", "churned", by="arm", value_col="monthly_margin", integer_durations=True)
-    ref = engines.life_table(o, "tenure_months", "churned", by="arm", value_col="monthly_margin", integer_durations=True)
-    pd.testing.assert_frame_equal(lt, ref, check_dtype=False, rtol=1e-9)
-    res = engines.clv_from_source(spec, df)
-    compare(res.to_dict(), clv.clv_analysis(spec, o).to_dict(), rel=1e-9)
+    lt = life_table(open_source(df), "tenure_months", "churned", by="arm", value="monthly_margin", integer_durations=True)
+    for (arm, t), row in lt.set_index(["arm", "time"]).iterrows():
+        g = o[o.arm == arm]
+        assert row.at_risk == int((g.tenure_months >= t).sum())
+        assert row.events == int(((g.tenure_months == t) & (g.churned == 1)).sum())
+    res = clv_analysis(spec, df)
+    for arm, r in res.arms.items():
+        g = o[o.arm == arm]
+        kmf = KaplanMeierFitter().fit(g.tenure_months, g.churned)
+        np.testing.assert_allclose(r.km.survival, kmf.survival_function_.loc[r.km.times].iloc[:, 0], atol=1e-10)
+    same(res.to_dict(), clv_analysis(spec, o).to_dict())
+    assert not math.isnan(res.to_dict()["incremental"]["offer"]["clv"])

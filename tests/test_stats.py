@@ -17,7 +17,7 @@ import pytest
 from scipy import stats as st
 
 from uplift.stats import compare as stats
-from uplift.data.moments import aggregate_frame
+from uplift.data.collect import aggregate_frame
 
 REL = 1e-8
 

@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "SRMResult": "uplift.experiment.checks", "BalanceResult": "uplift.experiment.checks", "sample_ratio_mismatch": "uplift.experiment.checks",
     "covariate_balance": "uplift.experiment.checks",
     # estimation
-    "Moments": "uplift.data.moments", "aggregate_frame": "uplift.data.moments",
+    "open_source": "uplift.data.source", "Moments": "uplift.data.moments", "aggregate_frame": "uplift.data.collect",
     "MetricsResult": "uplift.metrics.analyse", "analyse_metrics": "uplift.metrics.analyse",
     # survival and CLV
     "life_table": "uplift.survival.estimators", "kaplan_meier": "uplift.survival.estimators", "logrank_test": "uplift.survival.estimators",

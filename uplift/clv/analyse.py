@@ -60,6 +60,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from uplift.data import collect
+from uplift.data.facts import ARM
+from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError
 from uplift.survival.estimators import (
     KaplanMeier,
@@ -68,7 +71,6 @@ from uplift.survival.estimators import (
     RMSTDifference,
     _clean,
     kaplan_meier,
-    life_table,
     logrank_test,
     rmst,
     rmst_difference,
@@ -1190,36 +1192,31 @@ def _fmt(v: Any) -> str:
 
 
 def retention_by_products(
-    outcomes: pd.DataFrame, tenure_column: str, churned_column: str, products_column: str,
-    buckets: Sequence[int] = (1, 2, 3, 4), confidence: float = 0.95, label: str = "outcomes",
+    outcomes: Any, tenure_column: str, churned_column: str, products_column: str,
+    buckets: Sequence[int] = (1, 2, 3, 4), confidence: float = 0.95, label: str | None = None,
 ) -> dict[str, KaplanMeier]:
-    """Kaplan-Meier survival per products-held bucket ("1", "2", "3", "4+" by default).
+    """Kaplan-Meier survival per products-held bucket ("1", "2", "3", "4+" by default; "<1" if any).
 
-    The business case for cross-selling: multi-product customers churn less. One group-by.
+    The business case for cross-selling: multi-product customers churn less. ``outcomes`` is anything
+    :func:`uplift.data.source.open_source` reads; one group-by of the bucketed rows
+    (:func:`uplift.data.collect.binned_life_table`).
     """
-    if products_column not in outcomes.columns:
-        raise DataError(f"{label}: column {products_column!r} ([clv] products_column) not found; name an existing column")
-    p = outcomes[products_column]
-    if not pd.api.types.is_numeric_dtype(p) or p.isna().any() or (p.to_numpy(dtype=float) < 0).any():
-        raise DataError(f"{label}: column {products_column!r} must hold counts >= 0 with no missing values")
+    source = open_source(outcomes, label=label)
     edges = list(buckets)
     names = [str(b) for b in edges[:-1]] + [f"{edges[-1]}+"]
-    code = np.clip(np.searchsorted(edges, p.to_numpy(dtype=float), side="right") - 1, 0, len(edges) - 1)
-    below = p.to_numpy(dtype=float) < edges[0]
-    if below.any():
-        names = [f"<{edges[0]}"] + names
-        code = np.where(below, -1, code) + 1
-    frame = pd.DataFrame({"_bucket": pd.Categorical.from_codes(code, names), "t": outcomes[tenure_column].to_numpy(),
-                          "e": outcomes[churned_column].to_numpy()})
-    lt = life_table(frame, "t", "e", by="_bucket", label=label)
-    return {str(k): kaplan_meier(tab, confidence, label=str(k)) for k, tab in lt.groupby("_bucket", observed=True)}
+    lt = collect.binned_life_table(source, tenure_column, churned_column, products_column, edges, names,
+                                   "[clv] products_column")
+    present = set(lt["bin"])
+    order = [b for b in [f"<{edges[0]}", *names] if b in present]
+    return {b: kaplan_meier(lt[lt["bin"] == b].drop(columns="bin").reset_index(drop=True), confidence, label=b)
+            for b in order}
 
 
 def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control: str, label: str) -> "CLVResult":
     """:func:`clv_from_life_table` with the spec's ``[clv]``, ``[economics]`` and ``[analysis]`` settings.
 
     The seam every engine shares: whoever built the life table by arm (pandas here,
-    DuckDB or Spark in :mod:`uplift.data.engine`) hands it over. Refuses (one line) a spec arm
+    DuckDB or Spark: :func:`uplift.data.collect.life_table`) hands it over. Refuses (one line) a spec arm
     with nobody at risk.
     """
     c = spec.section("clv")
@@ -1240,7 +1237,7 @@ def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control
 
 def clv_analysis(
     spec: Any,
-    outcomes: pd.DataFrame,
+    outcomes: Any,
     arm_column: str | None = None,
     control: str | None = None,
     n_bootstrap: int | None = None,
@@ -1248,41 +1245,43 @@ def clv_analysis(
 ) -> CLVResult:
     """CLV uplift of an experiment as set in the spec's ``[clv]`` section (the readout's entry point).
 
-    One group-by of ``outcomes`` by arm, tenure and churn flag (carrying the margin's count, sum and
-    centred sum of squares), then :func:`clv_from_life_table`; plus retention by products held when
-    ``[clv] products_column`` is set. With ``n_bootstrap`` (default: ``[clv] n_bootstrap``, 0) > 0, also the standard error of the
+    ``outcomes`` is anything :func:`uplift.data.source.open_source` reads (a DataFrame, files, an
+    engine table, a source). The life table by arm comes from the seam
+    (:func:`uplift.data.collect.life_table`: one group-by by arm, tenure and churn flag, carrying the
+    margin's count, sum and centred sum of squares, wherever the rows are), then
+    :func:`clv_from_life_table`; plus retention by products held when ``[clv] products_column`` is
+    set. With ``n_bootstrap`` (default: ``[clv] n_bootstrap``, 0) > 0, also the standard error of the
     incremental CLV from that many bootstrap replicates stratified by arm (``bootstrap_se``, a check
-    of the delta-method interval; it touches the rows ``n_bootstrap`` times). Raises :class:`DataError`/:class:`SpecError` with a one-line
-    message on bad input (missing column, negative tenure, churn flag not 0/1, missing arms, ...).
+    of the delta-method interval; row-level: it reads the four columns it needs). Raises
+    :class:`DataError`/:class:`SpecError` with a one-line message on bad input (missing column,
+    negative tenure, churn flag not 0/1, missing arms, ...).
     """
+    from dataclasses import replace
+
     if not spec.has("clv"):
         raise SpecError(f"{spec.label}: no [clv] section; add one with tenure_column and churned_column")
     c = spec.section("clv")
+    source = open_source(outcomes)
     arm_column = arm_column or spec.arm_column
     control = control or spec.control_arm
-    label = "outcomes"
-    if arm_column not in outcomes.columns:
-        raise DataError(f"{label}: arm column {arm_column!r} not found; set [analysis] arm_column in {spec.label}")
-    arms = outcomes[arm_column]
-    if arms.isna().any():
-        raise DataError(f"{label}: column {arm_column!r} has {int(arms.isna().sum())} rows without an arm; fill or remove them")
     margin = c.get("margin_per_period_column") or None
-    table = life_table(outcomes, c["tenure_column"], c["churned_column"], by=arm_column, value_col=margin,
-                       label=label, integer_durations=True)
-    res = clv_from_spec_table(spec, table, arm_column, str(control), label)
+    table = collect.life_table(source, c["tenure_column"], c["churned_column"], by={arm_column: ARM}, value=margin,
+                               integer_durations=True)
+    res = clv_from_spec_table(spec, table, arm_column, str(control), source.label)
     an = spec.section("analysis")
     confidence = float(an.get("confidence") or 0.95)
     rbp = None
     if c.get("products_column"):
-        rbp = retention_by_products(outcomes, c["tenure_column"], c["churned_column"], c["products_column"],
-                                    confidence=confidence, label=label)
-    from dataclasses import replace
-
+        rbp = retention_by_products(source, c["tenure_column"], c["churned_column"], c["products_column"],
+                                    confidence=confidence)
     if n_bootstrap is None:
         n_bootstrap = int(c.get("n_bootstrap") or 0)
     if n_bootstrap > 0:
+        columns = [arm_column, c["tenure_column"], c["churned_column"], *([margin] if margin else [])]
+        order = spec.unit if spec.unit in source.columns else None
+        rows = source.to_pandas(list(dict.fromkeys(columns + ([order] if order else []))), order_by=order)
         boot = bootstrap_incremental_clv(
-            outcomes, arm_column, str(control), c["tenure_column"], c["churned_column"], margin,
+            rows, arm_column, str(control), c["tenure_column"], c["churned_column"], margin,
             horizon_periods=res.horizon_periods, annual_discount_rate=res.annual_discount_rate,
             periods_per_year=res.periods_per_year, margin_timing=res.margin_timing, family=res.family,
             n_boot=n_bootstrap, seed=seed,

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ledger:
         from uplift.readout.analysis import prepare_outcomes
 
-        outcomes, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
+        source, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
+        outcomes = source.to_pandas()
     import sys
 
     result = targeting_analysis(spec, population, outcomes, arm_column, spec.control_arm, n_boot=args.bootstrap,

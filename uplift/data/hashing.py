@@ -10,6 +10,13 @@ engines (DuckDB ``sha256``, Spark ``sha2(..., 256)``), so buckets can be compute
 where the data lives. Never an engine's native ``hash()``: it differs between
 engines and releases.
 
+Inside an engine (DuckDB, Spark, any Ibis backend) :func:`hash_columns` builds the same
+bucket as an Ibis expression from the engine's portable ``sha256`` digest (Ibis ``hexdigest``:
+DuckDB ``sha256``, Spark ``sha2(., 256)``, BigQuery ``SHA256``). The 16 leading hex digits are
+read as two 32-bit halves with integer arithmetic only (no engine-specific base conversion and
+no signed 64-bit overflow), so ``bucket = (hi * 2**32 + lo) / 2**64`` rounds exactly as
+Python's ``int / 2**64`` does; :func:`arm_expression` cuts it into arms.
+
 Speed: :func:`hash64` computes many digests inside DuckDB's ``sha256`` (vectorised,
 multi-threaded), which gives bit-identical results to :mod:`hashlib` (pinned by
 ``tests/test_hashing.py``, and spot-checked against :mod:`hashlib` on every call).
@@ -19,10 +26,12 @@ Without DuckDB it falls back to a :mod:`hashlib` loop.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from uplift.errors import DataError
 
 __all__ = [
     "canonical_unit",
@@ -32,6 +41,8 @@ __all__ = [
     "hash64",
     "arm_for_buckets",
     "assign_by_weights",
+    "hash_columns",
+    "arm_expression",
 ]
 
 _SCALE = float(2**64)
@@ -194,3 +205,70 @@ def arm_for_buckets(b: np.ndarray, weights: Mapping[str, float]) -> np.ndarray:
 def assign_by_weights(units: Iterable[object] | pd.Series, salt: str, weights: Mapping[str, float]) -> np.ndarray:
     """Arms for units by salted hash (no stratification)."""
     return arm_for_buckets(buckets(units, salt), weights)
+
+
+# --------------------------------------------------------------------------- the same buckets inside an engine
+
+_HEX = "0123456789abcdef"
+_TWO32 = 4294967296.0
+
+
+def _hex_to_int(h: Any) -> Any:
+    """An 8-digit lowercase hex string expression -> its integer value, portable SQL only:
+    ``sum_i position(h_i in '0123456789abcdef') * 16^(7 - i)``.
+
+    Summed in double precision, which is exact here (every partial sum is an integer < 2**32 <
+    2**53) and avoids engines' 32-bit integer literals (Spark's ANSI mode raises on overflow);
+    cast to int64 at the end."""
+    import ibis
+
+    digits = ibis.literal(_HEX)
+    acc = None
+    for i in range(8):
+        term = digits.find(h.substr(i, 1)).cast("float64") * float(16 ** (7 - i))
+        acc = term if acc is None else acc + term
+    return acc.cast("int64")
+
+
+def hash_columns(table: Any, unit: str, salt: str) -> tuple[Any, Any, Any]:
+    """Ibis expressions ``(hi, lo, bucket)`` for the salted SHA-256 bucket of column ``unit``.
+
+    ``digest = sha256(salt || ':' || cast(unit as string))`` (lowercase hex); ``hi``/``lo`` are its
+    hex digits 1-8 and 9-16 as integers, ``hash64 = hi * 2**32 + lo`` and
+    ``bucket = (hi * 2**32 + lo) / 2**64`` in double precision (one rounding, as Python's
+    ``int / 2**64``). Unit ids must be integers or text (their canonical text, see
+    :func:`canonical_unit`).
+    """
+    import ibis
+
+    dtype = table[unit].type()
+    if dtype.is_integer():
+        text = table[unit].cast("int64").cast("string")
+    elif dtype.is_string():
+        text = table[unit]
+    else:
+        raise DataError(f"unit column {unit!r} holds {dtype} values; store customer ids as whole numbers or text")
+    digest = (ibis.literal(f"{salt}:") + text).hexdigest("sha256").lower()
+    hi = _hex_to_int(digest.substr(0, 8))
+    lo = _hex_to_int(digest.substr(8, 8))
+    bucket = (hi.cast("float64") * _TWO32 + lo.cast("float64")) / _SCALE
+    return hi, lo, bucket
+
+
+def arm_expression(table: Any, unit: str, salt: str, weights: Mapping[str, float]) -> Any:
+    """Ibis expression: the arm of each row by salted hash, as :func:`arm_for_buckets`.
+
+    Arm k gets buckets in ``[w_1 + ... + w_{k-1}, w_1 + ... + w_k)`` in the order of ``weights``;
+    the cut points are the same ``numpy.cumsum`` doubles as in Python, and the last arm takes the
+    rest. Use it to assign (unstratified) inside the warehouse: ``t.mutate(arm=arm_expression(...))``.
+    """
+    import ibis
+
+    names = list(weights)
+    if not names:
+        raise ValueError("weights must name at least one arm")
+    edges = np.cumsum([float(weights[a]) for a in names])
+    _, _, b = hash_columns(table, unit, salt)
+    if len(names) == 1:
+        return ibis.literal(names[0])
+    return ibis.cases(*[(b < float(e), a) for e, a in zip(edges[:-1], names[:-1])], else_=names[-1])

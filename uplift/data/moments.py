@@ -5,20 +5,18 @@ the count ``n``, the column means, and the *centred* cross-product sums
 (co-moments) ``M[a, b] = sum_i (a_i - mean_a)(b_i - mean_b)``. Sample variances
 and covariances are ``M / (n - 1)``. Nothing after this module touches rows.
 
-Two engines fill the same record from one aggregation over all columns at once:
+Both backends of :mod:`uplift.data.source` fill the same record from one aggregation over
+all the columns a readout needs (:func:`uplift.data.collect.collect_cells`):
 
-* :func:`aggregate_frame` - pandas/numpy: one ``groupby(...).ngroup()`` to code
-  the cells, then per cell the corrected two-pass algorithm
-  ``M = Xc'Xc - s s'/n`` with ``Xc = X - mean`` and ``s = sum(Xc)``
-  (Chan, Golub & LeVeque 1983, "Algorithms for computing the sample variance",
-  eq. 1.7), never ``sum(x^2) - n mean^2`` on raw values;
-* :func:`aggregate_duckdb` - one SQL ``GROUP BY`` query in the embedded DuckDB
-  over a DataFrame or a Parquet/CSV file, using DuckDB's own ``avg``,
-  ``var_samp`` and ``covar_samp`` aggregates (Welford-type updates).
+* in memory (numpy/pandas): cells coded by one pandas group-by, then per cell the corrected
+  two-pass algorithm ``M = Xc'Xc - s s'/n`` with ``Xc = X - mean`` and ``s = sum(Xc)``
+  (Chan, Golub & LeVeque 1983, "Algorithms for computing the sample variance", eq. 1.7;
+  :func:`moments_by_code` here), never ``sum(x^2) - n mean^2`` on raw values;
+* Ibis (files in the embedded DuckDB, Spark, warehouses): one ``GROUP BY`` with the engine's
+  own ``avg``, ``var_samp`` and ``covar_samp`` aggregates (Welford-type updates), the
+  co-moments being ``(n - 1)`` times those.
 
-For rows that stay where they are (Parquet/CSV files, an engine table on DuckDB, Spark or any
-Ibis backend), :func:`uplift.data.engine.aggregate` fills the same record from one query in that
-engine, computing only the covariances the estimators read (the others are NaN).
+Either way only the co-moments the estimators read are kept (the others are NaN).
 
 Records pool exactly with ``+`` (Chan et al. 1979 parallel update)::
 
@@ -39,13 +37,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
-
-from uplift.errors import DataError
 
 __all__ = [
     "Moments",
@@ -53,10 +47,9 @@ __all__ = [
     "Proportion",
     "RatioStats",
     "AdjustedStats",
-    "aggregate_frame",
-    "aggregate_duckdb",
     "pool",
-    "check_numeric_columns",
+    "block_moments",
+    "moments_by_code",
 ]
 
 
@@ -144,7 +137,7 @@ class Moments:
         for c, v in weights.items():
             w[self.index(c)] += float(v)
         # only the weighted columns enter: a record from an engine holds NaN for co-moments no
-        # estimator reads (see uplift.data.engine.aggregate), and 0 * NaN would spread them
+        # estimator reads (see uplift.data.needs.Needs), and 0 * NaN would spread them
         idx = np.flatnonzero(w)
         wi = w[idx]
         mean = np.append(self.mean, wi @ self.mean[idx])
@@ -320,65 +313,15 @@ class AdjustedStats:
         return AdjustedStats(n, float(m[0]), float(m[1]), float(c[0, 0]), float(c[1, 1]), float(c[0, 1]))
 
 
-# --------------------------------------------------------------------------- input checks
-
-
-def check_numeric_columns(
-    df: pd.DataFrame,
-    roles: Mapping[str, str],
-    source: str = "outcomes",
-) -> None:
-    """Raise :class:`DataError` (one line) unless every column in ``roles`` exists, is numeric and complete.
-
-    ``roles`` maps column -> what it is for (e.g. ``"metric 'revenue'"``), used in the message.
-    Booleans count as numeric (0/1). Missing values and infinities are refused, naming
-    the column, the number of rows and the fix: nothing is dropped silently.
-    """
-    for col, role in roles.items():
-        if col not in df.columns:
-            have = ", ".join(map(str, list(df.columns)[:12]))
-            raise DataError(f"{source}: column '{col}' ({role}) not found; add it or fix the spec (columns: {have})")
-        s = df[col]
-        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            raise DataError(
-                f"{source}: column '{col}' ({role}) holds {s.dtype} values, not numbers; "
-                "convert it to numbers (e.g. 0/1 or amounts) before the readout"
-            )
-        if (pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s)) and not s.hasnans:
-            continue  # integers and booleans without NA are always finite
-        values = s.to_numpy(dtype=float, na_value=np.nan)
-        nbad = int((~np.isfinite(values)).sum())
-        if nbad:
-            nnan = int(np.isnan(values).sum())
-            what = "missing (NaN)" if nnan == nbad else ("infinite" if nnan == 0 else "missing or infinite")
-            raise DataError(
-                f"{source}: column '{col}' ({role}) is {what} in {nbad} of {len(s)} rows; "
-                "fill those values (e.g. 0 for no purchase) or remove the rows and report them before the readout"
-            )
-
-
-# --------------------------------------------------------------------------- engine: pandas / numpy
+# --------------------------------------------------------------------------- the in-memory kernel
 
 
 _CHUNK = 1 << 17  # rows per block: a block of a few columns stays in cache
 
 
-def _group_codes(df: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, list[tuple]]:
-    """Integer cell code per row and the key of each code, from one pandas groupby.
-
-    A single categorical column is coded by its own categories (no hashing needed).
-    """
-    if len(by) == 1 and isinstance(df[by[0]].dtype, pd.CategoricalDtype):
-        s = df[by[0]]
-        return s.cat.codes.to_numpy(), [(c,) for c in s.cat.categories]
-    grouped = df.groupby(list(by), observed=True, sort=True, dropna=False)
-    codes = grouped.ngroup().to_numpy()
-    keys = [k if isinstance(k, tuple) else (k,) for k in grouped.groups.keys()]
-    return codes, keys
-
-
-def _block_moments(block: np.ndarray, columns: tuple[str, ...]) -> Moments:
-    """Corrected two-pass moments of one block of rows (Chan, Golub & LeVeque 1983, eq. 1.7)."""
+def block_moments(block: np.ndarray, columns: tuple[str, ...]) -> Moments:
+    """Corrected two-pass moments of one block of rows (Chan, Golub & LeVeque 1983, eq. 1.7):
+    ``M = Xc'Xc - s s'/n`` with ``Xc = X - mean`` and ``s = sum(Xc)``."""
     n = block.shape[0]
     mean = block.mean(axis=0)
     xc = block - mean
@@ -387,54 +330,30 @@ def _block_moments(block: np.ndarray, columns: tuple[str, ...]) -> Moments:
     return Moments(n, columns, mean + s / n, com)
 
 
-def aggregate_frame(
-    df: pd.DataFrame,
-    by: Sequence[str],
-    columns: Sequence[str],
-    *,
-    source: str = "outcomes",
-    check: bool = True,
-) -> dict[tuple, Moments]:
-    """Moments of ``columns`` per cell of ``by`` (e.g. ``["arm"]`` or ``["arm", "segment"]``).
+def moments_by_code(codes: np.ndarray, ncells: int, arrays: Sequence[np.ndarray],
+                    columns: Sequence[str]) -> dict[int, Moments]:
+    """Moments of ``columns`` (one array each, same length as ``codes``) per cell code in ``[0, ncells)``.
 
-    One pandas ``groupby(by).ngroup()`` codes the cells (a single categorical column is coded
-    by its categories). Rows are then read in blocks; within a block each cell's co-moments
-    are the corrected two-pass sum ``M = Xc'Xc - s s'/n`` with ``Xc = X - mean``, ``s = sum(Xc)``
-    (Chan, Golub & LeVeque 1983, eq. 1.7), and blocks are pooled exactly with
-    :meth:`Moments.__add__` - never ``sum(x^2) - n mean^2`` on raw values. Keys are tuples of
-    the ``by`` values; only non-empty cells are returned.
+    Rows are read in blocks; within a block each cell's co-moments come from
+    :func:`block_moments` (corrected two-pass, never ``sum(x^2) - n mean^2``), and blocks are
+    pooled exactly with :meth:`Moments.__add__`. Only non-empty cells are returned.
     """
-    columns = tuple(dict.fromkeys(columns))
-    by = list(by)
-    for b in by:
-        if b not in df.columns:
-            raise DataError(f"{source}: grouping column '{b}' not found; check the arm/segment column names")
-        nnull = int(df[b].isna().sum())
-        if nnull:
-            raise DataError(
-                f"{source}: column '{b}' is missing for {nnull} of {len(df)} rows; "
-                "every row needs an arm/segment value: fill or remove those rows"
-            )
-    if check:
-        check_numeric_columns(df, {c: "aggregated column" for c in columns}, source)
-    if len(df) == 0:
-        return {}
-    codes, keys = _group_codes(df, by)
-    arrays = [df[c].to_numpy() for c in columns]
+    columns = tuple(columns)
     k = len(columns)
     acc: dict[int, Moments] = {}
-    n = len(df)
+    n = len(codes)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         cc = codes[start:stop]
-        present = np.unique(cc) if len(keys) > 1 else np.array([0])
-        if len(present) > 8:  # many cells: one sort of the block instead of a scan per cell
+        present = np.unique(cc) if ncells > 1 else np.array([0])
+        many = len(present) > 8
+        if many:  # many cells: one sort of the block instead of a scan per cell
             order = np.argsort(cc, kind="stable")
             bounds = np.searchsorted(cc[order], present, side="left")
             ends = np.append(bounds[1:], len(cc))
         for i, g in enumerate(present):
-            if len(keys) > 1:
-                idx = order[bounds[i]:ends[i]] if len(present) > 8 else np.flatnonzero(cc == g)
+            if ncells > 1:
+                idx = order[bounds[i]:ends[i]] if many else np.flatnonzero(cc == g)
                 block = np.empty((len(idx), k), dtype=np.float64, order="F")
                 for j, a in enumerate(arrays):
                     block[:, j] = a[start:stop][idx]
@@ -442,125 +361,6 @@ def aggregate_frame(
                 block = np.empty((stop - start, k), dtype=np.float64, order="F")
                 for j, a in enumerate(arrays):
                     block[:, j] = a[start:stop]
-            m = _block_moments(block, columns)
+            m = block_moments(block, columns)
             acc[int(g)] = m if int(g) not in acc else acc[int(g)] + m
-    return {tuple(keys[g]): m for g, m in sorted(acc.items())}
-
-
-# --------------------------------------------------------------------------- engine: DuckDB
-
-
-def _quote(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def aggregate_duckdb(
-    source: pd.DataFrame | str | Path,
-    by: Sequence[str],
-    columns: Sequence[str],
-    *,
-    label: str | None = None,
-) -> dict[tuple, Moments]:
-    """The same Moments per cell, from one DuckDB ``GROUP BY`` query.
-
-    ``source`` is a DataFrame (scanned in place) or a Parquet/CSV path (read by DuckDB,
-    never loaded into pandas). Uses DuckDB's ``count``, ``avg``, ``var_samp`` and
-    ``covar_samp`` aggregates; co-moments are ``(n - 1)`` times the sample covariances.
-    Column names are quoted identifiers, the path is a bound parameter: nothing from the
-    user is evaluated as code.
-    """
-    import duckdb
-
-    columns = tuple(dict.fromkeys(columns))
-    by = list(by)
-    con = duckdb.connect()
-    try:
-        params: list[Any] = []
-        if isinstance(source, pd.DataFrame):
-            con.register("__uplift_src", source)
-            rel = "__uplift_src"
-            label = label or "outcomes"
-        else:
-            p = Path(source)
-            label = label or str(p)
-            if not p.exists():
-                raise DataError(f"{p}: outcomes file not found; check the path")
-            suffix = p.suffix.lower()
-            if suffix in (".parquet", ".pq"):
-                rel = "read_parquet(?)"
-            elif suffix in (".csv", ".txt"):
-                rel = "read_csv_auto(?)"
-            else:
-                raise DataError(f"{p}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
-            params.append(str(p))
-        try:
-            desc = con.execute(f"DESCRIBE SELECT * FROM {rel}", params).fetchall()
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0][:160]
-            raise DataError(f"{label}: cannot be read ({first}); check the file is complete") from None
-        types = {row[0]: str(row[1]).upper() for row in desc}
-        numeric = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "BOOLEAN", "DECIMAL")
-        for b in by:
-            if b not in types:
-                raise DataError(f"{label}: grouping column '{b}' not found; check the arm/segment column names")
-        for c in columns:
-            if c not in types:
-                raise DataError(f"{label}: column '{c}' not found; add it or fix the spec")
-            if not types[c].startswith(numeric):
-                raise DataError(f"{label}: column '{c}' holds {types[c]} values, not numbers; convert it to numbers")
-        sel = [f"{_quote(b)} AS g{i}" for i, b in enumerate(by)]
-        sel.append("count(*) AS n")
-        bad = [f"count(*) FILTER (WHERE {_quote(c)} IS NULL OR NOT isfinite({_quote(c)}::DOUBLE)) AS bad{i}"
-               for i, c in enumerate(columns)]
-        nullby = [f"count(*) FILTER (WHERE {_quote(b)} IS NULL) AS nullby{i}" for i, b in enumerate(by)]
-        means = [f"avg({_quote(c)}::DOUBLE) AS m{i}" for i, c in enumerate(columns)]
-        covs = []
-        k = len(columns)
-        for i in range(k):
-            for j in range(i, k):
-                a, b = _quote(columns[i]), _quote(columns[j])
-                if i == j:
-                    covs.append(f"var_samp({a}::DOUBLE) AS c{i}_{j}")
-                else:
-                    covs.append(f"covar_samp({a}::DOUBLE, {b}::DOUBLE) AS c{i}_{j}")
-        group = ", ".join(_quote(b) for b in by)
-        sql = f"SELECT {', '.join(sel + bad + nullby + means + covs)} FROM {rel}"
-        if by:
-            sql += f" GROUP BY {group} ORDER BY {group}"
-        cur = con.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    finally:
-        con.close()
-    total_bad = {c: 0 for c in columns}
-    total_null_by = {b: 0 for b in by}
-    out: dict[tuple, Moments] = {}
-    for row in rows:
-        r = dict(zip(names, row))
-        for i, c in enumerate(columns):
-            total_bad[c] += int(r[f"bad{i}"])
-        for i, b in enumerate(by):
-            total_null_by[b] += int(r[f"nullby{i}"])
-        n = int(r["n"])
-        if n == 0:
-            continue
-        mean = np.array([float(r[f"m{i}"]) if r[f"m{i}"] is not None else np.nan for i in range(k)])
-        com = np.zeros((k, k))
-        for i in range(k):
-            for j in range(i, k):
-                v = r[f"c{i}_{j}"]
-                v = 0.0 if v is None else float(v) * (n - 1)
-                com[i, j] = com[j, i] = v
-        key = tuple(r[f"g{i}"] for i in range(len(by)))
-        out[key] = Moments(n, columns, mean, com)
-    for b, nnull in total_null_by.items():
-        if nnull:
-            raise DataError(f"{label}: column '{b}' is missing for {nnull} rows; every row needs an arm/segment value")
-    for c, nbad in total_bad.items():
-        if nbad:
-            raise DataError(
-                f"{label}: column '{c}' is missing or infinite in {nbad} rows; "
-                "fill those values (e.g. 0 for no purchase) or remove the rows and report them before the readout"
-            )
-    return out
+    return dict(sorted(acc.items()))

@@ -31,6 +31,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from uplift.data.collect import Summary, group_summaries
+from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
 
 __all__ = [
@@ -216,19 +218,8 @@ def _fmt(x: float | None) -> str:
     return f"{x:,.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
 
 
-def _moments(x: np.ndarray) -> tuple[int, float, float]:
-    """(n, mean, sample variance) from centred values."""
-    x = x[~np.isnan(x)]
-    n = len(x)
-    if n == 0:
-        return 0, float("nan"), float("nan")
-    m = float(x.mean())
-    v = float(np.sum((x - m) ** 2) / (n - 1)) if n > 1 else float("nan")
-    return n, m, v
-
-
 def covariate_balance(
-    frame: pd.DataFrame,
+    data: Any,
     arm_column: str,
     control: str,
     covariates: Sequence[str],
@@ -237,56 +228,47 @@ def covariate_balance(
     """Standardised mean difference of each covariate, each arm vs ``control``.
 
     ``SMD = (mean_arm - mean_control) / sqrt((s2_arm + s2_control) / 2)`` (Austin 2009,
-    eq. 1); flagged when |SMD| > ``threshold``. Missing values are left out and
-    counted (``missing_control``/``missing_arm``). Text/categorical covariates become
-    one 0/1 indicator per level.
+    eq. 1); flagged when |SMD| > ``threshold``. ``data`` is anything
+    :func:`uplift.data.source.open_source` reads; only n, mean and sample variance per arm are
+    needed, so they come from the seam (:func:`uplift.data.collect.group_summaries`) wherever the
+    rows are. Missing values are left out and counted (``missing_control``/``missing_arm``).
+    Text/categorical covariates become one 0/1 indicator per level.
     """
-    if arm_column not in frame.columns:
+    source = open_source(data)
+    columns = source.columns
+    if arm_column not in columns:
         raise DataError(f"no arm column '{arm_column}' for the balance check; name the column holding arms")
-    missing = [c for c in covariates if c not in frame.columns]
+    missing = [c for c in covariates if c not in columns]
     if missing:
         raise DataError(
             f"balance covariate(s) {', '.join(missing)} not in the data; add the column(s) or remove them from [analysis] covariates"
         )
-    arms = frame[arm_column].astype(str).to_numpy()
-    if control not in set(arms):
+    summaries = group_summaries(source, arm_column, covariates)
+    arms = sorted({a for per in summaries.values() for a in per})
+    if covariates and control not in arms:
         raise DataError(f"control arm '{control}' has no units in column '{arm_column}'; check [assignment] control")
-    others = [a for a in pd.unique(arms) if a != control]
-    others = sorted(others)
-    columns: list[tuple[str, np.ndarray]] = []
-    for c in covariates:
-        col = frame[c]
-        if pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_numeric_dtype(col.dtype):
-            columns.append((c, col.to_numpy(dtype=float, na_value=np.nan)))
-        else:
-            text = col.astype(object)
-            na = text.isna().to_numpy()
-            for level in sorted(map(str, pd.unique(text.dropna()))):
-                ind = (text.astype(str).to_numpy() == level).astype(float)
-                ind[na] = np.nan
-                columns.append((f"{c}={level}", ind))
+    others = [a for a in arms if a != control]
+    empty = Summary(0, 0, float("nan"), float("nan"))
     rows = []
-    is_c = arms == control
-    for name, x in columns:
-        nc, mc, vc = _moments(x[is_c])
+    for name, per in summaries.items():
+        c = per.get(control, empty)
         for a in others:
-            is_a = arms == a
-            na_, ma, va = _moments(x[is_a])
-            pooled = math.sqrt((va + vc) / 2) if math.isfinite(va) and math.isfinite(vc) else float("nan")
+            s = per.get(a, empty)
+            pooled = math.sqrt((s.var + c.var) / 2) if math.isfinite(s.var) and math.isfinite(c.var) else float("nan")
             if pooled > 0:
-                smd: float | None = (ma - mc) / pooled
+                smd: float | None = (s.mean - c.mean) / pooled
                 flag = abs(smd) > threshold
             elif pooled == 0:
-                smd = 0.0 if ma == mc else None
+                smd = 0.0 if s.mean == c.mean else None
                 flag = smd is None
             else:
                 smd, flag = None, False
             rows.append(
                 {
-                    "covariate": name, "arm": a, "n_control": nc, "n_arm": na_,
-                    "missing_control": int(np.isnan(x[is_c]).sum()), "missing_arm": int(np.isnan(x[is_a]).sum()),
-                    "mean_control": mc, "mean_arm": ma, "sd_control": math.sqrt(vc) if vc >= 0 else float("nan"),
-                    "sd_arm": math.sqrt(va) if va >= 0 else float("nan"), "smd": smd, "flagged": bool(flag),
+                    "covariate": name, "arm": a, "n_control": c.n, "n_arm": s.n,
+                    "missing_control": c.missing, "missing_arm": s.missing,
+                    "mean_control": c.mean, "mean_arm": s.mean, "sd_control": math.sqrt(c.var) if c.var >= 0 else float("nan"),
+                    "sd_arm": math.sqrt(s.var) if s.var >= 0 else float("nan"), "smd": smd, "flagged": bool(flag),
                 }
             )
     return BalanceResult(rows=tuple(rows), control=control, threshold=threshold)

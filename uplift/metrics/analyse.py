@@ -1,16 +1,16 @@
 """The cross-sell metric catalogue, from one aggregation to every number in the readout.
 
-:func:`analyse_metrics` is what the readout (and an analyst in a notebook) calls on a DataFrame;
-:func:`analyse_source` is the same on rows that stay where they are (a Parquet/CSV file read by
-DuckDB, an Ibis table on DuckDB or Spark: one aggregation query in that engine). It
+:func:`analyse_metrics` is what the readout (and an analyst in a notebook) calls, on rows
+wherever they are (a DataFrame in memory, a Parquet/CSV file read by DuckDB, an Ibis table on
+DuckDB or Spark: see :mod:`uplift.data.source`). It
 
 1. checks the outcomes (arm column, every metric column numeric and complete, 0/1
    columns for proportions, every arm populated) and raises a one-line
    :class:`~uplift.errors.DataError` naming the column and the fix otherwise;
 2. makes **one** aggregation pass over the rows: count, means and centred
    co-moments of every needed column per (arm x segment) cell
-   (:mod:`uplift.data.moments`, pandas or DuckDB); what each metric needs comes from
-   its kind (:meth:`uplift.metrics.base.Metric.needs`);
+   (:func:`uplift.data.collect.collect_cells`, in whichever backend holds the rows); what each
+   metric needs comes from its kind (:meth:`uplift.metrics.base.Metric.needs`);
 3. pools the cells to arms (exact), derives linear measures from the co-moments
    (net profit = margin - cannibalised margin - cost to serve; products after =
    products before + converted), and computes everything else in closed form on that
@@ -34,9 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
-import pandas as pd
 
-from uplift.data.moments import Moments, aggregate_frame, check_numeric_columns, pool
+from uplift.data.collect import collect_cells
+from uplift.data.facts import ARM, SEGMENT
+from uplift.data.moments import Moments, pool
+from uplift.data.needs import Needs
+from uplift.data.source import open_source
 from uplift.errors import DataError
 from uplift.metrics import decision
 from uplift.metrics.base import needs_of
@@ -49,7 +52,7 @@ from uplift.metrics.crosssell import (
 )
 from uplift.metrics.kinds import metric_for
 
-__all__ = ["MetricsResult", "analyse_metrics", "analyse_source", "needed_pairs"]
+__all__ = ["MetricsResult", "analyse_metrics", "metric_needs", "arms_from_counts"]
 
 _MAX_SEGMENT_VALUES = 100
 
@@ -181,19 +184,6 @@ class MetricsResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def check_binary(df: pd.DataFrame, col: str, role: str, label: str = "outcomes") -> None:
-    """Refuse a proportion column holding anything but 0 and 1 (one line naming the column and the fix)."""
-    s = df[col]
-    if pd.api.types.is_bool_dtype(s) or len(s) == 0:
-        return
-    values = s.to_numpy()
-    lo, hi = float(values.min()), float(values.max())
-    integer = pd.api.types.is_integer_dtype(s)
-    if lo < 0 or hi > 1 or (not integer and not bool(((values == 0) | (values == 1)).all())):
-        raise DataError(
-            f"{label}: column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
-            f"(range {lo:g} to {hi:g}); use a 0/1 column or set kind = \"mean\""
-        )
 
 
 # --------------------------------------------------------------------------- the function the readout calls
@@ -201,96 +191,52 @@ def check_binary(df: pd.DataFrame, col: str, role: str, label: str = "outcomes")
 
 def analyse_metrics(
     spec: Any,
-    outcomes: pd.DataFrame,
-    arm_column: str,
-    control: str,
+    outcomes: Any,
+    arm_column: str | None = None,
+    control: str | None = None,
     *,
-    engine: str = "pandas",
+    engine: str | None = None,
 ) -> MetricsResult:
     """Every metric, guardrail, funnel stage, segment cell and the ROI of each arm against ``control``.
 
-    One aggregation pass over ``outcomes`` (``engine`` "pandas" or "duckdb") gives the
-    per-(arm x segment) sufficient statistics; everything else is closed form (see the
-    module docstring and :mod:`uplift.stats.compare` for formulas). Raises
-    :class:`~uplift.errors.DataError` (one line) for a missing or text column, missing
-    values, a non-0/1 proportion column, an arm with no customers, or an unknown arm.
+    ``outcomes`` is anything :func:`uplift.data.source.open_source` reads (a DataFrame, a Parquet/CSV
+    path or folder, an Ibis or Spark table, a source); ``engine`` ("pandas" or "duckdb") overrides
+    where the rows are aggregated. ``arm_column``/``control`` default to the spec's. Outcomes are
+    taken as one row per unit (:func:`uplift.data.arms.attach_arms` checks that when it attaches arms).
+
+    ONE aggregation (:func:`uplift.data.collect.collect_cells`) gives the per-(arm x segment)
+    sufficient statistics of every column the metrics need (:func:`metric_needs`); everything else
+    is closed form (see the module docstring and :mod:`uplift.stats.compare` for formulas). Raises
+    :class:`~uplift.errors.DataError` (one line) for a missing or text column, missing values, a
+    non-0/1 proportion column, an arm with no customers, or an unknown arm.
     """
-    if engine not in ("pandas", "duckdb"):
-        raise ValueError("engine must be 'pandas' or 'duckdb'")
+    source = open_source(outcomes, engine=engine)
+    arm_column = arm_column or spec.arm_column
+    control = str(control or spec.control_arm)
     st = _settings(spec)
-    analysis = st["analysis"]
     segments = st["segments"]
     notes: list[str] = []
-
-    # ---------------------------------------------------------------- arms
-    if not isinstance(outcomes, pd.DataFrame):
-        raise DataError("outcomes: expected a pandas DataFrame")
-    if arm_column not in outcomes.columns:
-        raise DataError(f"outcomes: arm column '{arm_column}' not found; set [analysis] arm_column or join the ledger")
-    arm_values = outcomes[arm_column]
-    nnull = int(arm_values.isna().sum())
-    if nnull:
-        raise DataError(f"outcomes: arm column '{arm_column}' is empty for {nnull} of {len(outcomes)} rows; "
-                        "join the ledger so every customer has an arm, or remove and report those rows")
-    unit = getattr(spec, "unit", "")
-    if unit and unit in outcomes.columns and not pd.Index(outcomes[unit]).is_unique:
-        n_dup = int(outcomes[unit].duplicated().sum())
-        raise DataError(f"outcomes: {n_dup} duplicate ids in unit column '{unit}' (a unit counted twice, or in two arms); "
-                        "give one outcome row per unit")
-    if isinstance(arm_values.dtype, pd.CategoricalDtype):
-        raw_counts = np.bincount(arm_values.cat.codes.to_numpy(), minlength=len(arm_values.cat.categories))
-        counts = pd.Series(raw_counts, index=[str(c) for c in arm_values.cat.categories])
-    else:
-        counts = arm_values.value_counts()
-        counts.index = [str(a) for a in counts.index]
-        counts = counts.groupby(level=0).sum()
-    for a in counts.index[counts == 0]:
-        notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
-    counts = counts[counts > 0]
-    arms_order, treat_arms = _arms_from_counts(spec, counts, arm_column, control, analysis)
-
-    # ---------------------------------------------------------------- columns
-    plan = _column_plan(spec, outcomes.columns, notes)
-    roles, binaries = plan["roles"], plan["binaries"]
-    for s in segments:
-        if s not in outcomes.columns:
-            raise DataError(f"outcomes: segment column '{s}' (from [analysis] segments) not found; remove it or add the column")
-        nvals = outcomes[s].nunique(dropna=False)
+    plan = _column_plan(spec, source.columns, notes)
+    cells = collect_cells(source, {arm_column: ARM, **{s: SEGMENT for s in segments}}, metric_needs(spec, plan))
+    for j, s in enumerate(segments):
+        nvals = len({k[1 + j] for k in cells})
         if nvals > _MAX_SEGMENT_VALUES:
-            raise DataError(f"outcomes: segment column '{s}' has {nvals} distinct values; segments need a "
+            raise DataError(f"{source.label}: segment column '{s}' has {nvals} distinct values; segments need a "
                             f"categorical column with at most {_MAX_SEGMENT_VALUES} values (band it first)")
-        nmiss = int(outcomes[s].isna().sum())
-        if nmiss:
-            raise DataError(f"outcomes: segment column '{s}' is missing for {nmiss} of {len(outcomes)} rows; "
-                            "fill it (e.g. 'unknown') before the readout")
-    check_numeric_columns(outcomes, roles)
-    for c, r in binaries.items():
-        check_binary(outcomes, c, r)
-    columns = list(roles)
-
-    # ---------------------------------------------------------------- the one aggregation pass
-    by = [arm_column] + segments
-    if engine == "pandas":
-        frame = outcomes
-        if not (pd.api.types.is_string_dtype(outcomes[arm_column]) or isinstance(outcomes[arm_column].dtype, pd.CategoricalDtype)):
-            frame = outcomes.assign(**{arm_column: outcomes[arm_column].astype(str)})
-        cells = aggregate_frame(frame, by, columns, check=False)
-    else:
-        # the embedded DuckDB over the frame (Arrow, zero-copy where possible): the same one query as for
-        # files (uplift.data.engine.aggregate), with only the covariances the estimators read
-        import ibis
-
-        from uplift.data import engine as engines
-        from uplift.data.source import Source
-
-        frame = outcomes[list(dict.fromkeys(by + columns))].assign(**{arm_column: outcomes[arm_column].astype(str)})
-        cells = engines.aggregate(Source("ibis", "outcomes", _table=ibis.memtable(frame)), by, columns,
-                                  pairs=needed_pairs(spec, plan), roles=roles)
-    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, engine)
+    cells = {tuple([str(k[0])] + list(k[1:])): v for k, v in cells.items()}
+    counts: dict[str, int] = {}
+    for k, v in cells.items():
+        counts[k[0]] = counts.get(k[0], 0) + v.n
+    for a in source.categories(arm_column) or []:
+        if str(a) not in counts:
+            notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
+    arms_order, treat_arms = arms_from_counts(spec, counts, arm_column, control, source.label)
+    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, source.engine)
 
 
-def needed_pairs(spec: Any, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The column pairs whose covariance some estimator reads (the rest are never computed by an engine).
+def metric_needs(spec: Any, plan: Mapping[str, Any]) -> Needs:
+    """What the readout's metrics ask of the rows: every column of ``plan["roles"]``, the 0/1 columns,
+    and the column pairs whose covariance some estimator reads (the others are never computed).
 
     Each metric's own (:meth:`uplift.metrics.base.Metric.needs`; CUPED mean: (outcome, covariate);
     ratio: every pair of (numerator, denominator, covariate, denominator covariate)); ROI: every
@@ -303,55 +249,11 @@ def needed_pairs(spec: Any, plan: Mapping[str, Any]) -> list[tuple[str, str]]:
                                plan["conv_col"]) if c])
     if plan["products_col"] and plan["conv_col"]:
         groups.append([plan["products_col"], plan["conv_col"]])
-    out: list[tuple[str, str]] = list(metric_pairs)
+    pairs: list[tuple[str, str]] = list(metric_pairs)
     for g in groups:
         g = list(dict.fromkeys(g))
-        out.extend((a, b) for i, a in enumerate(g) for b in g[i + 1:])
-    return list(dict.fromkeys(out))
-
-
-def analyse_source(spec: Any, source: Any, arm_column: str | None = None, control: str | None = None) -> MetricsResult:
-    """:func:`analyse_metrics` on rows that stay where they are (a Parquet/CSV file read by DuckDB,
-    an Ibis table on DuckDB, Spark or another engine; a DataFrame goes to :func:`analyse_metrics`).
-
-    ONE aggregation query in the source's engine (:func:`uplift.data.engine.aggregate`) returns, per
-    (arm x segment) cell, the count, means, sample variances and the covariances the estimators
-    read (:func:`needed_pairs`), and the counts the input checks need; everything after is the same
-    closed-form code as for pandas. ``arm_column``/``control`` default to the spec's.
-    """
-    from uplift.data import engine as engines
-    from uplift.data.source import open_source
-
-    src = open_source(source)
-    arm_column = arm_column or spec.arm_column
-    control = str(control or spec.control_arm)
-    if src.kind == "pandas":
-        return analyse_metrics(spec, src.frame, arm_column, control)
-    label = src.label
-    st = _settings(spec)
-    segments = st["segments"]
-    notes: list[str] = []
-    available = src.columns
-    if arm_column not in available:
-        raise DataError(f"{label}: arm column '{arm_column}' not found; set [analysis] arm_column or join the ledger")
-    for s in segments:
-        if s not in available:
-            raise DataError(f"{label}: segment column '{s}' (from [analysis] segments) not found; remove it or add the column")
-    plan = _column_plan(spec, available, notes)
-    roles, binaries = plan["roles"], plan["binaries"]
-    cells = engines.aggregate(src, [arm_column] + segments, list(roles), pairs=needed_pairs(spec, plan),
-                              binary=list(binaries), roles=roles)
-    for j, s in enumerate(segments):
-        nvals = len({k[1 + j] for k in cells})
-        if nvals > _MAX_SEGMENT_VALUES:
-            raise DataError(f"{label}: segment column '{s}' has {nvals} distinct values; segments need a "
-                            f"categorical column with at most {_MAX_SEGMENT_VALUES} values (band it first)")
-    cells = {tuple([str(k[0])] + list(k[1:])): v for k, v in cells.items()}
-    counts = pd.Series({a: 0 for a in sorted({k[0] for k in cells})}, dtype=np.int64)
-    for k, v in cells.items():
-        counts[k[0]] += v.n
-    arms_order, treat_arms = _arms_from_counts(spec, counts, arm_column, control, st["analysis"], label)
-    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, src.engine)
+        pairs.extend((a, b) for i, a in enumerate(g) for b in g[i + 1:])
+    return Needs.of(plan["roles"], pairs=pairs, binary=list(plan["binaries"]))
 
 
 def _settings(spec: Any) -> dict[str, Any]:
@@ -368,15 +270,18 @@ def _settings(spec: Any) -> dict[str, Any]:
             "confidence": confidence, "min_cell": min_cell, "segments": segments}
 
 
-def _arms_from_counts(spec: Any, counts: pd.Series, arm_column: str, control: str,
-                      analysis: Mapping[str, Any], label: str = "outcomes") -> tuple[tuple[str, ...], list[str]]:
-    """(control first + treated arms, treated arms) from the customer count per arm (> 0), with the checks."""
-    present = [str(a) for a in counts.index]
+def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, control: str,
+                     label: str = "outcomes") -> tuple[tuple[str, ...], list[str]]:
+    """(control first + treated arms, treated arms) from the units per arm, refusing (one line) a
+    missing control, an arm not in the spec, a spec arm without units, an arm with fewer than 2
+    units, or a control with nothing to compare."""
+    counts = {str(a): int(n) for a, n in counts.items() if int(n) > 0}
+    present = list(counts)
     if str(control) not in present:
         raise DataError(f"{label}: control arm '{control}' has no customers in column '{arm_column}' "
                         f"(arms found: {', '.join(sorted(present)) or 'none'}); check [assignment] control / [analysis] control")
     declared = [str(a) for a in (spec.arms or {})]
-    if declared and not analysis.get("arm_column"):
+    if declared and not spec.section("analysis").get("arm_column"):
         unknown = [a for a in present if a not in declared]
         if unknown:
             raise DataError(f"{label}: column '{arm_column}' holds arm '{unknown[0]}' that is not in [assignment] arms "
@@ -387,7 +292,7 @@ def _arms_from_counts(spec: Any, counts: pd.Series, arm_column: str, control: st
                                 f"'{arm_column}'; check the arm labels or the ledger join")
     for a in present:
         if counts[a] < 2:
-            raise DataError(f"{label}: arm '{a}' has {int(counts[a])} customer in column '{arm_column}'; "
+            raise DataError(f"{label}: arm '{a}' has {counts[a]} customer in column '{arm_column}'; "
                             "each arm needs at least 2 customers for an interval")
     treat_arms = sorted(a for a in present if a != str(control))
     if not treat_arms:
@@ -403,8 +308,8 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     econ = spec.section("economics")
     available = set(map(str, available))
     need = needs_of(metric_for(m) for m in (*spec.metrics, *spec.guardrails))
-    roles: dict[str, str] = dict(need.columns)
-    binaries: dict[str, str] = dict(need.binary)
+    roles: dict[str, str] = dict(need.roles)
+    binaries: dict[str, str] = {c: need.role(c) for c in need.binary}
     funnel_stages = list(spec.section("funnel").get("stages") or [])
     for s in funnel_stages:
         roles.setdefault(s, "funnel stage")

@@ -1,4 +1,4 @@
-"""What a metric kind is: the :class:`Metric` base class and the :class:`Needs` it declares.
+"""What a metric kind is: the :class:`Metric` base class and the needs (:class:`uplift.data.needs.Needs`) it declares.
 
 A metric kind (proportion, mean, ratio, and those that come later) is one class. It
 
@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Protocol
 
 from uplift.data.moments import Moments
+from uplift.data.needs import Needs
 from uplift.stats import compare as stats
 
-__all__ = ["DISPLAYS", "DesignInputs", "Metric", "MetricSettings", "Needs", "needs_of", "unadjusted_block",
+__all__ = ["DISPLAYS", "DesignInputs", "Metric", "MetricSettings", "needs_of", "unadjusted_block",
            "format_effect_text"]
 
 DISPLAYS = ("rate", "currency", "count", "number")
@@ -46,50 +47,6 @@ class MetricSettings(Protocol):
     covariate: str
     denominator_covariate: str
     unit: str
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What a consumer asks the data seam for, per cell (arm x segment).
-
-    ``columns``: column -> role (the role names the column in error messages: "metric
-    'revenue'", "covariate of 'revenue'"); every column gets n, mean and variance.
-    ``pairs``: the column pairs whose covariance an estimator reads (others are never computed).
-    ``binary``: columns that must hold only 0 and 1 -> role.
-
-    Needs combine with ``|``: the union of columns, pairs and 0/1 columns, the first role
-    given to a column winning (as tea-tasting's ``AggrCols.__or__``).
-    """
-
-    columns: Mapping[str, str] = field(default_factory=dict)
-    pairs: tuple[tuple[str, str], ...] = ()
-    binary: Mapping[str, str] = field(default_factory=dict)
-
-    def __or__(self, other: "Needs") -> "Needs":
-        if not isinstance(other, Needs):
-            return NotImplemented
-        return Needs(
-            columns=_first_wins(self.columns, other.columns),
-            pairs=tuple(dict.fromkeys(self.pairs + other.pairs)),
-            binary=_first_wins(self.binary, other.binary),
-        )
-
-    @classmethod
-    def of_columns(cls, roles: Mapping[str, str], binary: Mapping[str, str] | None = None) -> "Needs":
-        """Needs for ``roles`` (column -> role) with the covariance of every pair of them."""
-        cols = [c for c in dict.fromkeys(roles) if c]
-        return cls(
-            columns={c: roles[c] for c in cols},
-            pairs=tuple((a, b) for i, a in enumerate(cols) for b in cols[i + 1:]),
-            binary=dict(binary or {}),
-        )
-
-
-def _first_wins(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, str]:
-    out = dict(a)
-    for k, v in b.items():
-        out.setdefault(k, v)
-    return out
 
 
 def needs_of(metrics: Iterable["Metric"]) -> Needs:
@@ -163,7 +120,10 @@ class Metric(ABC):
 
     def needs(self) -> Needs:
         """Columns (n, mean, variance of each), the covariances of every pair of them, and the 0/1 columns."""
-        return Needs.of_columns(self.roles(), {self.column: f"metric '{self.name}'"} if self.binary else None)
+        roles = {c: r for c, r in self.roles().items() if c}
+        cols = list(roles)
+        return Needs.of(roles, pairs=[(a, b) for i, a in enumerate(cols) for b in cols[i + 1:]],
+                        binary=[self.column] if self.binary else [])
 
     # ----------------------------------------------------------------- analysis
     @property

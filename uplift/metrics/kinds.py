@@ -147,7 +147,7 @@ def metric_for(spec: MetricSettings) -> Metric:
     >>> from uplift.spec import MetricSpec
     >>> conversion = metric_for(MetricSpec(name="conversion", kind="proportion", column="converted"))
     >>> conversion.needs().binary, conversion.display
-    ({'converted': "metric 'conversion'"}, 'rate')
+    (('converted',), 'rate')
     >>> Proportion.unit_variance(0.5, 0.1)  # p0 (1 - p0), p1 (1 - p1) with p1 = p0 + 0.1
     (0.25, 0.24)
     """

@@ -20,12 +20,18 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from uplift.errors import DataError
-from uplift.metrics.analyse import analyse_metrics
+from uplift import __version__
+from uplift.clv.analyse import clv_analysis
+from uplift.data.arms import attach_arms
+from uplift.data.source import Source, open_source
+from uplift.experiment.assign import apply_exclusions
+from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
+from uplift.metrics.analyse import analyse_metrics, arms_from_counts
 from uplift.spec import Spec
+from uplift.targeting.analyse import targeting_analysis
 
-__all__ = ["Analysis", "analyse", "prepare_outcomes", "jsonable"]
+__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns", "jsonable"]
 
 
 @dataclass(frozen=True)
@@ -111,77 +117,27 @@ def jsonable(obj: Any) -> Any:
 
 def prepare_outcomes(
     spec: Spec,
-    outcomes: pd.DataFrame,
-    ledger: pd.DataFrame | None = None,
-    label: str = "outcomes",
-) -> tuple[pd.DataFrame, str, list[str]]:
-    """Attach arms to outcomes and validate them. Returns (frame, arm column, notes).
+    outcomes: Any,
+    ledger: Any = None,
+    label: str | None = None,
+    engine: str | None = None,
+) -> tuple[Source, str, list[str]]:
+    """Open the outcomes, attach arms and check them. Returns (source, arm column, notes).
 
-    Arms come from ``[analysis] arm_column`` when the spec names one (an experiment
-    randomised elsewhere), else from the ledger joined on the unit column, else
-    from an ``arm`` column in the outcomes. Outcomes for units missing from the
-    ledger are counted and dropped, and refused above ``[analysis] max_unmatched_share``.
+    ``outcomes`` is anything :func:`uplift.data.source.open_source` reads (``engine`` as there).
+    Arms come from ``[analysis] arm_column`` when the spec names one (an experiment randomised
+    elsewhere), else from the ledger joined on the unit column, else from an ``arm`` column of
+    the outcomes (:func:`uplift.data.arms.attach_arms`: duplicate units refused, outcomes of units
+    missing from the ledger counted and left out, refused above ``[analysis] max_unmatched_share``).
+    Then every arm of the spec must have units and the control must be there
+    (:func:`uplift.metrics.analyse.arms_from_counts`).
     """
-    notes: list[str] = []
-    unit = spec.unit
     analysis = spec.section("analysis")
-    if analysis.get("arm_column"):
-        arm_col = analysis["arm_column"]
-        if arm_col not in outcomes.columns:
-            raise DataError(f"{label}: no column '{arm_col}' ([analysis] arm_column); name the column that holds the arms")
-        frame = outcomes
-    elif ledger is not None:
-        for name, df in (("ledger", ledger), (label, outcomes)):
-            if unit not in df.columns:
-                raise DataError(f"{name}: no unit column '{unit}' ([experiment] unit); add it or fix the spec")
-        if "arm" not in ledger.columns:
-            raise DataError("ledger: no 'arm' column; give a ledger written by `uplift assign`")
-        if "experiment" in ledger.columns:
-            other = set(map(str, ledger["experiment"].unique())) - {spec.name}
-            if other:
-                raise DataError(
-                    f"ledger: belongs to experiment {sorted(other)[0]!r}, not {spec.name!r}; give this experiment's ledger"
-                )
-        if ledger[unit].duplicated().any():
-            raise DataError(f"ledger: unit column '{unit}' has duplicate ids; a unit must be in one arm only")
-        if outcomes[unit].duplicated().any():
-            n_dup = int(outcomes[unit].duplicated().sum())
-            raise DataError(f"{label}: {n_dup} duplicate ids in '{unit}'; give one outcome row per unit")
-        arm_col = "arm"
-        base = outcomes.drop(columns=[c for c in ("arm",) if c in outcomes.columns])
-        frame = base.merge(ledger[[unit, "arm"]], on=unit, how="left", validate="one_to_one")
-        unmatched = int(frame["arm"].isna().sum())
-        if unmatched:
-            share = unmatched / max(len(frame), 1)
-            limit = float(analysis.get("max_unmatched_share", 0.01))
-            if share > limit:
-                raise DataError(
-                    f"{label}: {unmatched} of {len(frame)} units ({share:.1%}) are not in the ledger, above "
-                    f"[analysis] max_unmatched_share = {limit:g}; check that outcomes and ledger belong together"
-                )
-            notes.append(f"{unmatched} outcome rows for units not in the ledger were left out (counted, not analysed).")
-            frame = frame[frame["arm"].notna()]
-    elif "arm" in outcomes.columns:
-        arm_col = "arm"
-        frame = outcomes
-    else:
-        raise DataError(
-            f"{label}: no arms: give --ledger, an 'arm' column, or [analysis] arm_column in the spec"
-        )
-    if frame[arm_col].isna().any():
-        raise DataError(f"{label}: column '{arm_col}' has {int(frame[arm_col].isna().sum())} missing arms; fill or drop them")
-    frame = frame.copy()
-    frame[arm_col] = frame[arm_col].astype(str)
-    control = spec.control_arm
-    arms = sorted(frame[arm_col].unique())
-    if control not in arms:
-        raise DataError(f"{label}: control arm {control!r} has no units in column '{arm_col}'; check the control name")
-    if len(arms) < 2:
-        raise DataError(f"{label}: only one arm ({arms[0]!r}) in column '{arm_col}'; an experiment needs a control and an offer arm")
-    for a in spec.arms:
-        if a not in arms:
-            raise DataError(f"{label}: arm {a!r} of the spec has no units; check the ledger and outcomes")
-    return frame, arm_col, notes
+    source = open_source(outcomes, label=label, engine=engine)
+    armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=analysis.get("arm_column") or "",
+                        experiment=spec.name, max_unmatched_share=float(analysis.get("max_unmatched_share", 0.01)))
+    arms_from_counts(spec, armed.counts, armed.arm_column, spec.control_arm, source.label)
+    return armed.source, armed.arm_column, list(armed.notes)
 
 
 def analyse(
@@ -190,97 +146,82 @@ def analyse(
     ledger: Any = None,
     population: pd.DataFrame | None = None,
     data_sha256: str = "",
-    label: str = "outcomes",
+    label: str | None = None,
+    engine: str | None = None,
 ) -> Analysis:
     """Run every part of the readout. See the module docstring.
 
-    ``outcomes`` is a pandas DataFrame, or (the engine path) a Parquet/CSV file or folder
-    read through DuckDB, an Ibis table or a Spark DataFrame: then the metrics, SRM and
-    life tables are one aggregation query each in the engine and no outcome row reaches
-    pandas; the row-level parts (covariate balance, targeting) are left out with a note.
+    ``outcomes`` is anything :func:`uplift.data.source.open_source` reads: a DataFrame (in memory),
+    a Parquet/CSV file or folder (read by the embedded DuckDB), an Ibis table or a Spark DataFrame,
+    or a source (``engine`` overrides, as there). The metrics, balance and life tables are one
+    aggregation each wherever the rows are; targeting (row-level: it fits models) reads the
+    columns it needs, sorted by unit.
     """
-    from uplift import __version__
-    from uplift.experiment.assign import apply_exclusions
-    from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
-
+    source, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label, engine=engine)
     control = spec.control_arm
-    in_memory = isinstance(outcomes, pd.DataFrame)
-    if in_memory:
-        frame, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label)
-        metrics = analyse_metrics(spec, frame, arm_col, control)
-    else:
-        from uplift.data.engine import prepare_source
-        from uplift.metrics.analyse import analyse_source
-
-        source, arm_col, notes = prepare_source(spec, outcomes, ledger, label=label)
-        notes = list(notes)
-        metrics = analyse_source(spec, source, arm_col, control)
+    metrics = analyse_metrics(spec, source, arm_col, control)
     arms = {str(a): int(m.n) for a, m in sorted(metrics.arm_statistics.items())}
-
     weights = spec.section("analysis").get("weights") or dict(spec.arms) or {a: 1 / len(arms) for a in arms}
     srm = sample_ratio_mismatch(arms, weights)
-
-    balance = None
-    covariates = list(spec.section("analysis").get("covariates", []))
-    if covariates and not in_memory:
-        notes.append("Covariate balance is row-level work: run the readout in memory (--engine pandas) or `uplift check`.")
-    elif covariates:
-        source_frame = frame
-        missing = [c for c in covariates if c not in frame.columns]
-        if missing and population is not None and spec.unit in population.columns:
-            source_frame = frame[[spec.unit, arm_col]].merge(population[[spec.unit, *missing]], on=spec.unit, how="left")
-            source_frame = source_frame.join(frame[[c for c in covariates if c in frame.columns]].reset_index(drop=True))
-        present = [c for c in covariates if c in source_frame.columns]
-        if present:
-            balance = covariate_balance(source_frame, arm_col, control, present)
-
-    eligibility = None
-    if population is not None and spec.exclusions:
-        eligibility = apply_exclusions(spec, population)
-
-    clv = None
-    if spec.has("clv"):
-        if in_memory:
-            from uplift.clv.analyse import clv_analysis
-
-            clv = clv_analysis(spec, frame, arm_col, control)
-        else:
-            from uplift.data.engine import clv_from_source
-
-            clv = clv_from_source(spec, source, arm_col, control)
-
+    balance = _balance(spec, source, arm_col, control, population)
+    eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
+    clv = clv_analysis(spec, source, arm_col, control) if spec.has("clv") else None
     targeting = None
     if spec.has("targeting") and population is not None:
-        if in_memory:
-            from uplift.targeting.analyse import targeting_analysis
-
-            targeting = targeting_analysis(spec, population, frame, arm_col, control)
-        else:
-            notes.append("Targeting fits models on customer rows: run `uplift target`, or the readout in memory (--engine pandas).")
-
+        order = spec.unit if spec.unit in source.columns else None
+        rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
+        targeting = targeting_analysis(spec, population, rows, arm_col, control)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
+    return Analysis(
+        spec=spec, provenance=_provenance(spec, data_sha256, arms, source.description), arms=arms, control=control,
+        srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
+        precision=precision, notes=tuple(notes),
+    )
 
-    provenance = {
+
+def _balance(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None) -> Any:
+    """Covariate balance of ``[analysis] covariates``: from the outcomes, or joined from the population."""
+    covariates = list(spec.section("analysis").get("covariates", []))
+    if not covariates:
+        return None
+    missing = [c for c in covariates if c not in source.columns]
+    from_pop = [c for c in missing if population is not None and c in population.columns]
+    if from_pop and spec.unit in population.columns and spec.unit in source.columns:
+        extra = open_source(population[[spec.unit, *from_pop]], beside=source, label="population")
+        source = source.join_columns(extra, spec.unit, from_pop)
+    present = [c for c in covariates if c in source.columns]
+    return covariate_balance(source, arm_col, control, present) if present else None
+
+
+def targeting_columns(spec: Spec, available: list[str], arm_column: str) -> list[str]:
+    """The outcome columns targeting may read (unit, arm, outcome, features, value and economics
+    columns, the [clv] columns), those present in ``available``, in its order."""
+    t = spec.section("targeting")
+    wanted = {spec.unit, arm_column, t.get("outcome") or "", t.get("value_column") or "", *(t.get("features") or [])}
+    wanted |= {v for k, v in spec.section("economics").items() if k.endswith("_column") and isinstance(v, str)}
+    wanted |= {v for k, v in spec.section("clv").items() if k.endswith("_column") and isinstance(v, str)}
+    wanted |= {m.column for m in (*spec.metrics, *spec.guardrails)}
+    return [c for c in available if c in wanted]
+
+
+def _provenance(spec: Spec, data_sha256: str, arms: Mapping[str, int], engine: str) -> dict[str, Any]:
+    experiment = spec.section("experiment")
+    return {
         "experiment": spec.name,
-        "hypothesis": spec.section("experiment").get("hypothesis", ""),
+        "hypothesis": experiment.get("hypothesis", ""),
         "unit": spec.unit,
-        "start_date": spec.section("experiment").get("start_date", ""),
-        "end_date": spec.section("experiment").get("end_date", ""),
-        "data_as_of": spec.section("experiment").get("data_as_of", ""),
-        "currency": spec.section("experiment").get("currency", "EUR"),
+        "start_date": experiment.get("start_date", ""),
+        "end_date": experiment.get("end_date", ""),
+        "data_as_of": experiment.get("data_as_of", ""),
+        "currency": experiment.get("currency", "EUR"),
         "spec_sha256": spec.sha256,
         "data_sha256": data_sha256,
         "toolkit_version": __version__,
         "python": platform.python_version(),
         "libraries": _library_versions(),
         "units_analysed": int(sum(arms.values())),
-        "engine": "pandas (in memory)" if in_memory else f"{getattr(source, 'engine', 'engine')} (rows stay in the engine)",
+        "engine": engine,
     }
-    return Analysis(
-        spec=spec, provenance=provenance, arms=arms, control=control, srm=srm, balance=balance,
-        eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting, precision=precision,
-        notes=tuple(notes),
-    )
 
 
 def _library_versions() -> dict[str, str]:

@@ -30,6 +30,8 @@ from typing import Any
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, read_table, write_json_atomic, write_text_atomic
+from uplift.data.source import open_source
+from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.spec import Spec
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "write_results", "render_readout"]
@@ -58,13 +60,14 @@ def load_inputs(
     population: str | Path | None = None,
     engine: str = "pandas",
 ) -> dict[str, Any]:
-    """Read the outcome, ledger and population files named on the command line or in the spec.
+    """Open the outcome, ledger and population files named on the command line or in the spec.
 
-    With ``engine="pandas"`` outcomes and ledger are read into memory; with ``"duckdb"``
-    they stay files that the engine reads (only aggregates come back). The population,
-    when given, is read into memory (eligibility is row-level). Returns the inputs and
-    ``data_sha256``: SHA-256 over the input files' digests, in a fixed order, so a number
-    in results.json can be traced to its inputs.
+    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="pandas"``
+    read into memory, with ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates
+    come back). The ledger stays a path, opened beside the outcomes when arms are attached. The
+    population, when given, is read into memory (eligibility and targeting are row-level). Returns
+    the inputs and ``data_sha256``: SHA-256 over the input files' digests, in a fixed order, so a
+    number in results.json can be traced to its inputs.
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -72,27 +75,28 @@ def load_inputs(
     if out_path is None:
         raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
     pop_path = spec.input_path(population, "population", "source")
-    in_memory = engine == "pandas"
     if not out_path.exists():
         raise DataError(f"{out_path}: outcomes file not found; check the path")
-    frames: dict[str, Any] = {
-        "outcomes": read_table(out_path, "outcomes") if in_memory else str(out_path), "outcomes_label": str(out_path),
+    fmt = (spec.section("population") if spec.has("population") else {}).get("format") or None
+    inputs: dict[str, Any] = {
+        "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine),
+        "outcomes_label": str(out_path),
     }
     digests = [f"outcomes:{_digest(out_path)}"]
-    frames["ledger"] = None
+    inputs["ledger"] = None
     if ledger:
         if not Path(ledger).exists():
             raise DataError(f"{ledger}: ledger file not found; check the path")
-        frames["ledger"] = read_table(ledger, "ledger") if in_memory else str(ledger)
+        inputs["ledger"] = str(ledger)
         digests.append(f"ledger:{_digest(Path(ledger))}")
-    frames["population"] = None
+    inputs["population"] = None
     if pop_path is not None and pop_path.exists():
-        frames["population"] = read_table(pop_path, "population")
+        inputs["population"] = read_table(pop_path, "population")
         digests.append(f"population:{file_sha256(pop_path)}")
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
-    frames["data_sha256"] = hashlib.sha256("\n".join(digests).encode()).hexdigest()
-    return frames
+    inputs["data_sha256"] = hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    return inputs
 
 
 def _digest(path: Path) -> str:
@@ -112,8 +116,6 @@ def write_results(
     engine: str = "pandas",
 ) -> Path:
     """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
-    from uplift.readout.analysis import analyse
-
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
@@ -146,14 +148,8 @@ def render_readout(
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
-    if engine == "pandas":
-        from uplift.readout.analysis import prepare_outcomes
-
-        prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
-    else:
-        from uplift.data.engine import prepare_source
-
-        prepare_source(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+    prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
+    inputs["outcomes"].close()
     del inputs
     timings["validate"] = time.perf_counter() - t0
 

@@ -1,0 +1,5 @@
+import sys
+
+from uplift.cli import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""Attach arms to the outcome rows: from an arm column, or by joining the assignment ledger.
+
+One implementation for both backends: the join runs where the rows are (pandas in memory, or
+the engine's LEFT JOIN), and every check is a count the backend returns, validated by
+:func:`uplift.data.facts.validate`:
+
+* the outcomes have rows and no unit twice (a unit counted twice, or in two arms);
+* the ledger has the unit and ``arm`` columns, belongs to this experiment, and holds each unit
+  once (a unit in one arm only);
+* outcomes of units missing from the ledger are counted and left out, and refused above
+  ``max_unmatched_share`` (they would bias the comparison if many).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from uplift.data.collect import group_counts
+from uplift.data.facts import ARM, GROUP, Facts, GroupRole, Required, validate
+from uplift.data.source import Source, open_source
+
+__all__ = ["Armed", "attach_arms"]
+
+ARM_COLUMN = GroupRole("arm column", " ([analysis] arm_column)", "name the column that holds the arms")
+NO_ARMS = GroupRole("arm column", "", "give --ledger, an 'arm' column, or [analysis] arm_column in the spec")
+
+
+@dataclass(frozen=True)
+class Armed:
+    """Outcome rows with their arms: the source (joined with the ledger if one was given), the arm
+    column, the number of units per arm, and notes on what was left out."""
+
+    source: Source
+    arm_column: str
+    counts: Mapping[Any, int]
+    notes: tuple[str, ...] = ()
+
+
+def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: str = "", experiment: str = "",
+                max_unmatched_share: float = 0.01) -> Armed:
+    """Arms for every outcome row. See the module docstring for the checks.
+
+    Arms come from ``arm_column`` when given (an experiment randomised elsewhere), else from the
+    ``ledger`` (a DataFrame, a Parquet/CSV path or a table of the same engine; opened beside the
+    outcomes) joined on ``unit``, else from an ``arm`` column of the outcomes. ``experiment``
+    names the experiment a ledger must belong to. Raises :class:`~uplift.errors.DataError` (one line).
+    """
+    schema = source.schema()
+    rows, distinct, missing = source.table_facts(unit if unit in schema else None)
+    validate(Facts(source.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing))
+    notes: list[str] = []
+    if arm_column:
+        return Armed(source, arm_column, group_counts(source, arm_column, ARM_COLUMN), ())
+    if ledger is None:
+        validate(Facts(source.label, schema=schema, groups=(("arm", NO_ARMS),)))
+        return Armed(source, "arm", group_counts(source, "arm", ARM), ())
+    led = open_source(ledger, beside=source, label=str(ledger) if isinstance(ledger, (str, Path)) else "ledger")
+    _check_ledger(led, unit, experiment)
+    validate(Facts(source.label, schema=schema, required=(Required(unit, "[experiment] unit", None),)))
+    joined = source.join_columns(led, unit, ["arm"])
+    counts = joined.counts(["arm"])
+    unmatched_rows = counts["arm"].isna().to_numpy()
+    n = counts["n"].to_numpy(dtype=np.int64)
+    unmatched = int(n[unmatched_rows].sum())
+    validate(Facts(source.label, unmatched=(unmatched, int(n.sum()), float(max_unmatched_share))))
+    if unmatched:
+        notes.append(f"{unmatched} outcome rows for units not in the ledger were left out (counted, not analysed).")
+        joined = joined.where_present("arm")
+    arms = {(v.item() if isinstance(v, np.generic) else v): int(k)
+            for v, k in zip(counts["arm"][~unmatched_rows], n[~unmatched_rows])}
+    return Armed(joined, "arm", arms, tuple(notes))
+
+
+def _check_ledger(led: Source, unit: str, experiment: str) -> None:
+    """The ledger has the unit and arm columns, rows, one experiment and each unit once."""
+    schema = led.schema()
+    validate(Facts(led.label, schema=schema, required=(
+        Required(unit, "[experiment] unit", None),
+        Required("arm", "the arm of each unit", None, "give a ledger written by `uplift assign`"))))
+    other = None
+    if experiment and "experiment" in schema:
+        names = sorted(str(v) for v in group_counts(led, "experiment", GROUP) if str(v) != experiment)
+        other = (names[0], experiment) if names else None
+    rows, distinct, missing = led.table_facts(unit)
+    validate(Facts(led.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing,
+                   other_experiment=other))

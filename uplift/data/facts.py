@@ -1,0 +1,229 @@
+"""The facts input checks need, and :func:`validate`: the one place they become a one-line error.
+
+Both backends (:mod:`uplift.data.frame_backend`, :mod:`uplift.data.ibis_backend`) answer the
+same small questions about the rows -- how many rows and distinct units, how many values
+are missing or infinite per column, which 0/1 columns hold something else, ... -- and
+:mod:`uplift.data.collect` / :mod:`uplift.data.arms` put the answers into a :class:`Facts`.
+:func:`validate` then raises the first problem as a :class:`~uplift.errors.DataError`
+naming the file, the column and the fix. Because the message is built here and only here,
+the same bad input gives the same message on every backend.
+
+The missing-value rule (the same on every backend): a value is *missing* when it is empty
+(SQL ``NULL``; an empty field in a CSV file) or NaN. Text such as ``NA``, ``None`` or
+``null`` in a CSV file is text, not a missing value: in a numeric column it makes the
+column a text column. ``inf``/``-inf`` are *infinite*, not missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from uplift.errors import DataError
+
+__all__ = ["NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+
+NUMERIC = frozenset({"boolean", "integer", "floating", "decimal"})
+"""Type families that hold numbers (booleans count as 0/1)."""
+AMOUNT = frozenset({"integer", "floating", "decimal"})
+"""Type families that hold amounts or durations (not booleans)."""
+
+
+@dataclass(frozen=True)
+class GroupRole:
+    """What a grouping column is (an arm, a segment, ...), and the fixes to suggest."""
+
+    noun: str
+    where: str = ""
+    if_absent: str = "name an existing column"
+    if_missing: str = "every row needs a value: fill or remove those rows"
+
+
+ARM = GroupRole("arm column", "", "set [analysis] arm_column or join the ledger",
+                "join the ledger so every customer has an arm, or remove and report those rows")
+SEGMENT = GroupRole("segment column", " (from [analysis] segments)", "remove it or add the column",
+                    "fill it (e.g. 'unknown') before the readout")
+GROUP = GroupRole("column")
+
+
+@dataclass(frozen=True)
+class Required:
+    """A column that must exist, what it is for, and (if not None) the type families it may hold."""
+
+    column: str
+    role: str
+    families: frozenset[str] | None = NUMERIC
+    fix: str = "add it or fix the spec"
+
+
+@dataclass(frozen=True)
+class ValueFact:
+    """Rows of ``column`` that are missing (empty or NaN) or infinite, out of ``rows``."""
+
+    column: str
+    role: str
+    rows: int
+    missing: int = 0
+    infinite: int = 0
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the checks look at, for one table (``label`` names it in messages).
+
+    Every field is optional: a consumer fills in what it asked the backend. :func:`validate`
+    checks them in the order of the fields below and raises on the first problem.
+    """
+
+    label: str
+    schema: Mapping[str, str] | None = None
+    groups: tuple[tuple[str, GroupRole], ...] = ()
+    required: tuple[Required, ...] = ()
+    rows: int | None = None
+    unit: str = ""
+    distinct_units: int | None = None
+    missing_units: int = 0
+    other_experiment: tuple[str, str] | None = None
+    groups_missing: tuple[tuple[str, GroupRole, int, int], ...] = ()
+    values: tuple[ValueFact, ...] = ()
+    non_binary: tuple[tuple[str, str, float, float], ...] = ()
+    negative: tuple[tuple[str, str, int, float], ...] = ()
+    non_integer: tuple[tuple[str, str], ...] = ()
+    flags: tuple[tuple[str, str, int, float], ...] = ()
+    invalid_counts: tuple[tuple[str, str, int], ...] = ()
+    unmatched: tuple[int, int, float] | None = None
+
+
+def validate(facts: Facts) -> None:
+    """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
+    first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
+    for check in (_groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment, _groups_complete,
+                  _values_complete, _binary, _non_negative, _whole, _flags, _counts, _matched):
+        message = check(facts)
+        if message:
+            raise DataError(f"{facts.label}: {message}")
+
+
+def _groups_exist(f: Facts) -> str:
+    for col, role in f.groups:
+        if f.schema is not None and col not in f.schema:
+            return f"{role.noun} '{col}'{role.where} not found; {role.if_absent}"
+    return ""
+
+
+def _columns_exist(f: Facts) -> str:
+    if f.schema is None:
+        return ""
+    for r in f.required:
+        family = f.schema.get(r.column)
+        if family is None:
+            have = ", ".join(list(f.schema)[:12])
+            return f"column '{r.column}' ({r.role}) not found; {r.fix} (columns: {have})"
+        if r.families is not None and family not in r.families:
+            return (f"column '{r.column}' ({r.role}) holds {family} values, not numbers; "
+                    "convert it to numbers (e.g. 0/1 or amounts) before the readout")
+    return ""
+
+
+def _has_rows(f: Facts) -> str:
+    return "has no rows; give a file with at least one row" if f.rows == 0 else ""
+
+
+def _units_present(f: Facts) -> str:
+    if not f.missing_units:
+        return ""
+    return (f"unit column '{f.unit}' is missing for {f.missing_units} of {f.rows} rows; every row needs a unit id: "
+            "fill or remove those rows")
+
+
+def _units_unique(f: Facts) -> str:
+    if f.rows is None or f.distinct_units is None or f.rows - f.missing_units == f.distinct_units:
+        return ""
+    return (f"{f.rows - f.missing_units - f.distinct_units} duplicate ids in unit column '{f.unit}' (a unit counted twice, "
+            "or in two arms); give one row per unit")
+
+
+def _one_experiment(f: Facts) -> str:
+    if f.other_experiment is None:
+        return ""
+    found, expected = f.other_experiment
+    return f"belongs to experiment {found!r}, not {expected!r}; give this experiment's ledger"
+
+
+def _groups_complete(f: Facts) -> str:
+    for col, role, missing, rows in f.groups_missing:
+        if missing:
+            return f"{role.noun} '{col}'{role.where} is missing for {missing} of {rows} rows; {role.if_missing}"
+    return ""
+
+
+def _values_complete(f: Facts) -> str:
+    for v in f.values:
+        bad = v.missing + v.infinite
+        if bad:
+            what = "missing (empty or NaN)" if not v.infinite else ("infinite" if not v.missing else "missing or infinite")
+            return (f"column '{v.column}' ({v.role}) is {what} in {bad} of {v.rows} rows; fill those values "
+                    "(e.g. 0 for no purchase) or remove the rows and report them before the readout")
+    return ""
+
+
+def _binary(f: Facts) -> str:
+    for col, role, lo, hi in f.non_binary:  # + 0.0: an engine's minimum may be -0.0
+        return (f"column '{col}' ({role}, kind proportion) holds values other than 0 and 1 "
+                f"(range {lo + 0.0:g} to {hi + 0.0:g}); "
+                "use a 0/1 column or set kind = \"mean\"")
+    return ""
+
+
+def _non_negative(f: Facts) -> str:
+    for col, role, count, low in f.negative:
+        if count:
+            return f"column '{col}' ({role}) has {count} negative values (min {low:g}); a {role} must be >= 0"
+    return ""
+
+
+def _whole(f: Facts) -> str:
+    for col, role in f.non_integer:
+        return f"column '{col}' ({role}) has values that are not whole numbers; give whole periods (e.g. months)"
+    return ""
+
+
+def _flags(f: Facts) -> str:
+    for col, role, count, example in f.flags:
+        if count:
+            return f"column '{col}' ({role}) must be 0 or 1; found {count} other values (e.g. {example:g})"
+    return ""
+
+
+def _counts(f: Facts) -> str:
+    for col, role, count in f.invalid_counts:
+        if count:
+            return f"column '{col}' ({role}) must hold counts >= 0 with no missing values ({count} rows are missing or negative)"
+    return ""
+
+
+def _matched(f: Facts) -> str:
+    if f.unmatched is None:
+        return ""
+    unmatched, rows, limit = f.unmatched
+    share = unmatched / max(rows, 1)
+    if share <= limit:
+        return ""
+    return (f"{unmatched} of {rows} units ({share:.1%}) are not in the ledger, above [analysis] max_unmatched_share "
+            f"= {limit:g}; check that outcomes and ledger belong together")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a backend counted while aggregating (the raw material of :class:`Facts`).
+
+    ``missing``/``infinite``: per value column, rows that are empty or NaN / infinite;
+    ``non_binary``: per 0/1 column that holds anything else, its (min, max);
+    ``groups_missing``: per grouping column, rows without a value.
+    """
+
+    rows: int
+    missing: Mapping[str, int]
+    infinite: Mapping[str, int]
+    non_binary: Mapping[str, tuple[float, float]]
+    groups_missing: Mapping[str, int]

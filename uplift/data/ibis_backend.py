@@ -1,0 +1,391 @@
+"""The Ibis backend: rows that stay where they are (files in the embedded DuckDB, Spark, warehouses).
+
+:class:`IbisSource` answers the questions of :mod:`uplift.data.source` with Ibis expressions
+compiled to the engine's SQL, each ONE group-by, so only small tables reach Python:
+
+* :meth:`IbisSource.moments` - per cell ``n = count(*)``, ``mean_c = avg(c)``,
+  ``M[c, c] = (n - 1) var_samp(c)`` and, for each pair asked for,
+  ``M[a, b] = (n - 1) covar_samp(a, b)``: the engines' own numerically stable one-pass
+  aggregates (Welford 1962; Chan, Golub & LeVeque 1979), never ``sum(x^2) - n mean^2``. The same
+  query counts the values of each column (missing = ``count(*) - count(c)``) and checks the 0/1
+  columns; a second, diagnostic query runs only when a check has found something (NaN or
+  infinite values, the range of a column that is not 0/1), so the counts are exact;
+* :meth:`IbisSource.life_counts` - rows per (group, duration, event flag) with the value's
+  count, sum and ``var_samp``;
+* :meth:`IbisSource.summaries` / :meth:`IbisSource.level_counts` - per-group n, mean and
+  variance (balance), with NaN counted as missing.
+
+Column names are Ibis column references and paths are bound by Ibis: nothing a user wrote is
+evaluated as code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from uplift.data import hashing
+from uplift.data.facts import Tally
+from uplift.data.files import files_sha256
+from uplift.data.moments import Moments
+from uplift.data.needs import Needs
+from uplift.errors import DataError
+
+__all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "frame_source", "table_source"]
+
+_counter = itertools.count()
+
+
+def type_family(dtype: Any) -> str:
+    """'boolean', 'integer', 'floating', 'decimal', 'string' or 'other' for an Ibis data type."""
+    for family in ("boolean", "integer", "floating", "decimal", "string"):
+        if getattr(dtype, f"is_{family}")():
+            return family
+    return "other"
+
+
+def _f(v: Any) -> float:
+    return float("nan") if v is None or v is pd.NA else float(v)
+
+
+def _i(v: Any) -> int:
+    return int(v) if _isnum(v) else 0
+
+
+def _isnum(v: Any) -> bool:
+    return v is not None and v is not pd.NA and not (isinstance(v, float) and math.isnan(v))
+
+
+def _py(v: Any) -> Any:
+    """numpy scalars -> Python scalars (keys of the cells)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def duckdb_connection(threads: int | None = None) -> Any:
+    """A private embedded DuckDB connection (Ibis) that prints no progress bar.
+
+    Outside Jupyter DuckDB draws a progress bar on long queries; our callers own the terminal (and
+    ``--quiet``), so it is switched off. Inside a Jupyter kernel it is off already and DuckDB refuses
+    to change the setting without ipywidgets, so it is only set when on."""
+    import ibis
+
+    con = ibis.duckdb.connect(**({"threads": threads} if threads else {}))
+    if con.raw_sql("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:  # fetch all: frees the result
+        con.raw_sql("SET enable_progress_bar = false").fetchall()
+    return con
+
+
+def files_source(paths: Sequence[str], fmt: str, label: str, threads: int | None = None) -> "IbisSource":
+    """Parquet/CSV files read by a private embedded DuckDB (only the needed columns are read)."""
+    con = duckdb_connection(threads)
+    return IbisSource(_read_files(con, paths, fmt, label), label, con=con, paths=tuple(paths))
+
+
+def frame_source(frame: pd.DataFrame, label: str, con: Any = None) -> "IbisSource":
+    """A DataFrame scanned in place (Arrow) by an embedded DuckDB (a private one unless ``con`` is given)."""
+    import ibis
+
+    return IbisSource(ibis.memtable(frame), label, con=con if con is not None else duckdb_connection())
+
+
+def table_source(table: Any, label: str) -> "IbisSource":
+    """An Ibis table of any backend (the query runs on that backend)."""
+    return IbisSource(table, label)
+
+
+def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str) -> Any:
+    name = f"uplift_src_{next(_counter)}"
+    try:
+        if fmt == "parquet":
+            return con.read_parquet(list(paths), table_name=name)
+        return con.read_csv(list(paths), table_name=name)
+    except Exception as exc:  # duckdb's IOException / InvalidInputException
+        first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
+        raise DataError(f"{label}: cannot be read as {fmt} ({first}); check the file is complete") from None
+
+
+@dataclass(frozen=True, eq=False)
+class IbisSource:
+    """Rows in an engine, as an Ibis table. Build one with :func:`uplift.data.source.open_source`.
+
+    ``con`` is the private DuckDB connection of files or DataFrames (None for a table of the user's
+    own connection); ``paths`` the files (for :meth:`sha256`).
+    """
+
+    table: Any
+    label: str
+    con: Any = None
+    paths: tuple[str, ...] = ()
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    backend = "ibis"
+
+    # ------------------------------------------------------------------ what the table is
+    @property
+    def engine(self) -> str:
+        """The engine that aggregates: the Ibis backend's name (e.g. 'duckdb', 'pyspark')."""
+        if self.con is not None:
+            return str(self.con.name)
+        try:
+            return str(self.table._find_backend().name)
+        except Exception:  # pragma: no cover - unbound tables
+            return "ibis"
+
+    @property
+    def description(self) -> str:
+        return f"{self.engine} (rows stay in the engine)"
+
+    def schema(self) -> dict[str, str]:
+        """Column name -> type family ('boolean', 'integer', 'floating', 'decimal', 'string', 'other')."""
+        if "schema" not in self._cache:
+            self._cache["schema"] = {str(n): type_family(t) for n, t in self.table.schema().items()}
+        return self._cache["schema"]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema())
+
+    def categories(self, column: str) -> list[Any] | None:
+        """None: engine tables declare no categories (only the values present exist)."""
+        return None
+
+    def sha256(self) -> str | None:
+        """SHA-256 of the files (see :func:`uplift.data.files.files_sha256`); None for an engine table."""
+        return files_sha256(self.paths)
+
+    def execute(self, expr: Any) -> pd.DataFrame:
+        """Run an Ibis expression on this source's engine; engine errors become one line."""
+        try:
+            return self.con.to_pandas(expr) if self.con is not None else expr.to_pandas()
+        except DataError:
+            raise
+        except Exception as exc:  # unreadable file, permission, engine error ...
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+            raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
+
+    def to_pandas(self, columns: Sequence[str] | None = None, order_by: str | None = None) -> pd.DataFrame:
+        """The rows (or ``columns`` of them) as pandas, sorted by ``order_by`` when given (row-level work only)."""
+        t = self.table if columns is None else self.table.select(*columns)
+        if order_by:
+            t = t.order_by(order_by)
+        return self.execute(t).reset_index(drop=True)
+
+    def close(self) -> None:
+        """Close the private DuckDB connection (no-op for a user's table)."""
+        if self.con is not None and not self._cache.get("shared"):
+            self.con.disconnect()
+
+    # ------------------------------------------------------------------ the questions
+    def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
+        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit
+        column: one aggregate query."""
+        t = self.table
+        if not unit:
+            return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
+        r = self.execute(t.aggregate(n=t.count(), d=t[unit].nunique(), k=t[unit].count())).iloc[0]
+        return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
+
+    def counts(self, by: Sequence[str]) -> pd.DataFrame:
+        """Rows per distinct combination of ``by`` (missing values form their own group): ``by`` + ``n``."""
+        t = self.table
+        return self.execute(t.group_by([t[b] for b in by]).aggregate(n=t.count()))
+
+    def moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
+        """Moments of the needed columns per cell of ``by`` from ONE group-by, and what the checks need."""
+        t, sch = self.table, self.schema()
+        columns = needs.columns
+        k = len(columns)
+        want = needs.pair_indices()
+        x = {c: t[c].cast("float64") for c in columns}
+        aggs: dict[str, Any] = {"__n": t.count()}
+        for i, c in enumerate(columns):
+            aggs[f"__k{i}"] = t[c].count()
+            aggs[f"__m{i}"] = x[c].mean()
+            aggs[f"__v{i}"] = x[c].var(how="sample")
+        for c in needs.binary:
+            if sch[c] in ("floating", "decimal"):  # integers are checked from their moments, below
+                aggs[f"__nb{columns.index(c)}"] = ((x[c] != 0) & (x[c] != 1)).cast("int64").sum()
+        for i, j in want:
+            aggs[f"__c{i}_{j}"] = x[columns[i]].cov(x[columns[j]], how="sample")
+        expr = t.group_by([t[b] for b in by]).aggregate(**aggs) if by else t.aggregate(**aggs)
+        rows = self.execute(expr).to_dict("records")
+        tally = self._tally(rows, by, columns, needs.binary)
+        out: dict[tuple, Moments] = {}
+        for r in rows:
+            n = int(r["__n"])
+            if n == 0:
+                continue
+            mean = np.array([_f(r[f"__m{i}"]) for i in range(k)])
+            com = np.full((k, k), np.nan)
+            for i in range(k):
+                v = r[f"__v{i}"]
+                com[i, i] = 0.0 if n < 2 or not _isnum(v) else float(v) * (n - 1)
+            for i, j in want:
+                v = r[f"__c{i}_{j}"]
+                com[i, j] = com[j, i] = 0.0 if n < 2 or not _isnum(v) else float(v) * (n - 1)
+            out[tuple(_py(r[b]) for b in by)] = Moments(n, columns, mean, com)
+        return out, tally
+
+    def _tally(self, rows: list[dict], by: Sequence[str], columns: tuple[str, ...], binary: Sequence[str]) -> Tally:
+        """The checks' counts from the aggregate rows, with a diagnostic query where they cannot be exact."""
+        sch = self.schema()
+        total = sum(int(r["__n"]) for r in rows)
+        groups_missing = {b: sum(int(r["__n"]) for r in rows if pd.isna(r[b])) for b in by}
+        nulls = {c: sum(int(r["__n"]) - int(r[f"__k{i}"]) for r in rows) for i, c in enumerate(columns)}
+        odd = [c for i, c in enumerate(columns) if sch[c] in ("floating", "decimal")
+               and any(int(r[f"__k{i}"]) > 0 and not math.isfinite(_f(r[f"__m{i}"])) for r in rows)]
+        nan, inf = self._nonfinite(odd)
+        missing = {c: nulls[c] + nan.get(c, 0) for c in columns}
+        infinite = {c: inf.get(c, 0) for c in columns}
+        flagged = []
+        for c in binary:
+            i = columns.index(c)
+            if sch[c] in ("floating", "decimal"):
+                bad = sum(_i(r.get(f"__nb{i}")) for r in rows) > 0
+            else:
+                # integers: sum x(x - 1) = (n - 1) var + n mean^2 - n mean is >= 0, and 0 only if every
+                # x is 0 or 1 (x(x - 1) >= 2 for any other integer); rounding error is far below 0.5
+                bad = False
+                for r in rows:
+                    n, m = int(r[f"__k{i}"]), _f(r[f"__m{i}"])
+                    v = _f(r[f"__v{i}"]) if n > 1 and _isnum(r[f"__v{i}"]) else 0.0
+                    if n and ((n - 1) * v + n * m * m - n * m > 0.5 or m < 0 or m > 1):
+                        bad = True
+            if bad:
+                flagged.append(c)
+        return Tally(total, missing, infinite, self._ranges(flagged), groups_missing)
+
+    def _nonfinite(self, columns: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Diagnostic query (only for columns whose mean was not finite): NaN and infinite rows."""
+        if not columns:
+            return {}, {}
+        t = self.table
+        aggs = {}
+        for i, c in enumerate(columns):
+            x = t[c].cast("float64")
+            aggs[f"nan{i}"] = x.isnan().cast("int64").sum()
+            aggs[f"inf{i}"] = x.isinf().cast("int64").sum()
+        r = self.execute(t.aggregate(**aggs)).iloc[0]
+        return ({c: _i(r[f"nan{i}"]) for i, c in enumerate(columns)}, {c: _i(r[f"inf{i}"]) for i, c in enumerate(columns)})
+
+    def _ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Diagnostic query (only for 0/1 columns found to hold other values): their min and max."""
+        if not columns:
+            return {}
+        t = self.table
+        aggs = {}
+        for i, c in enumerate(columns):
+            x = t[c].cast("float64")
+            aggs[f"lo{i}"], aggs[f"hi{i}"] = x.min(), x.max()
+        r = self.execute(t.aggregate(**aggs)).iloc[0]
+        return {c: (_f(r[f"lo{i}"]), _f(r[f"hi{i}"])) for i, c in enumerate(columns)}
+
+    def life_counts(self, by: Sequence[str], duration: str, event: str,
+                    value: str | None) -> tuple[pd.DataFrame, tuple[int, int]]:
+        """Rows per (``by``, duration, event flag) from ONE group-by: ``by`` + ``time``, ``event``, ``n``
+        and, with ``value``, ``value_sum`` and ``value_m2 = (count - 1) var_samp``; and the value
+        column's (missing, infinite) rows (a diagnostic query only when its sum is not finite)."""
+        t, sch = self.table, self.schema()
+        ev = t[event].cast("float64") if sch[event] == "boolean" else t[event]
+        keys = [t[c] for c in by] + [t[duration].name("time"), ev.name("event")]
+        aggs: dict[str, Any] = {"n": t.count()}
+        if value:
+            v = t[value].cast("float64")
+            aggs.update(__vk=t[value].count(), value_sum=v.sum(), __vv=v.var(how="sample"))
+        g = self.execute(t.group_by(keys).aggregate(**aggs))
+        bad = (0, 0)
+        if value:
+            n = g["n"].to_numpy(dtype=np.int64)
+            vk = g["__vk"].to_numpy(dtype=np.int64)
+            vs = g["value_sum"].to_numpy(dtype=float, na_value=np.nan)
+            nulls = int((n - vk).sum())
+            nan, inf = (self._nonfinite([value]) if sch[value] in ("floating", "decimal")
+                        and not np.isfinite(vs[vk > 0]).all() else ({}, {}))
+            bad = (nulls + nan.get(value, 0), inf.get(value, 0))
+            vv = g["__vv"].to_numpy(dtype=float, na_value=np.nan)
+            g["value_m2"] = np.where(n > 1, np.nan_to_num(vv) * (n - 1), 0.0)
+            g = g.drop(columns=["__vk", "__vv"])
+        return g, bad
+
+    def summaries(self, by: str, columns: Sequence[str]) -> pd.DataFrame:
+        """Per group of ``by`` (missing groups left out) and numeric column: ``n`` (non-missing rows),
+        ``missing``, ``mean`` and ``var`` over the non-missing values (NaN counts as missing): ONE group-by.
+        Columns: ``group``, ``column``, ``n``, ``missing``, ``mean``, ``var``."""
+        import ibis
+
+        t, sch = self.table, self.schema()
+        t = t.filter(t[by].notnull())
+        aggs: dict[str, Any] = {"__rows": t.count()}
+        for i, c in enumerate(columns):
+            x = t[c].cast("float64")
+            if sch[c] in ("floating", "decimal"):
+                x = ibis.cases((x.isnan(), ibis.null("float64")), else_=x)
+            aggs.update({f"n{i}": x.count(), f"m{i}": x.mean(), f"v{i}": x.var(how="sample")})
+        res = self.execute(t.group_by(t[by].name("group")).aggregate(**aggs))
+        rows = []
+        for r in res.sort_values("group", key=lambda s: s.astype(str)).to_dict("records"):
+            for i, c in enumerate(columns):
+                n = int(r[f"n{i}"])
+                rows.append({"group": _py(r["group"]), "column": c, "n": n, "missing": int(r["__rows"]) - n,
+                             "mean": _f(r[f"m{i}"]) if n else float("nan"),
+                             "var": _f(r[f"v{i}"]) if n > 1 else float("nan")})
+        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "mean", "var"])
+
+    def level_counts(self, by: str, column: str) -> pd.DataFrame:
+        """Rows per (group of ``by``, text value of ``column``; missing as None): ``group``, ``level``, ``n``."""
+        t = self.table
+        t = t.filter(t[by].notnull())
+        res = self.execute(t.group_by([t[by].name("group"), t[column].cast("string").name("level")]).aggregate(n=t.count()))
+        res["level"] = res["level"].astype(object).where(res["level"].notna(), None)
+        return res
+
+    def hash64(self, unit: str, salt: str) -> pd.DataFrame:
+        """``unit``, ``hash64`` (uint64) and ``bucket`` per row, computed in the engine
+        (:func:`uplift.data.hashing.hash_columns`); rows in the engine's order."""
+        t = self.table
+        hi, lo, b = hashing.hash_columns(t, unit, salt)
+        res = self.execute(t.select(t[unit], hi.name("__hi"), lo.name("__lo"), b.name("bucket")))
+        h = (res["__hi"].to_numpy(dtype=np.uint64) << np.uint64(32)) | res["__lo"].to_numpy(dtype=np.uint64)
+        return pd.DataFrame({unit: res[unit].to_numpy(), "hash64": h, "bucket": res["bucket"].to_numpy(dtype=float)})
+
+    # ------------------------------------------------------------------ new tables from this one
+    def beside(self, obj: Any, label: str) -> "IbisSource":
+        """A DataFrame, or the files of :func:`uplift.data.files.resolve_files` as ``(paths, fmt)``, as a
+        table this one can be joined with: on the same connection."""
+        import ibis
+
+        if isinstance(obj, pd.DataFrame):
+            return IbisSource(ibis.memtable(obj), label, con=self.con, _cache={"shared": True})
+        if self.con is None:
+            raise DataError(f"{label}: a file can be joined to files or DataFrames only; load it into the same engine")
+        paths, fmt = obj
+        return IbisSource(_read_files(self.con, paths, fmt, label), label, con=self.con, paths=tuple(paths),
+                          _cache={"shared": True})
+
+    def _derived(self, table: Any) -> "IbisSource":
+        return replace(self, table=table, _cache={"shared": True})
+
+    def join_columns(self, other: "IbisSource", unit: str, columns: Sequence[str]) -> "IbisSource":
+        """This table LEFT JOINed with ``columns`` of ``other`` on ``unit`` (same-named columns replaced)."""
+        t, o = self.table, other.table
+        base = t.drop(*[c for c in columns if c in t.columns]) if any(c in t.columns for c in columns) else t
+        right = o.select(o[unit].name("__unit"), *[o[c] for c in columns])
+        return self._derived(base.left_join(right, base[unit] == right["__unit"]).drop("__unit"))
+
+    def where_present(self, column: str) -> "IbisSource":
+        """The rows where ``column`` has a value."""
+        return self._derived(self.table.filter(self.table[column].notnull()))
+
+    def with_bins(self, column: str, edges: Sequence[float], labels: Sequence[str], name: str) -> "IbisSource":
+        """A text column ``name`` as :meth:`uplift.data.frame_backend.FrameSource.with_bins`."""
+        import ibis
+
+        p = self.table[column].cast("float64")
+        branches = [(p.isnull() | p.isnan(), "__missing"), (p < 0, "__negative"), (p < edges[0], f"<{edges[0]:g}")]
+        branches += [(p < hi, lab) for hi, lab in zip(edges[1:], labels[:-1])]
+        return self._derived(self.table.mutate(**{name: ibis.cases(*branches, else_=labels[-1])}))
