@@ -1,8 +1,8 @@
 """CLV results: per arm (:class:`ArmCLV`), incremental over control (:class:`IncrementalCLV`) and
 the whole analysis (:class:`CLVResult`: results.json's ``clv`` block, the text summary and the plots).
 
-Frozen dataclasses: :func:`uplift.clv.analyse.clv_from_life_table` fills them, nothing here computes
-an estimate.
+Frozen dataclasses, filled by :func:`uplift.clv.analyse.clv_from_life_table` (the estimates come from
+:mod:`uplift.clv.estimator`).
 """
 
 from __future__ import annotations
