@@ -14,7 +14,9 @@ import pytest
 from uplift.cli import main
 from uplift.targeting.evaluation import Interval
 from uplift.spec import load_spec, parse_spec
-from uplift.targeting.analyse import calibrate_uplift, estimate_value_per_conversion, profit_by_depth, targeting_analysis
+from uplift.targeting.analyse import targeting_analysis
+from uplift.targeting.profit import calibrate_uplift, profit_by_depth
+from uplift.targeting.value import estimate_value_per_conversion
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "demo.toml"
@@ -274,7 +276,7 @@ def test_large_tests_fit_on_a_capped_sample_but_score_everyone():
 def test_value_of_a_conversion_from_incremental_clv(sim):
     """[targeting] value = "clv": V = incremental CLV / incremental conversion rate, recomputed independently."""
     from uplift.clv.analyse import clv_analysis
-    from uplift.targeting.analyse import clv_value_per_conversion
+    from uplift.targeting.value import clv_value_per_conversion
 
     spec = parse_spec(DEMO.read_text().replace('value = "margin"', 'value = "clv"'), path=DEMO, label=str(DEMO))
     assert spec.section("targeting")["value"] == "clv"
