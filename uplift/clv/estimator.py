@@ -48,7 +48,7 @@ from uplift.clv.discounting import discount_factors, period_discount_rate
 from uplift.clv.models import RETENTION_MODELS, HazardModel
 from uplift.clv.result import ArmCLV
 from uplift.errors import DataError
-from uplift.survival.estimators import _clean, kaplan_meier, rmst
+from uplift.survival.estimators import kaplan_meier, rmst
 
 __all__ = [
     "ArmCells",
@@ -279,20 +279,22 @@ def _dtheta_dx(model: "HazardModel", x: np.ndarray, size: int, weighted: bool) -
 
 
 def _value_model_dict(model: "HazardModel", cells: ArmCells) -> dict[str, Any]:
-    """The margin-weighted tail model: parameters and influence-function standard errors."""
+    """The margin-weighted tail model: parameters and influence-function standard errors (JSON-ready:
+    None for a parameter at infinity, e.g. the geometric limit of sBG)."""
     size = len(cells.n_event)
     jac = _dtheta_dx(model, cells.x(), size, weighted=True)
     nat_jac = model.natural_jacobian(model.theta_) @ jac
     se = np.array([math.sqrt(max(_variance(cells, nat_jac[k]), 0.0)) for k in range(2)])
     p = model.natural(model.theta_)
-    return _clean({
+    return {
         "model": model.name,
         "fitted_to": "margin-weighted life table (value retention V(t)/V(0))",
-        "params": dict(zip(model.param_names, p.tolist())),
-        "se": {k: (v if np.isfinite(pp) else None) for k, v, pp in zip(model.param_names, se.tolist(), p)},
+        "params": {k: (float(v) if np.isfinite(v) else None) for k, v in zip(model.param_names, p)},
+        "se": {k: (float(v) if np.isfinite(v) and np.isfinite(pp) else None)
+               for k, v, pp in zip(model.param_names, se, p)},
         "free_parameters": model.n_free_,
         "periods_fitted": model.n_periods_,
-    })
+    }
 
 
 def _variance(cells: ArmCells, grad: np.ndarray) -> float:
