@@ -81,7 +81,7 @@ from uplift.targeting.sample import (
     split_sample,
     training_sample,
 )
-from uplift.targeting.value import ConversionValue, fit_unit_value, value_per_conversion
+from uplift.targeting.value import fit_unit_value, value_per_conversion
 
 __all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice"]
 
