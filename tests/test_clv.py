@@ -15,16 +15,9 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from uplift.clv.analyse import (
-    DiscreteWeibull,
-    ShiftedBetaGeometric,
-    bootstrap_incremental_clv,
-    clv_analysis,
-    clv_from_life_table,
-    derl_sbg,
-    discount_factors,
-    period_discount_rate,
-)
+from uplift.clv.analyse import bootstrap_incremental_clv, clv_analysis, clv_from_life_table
+from uplift.clv.discounting import discount_factors, period_discount_rate
+from uplift.clv.models import DiscreteWeibull, ShiftedBetaGeometric, derl_sbg
 from uplift.errors import DataError, SpecError, UserError
 from uplift.simulate import simulate, true_clv
 from uplift.spec import load_spec, parse_spec

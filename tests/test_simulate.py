@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from uplift.simulate import PRODUCTS, simulate, simulate_outcomes, simulate_population, true_clv
 

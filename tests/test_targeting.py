@@ -14,7 +14,9 @@ import pytest
 from uplift.cli import main
 from uplift.targeting.evaluation import Interval
 from uplift.spec import load_spec, parse_spec
-from uplift.targeting.analyse import calibrate_uplift, estimate_value_per_conversion, profit_by_depth, targeting_analysis
+from uplift.targeting.analyse import targeting_analysis
+from uplift.targeting.profit import calibrate_uplift, profit_by_depth
+from uplift.targeting.value import estimate_value_per_conversion
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "demo.toml"
@@ -164,6 +166,87 @@ def test_calibration_and_value_equal_numpy_least_squares():
     assert iv.estimate == pytest.approx(b2[1], abs=1e-8)
 
 
+def _nested(inner: tuple[float, float], outer: tuple[float, float]) -> bool:
+    return outer[0] <= inner[0] <= inner[1] <= outer[1]
+
+
+def test_intervals_follow_the_spec_confidence():
+    """[analysis] confidence = 0.90: every targeting interval is the 90% one built from the same
+    standard error or the same bootstrap draws (same seeds) as at 95%, so it is narrower; the
+    normal intervals are recomputed here from the 95% ones with scipy's quantiles."""
+    from scipy.stats import norm
+
+    from uplift.simulate import simulate
+
+    s = simulate(12_000, seed=8, arms={"control": 0.5, "offer": 0.5})
+    text = DEMO.read_text()
+    assert "confidence" not in text.partition("[analysis]")[2].partition("[")[0]
+
+    def run(level: float):
+        spec = parse_spec(text.replace("[analysis]\n", f"[analysis]\nconfidence = {level}\n"), path=DEMO, label=str(DEMO))
+        return targeting_analysis(spec, s.population, s.outcomes, "arm", "control", n_boot=60, models=["two_models"])
+
+    r95, r90 = run(0.95), run(0.90)
+    z95, z90 = norm.ppf(0.975), norm.ppf(0.95)
+    # the same estimates
+    assert r90.qini.estimate == r95.qini.estimate and r90.best_profit.estimate == r95.best_profit.estimate
+    np.testing.assert_array_equal(r90.profit, r95.profit)
+    # normal intervals: estimate +- z se, se from the 95% interval
+    v95, v90 = r95.value_per_conversion, r90.value_per_conversion
+    se = (v95.high - v95.low) / (2 * z95)
+    assert v90.estimate == v95.estimate and v90.confidence == 0.90
+    assert (v90.low, v90.high) == pytest.approx((v95.estimate - z90 * se, v95.estimate + z90 * se), rel=1e-12)
+    c95, c90 = r95.calibration, r90.calibration
+    se = (c95["slope_ci_high"] - c95["slope_ci_low"]) / (2 * z95)
+    assert (c90["slope_ci_low"], c90["slope_ci_high"]) == pytest.approx((c95["slope"] - z90 * se, c95["slope"] + z90 * se), rel=1e-12)
+    # bootstrap percentile intervals from the same draws: nested, and narrower
+    d95, d90 = r95.to_dict(), r90.to_dict()
+    pairs = [(d90["qini_ci"], d95["qini_ci"]), (d90["expected_incremental_profit_ci"], d95["expected_incremental_profit_ci"]),
+             (d90["random_score_qini"]["ci"], d95["random_score_qini"]["ci"]), (d90["auuc"]["ci"], d95["auuc"]["ci"]),
+             (d90["models"][0]["qini_ci"], d95["models"][0]["qini_ci"])]
+    pairs += [(d90["uplift_at_k"][k]["ci"], d95["uplift_at_k"][k]["ci"]) for k in d95["uplift_at_k"]]
+    pairs += [((a["boot_low"], a["boot_high"]), (b["boot_low"], b["boot_high"])) for a, b in zip(d90["deciles"], d95["deciles"])]
+    pairs += [((lo, hi), (lo95, hi95)) for lo, hi, lo95, hi95 in zip(r90.profit_low, r90.profit_high, r95.profit_low, r95.profit_high)
+              if np.isfinite([lo, hi, lo95, hi95]).all()]
+    assert all(_nested(tuple(a), tuple(b)) for a, b in pairs)
+    for key in ("qini_ci", "expected_incremental_profit_ci"):
+        assert d90[key][1] - d90[key][0] < d95[key][1] - d95[key][0]
+    assert (np.asarray(r90.profit_high) - r90.profit_low)[1:].sum() < (np.asarray(r95.profit_high) - r95.profit_low)[1:].sum()
+    # the deciles' normal intervals: uplift +- z se
+    for a, b in zip(d90["deciles"], d95["deciles"]):
+        se = (b["ci_high"] - b["ci_low"]) / (2 * z95)
+        assert (a["ci_low"], a["ci_high"]) == pytest.approx((b["uplift"] - z90 * se, b["uplift"] + z90 * se), rel=1e-9)
+    assert d90["random_score_qini"]["confidence"] == 0.90 and r90.best_profit.confidence == 0.90
+    assert "90% CI" in r90.summary() and "95% CI" in r95.summary()
+
+
+def test_qini_and_profit_intervals_at_90_percent_are_the_bootstrap_quantiles():
+    """The Qini interval at 90%: the 5% and 95% quantiles of scikit-uplift's Qini coefficient on the
+    same stratified resamples (drawn here as the evaluation draws them); the profit interval: the
+    same quantiles of the profit draws."""
+    from uplift.targeting import sklift_adapter
+    from uplift.targeting.evaluation import evaluate_uplift
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 0.5).astype(float)
+    y = (rng.random(n) < 0.1 + 0.05 * t * (x > 0)).astype(float)
+    score = x + rng.normal(size=n)
+    e90 = evaluate_uplift(y, score, t, n_boot=40, seed=3, confidence=0.90, random_baseline=False)
+    draw = np.random.default_rng(3)
+    qini = []
+    for _ in range(40):
+        idx = np.concatenate([np.flatnonzero(t == g)[draw.integers(0, int((t == g).sum()), int((t == g).sum()))] for g in (0.0, 1.0)])
+        qini.append(sklift_adapter.metrics().qini_auc_score(y[idx], score[idx], t[idx]))
+    assert (e90.qini.low, e90.qini.high) == pytest.approx(tuple(np.quantile(qini, [0.05, 0.95])), rel=1e-9)
+    point, low, high, draws = profit_by_depth(y, t, y, score, Interval(100.0, 90.0, 110.0, 0.90), 1.0, 5.0, scale=1000.0,
+                                              n_boot=50, seed=1, confidence=0.90)
+    finite = np.isfinite(draws).all(axis=0)
+    np.testing.assert_allclose(low[finite], np.quantile(draws[:, finite], 0.05, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(high[finite], np.quantile(draws[:, finite], 0.95, axis=0), rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- CLI and bad input
 
 
@@ -274,7 +357,7 @@ def test_large_tests_fit_on_a_capped_sample_but_score_everyone():
 def test_value_of_a_conversion_from_incremental_clv(sim):
     """[targeting] value = "clv": V = incremental CLV / incremental conversion rate, recomputed independently."""
     from uplift.clv.analyse import clv_analysis
-    from uplift.targeting.analyse import clv_value_per_conversion
+    from uplift.targeting.value import clv_value_per_conversion
 
     spec = parse_spec(DEMO.read_text().replace('value = "margin"', 'value = "clv"'), path=DEMO, label=str(DEMO))
     assert spec.section("targeting")["value"] == "clv"

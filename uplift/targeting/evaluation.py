@@ -51,6 +51,8 @@ __all__ = [
     "uplift_by_decile",
     "random_qini_interval",
     "evaluate_uplift",
+    "stratified_bootstrap_weights",
+    "json_number",
 ]
 
 
@@ -298,14 +300,15 @@ class Interval:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"estimate", "ci": [low, high], "confidence", "method"}`` (NaN -> None)."""
-        return {"estimate": _clean(self.estimate), "ci": [_clean(self.low), _clean(self.high)],
+        return {"estimate": json_number(self.estimate), "ci": [json_number(self.low), json_number(self.high)],
                 "confidence": self.confidence, "method": self.method}
 
     def __str__(self) -> str:
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
-def _clean(v: Any) -> Any:
+def json_number(v: Any) -> Any:
+    """A number ready for JSON: NaN/inf become None, numpy scalars Python ones; anything else as is."""
     if v is None:
         return None
     if isinstance(v, (np.integer,)):
@@ -315,8 +318,10 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _group_weights(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    """Bootstrap counts: ``n_t`` draws with replacement among treated, ``n_c`` among control."""
+def stratified_bootstrap_weights(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Stratified bootstrap counts (Efron & Tibshirani 1993, ch. 13, resampling within groups): ``n_t``
+    draws with replacement among the treated units (``t == 1``), ``n_c`` among the control units, as
+    integer weights on the units (the group sizes stay fixed)."""
     w = np.zeros(len(t), dtype=np.float64)
     for g in (0.0, 1.0):
         idx = np.flatnonzero(t == g)
@@ -346,7 +351,7 @@ def random_qini_interval(y: Any, treatment: Any, n_boot: int = 200, seed: int = 
     n = len(y)
     vals = np.empty(n_boot)
     for b in range(n_boot):
-        w = _group_weights(rng, t)
+        w = stratified_bootstrap_weights(rng, t)
         perm = rng.permutation(n)  # a random score without ties
         rand = _Sorted(y=y[perm], t=t[perm], thr=np.arange(n))
         vals[b] = _normalised(_qini_points(rand.cums(w[perm])), _qini_points(perfect.cums(w[perfect_order])))
@@ -384,7 +389,7 @@ class UpliftEvaluation:
             "auuc": self.auuc.to_dict(),
             "uplift_at_k": {f"{k:g}": v.to_dict() for k, v in self.uplift_at.items()},
             "random_score_qini": self.random_qini.to_dict() if self.random_qini else None,
-            "deciles": [{k: _clean(v) for k, v in r.items()} for r in self.deciles.to_dict("records")],
+            "deciles": [{k: json_number(v) for k, v in r.items()} for r in self.deciles.to_dict("records")],
             "qini_curve": {"x": [float(v) for v in self.qini_x[idx]], "y": [float(v) for v in self.qini_y[idx]]},
             "n_bootstrap": self.n_boot,
         }
@@ -485,7 +490,7 @@ def evaluate_uplift(
     ys_, ts_ = y[order], t[order]
     dec_boot = np.empty((n_boot, bins))
     for b in range(n_boot):
-        w = _group_weights(rng, t)
+        w = stratified_bootstrap_weights(rng, t)
         qb, ab, atb = metrics(w)
         boots[b] = [qb, ab, *atb]
         ws = w[order]

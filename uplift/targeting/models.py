@@ -38,6 +38,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from uplift.errors import DataError, UserError
+from uplift.targeting import sklift_adapter
 
 __all__ = [
     "FeatureEncoder",
@@ -207,12 +208,10 @@ class SoloModel(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "SoloModel":
-        from uplift.targeting import sklift_adapter as _sklift
-
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), who="solo model")
         self.binary_ = binary
-        self.model_ = _sklift.solo_model(self._learner(self.estimator, binary), method=self.method)
+        self.model_ = sklift_adapter.solo_model(self._learner(self.estimator, binary), method=self.method)
         self.model_.fit(Z, y.astype(int) if binary else y, t.astype(int))
         return self
 
@@ -229,13 +228,11 @@ class TwoModels(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "TwoModels":
-        from uplift.targeting import sklift_adapter as _sklift
-
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), who="two-models model")
         self.binary_ = binary
-        self.model_ = _sklift.two_models(self._learner(self.estimator, binary), self._learner(self.estimator, binary),
-                                         method=self.method)
+        self.model_ = sklift_adapter.two_models(self._learner(self.estimator, binary),
+                                                self._learner(self.estimator, binary), method=self.method)
         self.model_.fit(Z, y.astype(int) if binary else y, t.astype(int))
         return self
 
@@ -254,12 +251,10 @@ class ClassTransformation(_UpliftModel):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, treatment: Any) -> "ClassTransformation":
-        from uplift.targeting import sklift_adapter as _sklift
-
         Z = self._encode_fit(X)
         y, t, binary = _check_y_t(y, treatment, len(Z), binary_only=True, who="class_transformation model")
         self.binary_ = True
-        self.model_ = _sklift.class_transformation(self._learner(self.estimator, True))
+        self.model_ = sklift_adapter.class_transformation(self._learner(self.estimator, True))
         self.model_.fit(Z, y.astype(int), t.astype(int))
         return self
 
