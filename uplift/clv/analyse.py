@@ -61,12 +61,12 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from uplift.errors import DataError, SpecError
+from uplift.results import jsonable
 from uplift.survival.estimators import (
     KaplanMeier,
     LogRankResult,
     RMST,
     RMSTDifference,
-    _clean,
     kaplan_meier,
     life_table,
     logrank_test,
@@ -643,7 +643,7 @@ def _value_model_dict(model: "_HazardModel", cells: ArmCells) -> dict[str, Any]:
     nat_jac = model._natural_jacobian(model.theta_) @ jac
     se = np.array([math.sqrt(max(_variance(cells, nat_jac[k]), 0.0)) for k in range(2)])
     p = model.natural(model.theta_)
-    return _clean({
+    return jsonable({
         "model": model.name,
         "fitted_to": "margin-weighted life table (value retention V(t)/V(0))",
         "params": dict(zip(model.param_names, p.tolist())),
@@ -741,7 +741,7 @@ class ArmCLV:
     def to_dict(self, min_cell_size: int = 0) -> dict[str, Any]:
         """JSON-ready dict; KM points with fewer than ``min_cell_size`` at risk are left out."""
         keep = self.km.at_risk >= min_cell_size
-        return _clean(
+        return jsonable(
             {
                 "n": self.n,
                 "clv": self.clv,
@@ -802,7 +802,7 @@ class IncrementalCLV:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return _clean(
+        return jsonable(
             {
                 "arm": self.arm,
                 "control": self.control,
@@ -1102,7 +1102,7 @@ class CLVResult:
                     "rmst": None if (len(km.at_risk) and km.at_risk[0] < self.min_cell_size) else rmst(km, float(self._tau)).estimate}
                 for k, km in self.retention_by_products.items()
             }
-        return _clean(out)
+        return jsonable(out)
 
     @property
     def _tau(self) -> int:

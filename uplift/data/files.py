@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from uplift.results import to_json
 
 __all__ = ["DataError", "read_table", "write_parquet_atomic", "write_json_atomic", "write_text_atomic", "file_sha256"]
 
@@ -51,8 +52,8 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:
-    """Write JSON (sorted keys, 2-space indent, NaN refused) atomically."""
-    write_text_atomic(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    """Write ``obj`` as JSON (:func:`uplift.results.to_json`: sorted keys, 2-space indent) atomically."""
+    write_text_atomic(to_json(obj) + "\n", path)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -37,7 +37,6 @@ are what :mod:`uplift.stats.compare` consumes: :class:`SampleMean`, :class:`Prop
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
+from uplift.results import jsonable
 
 __all__ = [
     "Moments",
@@ -58,11 +58,6 @@ __all__ = [
     "pool",
     "check_numeric_columns",
 ]
-
-
-def _clean(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # --------------------------------------------------------------------------- the general record
@@ -190,11 +185,11 @@ class Moments:
         """JSON-ready: n, mean per column, sample variance per column, sample covariances (None if n < 2)."""
         out: dict[str, Any] = {"n": int(self.n), "mean": {}, "var": {}, "cov": {}}
         for i, c in enumerate(self.columns):
-            out["mean"][c] = _clean(self.mean[i]) if self.n else None
-            out["var"][c] = _clean(self.comoment[i, i] / (self.n - 1)) if self.n > 1 else None
+            out["mean"][c] = jsonable(self.mean[i]) if self.n else None
+            out["var"][c] = jsonable(self.comoment[i, i] / (self.n - 1)) if self.n > 1 else None
             for j in range(i + 1, len(self.columns)):
                 key = f"{c}|{self.columns[j]}"
-                out["cov"][key] = _clean(self.comoment[i, j] / (self.n - 1)) if self.n > 1 else None
+                out["cov"][key] = jsonable(self.comoment[i, j] / (self.n - 1)) if self.n > 1 else None
         return out
 
 

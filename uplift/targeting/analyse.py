@@ -54,7 +54,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError, SpecError
-from uplift.targeting.evaluation import Interval, UpliftEvaluation, _clean, _group_weights, evaluate_uplift, qini_coefficient
+from uplift.results import jsonable
+from uplift.targeting.evaluation import Interval, UpliftEvaluation, _group_weights, evaluate_uplift, qini_coefficient
 
 __all__ = ["ModelComparison", "TargetingResult", "targeting_analysis", "estimate_value_per_conversion", "profit_by_depth"]
 
@@ -71,9 +72,9 @@ class ModelComparison:
     auuc: Interval
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "selection_qini": _clean(self.selection_qini),
-                "qini": _clean(self.qini.estimate), "qini_ci": [_clean(self.qini.low), _clean(self.qini.high)],
-                "auuc": _clean(self.auuc.estimate), "auuc_ci": [_clean(self.auuc.low), _clean(self.auuc.high)]}
+        return {"model": self.model, "selection_qini": jsonable(self.selection_qini),
+                "qini": jsonable(self.qini.estimate), "qini_ci": [jsonable(self.qini.low), jsonable(self.qini.high)],
+                "auuc": jsonable(self.auuc.estimate), "auuc_ci": [jsonable(self.auuc.low), jsonable(self.auuc.high)]}
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ class TargetingResult:
             "n_holdout_eligible": self.n_holdout_eligible,
             "selection": "highest Qini on a selection part of the training data; all numbers below on the held-out part",
             "models": [m.to_dict() for m in self.models],
-            "qini": _clean(self.qini.estimate),
-            "qini_ci": [_clean(self.qini.low), _clean(self.qini.high)],
+            "qini": jsonable(self.qini.estimate),
+            "qini_ci": [jsonable(self.qini.low), jsonable(self.qini.high)],
             "random_score_qini": self.random_qini.to_dict(),
             "beats_random": bool(self.qini.estimate > self.random_qini.high),
             "auuc": self.evaluation.auuc.to_dict(),
@@ -147,25 +148,25 @@ class TargetingResult:
             "deciles": self.evaluation.to_dict()["deciles"],
             "best_depth": float(self.best_depth),
             "n_targeted": self.n_targeted,
-            "expected_incremental_profit": _clean(self.best_profit.estimate),
-            "expected_incremental_profit_ci": [_clean(self.best_profit.low), _clean(self.best_profit.high)],
+            "expected_incremental_profit": jsonable(self.best_profit.estimate),
+            "expected_incremental_profit_ci": [jsonable(self.best_profit.low), jsonable(self.best_profit.high)],
             "expected_incremental_profit_method": self.best_profit.method,
-            "predicted_incremental_profit_of_list": _clean(self.predicted_profit_selected),
+            "predicted_incremental_profit_of_list": jsonable(self.predicted_profit_selected),
             "profit_curve": {
                 "depth": [float(d) for d in self.depths[idx]],
-                "profit": [_clean(v) for v in self.profit[idx]],
-                "ci_low": [_clean(v) for v in self.profit_low[idx]],
-                "ci_high": [_clean(v) for v in self.profit_high[idx]],
-                "model_expected": [_clean(v) for v in self.expected_curve[idx]] if self.expected_curve is not None else None,
+                "profit": [jsonable(v) for v in self.profit[idx]],
+                "ci_low": [jsonable(v) for v in self.profit_low[idx]],
+                "ci_high": [jsonable(v) for v in self.profit_high[idx]],
+                "model_expected": [jsonable(v) for v in self.expected_curve[idx]] if self.expected_curve is not None else None,
             },
-            "calibration": {k: _clean(v) for k, v in self.calibration.items()},
+            "calibration": {k: jsonable(v) for k, v in self.calibration.items()},
             "depth_rule": "contact eligible customers whose calibrated expected incremental profit is positive "
                           "(the depth that maximises the model-expected profit curve)",
             "eligible": {"population": self.n_population, "eligible": self.n_eligible, "excluded": dict(self.excluded)},
             "assumptions": {
                 "profit_formula": "profit_i = calibrated uplift_i * value of a conversion_i - contact_cost - incentive_cost * P(convert | offered)_i",
-                "value_per_conversion": _clean(self.value_per_conversion.estimate),
-                "value_per_conversion_ci": [_clean(self.value_per_conversion.low), _clean(self.value_per_conversion.high)],
+                "value_per_conversion": jsonable(self.value_per_conversion.estimate),
+                "value_per_conversion_ci": [jsonable(self.value_per_conversion.low), jsonable(self.value_per_conversion.high)],
                 "value_source": self.value_source,
                 "value_model": self.value_model,
                 "contact_cost": self.contact_cost,
