@@ -189,6 +189,7 @@ def test_a_missing_contract_key_is_rejected(demo_results, path):
     (("spec_sha256",), "not-a-digest"),
     (("schema_version",), 1.0),
     (("clv", "margin_timing"), "middle"),
+    (("clv", "arms", "offer", "survival_model", "params"), "alpha=1"),
     (("targeting", "qini_ci"), "wide"),
     (("notes",), "one note"),
 ])

@@ -347,7 +347,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     if not per_arm:
         return "<p>No economics in the spec.</p>"
     money = lambda x: fmt_money(x, currency)  # noqa: E731
-    ci_name = ci_label(r.get("metrics") or [])  # ROI intervals are at the metrics' confidence level
+    ci_name = ci_label([roi, *(r.get("metrics") or [])])  # ROI intervals: the analysis' confidence level
     out = []
     for arm, a in per_arm.items():
         scaled = a.get("scaled") or {}
@@ -448,7 +448,7 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
         return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
     rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
             for m in t.get("models", [])]
-    ci_name = ci_label([t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
+    ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
     out = table(["Model", "Qini coefficient (held out)", ci_name], rows) if rows else ""
     out += (f"<p>Chosen model: <b>{_E(str(t.get('model')))}</b>. Best targeting depth: <b>{fmt_pct(t.get('best_depth'), 0)}</b> of eligible customers; "
             f"expected incremental profit {fmt_money(t.get('expected_incremental_profit'), currency)} "
