@@ -39,13 +39,14 @@ Everything is deterministic given the seed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
+
+from uplift.results import to_json
 
 __all__ = [
     "PRODUCTS",
@@ -452,4 +453,4 @@ def simulate(
 
 def truth_json(truth: Truth) -> str:
     """The truth as pretty JSON text."""
-    return json.dumps(truth.to_dict(), indent=2, sort_keys=True)
+    return to_json(truth.to_dict())

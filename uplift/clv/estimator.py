@@ -48,6 +48,7 @@ from uplift.clv.discounting import discount_factors, period_discount_rate
 from uplift.clv.models import RETENTION_MODELS, HazardModel
 from uplift.clv.result import ArmCLV
 from uplift.errors import DataError
+from uplift.results import jsonable
 from uplift.survival.estimators import kaplan_meier, rmst
 
 __all__ = [
@@ -289,9 +290,8 @@ def _value_model_dict(model: "HazardModel", cells: ArmCells) -> dict[str, Any]:
     return {
         "model": model.name,
         "fitted_to": "margin-weighted life table (value retention V(t)/V(0))",
-        "params": {k: (float(v) if np.isfinite(v) else None) for k, v in zip(model.param_names, p)},
-        "se": {k: (float(v) if np.isfinite(v) and np.isfinite(pp) else None)
-               for k, v, pp in zip(model.param_names, se, p)},
+        "params": jsonable(dict(zip(model.param_names, p))),
+        "se": {k: (jsonable(v) if np.isfinite(pp) else None) for k, v, pp in zip(model.param_names, se, p)},
         "free_parameters": model.n_free_,
         "periods_fitted": model.n_periods_,
     }

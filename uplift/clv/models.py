@@ -27,6 +27,7 @@ import numpy as np
 from scipy import optimize, special
 
 from uplift.errors import DataError
+from uplift.results import jsonable
 
 __all__ = ["HazardModel", "ShiftedBetaGeometric", "DiscreteWeibull", "RETENTION_MODELS", "derl_sbg"]
 
@@ -208,9 +209,8 @@ class HazardModel:
         nat = self.natural(self.theta_)
         return {
             "model": self.name,
-            "params": {k: (float(v) if np.isfinite(v) else None) for k, v in zip(self.param_names, nat)},
-            "se": {k: (float(v) if np.isfinite(v) and np.isfinite(p) else None)
-                   for k, v, p in zip(self.param_names, self.se_, nat)},
+            "params": jsonable(dict(zip(self.param_names, nat))),
+            "se": {k: (jsonable(v) if np.isfinite(p) else None) for k, v, p in zip(self.param_names, self.se_, nat)},
             "loglik": float(self.loglik_),
             "aic": float(self.aic_),
             "free_parameters": self.n_free_,

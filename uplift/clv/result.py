@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, _clean, rmst
+from uplift.results import jsonable
+from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, rmst
 
 __all__ = ["ArmCLV", "IncrementalCLV", "CLVResult"]
 
@@ -57,7 +58,7 @@ class ArmCLV:
     def to_dict(self, min_cell_size: int = 0) -> dict[str, Any]:
         """JSON-ready dict; KM points with fewer than ``min_cell_size`` at risk are left out."""
         keep = self.km.at_risk >= min_cell_size
-        return _clean(
+        return jsonable(
             {
                 "n": self.n,
                 "clv": self.clv,
@@ -118,7 +119,7 @@ class IncrementalCLV:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return _clean(
+        return jsonable(
             {
                 "arm": self.arm,
                 "control": self.control,
@@ -211,7 +212,7 @@ class CLVResult:
                     "rmst": None if (len(km.at_risk) and km.at_risk[0] < self.min_cell_size) else rmst(km, float(self._tau)).estimate}
                 for k, km in self.retention_by_products.items()
             }
-        return _clean(out)
+        return jsonable(out)
 
     @property
     def _tau(self) -> int:

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from uplift.results import to_json
     import sys
 
     from uplift.experiment.assign import assign_to_ledger
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"assigning {population} -> {ledger} ...", file=sys.stderr, flush=True)
     result = assign_to_ledger(spec, population, ledger, assigned_at=args.assigned_at, exclusions=args.exclusions)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, allow_nan=False))
+        print(to_json(result.to_dict()))
     else:
         print(result.summary())
         print(f"ledger: {ledger}")

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from uplift.results import to_json
 
     from uplift.experiment.checks import check_ledger
     from uplift.errors import UserError
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     population = read_table(args.population, what="population") if args.population else None
     result = check_ledger(spec, ledger, population)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, allow_nan=False))
+        print(to_json(result.to_dict()))
     else:
         print(result.summary())
     return 1 if result.flagged else 0

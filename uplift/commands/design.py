@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from uplift.results import to_json
 
     from uplift.experiment.design import design_experiment
     from uplift.data.files import read_table
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     population = read_table(args.population, what="population") if args.population else None
     result = design_experiment(spec, population, n_total=args.n)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True, allow_nan=False))
+        print(to_json(result.to_dict()))
     else:
         print(result.summary())
     return 0

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from uplift.results import to_json
 
     from uplift.errors import UserError
     from uplift.data.files import read_table
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                       for r in res.top(args.top, by=args.sort).to_dict("records")]
         if prop is not None:
             d["propensity"] = prop.to_dict()
-        print(json.dumps(d, indent=2, allow_nan=False))
+        print(to_json(d, sort_keys=False))
     else:
         print(res.summary(args.top) if args.sort == "lift" else res.top(args.top, by=args.sort).to_string(index=False))
         if prop is not None:

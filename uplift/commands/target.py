@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from uplift.results import to_json
     from pathlib import Path
 
     from uplift.errors import UserError
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         write_parquet_atomic(result.next_wave, out)
     if args.json:
-        print(json.dumps({**result.to_dict(), "next_wave": str(out)}, indent=2, allow_nan=False))
+        print(to_json({**result.to_dict(), "next_wave": str(out)}, sort_keys=False))
     else:
         print(result.summary())
         print(f"next-wave list: {out} ({result.n_eligible:,} eligible customers, {result.n_targeted:,} selected)")

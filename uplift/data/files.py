@@ -9,13 +9,14 @@ the checks of :mod:`uplift.data.facts` count as missing and infinite.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from uplift.results import to_json
 
 __all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "write_parquet_atomic", "write_json_atomic",
            "write_text_atomic", "file_sha256", "files_sha256"]
@@ -63,8 +64,8 @@ def write_text_atomic(text: str, path: str | Path) -> None:
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:
-    """Write JSON (sorted keys, 2-space indent, NaN refused) atomically."""
-    write_text_atomic(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", path)
+    """Write ``obj`` as JSON (:func:`uplift.results.to_json`: sorted keys, 2-space indent) atomically."""
+    write_text_atomic(to_json(obj) + "\n", path)
 
 
 def file_sha256(path: str | Path) -> str:

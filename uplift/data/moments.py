@@ -35,11 +35,11 @@ are what :mod:`uplift.stats.compare` consumes: :class:`SampleMean`, :class:`Prop
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+from uplift.results import jsonable
 
 __all__ = [
     "Moments",
@@ -51,11 +51,6 @@ __all__ = [
     "block_moments",
     "moments_by_code",
 ]
-
-
-def _clean(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # --------------------------------------------------------------------------- the general record
@@ -183,11 +178,11 @@ class Moments:
         """JSON-ready: n, mean per column, sample variance per column, sample covariances (None if n < 2)."""
         out: dict[str, Any] = {"n": int(self.n), "mean": {}, "var": {}, "cov": {}}
         for i, c in enumerate(self.columns):
-            out["mean"][c] = _clean(self.mean[i]) if self.n else None
-            out["var"][c] = _clean(self.comoment[i, i] / (self.n - 1)) if self.n > 1 else None
+            out["mean"][c] = jsonable(self.mean[i]) if self.n else None
+            out["var"][c] = jsonable(self.comoment[i, i] / (self.n - 1)) if self.n > 1 else None
             for j in range(i + 1, len(self.columns)):
                 key = f"{c}|{self.columns[j]}"
-                out["cov"][key] = _clean(self.comoment[i, j] / (self.n - 1)) if self.n > 1 else None
+                out["cov"][key] = jsonable(self.comoment[i, j] / (self.n - 1)) if self.n > 1 else None
         return out
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from uplift.data.collect import Summary, group_summaries
 from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
+from uplift.results import jsonable
 
 __all__ = [
     "SRMResult",
@@ -45,10 +46,6 @@ __all__ = [
     "covariate_balance",
     "check_ledger",
 ]
-
-
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 @dataclass(frozen=True)
@@ -67,8 +64,8 @@ class SRMResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = {
-            "p_value": _num(self.p_value),
-            "chi2": _num(self.chi2),
+            "p_value": jsonable(self.p_value),
+            "chi2": jsonable(self.chi2),
             "df": self.df,
             "observed": {k: int(v) for k, v in self.observed.items()},
             "expected": {k: float(v) for k, v in self.expected.items()},
@@ -196,7 +193,7 @@ class BalanceResult:
             "threshold": self.threshold,
             "method": "standardised mean difference (mean_arm - mean_control) / sqrt((s2_arm + s2_control)/2), Austin 2009",
             "flagged": self.flagged,
-            "rows": [{k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self.rows],
+            "rows": jsonable(self.rows),
         }
 
     def summary(self) -> str:

@@ -55,6 +55,7 @@ from scipy import optimize, stats
 
 from uplift.errors import DataError, UserError
 from uplift.metrics.kinds import correlation, metric_class, metric_for, ratio_unit_variance
+from uplift.results import jsonable
 
 __all__ = [
     "DesignResult",
@@ -260,14 +261,7 @@ class MetricDesign:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out = {}
-        for k, v in self.__dict__.items():
-            if isinstance(v, float):
-                v = v if math.isfinite(v) else None
-            if isinstance(v, Mapping):
-                v = dict(v)
-            out[k] = v
-        return out
+        return jsonable(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -307,14 +301,7 @@ class DesignResult:
         return None if self.duration_weeks is None else int(math.ceil(self.duration_weeks - 1e-9))
 
     def to_dict(self) -> dict[str, Any]:
-        def clean(v):
-            if isinstance(v, float):
-                return v if math.isfinite(v) else None
-            if isinstance(v, Mapping):
-                return {k: clean(x) for k, x in v.items()}
-            return v
-
-        return {
+        return jsonable({
             "experiment": self.experiment,
             "primary": self.primary,
             "weights": dict(self.weights),
@@ -328,18 +315,18 @@ class DesignResult:
             "n_per_arm": dict(self.n_per_arm),
             "n_total": self.n_total,
             "n_total_exact": self.n_total_exact,
-            "mde": clean(self.mde),
-            "mde_relative": clean(self.mde_relative),
-            "power": clean(self.power),
+            "mde": self.mde,
+            "mde_relative": self.mde_relative,
+            "power": self.power,
             "weekly_inflow": self.weekly_inflow,
-            "duration_weeks": clean(self.duration_weeks),
+            "duration_weeks": self.duration_weeks,
             "duration_weeks_whole": self.duration_weeks_whole,
-            "cuped": clean(dict(self.cuped)) if self.cuped else None,
+            "cuped": dict(self.cuped) if self.cuped else None,
             "eligible": self.eligible,
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
             "method": self.method,
-        }
+        })
 
     def summary(self) -> str:
         from uplift.experiment.assign import _table

@@ -33,7 +33,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
 
 from uplift.data.collect import collect_cells
 from uplift.data.facts import ARM, SEGMENT
@@ -51,39 +50,11 @@ from uplift.metrics.crosssell import (
     with_derived_columns,
 )
 from uplift.metrics.kinds import metric_for
+from uplift.results import jsonable
 
 __all__ = ["MetricsResult", "analyse_metrics", "metric_needs", "arms_from_counts"]
 
 _MAX_SEGMENT_VALUES = 100
-
-
-def _f(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    """Recursively turn numpy scalars/arrays and NaN into JSON-ready values (None for NaN)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, Moments):
-        return _jsonable(obj.to_dict())
-    return obj
 
 
 # --------------------------------------------------------------------------- result
@@ -119,7 +90,7 @@ class MetricsResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (None for NaN), keys as in DESIGN.md's results.json contract."""
-        return _jsonable({
+        return jsonable({
             "arm_column": self.arm_column,
             "control": self.control,
             "arms": list(self.arms),

@@ -11,13 +11,10 @@ from one computation.
 
 from __future__ import annotations
 
-import math
 import platform
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
 import pandas as pd
 
 from uplift import __version__
@@ -28,43 +25,64 @@ from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
+from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.targeting.analyse import targeting_analysis
 
-__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns", "jsonable"]
+if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
+    from uplift.clv.analyse import CLVResult
+    from uplift.experiment.assign import Eligibility
+    from uplift.experiment.checks import BalanceResult, SRMResult
+    from uplift.experiment.precision import PrecisionResult
+    from uplift.metrics.analyse import MetricsResult
+    from uplift.targeting.analyse import TargetingResult
+
+__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns"]
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Everything a readout shows. Each part is a result object (with ``to_dict()``) or a dict."""
+    """Everything a readout shows, as typed result objects; :meth:`to_results` is results.json.
+
+    Each part keeps its own typed values (NaN where a number is undefined) and has a
+    ``to_dict()``. The notebook draws the charts from these objects and the tables from
+    :meth:`to_results`, so the page and results.json show the same numbers.
+    """
 
     spec: Spec
     provenance: Mapping[str, Any]
     arms: Mapping[str, int]
     control: str
-    srm: Any
-    balance: Any = None
-    eligibility: Any = None
-    metrics: Any = None
-    clv: Any = None
-    targeting: Any = None
-    precision: Any = None
+    srm: SRMResult
+    balance: BalanceResult | None = None
+    eligibility: Eligibility | None = None
+    metrics: MetricsResult | None = None
+    clv: CLVResult | None = None
+    targeting: TargetingResult | None = None
+    precision: PrecisionResult | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_results(self) -> dict[str, Any]:
-        """The ``results.json`` object (DESIGN.md "Contracts"): JSON-ready, aggregates only."""
-        m = _as_dict(self.metrics) or {}
-        out: dict[str, Any] = {
+        """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
+
+        Assembled from the parts' ``to_dict()`` and converted once by
+        :func:`uplift.results.jsonable` (an undefined number becomes None, i.e. null). It
+        follows the JSON Schema ``uplift/results.schema.json`` and names its version in
+        ``schema_version``.
+        """
+        m = self.metrics.to_dict() if self.metrics is not None else {}
+        results: dict[str, Any] = jsonable({
+            "schema_version": SCHEMA_VERSION,
             "experiment": self.spec.name,
             "toolkit_version": self.provenance.get("toolkit_version"),
             "spec_sha256": self.provenance.get("spec_sha256"),
             "data_sha256": self.provenance.get("data_sha256"),
-            "provenance": dict(self.provenance),
+            "provenance": self.provenance,
             "control": self.control,
-            "arms": dict(self.arms),
-            "srm": _as_dict(self.srm),
-            "balance": _as_dict(self.balance),
-            "eligibility": _as_dict(self.eligibility),
+            "arms": self.arms,
+            "srm": self.srm,
+            "balance": self.balance,
+            "eligibility": self.eligibility,
             "metrics": m.get("metrics", []),
             "guardrails": m.get("guardrails", []),
             "decision": m.get("decision"),
@@ -74,45 +92,15 @@ class Analysis:
             "catalogue": m.get("catalogue"),
             "sequential": m.get("sequential"),
             "sufficient_statistics": m.get("sufficient_statistics"),
-            "precision": _as_dict(self.precision),
-            "clv": _as_dict(self.clv),
-            "targeting": _as_dict(self.targeting),
-            "notes": list(self.notes),
-        }
+            "precision": self.precision,
+            "clv": self.clv,
+            "targeting": self.targeting,
+            "notes": self.notes,
+        })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
-        for row in (*out["metrics"], *out["guardrails"]):
+        for row in (*results["metrics"], *results["guardrails"]):
             row["unit"] = units.get(row.get("metric"), "")
-        return jsonable(out)
-
-
-def _as_dict(obj: Any) -> Any:
-    if obj is None:
-        return None
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return obj
-
-
-def jsonable(obj: Any) -> Any:
-    """Turn numpy scalars, tuples and NaN/inf into plain JSON values (NaN and inf -> None)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
+        return results
 
 
 def prepare_outcomes(

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
-    "funnel_table", "segments_table", "finance", "targeting", "methods",
+    "funnel_table", "segments_table", "finance", "targeting", "methods", "ci_label", "adjustment_label",
 ]
 
 _E = html.escape
@@ -66,6 +66,22 @@ def _ci(ci: Any, f) -> str:
     if not isinstance(ci, (list, tuple)) or len(ci) != 2:
         return "&mdash;"
     return f"[{f(ci[0])}, {f(ci[1])}]"
+
+
+def ci_label(items: Iterable[Any], default: float = 0.95) -> str:
+    """'95% CI' at the confidence level the results carry: the first ``confidence`` among ``items``
+    (result rows or blocks), else ``default``."""
+    level = next((x["confidence"] for x in items if isinstance(x, Mapping) and _ok(x.get("confidence"))), default)
+    return f"{100 * level:g}% CI"
+
+
+_ADJUSTMENTS = {"holm": "Holm", "benjamini-hochberg": "BH"}
+
+
+def adjustment_label(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Short name of the multiplicity adjustment the rows' ``p_value_adjusted`` used ('' when none)."""
+    name = next((r.get("adjustment") for r in rows if r.get("adjustment")), "")
+    return _ADJUSTMENTS.get(str(name), str(name))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], caption: str = "") -> str:
@@ -222,7 +238,8 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
     """Sections 4 and 6: control, treatment, absolute and relative effects with CIs, p-values."""
     if not rows:
         return "<p>No metrics.</p>"
-    headers = ["Metric", "Arm", "n (arm)", "Control", "Arm", "Abs. effect", "95% CI", "Rel. effect", "95% CI", "p"]
+    ci = ci_label(rows)
+    headers = ["Metric", "Arm", "n (arm)", "Control", "Arm", "Abs. effect", ci, "Rel. effect", ci, "p"]
     if adjusted_label:
         headers.append(f"p ({_E(adjusted_label)})")
     html_ = table(headers, _metric_rows(rows, currency, bool(adjusted_label)))
@@ -256,7 +273,7 @@ def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") ->
             fmt_p(g.get("p_value_noninferiority")),
             "<span class=\"sig-pos\">non-inferior</span>" if ok else ("<span class=\"sig-neg\">NOT shown non-inferior</span>" if ok is not None else "&mdash;"),
         ])
-    return table(["Guardrail", "Arm", "Control", "Arm", "Abs. effect", "95% CI", "Margin", "p (non-inf.)", "Verdict"], out)
+    return table(["Guardrail", "Arm", "Control", "Arm", "Abs. effect", ci_label(rows), "Margin", "p (non-inf.)", "Verdict"], out)
 
 
 def precision(r: Mapping[str, Any]) -> str:
@@ -286,7 +303,7 @@ def funnel_table(r: Mapping[str, Any]) -> str:
         rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
                      fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
                      f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
-    return table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", "95% CI", "p (BH)", "Step conversion (control &rarr; arm)"],
+    return table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)", "Step conversion (control &rarr; arm)"],
                  rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
 
 
@@ -316,7 +333,7 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
         out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
                     f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
                     diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
-    return table(["Segment", "Arm", "n arm / control", "Control &rarr; arm", "Effect", "95% CI", "p (BH)"], out,
+    return table(["Segment", "Arm", "n arm / control", "Control &rarr; arm", "Effect", ci_label(rows), "p (BH)"], out,
                  caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s.get('min_cell_size', 50)} units in an arm are suppressed.")
 
 
@@ -333,6 +350,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     if not per_arm:
         return "<p>No economics in the spec.</p>"
     money = lambda x: fmt_money(x, currency)  # noqa: E731
+    ci_name = ci_label([roi, *(r.get("metrics") or [])])  # ROI intervals: the analysis' confidence level
     out = []
     for arm, a in per_arm.items():
         scaled = a.get("scaled") or {}
@@ -348,7 +366,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
         cards = []
         for label, block, f in items:
             est, ci = _est(block)
-            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}</div><div class=\"l\">{_E(label)}<br>95% CI {_ci(ci, f)}</div></div>")
+            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
         out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
     facts = [f"Contact cost {fmt_money(roi.get('contact_cost'), currency)} per treated customer; incentive "
              f"{fmt_money(roi.get('incentive_cost'), currency)} per conversion; eligible population {fmt_num(roi.get('eligible_population'))}."]
@@ -368,6 +386,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
     """Section 10 (cross-sell measures): cross-sell rate, attach rate, APC before/after and its change."""
     c = r.get("catalogue") or {}
     rows = []
+    effects = [e for block in c.values() if isinstance(block, Mapping) for e in block.get("effects") or []]
     for key, label in (("cross_sell_rate", "Cross-sell rate"), ("attach_rate", "Attach rate")):
         block = c.get(key) or {}
         for e in block.get("effects") or []:
@@ -385,7 +404,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
     if not rows:
         return ""
     return "<h3>Cross-sell measures</h3>" + table(
-        ["Measure", "Arm", "Control", "Arm", "Incremental", "95% CI", "Definition"], rows)
+        ["Measure", "Arm", "Control", "Arm", "Incremental", ci_label(effects), "Definition"], rows)
 
 
 def sequential_note(r: Mapping[str, Any]) -> str:
@@ -411,12 +430,13 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
         rows.append([_E(str(arm)), fmt_money(v.get("clv"), currency), fmt_num(v.get("rmst"), 2),
                      _E(str(v.get("model", ""))), fmt_pct(v.get("share_observed"), 0)])
     html_ = table(["Arm", "CLV per customer", "RMST (periods)", "Survival model", "Share of CLV observed"], rows) if rows else ""
+    ci_name = ci_label([c])
     for arm, inc in (c.get("incremental") or {}).items():
         html_ += box("good" if _ok(inc.get("ci", [None])[0]) and inc["ci"][0] > 0 else "warn",
                      f"Incremental CLV, {_E(str(arm))}: {fmt_money(inc.get('clv'), currency)} per customer "
-                     f"(95% CI {_ci(inc.get('ci'), lambda x: fmt_money(x, currency))})",
+                     f"({ci_name} {_ci(inc.get('ci'), lambda x: fmt_money(x, currency))})",
                      f"<p>Scaled to the eligible population: {fmt_money(inc.get('population'), currency)} "
-                     f"(95% CI {_ci(inc.get('population_ci'), lambda x: fmt_money(x, currency))}).</p>")
+                     f"({ci_name} {_ci(inc.get('population_ci'), lambda x: fmt_money(x, currency))}).</p>")
     html_ += "<p class=\"muted\">" + _E(
         f"Discount rate {c.get('annual_discount_rate')} a year, horizon {c.get('horizon_periods')} periods "
         f"({c.get('periods_per_year')} a year), margin timing: {c.get('margin_timing')}. {c.get('method', '')}"
@@ -431,10 +451,11 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
         return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
     rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
             for m in t.get("models", [])]
-    out = table(["Model", "Qini coefficient (held out)", "95% CI"], rows) if rows else ""
+    ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
+    out = table(["Model", "Qini coefficient (held out)", ci_name], rows) if rows else ""
     out += (f"<p>Chosen model: <b>{_E(str(t.get('model')))}</b>. Best targeting depth: <b>{fmt_pct(t.get('best_depth'), 0)}</b> of eligible customers; "
             f"expected incremental profit {fmt_money(t.get('expected_incremental_profit'), currency)} "
-            f"(95% CI {_ci(t.get('expected_incremental_profit_ci'), lambda x: fmt_money(x, currency))}).</p>")
+            f"({ci_name} {_ci(t.get('expected_incremental_profit_ci'), lambda x: fmt_money(x, currency))}).</p>")
     return out
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from scipy import optimize, stats as st
 
 from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
+from uplift.results import jsonable
 
 __all__ = [
     "Comparison",
@@ -62,18 +63,6 @@ __all__ = [
     "obrien_fleming_spending",
     "obrien_fleming_boundaries",
 ]
-
-
-def _f(x: Any) -> float | None:
-    """JSON-ready float: None for NaN/inf/None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _pair(ci: Sequence[float] | None) -> list[float | None] | None:
-    return None if ci is None else [_f(ci[0]), _f(ci[1])]
 
 
 # --------------------------------------------------------------------------- result
@@ -114,33 +103,27 @@ class Comparison:
         return float(st.t.sf(z, self.df)) if self.df is not None else float(st.norm.sf(z))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        """The results.json row of this comparison (JSON values: None where a number is undefined)."""
+        return jsonable({
             "kind": self.kind,
             "n_arm": int(self.n_treatment),
             "n_control": int(self.n_control),
-            "mean_arm": _f(self.mean_treatment),
-            "mean_control": _f(self.mean_control),
-            "abs_effect": _f(self.estimate),
-            "abs_se": _f(self.se),
-            "abs_ci": _pair(self.ci),
-            "rel_effect": _f(self.rel_effect),
-            "rel_ci": _pair(self.rel_ci),
-            "p_value": _f(self.p_value),
-            "p_value_larger": _f(self.one_sided_p("larger")),
-            "p_value_smaller": _f(self.one_sided_p("smaller")),
-            "statistic": _f(self.statistic),
-            "df": _f(self.df),
+            "mean_arm": self.mean_treatment,
+            "mean_control": self.mean_control,
+            "abs_effect": self.estimate,
+            "abs_se": self.se,
+            "abs_ci": self.ci,
+            "rel_effect": self.rel_effect,
+            "rel_ci": self.rel_ci,
+            "p_value": self.p_value,
+            "p_value_larger": self.one_sided_p("larger"),
+            "p_value_smaller": self.one_sided_p("smaller"),
+            "statistic": self.statistic,
+            "df": self.df,
             "confidence": self.confidence,
             "method": self.method,
-        }
-        for k, v in self.details.items():
-            if isinstance(v, (tuple, list)):
-                d[k] = [_f(x) if isinstance(x, (int, float, np.floating)) or x is None else x for x in v]
-            elif isinstance(v, (float, np.floating)):
-                d[k] = _f(v)
-            else:
-                d[k] = v
-        return d
+            **self.details,
+        })
 
     def summary(self) -> str:
         lo, hi = self.ci
@@ -488,10 +471,10 @@ class NonInferiority:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "margin": _f(self.margin),
+            "margin": jsonable(self.margin),
             "bad_direction": self.bad_direction,
-            "statistic_noninferiority": _f(self.statistic),
-            "p_value_noninferiority": _f(self.p_value),
+            "statistic_noninferiority": jsonable(self.statistic),
+            "p_value_noninferiority": jsonable(self.p_value),
             "alpha_noninferiority": self.alpha,
             "non_inferior": bool(self.non_inferior),
             "method_noninferiority": self.method,
@@ -600,8 +583,8 @@ class SequentialBoundaries:
             "alpha": self.alpha,
             "information_fractions": list(self.fractions),
             "alpha_spent_cumulative": list(self.alpha_spent),
-            "boundaries_z": [_f(z) for z in self.z],
-            "nominal_alpha": [_f(a) for a in self.nominal_alpha],
+            "boundaries_z": jsonable(self.z),
+            "nominal_alpha": jsonable(self.nominal_alpha),
         }
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import DataError
+from uplift.results import jsonable
 
 __all__ = [
     "life_table",
@@ -301,7 +302,7 @@ class KaplanMeier:
         return {
             "label": self.label,
             "confidence": self.confidence,
-            **{k: _clean(v.tolist()) for k, v in self.to_frame().items()},
+            **{k: jsonable(v.tolist()) for k, v in self.to_frame().items()},
         }
 
     def summary(self) -> str:
@@ -372,12 +373,12 @@ class LogRankResult:
         """JSON-ready dict."""
         return {
             "test": "log-rank (Mantel-Cox)",
-            "statistic": _clean(self.statistic),
+            "statistic": jsonable(self.statistic),
             "df": self.df,
-            "p_value": _clean(self.p_value),
+            "p_value": jsonable(self.p_value),
             "groups": list(self.groups),
-            "observed": _clean(list(self.observed)),
-            "expected": _clean(list(self.expected)),
+            "observed": jsonable(list(self.observed)),
+            "expected": jsonable(list(self.expected)),
         }
 
     def summary(self) -> str:
@@ -447,7 +448,7 @@ class RMST:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: jsonable(v) for k, v in self.__dict__.items()}
 
     def summary(self) -> str:
         """One line of text."""
@@ -509,7 +510,7 @@ class RMSTDifference:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: jsonable(v) for k, v in self.__dict__.items()}
 
     def summary(self) -> str:
         """One line of text."""
@@ -528,22 +529,3 @@ def rmst_difference(arm: RMST, control: RMST) -> RMSTDifference:
     z = stats.norm.ppf(0.5 + arm.confidence / 2)
     p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else float("nan")
     return RMSTDifference(arm.label, control.label, arm.horizon, est, se, est - z * se, est + z * se, p, arm.confidence)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _clean(v: Any) -> Any:
-    """Replace NaN/inf by None, recursively, and numpy scalars by Python ones."""
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if np.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.ndarray):
-        return _clean(v.tolist())
-    return v

@@ -65,9 +65,22 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from uplift.targeting.evaluation import Interval, UpliftEvaluation, evaluate_uplift, qini_coefficient, random_qini_interval
+from uplift.targeting.evaluation import (
+    Interval,
+    UpliftEvaluation,
+    evaluate_uplift,
+    qini_coefficient,
+    random_qini_interval,
+)
 from uplift.targeting.models import FeatureEncoder, make_model
-from uplift.targeting.profit import DEPTHS, ProfitModel, calibrate_uplift, calibrated_uplift, fit_profit_model, profit_by_depth
+from uplift.targeting.profit import (
+    DEPTHS,
+    ProfitModel,
+    calibrate_uplift,
+    calibrated_uplift,
+    fit_profit_model,
+    profit_by_depth,
+)
 from uplift.targeting.result import ModelComparison, TargetingResult
 from uplift.targeting.sample import (
     HeldOutCustomers,

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
+from uplift.results import jsonable
 
 __all__ = [
     "Interval",
@@ -52,7 +53,6 @@ __all__ = [
     "random_qini_interval",
     "evaluate_uplift",
     "stratified_bootstrap_weights",
-    "json_number",
 ]
 
 
@@ -300,22 +300,11 @@ class Interval:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"estimate", "ci": [low, high], "confidence", "method"}`` (NaN -> None)."""
-        return {"estimate": json_number(self.estimate), "ci": [json_number(self.low), json_number(self.high)],
+        return {"estimate": jsonable(self.estimate), "ci": [jsonable(self.low), jsonable(self.high)],
                 "confidence": self.confidence, "method": self.method}
 
     def __str__(self) -> str:
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
-
-
-def json_number(v: Any) -> Any:
-    """A number ready for JSON: NaN/inf become None, numpy scalars Python ones; anything else as is."""
-    if v is None:
-        return None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if not np.isfinite(v) else float(v)
-    return v
 
 
 def stratified_bootstrap_weights(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
@@ -389,7 +378,7 @@ class UpliftEvaluation:
             "auuc": self.auuc.to_dict(),
             "uplift_at_k": {f"{k:g}": v.to_dict() for k, v in self.uplift_at.items()},
             "random_score_qini": self.random_qini.to_dict() if self.random_qini else None,
-            "deciles": [{k: json_number(v) for k, v in r.items()} for r in self.deciles.to_dict("records")],
+            "deciles": [{k: jsonable(v) for k, v in r.items()} for r in self.deciles.to_dict("records")],
             "qini_curve": {"x": [float(v) for v in self.qini_x[idx]], "y": [float(v) for v in self.qini_y[idx]]},
             "n_bootstrap": self.n_boot,
         }

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from uplift.targeting.evaluation import Interval, UpliftEvaluation, json_number
+from uplift.results import jsonable
+from uplift.targeting.evaluation import Interval, UpliftEvaluation
 
 __all__ = ["ModelComparison", "TargetingResult"]
 
@@ -30,9 +31,9 @@ class ModelComparison:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (NaN becomes None)."""
-        return {"model": self.model, "selection_qini": json_number(self.selection_qini),
-                "qini": json_number(self.qini.estimate), "qini_ci": [json_number(self.qini.low), json_number(self.qini.high)],
-                "auuc": json_number(self.auuc.estimate), "auuc_ci": [json_number(self.auuc.low), json_number(self.auuc.high)]}
+        return {"model": self.model, "selection_qini": jsonable(self.selection_qini),
+                "qini": jsonable(self.qini.estimate), "qini_ci": [jsonable(self.qini.low), jsonable(self.qini.high)],
+                "auuc": jsonable(self.auuc.estimate), "auuc_ci": [jsonable(self.auuc.low), jsonable(self.auuc.high)]}
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ class TargetingResult:
             "n_holdout_eligible": self.n_holdout_eligible,
             "selection": "highest Qini on a selection part of the training data; all numbers below on the held-out part",
             "models": [m.to_dict() for m in self.models],
-            "qini": json_number(self.qini.estimate),
-            "qini_ci": [json_number(self.qini.low), json_number(self.qini.high)],
+            "qini": jsonable(self.qini.estimate),
+            "qini_ci": [jsonable(self.qini.low), jsonable(self.qini.high)],
             "random_score_qini": self.random_qini.to_dict(),
             "beats_random": bool(self.qini.estimate > self.random_qini.high),
             "auuc": self.evaluation.auuc.to_dict(),
@@ -107,25 +108,25 @@ class TargetingResult:
             "deciles": self.evaluation.to_dict()["deciles"],
             "best_depth": float(self.best_depth),
             "n_targeted": self.n_targeted,
-            "expected_incremental_profit": json_number(self.best_profit.estimate),
-            "expected_incremental_profit_ci": [json_number(self.best_profit.low), json_number(self.best_profit.high)],
+            "expected_incremental_profit": jsonable(self.best_profit.estimate),
+            "expected_incremental_profit_ci": [jsonable(self.best_profit.low), jsonable(self.best_profit.high)],
             "expected_incremental_profit_method": self.best_profit.method,
-            "predicted_incremental_profit_of_list": json_number(self.predicted_profit_selected),
+            "predicted_incremental_profit_of_list": jsonable(self.predicted_profit_selected),
             "profit_curve": {
                 "depth": [float(d) for d in self.depths[idx]],
-                "profit": [json_number(v) for v in self.profit[idx]],
-                "ci_low": [json_number(v) for v in self.profit_low[idx]],
-                "ci_high": [json_number(v) for v in self.profit_high[idx]],
-                "model_expected": [json_number(v) for v in self.expected_curve[idx]] if self.expected_curve is not None else None,
+                "profit": [jsonable(v) for v in self.profit[idx]],
+                "ci_low": [jsonable(v) for v in self.profit_low[idx]],
+                "ci_high": [jsonable(v) for v in self.profit_high[idx]],
+                "model_expected": [jsonable(v) for v in self.expected_curve[idx]] if self.expected_curve is not None else None,
             },
-            "calibration": {k: json_number(v) for k, v in self.calibration.items()},
+            "calibration": {k: jsonable(v) for k, v in self.calibration.items()},
             "depth_rule": "contact eligible customers whose calibrated expected incremental profit is positive "
                           "(the depth that maximises the model-expected profit curve)",
             "eligible": {"population": self.n_population, "eligible": self.n_eligible, "excluded": dict(self.excluded)},
             "assumptions": {
                 "profit_formula": "profit_i = calibrated uplift_i * value of a conversion_i - contact_cost - incentive_cost * P(convert | offered)_i",
-                "value_per_conversion": json_number(self.value_per_conversion.estimate),
-                "value_per_conversion_ci": [json_number(self.value_per_conversion.low), json_number(self.value_per_conversion.high)],
+                "value_per_conversion": jsonable(self.value_per_conversion.estimate),
+                "value_per_conversion_ci": [jsonable(self.value_per_conversion.low), jsonable(self.value_per_conversion.high)],
                 "value_source": self.value_source,
                 "value_model": self.value_model,
                 "contact_cost": self.contact_cost,

@@ -25,6 +25,7 @@ results_path = "results.json"
 engine = "pandas"
 
 # %%
+import html
 import io
 
 import matplotlib.pyplot as plt
@@ -63,7 +64,7 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {report._E(spec.name)}</h1>" + report.header(results)))
+display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)))
 
 # %% [markdown]
 # ## Decision
@@ -82,7 +83,7 @@ display(HTML(report.health(results)))
 
 # %%
 primary = [r for r in results["metrics"] if r.get("primary")]
-display(HTML(wrap(report.metric_table(primary, currency, adjusted_label="Holm" if any("p_value_adjusted" in r for r in primary) else ""))))
+display(HTML(wrap(report.metric_table(primary, currency, adjusted_label=report.adjustment_label(primary)))))
 display(HTML(report.sequential_note(results)))
 
 # %% [markdown]
@@ -96,7 +97,7 @@ display(HTML(wrap(report.guardrail_table(results.get("guardrails") or [], curren
 
 # %%
 secondary = [r for r in results["metrics"] if not r.get("primary")]
-display(HTML(wrap(report.metric_table(secondary, currency, adjusted_label="BH" if any("p_value_adjusted" in r for r in secondary) else ""))))
+display(HTML(wrap(report.metric_table(secondary, currency, adjusted_label=report.adjustment_label(secondary)))))
 if secondary:
     display(HTML('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
                  '(Benjamini-Hochberg) and do not enter the decision.</p>'))
@@ -126,7 +127,7 @@ if seg_rows:
                  'compared at once: some will look different by chance. Treat segment effects as hypotheses '
                  'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
     rows = [dict(r, label=f"{r['column']} = {r['segment']} ({r['arm']})") for r in seg_rows]
-    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment (95% CI)",
+    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment ({report.ci_label(seg_rows)})",
                      percent=report.is_rate(seg_rows[0])))
 display(HTML(wrap(report.segments_table(results, currency))))
 
@@ -174,4 +175,4 @@ display(HTML(report.targeting(results, currency)))
 # %%
 display(HTML(report.methods(results)))
 for note in results.get("notes", []):
-    display(HTML(f'<p class="muted">{report._E(note)}</p>'))
+    display(HTML(f'<p class="muted">{html.escape(note)}</p>'))
