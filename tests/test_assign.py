@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from uplift.experiment.assign import apply_exclusions, assign, assign_to_ledger, exclusions_path, largest_remainder
+from uplift.experiment.assign import assign, assign_to_ledger, largest_remainder
+from uplift.experiment.exclusions import apply_exclusions, exclusions_path
 from uplift.cli import main
 from uplift.errors import DataError, UserError
 from uplift.data.hashing import assign_by_weights

@@ -18,6 +18,7 @@ import pytest
 from scipy import stats as st
 
 from uplift.stats import compare as stats
+from uplift.stats import sequential
 from uplift.data.moments import aggregate_frame, pool
 from uplift.errors import DataError
 from uplift.metrics.analyse import analyse_metrics
@@ -281,7 +282,7 @@ def test_interim_look_uses_the_boundary():
     sim = simulate(8000, seed=3)
     d = analyse_metrics(spec, sim.outcomes, "arm", "control").to_dict()
     seq = d["sequential"]
-    b = stats.obrien_fleming_boundaries(4, 0.05)
+    b = sequential.obrien_fleming_boundaries(4, 0.05)
     assert seq["look"] == 2 and seq["looks"] == 4 and seq["boundary_z"] == pytest.approx(b.z[1])
     assert "O'Brien-Fleming" in seq["method"]
     conv = [r for r in d["metrics"] if r["metric"] == "conversion"][0]
@@ -440,7 +441,7 @@ def test_heavy_tailed_revenue_keeps_coverage(full):
 def test_planned_looks_keep_the_false_positive_rate(full):
     looks = 4
     out, truth, reps = _replicates(full, 600, 2500, seed=51, intensity=0.0, looks=looks)
-    b = stats.obrien_fleming_boundaries(looks, 0.05)
+    b = sequential.obrien_fleming_boundaries(looks, 0.05)
     cells = aggregate_frame(out, ["rep", "block", "arm"], ["revenue_12m", "revenue_pre_12m", "converted"])
     crossed = {"revenue_cuped": 0, "conversion": 0}
     for r in range(reps):

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from uplift.stats import compare as stats
+from uplift.stats import multiplicity
 from uplift.data.moments import Moments, aggregate_frame
 from uplift.spec import parse_spec
 
@@ -232,7 +233,7 @@ def test_noninferiority_p_in_unit_interval(y1, y0, margin, direction):
 @settings(**SETTINGS)
 @given(st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=1, max_size=12), st.randoms(use_true_random=False))
 def test_multiple_testing_bounds_and_order(ps, rnd):
-    for f in (stats.holm, stats.benjamini_hochberg):
+    for f in (multiplicity.holm, multiplicity.benjamini_hochberg):
         adj = f(ps)
         assert len(adj) == len(ps)
         for p, a in zip(ps, adj):

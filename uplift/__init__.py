@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     # design, assignment, checks
     "DesignResult": "uplift.experiment.design", "design_experiment": "uplift.experiment.design", "sample_size": "uplift.experiment.design",
     "power_at": "uplift.experiment.design", "mde_at_n": "uplift.experiment.design",
-    "Eligibility": "uplift.experiment.assign", "Assignment": "uplift.experiment.assign", "apply_exclusions": "uplift.experiment.assign",
+    "Eligibility": "uplift.experiment.exclusions", "Assignment": "uplift.experiment.assign", "apply_exclusions": "uplift.experiment.exclusions",
     "assign": "uplift.experiment.assign", "assign_to_ledger": "uplift.experiment.assign",
     "SRMResult": "uplift.experiment.checks", "BalanceResult": "uplift.experiment.checks", "sample_ratio_mismatch": "uplift.experiment.checks",
     "covariate_balance": "uplift.experiment.checks",

@@ -377,7 +377,7 @@ class DesignResult:
         }
 
     def summary(self) -> str:
-        from uplift.experiment.assign import _table
+        from uplift.text import text_table as _table
 
         lines = [
             f"Design of experiment '{self.experiment}' (primary metric: {self.primary})",

@@ -48,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.stats import compare as stats
+from uplift.stats.multiplicity import benjamini_hochberg, holm
+from uplift.stats.sequential import obrien_fleming_boundaries
 from uplift.data.moments import Moments, aggregate_frame, check_numeric_columns, pool
 from uplift.errors import DataError
 
@@ -528,7 +530,7 @@ def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], pl
         if current is None:
             current = looks
             notes.append(f"[design] looks = {looks} but current_look is not set: analysed as the final look")
-        bounds = stats.obrien_fleming_boundaries(looks, alpha)
+        bounds = obrien_fleming_boundaries(looks, alpha)
         c_k = bounds.z[current - 1]
         nominal = bounds.nominal_alpha[current - 1]
         sequential = {
@@ -562,7 +564,7 @@ def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], pl
             metric_rows.append(row)
     prim = [i for i, r in enumerate(metric_rows) if r["primary"]]
     sec = [i for i, r in enumerate(metric_rows) if not r["primary"]]
-    for idxs, fn, name in ((prim, stats.holm, "holm"), (sec, stats.benjamini_hochberg, "benjamini-hochberg")):
+    for idxs, fn, name in ((prim, holm, "holm"), (sec, benjamini_hochberg, "benjamini-hochberg")):
         adj = fn([metric_rows[i]["p_value"] for i in idxs])
         for i, p in zip(idxs, adj):
             r = metric_rows[i]
@@ -648,7 +650,7 @@ def _funnel(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: Sequenc
             comp = stats.compare_proportions(per_arm[a].proportion(s), per_arm[control].proportion(s), confidence)
             rows.append({"stage": s, "arm": a, "control": control, "rate_arm": rates[a][s],
                          "rate_control": rates[control][s], **comp.to_dict()})
-    adj = stats.benjamini_hochberg([r["p_value"] for r in rows])
+    adj = benjamini_hochberg([r["p_value"] for r in rows])
     for r, p in zip(rows, adj):
         r["p_value_adjusted"] = p
         r["adjustment"] = "benjamini-hochberg"
@@ -690,7 +692,7 @@ def _segments(segments: Sequence[str], cells: Mapping[tuple, Moments], arms: Seq
                 rows.append(row)
         out["by"][seg] = rows
         rows_all.extend(rows)
-    adj = stats.benjamini_hochberg([r["p_value"] for r in rows_all])
+    adj = benjamini_hochberg([r["p_value"] for r in rows_all])
     for r, p in zip(rows_all, adj):
         r["p_value_adjusted"] = p
     return out

@@ -470,7 +470,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
     for col, what in ((unit, "unit"), (outcome, "[targeting] outcome")):
         if col not in outcomes.columns:
             raise DataError(f"outcomes: has no {what} column '{col}'; add it or fix {label}")
-    from uplift.experiment.assign import check_population
+    from uplift.experiment.exclusions import check_population
 
     check_population(population, unit, "population")
     dup = int(outcomes[unit].duplicated().sum())

@@ -25,6 +25,7 @@ results_path = "results.json"
 engine = "pandas"
 
 # %%
+import html
 import io
 
 import matplotlib.pyplot as plt
@@ -63,7 +64,7 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {report._E(spec.name)}</h1>" + report.header(results)))
+display(HTML(f"<h1>Readout: {html.escape(spec.name)}</h1>" + report.header(results)))
 
 # %% [markdown]
 # ## Decision
@@ -174,4 +175,4 @@ display(HTML(report.targeting(results, currency)))
 # %%
 display(HTML(report.methods(results)))
 for note in results.get("notes", []):
-    display(HTML(f'<p class="muted">{report._E(note)}</p>'))
+    display(HTML(f'<p class="muted">{html.escape(note)}</p>'))
