@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +26,7 @@ from uplift.metrics.analyse import analyse_metrics
 from uplift.simulate import simulate, simulate_outcomes, simulate_population
 from uplift.spec import load_spec, parse_spec
 
-from conftest import ROOT, sim_size
-
-DEMO = ROOT / "experiments" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
 
 SIM_SPEC = """
 [experiment]
@@ -356,7 +355,7 @@ N_PER_REP = 4000
 
 def _replicates(full: bool, reduced: int, full_size: int, seed: int, intensity: float,
                 heavy: bool = False, looks: int = 1) -> tuple[pd.DataFrame, object, int]:
-    reps = sim_size(full, reduced, full_size)
+    reps = full_size if full else reduced
     pop = simulate_population(reps * N_PER_REP, seed=seed)
     if heavy:  # a few huge customers: 0.3% hold 40x the usual revenue
         rng = np.random.default_rng(seed + 99)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,12 +20,7 @@ from uplift.data import hashing as hashing
 from uplift.metrics.analyse import analyse_metrics, analyse_source
 from uplift.simulate import simulate
 from uplift.data.source import open_source
-from uplift.spec import load_spec
 
-from test_engines import compare  # the tree comparison (numbers to 1e-9 relative)
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "experiments" / "demo.toml"
 
 RUN = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("UPLIFT_SPARK", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(not RUN, reason="Spark tests run in CI (CI=true) or with UPLIFT_SPARK=1")
@@ -55,13 +49,13 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def demo_data(tmp_path_factory):
+def demo_data(tmp_path_factory, demo_spec):
     sim = simulate(6000, seed=11, arms={"control": 0.3, "offer": 0.7})
     o = sim.outcomes.drop(columns=[c for c in sim.outcomes.columns if c.startswith("true_")])
     o = o.assign(arm=o["arm"].astype(str))
     p = tmp_path_factory.mktemp("spark") / "outcomes.parquet"
     o.to_parquet(p, index=False)
-    return load_spec(DEMO), o, p
+    return demo_spec, o, p
 
 
 def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
@@ -69,7 +63,7 @@ def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
     salt = "visa-gold-mortgage-2026q4"
     p = tmp_path / "ids.parquet"
     pd.DataFrame({"customer_id": ids}).to_parquet(p)
-    py = hashing._hash64_hashlib(ids, salt)  # hashlib, one id at a time
+    py = hashing.hash64(ids, salt, engine="hashlib")  # hashlib, one id at a time
     duck = engines.hash64(p, "customer_id", salt).sort_values("customer_id")
     sp = engines.hash64(spark.read.parquet(str(p)), "customer_id", salt).sort_values("customer_id")
     assert (duck.customer_id.to_numpy() == ids).all() and (sp.customer_id.to_numpy() == ids).all()
@@ -87,16 +81,16 @@ def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
     assert int(row.h[:16], 16) == int(py[0])
 
 
-def test_readout_on_spark_equals_pandas(spark, demo_data):
+def test_readout_on_spark_equals_pandas(spark, demo_data, same_numbers):
     spec, o, p = demo_data
     src = open_source(spark.read.parquet(str(p)))
     assert src.kind == "ibis" and src.engine == "pyspark"
     res = analyse_source(spec, src)
     assert res.engine == "pyspark"
-    compare(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict(), rel=1e-9)
+    same_numbers(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict(), rel=1e-9)
 
 
-def test_ledger_joined_in_spark(spark, demo_data, tmp_path):
+def test_ledger_joined_in_spark(spark, demo_data, same_numbers, tmp_path):
     spec, o, _ = demo_data
     ledger = o[["customer_id", "arm"]]
     outcomes = o.drop(columns="arm")
@@ -105,14 +99,14 @@ def test_ledger_joined_in_spark(spark, demo_data, tmp_path):
     src, arm_col, notes = engines.prepare_source(spec, spark.read.parquet(str(tmp_path / "o.parquet")),
                                                  spark.read.parquet(str(tmp_path / "l.parquet")))
     assert src.engine == "pyspark" and arm_col == "arm" and notes == []
-    compare(analyse_source(spec, src, arm_col).to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
+    same_numbers(analyse_source(spec, src, arm_col).to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
-def test_clv_and_life_table_on_spark_equal_pandas(spark, demo_data):
+def test_clv_and_life_table_on_spark_equal_pandas(spark, demo_data, same_numbers):
     spec, o, p = demo_data
     df = spark.read.parquet(str(p))
     lt = engines.life_table(df, "tenure_months", "churned", by="arm", value_col="monthly_margin", integer_durations=True)
     ref = engines.life_table(o, "tenure_months", "churned", by="arm", value_col="monthly_margin", integer_durations=True)
     pd.testing.assert_frame_equal(lt, ref, check_dtype=False, rtol=1e-9)
     res = engines.clv_from_source(spec, df)
-    compare(res.to_dict(), clv.clv_analysis(spec, o).to_dict(), rel=1e-9)
+    same_numbers(res.to_dict(), clv.clv_analysis(spec, o).to_dict(), rel=1e-9)

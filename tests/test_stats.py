@@ -201,11 +201,21 @@ def test_cuped_ratio_matches_tea_tasting(frame, cells):
     assert within.se < stats.compare_ratios(cells[("offer",)].ratio("y", "d"), cells[("control",)].ratio("y", "d")).se
 
 
-def test_cuped_ratio_without_denominator_is_cuped_mean(cells):
-    a = stats.compare_adjusted_ratios(cells[("offer",)], cells[("control",)], "y", None, "x", None)
-    b = stats.compare_adjusted(cells[("offer",)].adjusted("y", "x"), cells[("control",)].adjusted("y", "x"))
-    _close(a.estimate, b.estimate)
-    _close(a.se, b.se)
+def test_cuped_ratio_without_denominator_matches_ols(frame, cells):
+    """No denominators: the adjusted ratio is the CUPED mean, i.e. OLS's arm coefficient, with the
+    per-arm variance of Y - theta X computed on the rows (theta = OLS's covariate coefficient)."""
+    import statsmodels.api as sm
+
+    res = stats.compare_adjusted_ratios(cells[("offer",)], cells[("control",)], "y", None, "x", None)
+    X = sm.add_constant(np.column_stack([(frame.arm == "offer").astype(float), frame.x]))
+    fit = sm.OLS(frame.y.to_numpy(), X).fit()
+    _close(res.estimate, fit.params[1])
+    theta = fit.params[2]
+    v = sum(
+        (frame.y[frame.arm == a] - theta * frame.x[frame.arm == a]).var(ddof=1) / (frame.arm == a).sum()
+        for a in ("offer", "control")
+    )
+    _close(res.se, math.sqrt(v))
 
 
 def test_hillstrom_cuped_spend_on_history(hillstrom):
