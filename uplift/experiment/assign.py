@@ -273,91 +273,21 @@ def assign(
         raise SpecError(f"{spec.label}: has no [assignment] section; add salt, arms and control to assign units")
     unit = spec.unit
     weights = dict(spec.arms)
-    arm_names = list(weights)
     stratify = list(a.get("stratify") or [])
     config = assignment_config(a["salt"], weights, spec.control, stratify, unit)
     when = _resolve_assigned_at(spec, assigned_at)
 
-    if len(population) == 0:
-        raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
-    elig = apply_exclusions(spec, population, label=label)
-    if len(elig.eligible) == 0:
-        steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
-        raise UserError(
-            f"{spec.label}: every one of the {len(population):,} units is excluded ({steps}); "
-            "check the [[exclude]] rules: nothing to assign"
-        )
-    for c in stratify:
-        if c not in population.columns:
-            raise DataError(
-                f"{label}: has no column '{c}' named in [assignment] stratify; add the column or remove it from stratify"
-            )
-
+    elig = _eligible_units(spec, population, stratify, label)
     old = empty_ledger(unit) if ledger is None else ledger
     _validate_ledger(old, spec, config, ledger_label)
     old = normalise(old, unit)
+    known = _known_units(population, elig, old, unit)
 
-    eligible = elig.eligible
-    elig_canon = canonical_units(eligible[unit])
-    if len(old):
-        all_canon = canonical_units(population[unit])
-        old_canon = canonical_units(old[unit])
-        if (elig_canon.dtype.kind in "iu") != (old_canon.dtype.kind in "iu"):
-            elig_keys, old_keys, all_keys = elig_canon.astype(str), old_canon.astype(str), all_canon.astype(str)
-        else:
-            elig_keys, old_keys, all_keys = _keys(elig_canon), _keys(old_canon), _keys(all_canon)
-        # membership tests build one hash table each (cheaper than get_indexer on millions of ids)
-        in_old = pd.Series(elig_keys).isin(old_keys).to_numpy() if len(elig_keys) else np.zeros(0, bool)
-        old_s = pd.Series(old_keys)
-        now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
-        not_in_pop = int((~old_s.isin(all_keys)).sum())
-    else:
-        in_old = np.zeros(len(eligible), bool)
-        now_excluded = 0
-        not_in_pop = 0
-
-    new_rows = eligible.loc[~in_old]
-    new_canon = elig_canon[~in_old]
+    new_rows = elig.eligible.loc[~known.in_ledger]
+    new_ids = known.eligible_ids[~known.in_ledger]
     codes, labels = _strata(new_rows, stratify)
-    h = hash64(new_canon, a["salt"])
-
-    if not stratify:
-        arm_idx = _cut(h / _SCALE, [weights[x] for x in arm_names])
-    else:
-        arm_idx = np.empty(len(new_rows), dtype=np.int64)
-        old_counts = _old_counts(old, labels, arm_names) if len(old) else np.zeros((len(labels), len(arm_names)), np.int64)
-        order = np.lexsort((h, codes))
-        _break_ties(order, h, codes, new_canon)
-        sorted_codes = codes[order]
-        bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
-        for s in range(len(labels)):
-            lo, hi = bounds[s], bounds[s + 1]
-            n_new = hi - lo
-            if n_new == 0:
-                continue
-            need = _need(old_counts[s], n_new, [weights[x] for x in arm_names])
-            arm_idx[order[lo:hi]] = np.repeat(np.arange(len(arm_names)), need)
-
-    n_new = len(new_rows)
-
-    def const(value: str) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.zeros(n_new, dtype=np.int8), categories=[value])
-
-    new = pd.DataFrame(
-        {
-            "experiment": const(spec.name),
-            unit: new_rows[unit].to_numpy(),
-            "arm": pd.Categorical.from_codes(arm_idx, categories=arm_names),
-            "stratum": pd.Categorical.from_codes(codes, categories=labels),
-            "spec_sha256": const(spec.sha256),
-            "assignment_config": const(config),
-            "assigned_at": const(when),
-        }
-    )
-    sort_keys = _keys(new_canon)
-    perm = np.argsort(sort_keys, kind="stable")
-    if not (perm[1:] > perm[:-1]).all():  # already in unit order: skip the copy
-        new = new.iloc[perm]
+    arm_idx = _choose_arms(hash64(new_ids, a["salt"]), codes, labels, new_ids, old, weights, bool(stratify))
+    new = _ledger_rows(spec, new_rows[unit].to_numpy(), new_ids, arm_idx, codes, labels, config, when)
     if len(old) and len(new) == 0:
         full = old
     elif len(old):
@@ -374,10 +304,109 @@ def assign(
         control=spec.control,
         stratify=tuple(stratify),
         assigned_at=when,
-        already_assigned=int(in_old.sum()),
-        already_assigned_now_excluded=now_excluded,
-        in_ledger_not_in_population=not_in_pop,
+        already_assigned=int(known.in_ledger.sum()),
+        already_assigned_now_excluded=known.now_excluded,
+        in_ledger_not_in_population=known.not_in_population,
     )
+
+
+def _eligible_units(spec, population: pd.DataFrame, stratify: list[str], label: str) -> Eligibility:
+    """The exclusions applied; refuses an empty population, nothing eligible, or a missing stratum column."""
+    if len(population) == 0:
+        raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
+    elig = apply_exclusions(spec, population, label=label)
+    if len(elig.eligible) == 0:
+        steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
+        raise UserError(
+            f"{spec.label}: every one of the {len(population):,} units is excluded ({steps}); "
+            "check the [[exclude]] rules: nothing to assign"
+        )
+    for c in stratify:
+        if c not in population.columns:
+            raise DataError(
+                f"{label}: has no column '{c}' named in [assignment] stratify; add the column or remove it from stratify"
+            )
+    return elig
+
+
+@dataclass(frozen=True)
+class _KnownUnits:
+    """The eligible units' canonical ids, which of them the ledger already holds, and two counts
+    about the ledger's units (now excluded by a rule; absent from this population)."""
+
+    eligible_ids: np.ndarray
+    in_ledger: np.ndarray
+    now_excluded: int
+    not_in_population: int
+
+
+def _known_units(population: pd.DataFrame, elig: Eligibility, old: pd.DataFrame, unit: str) -> _KnownUnits:
+    eligible_ids = canonical_units(elig.eligible[unit])
+    if not len(old):
+        return _KnownUnits(eligible_ids, np.zeros(len(eligible_ids), bool), 0, 0)
+    all_ids = canonical_units(population[unit])
+    old_ids = canonical_units(old[unit])
+    if (eligible_ids.dtype.kind in "iu") != (old_ids.dtype.kind in "iu"):
+        elig_keys, old_keys, all_keys = eligible_ids.astype(str), old_ids.astype(str), all_ids.astype(str)
+    else:
+        elig_keys, old_keys, all_keys = _keys(eligible_ids), _keys(old_ids), _keys(all_ids)
+    # membership tests build one hash table each (cheaper than get_indexer on millions of ids)
+    in_ledger = pd.Series(elig_keys).isin(old_keys).to_numpy() if len(elig_keys) else np.zeros(0, bool)
+    old_s = pd.Series(old_keys)
+    now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
+    not_in_population = int((~old_s.isin(all_keys)).sum())
+    return _KnownUnits(eligible_ids, in_ledger, now_excluded, not_in_population)
+
+
+def _choose_arms(
+    h: np.ndarray, codes: np.ndarray, labels: list[str], ids: np.ndarray, old: pd.DataFrame,
+    weights: Mapping[str, float], stratified: bool,
+) -> np.ndarray:
+    """Arm index per new unit: the hash cut at the cumulative weights, or (stratified) exact counts
+    per stratum given to the units in hash order (see the module docstring)."""
+    arm_names = list(weights)
+    w = [weights[x] for x in arm_names]
+    if not stratified:
+        return _cut(h / _SCALE, w)
+    arm_idx = np.empty(len(h), dtype=np.int64)
+    old_counts = _old_counts(old, labels, arm_names) if len(old) else np.zeros((len(labels), len(arm_names)), np.int64)
+    order = np.lexsort((h, codes))
+    _break_ties(order, h, codes, ids)
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    for s in range(len(labels)):
+        lo, hi = bounds[s], bounds[s + 1]
+        if hi == lo:
+            continue
+        need = _need(old_counts[s], hi - lo, w)
+        arm_idx[order[lo:hi]] = np.repeat(np.arange(len(arm_names)), need)
+    return arm_idx
+
+
+def _ledger_rows(
+    spec, units: np.ndarray, ids: np.ndarray, arm_idx: np.ndarray, codes: np.ndarray, labels: list[str],
+    config: str, when: str,
+) -> pd.DataFrame:
+    """The new ledger rows, sorted by unit id; text columns are categoricals (one category each)."""
+    n = len(units)
+
+    def const(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+    new = pd.DataFrame(
+        {
+            "experiment": const(spec.name),
+            spec.unit: units,
+            "arm": pd.Categorical.from_codes(arm_idx, categories=list(spec.arms)),
+            "stratum": pd.Categorical.from_codes(codes, categories=labels),
+            "spec_sha256": const(spec.sha256),
+            "assignment_config": const(config),
+            "assigned_at": const(when),
+        }
+    )
+    perm = np.argsort(_keys(ids), kind="stable")
+    if not (perm[1:] > perm[:-1]).all():  # already in unit order: skip the copy
+        new = new.iloc[perm]
+    return new
 
 
 def _cut(b: np.ndarray, weights: list[float]) -> np.ndarray:
