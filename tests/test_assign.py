@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from uplift.experiment.assign import apply_exclusions, assign, assign_to_ledger, exclusions_path, largest_remainder
+from uplift.experiment.assign import assign, assign_to_ledger, largest_remainder
+from uplift.experiment.exclusions import apply_exclusions, exclusions_path
 from uplift.cli import main
 from uplift.errors import DataError, UserError
 from uplift.data.hashing import assign_by_weights
 from uplift.experiment.ledger import read_ledger
 from uplift.simulate import simulate_population
-from uplift.spec import load_spec, parse_spec
+from uplift.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "experiments" / "demo.toml"
@@ -41,9 +42,10 @@ def new_customers(n: int, seed: int, offset: int = 5_000_000) -> pd.DataFrame:
     return extra
 
 
-@pytest.fixture(scope="module")
-def pop():
-    return simulate_population(20_000, seed=11)
+@pytest.fixture
+def pop(demo_population):
+    """The shared simulated population (20,000 customers, conftest.py); never changed in place."""
+    return demo_population
 
 
 # --------------------------------------------------------------------------- exclusions
@@ -130,8 +132,8 @@ def test_text_rules_and_categoricals():
     assert set(e.reasons[e.reasons == "region"].index) == {5, 10}
 
 
-def test_reasons_add_up_to_the_waterfall(pop):
-    spec = load_spec(DEMO)
+def test_reasons_add_up_to_the_waterfall(demo_spec, pop):
+    spec = demo_spec
     e = apply_exclusions(spec, pop)
     counts = e.reasons.value_counts()
     for row in e.waterfall[1:]:
@@ -156,8 +158,8 @@ def test_reasons_add_up_to_the_waterfall(pop):
         (lambda d: d.assign(financial_stress="no"), "holds text, not numbers"),
     ],
 )
-def test_bad_population_is_a_one_line_data_error(pop, mutate, message):
-    spec = load_spec(DEMO)
+def test_bad_population_is_a_one_line_data_error(demo_spec, pop, mutate, message):
+    spec = demo_spec
     with pytest.raises(DataError) as exc:
         apply_exclusions(spec, mutate(pop.copy()))
     assert message in str(exc.value)
@@ -184,8 +186,8 @@ def test_unstratified_is_the_pure_hash(pop):
     assert set(res.ledger["stratum"].astype(str)) == {"all"}
 
 
-def test_stratified_counts_are_exact_and_order_free(pop):
-    spec = load_spec(DEMO)
+def test_stratified_counts_are_exact_and_order_free(demo_spec, pop):
+    spec = demo_spec
     res = assign(spec, pop)
     elig = res.eligibility.eligible
     for seg, grp in elig.groupby("segment", observed=True):
@@ -228,8 +230,8 @@ def test_new_customers_never_move_earlier_ones(pop, stratify):
     pd.testing.assert_frame_equal(third.ledger, second.ledger)
 
 
-def test_assignment_changes_are_refused(pop):
-    spec = load_spec(DEMO)
+def test_assignment_changes_are_refused(demo_spec, pop):
+    spec = demo_spec
     led = assign(spec, pop.iloc[:2000]).ledger
     for old, new, what in [
         ('salt = "demo-mortgage-2026q1"', 'salt = "other"', "salt"),
@@ -248,8 +250,8 @@ def test_assignment_changes_are_refused(pop):
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_ledger_files_byte_identical_and_append_only(tmp_path, pop, suffix):
-    spec = load_spec(DEMO)
+def test_ledger_files_byte_identical_and_append_only(demo_spec, tmp_path, pop, suffix):
+    spec = demo_spec
     pop_path = tmp_path / "pop.parquet"
     pop.to_parquet(pop_path)
     a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
@@ -280,8 +282,8 @@ def test_ledger_files_byte_identical_and_append_only(tmp_path, pop, suffix):
         assert a.read_bytes().startswith(b.read_bytes())
 
 
-def test_crash_mid_write_leaves_old_ledger(tmp_path, pop, monkeypatch):
-    spec = load_spec(DEMO)
+def test_crash_mid_write_leaves_old_ledger(demo_spec, tmp_path, pop, monkeypatch):
+    spec = demo_spec
     pop_path = tmp_path / "pop.parquet"
     pop.iloc[:5000].to_parquet(pop_path)
     led = tmp_path / "ledger.parquet"
@@ -380,12 +382,12 @@ def test_aa_srm_p_values_are_uniform(full):
     assert abs(np.mean(np.array(p) < 0.05) - 0.05) < 0.025
 
 
-def test_stratified_assignment_reproduced_in_sql(pop):
+def test_stratified_assignment_reproduced_in_sql(demo_spec, pop):
     """The same stratified arms computed entirely in DuckDB SQL: sha256, row_number() within the
     stratum ordered by the hash, and the largest-remainder control count."""
     import duckdb
 
-    spec = load_spec(DEMO)
+    spec = demo_spec
     res = assign(spec, pop)
     eligible = res.eligibility.eligible[["customer_id", "segment"]].assign(segment=lambda d: d.segment.astype(str))
     con = duckdb.connect()
@@ -412,8 +414,8 @@ def test_stratified_assignment_reproduced_in_sql(pop):
     assert (got["arm"].to_numpy() == led["arm"].astype(str).to_numpy()).all()
 
 
-def test_bad_id_late_in_the_file_is_a_data_error(pop):
-    spec = load_spec(DEMO)
+def test_bad_id_late_in_the_file_is_a_data_error(demo_spec, pop):
+    spec = demo_spec
     bad = pop.copy()
     bad["customer_id"] = bad["customer_id"].astype(float)
     bad.loc[len(bad) - 1, "customer_id"] = 2.5

@@ -12,27 +12,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.browser
+
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
     "--window-size=1280,2400",
 )
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    from uplift.readout.render import render_readout
-    from uplift.simulate import simulate
-    from uplift.spec import load_spec
-
-    tmp = tmp_path_factory.mktemp("browser")
-    spec = load_spec(ROOT / "experiments" / "demo.toml")
-    sim = simulate(20_000, seed=8, arms=spec.arms)
-    sim.write(tmp / "data")
-    paths = render_readout(spec, tmp / "report", outcomes=tmp / "data" / "outcomes.parquet",
-                           population=tmp / "data" / "population.parquet")
-    return paths
 
 
 def _driver(profile: Path):
@@ -51,9 +37,11 @@ def _driver(profile: Path):
     return webdriver.Chrome(service=Service(chromedriver), options=opts)
 
 
-def test_readout_opens_offline_in_a_real_browser(rendered, tmp_path):
+def test_readout_opens_offline_in_a_real_browser(demo_readout, tmp_path):
+    """The demo's readout (the shared ``uplift demo`` run), opened from disk."""
     from selenium.webdriver.common.by import By
 
+    _, rendered = demo_readout
     results = json.loads(rendered.results.read_text())
     driver = _driver(tmp_path / "profile")
     try:
@@ -84,7 +72,7 @@ def test_readout_opens_offline_in_a_real_browser(rendered, tmp_path):
         # Every embedded image decoded (naturalWidth > 0).
         widths = driver.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
         assert widths and all(w > 0 for w in widths), widths
-        shot = rendered.html.parent / "readout.png"
+        shot = tmp_path / "readout.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000
     finally:

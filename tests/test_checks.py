@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,11 +14,6 @@ from uplift.experiment.assign import assign
 from uplift.experiment.checks import check_ledger, covariate_balance, sample_ratio_mismatch, srm_by_stratum
 from uplift.cli import main
 from uplift.errors import UserError
-from uplift.simulate import simulate_population
-from uplift.spec import load_spec
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "experiments" / "demo.toml"
 
 
 @pytest.mark.parametrize(
@@ -89,9 +83,8 @@ def test_balance_by_hand():
     assert "FLAG" in res.summary()
 
 
-def test_balance_equals_pandas_groupby(tmp_path):
-    pop = simulate_population(30_000, seed=4)
-    res = assign(load_spec(DEMO), pop)
+def test_balance_equals_pandas_groupby(demo_spec, demo_population):
+    res = assign(demo_spec, demo_population)
     frame = res.eligibility.eligible.merge(res.ledger[["customer_id", "arm"]], on="customer_id")
     frame["arm"] = frame["arm"].astype(str)
     covs = ["revenue_pre_12m", "balance", "products_held", "bank_tenure_months"]
@@ -124,14 +117,13 @@ def test_hillstrom_published_counts_pass_srm_and_balance(hillstrom):
     assert not bal.flagged and worst < 0.02
 
 
-def test_hash_assignment_balance_by_simulation():
+def test_hash_assignment_balance_by_simulation(demo_population):
     """A/A over 200 salts: |SMD| of a covariate exceeds 1.96 * sqrt(1/n0 + 1/n1) (its large-sample
     5% bound) in about 5% of splits."""
     from uplift.data.hashing import assign_by_weights
 
-    pop = simulate_population(20_000, seed=9)
-    x = np.log(pop["balance"].to_numpy())
-    ids = pop["customer_id"].to_numpy()
+    x = np.log(demo_population["balance"].to_numpy())
+    ids = demo_population["customer_id"].to_numpy()
     exceed = 0
     salts = 200
     for i in range(salts):
@@ -144,14 +136,14 @@ def test_hash_assignment_balance_by_simulation():
     assert rate < 0.05 + 3 * math.sqrt(0.05 * 0.95 / salts)
 
 
-def test_check_cli(tmp_path, capsys):
-    pop = simulate_population(20_000, seed=12)
+def test_check_cli(demo_spec_path, demo_population, tmp_path, capsys):
+    spec = str(demo_spec_path)
     pop_path = tmp_path / "pop.parquet"
-    pop.to_parquet(pop_path)
+    demo_population.to_parquet(pop_path)
     led = tmp_path / "ledger.parquet"
-    assert main(["assign", str(DEMO), "--population", str(pop_path), "--ledger", str(led), "--quiet"]) == 0
+    assert main(["assign", spec, "--population", str(pop_path), "--ledger", str(led), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["check", str(DEMO), "--ledger", str(led), "--population", str(pop_path), "--json"]) == 0
+    assert main(["check", spec, "--ledger", str(led), "--population", str(pop_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["flagged"] is False and data["srm"]["overall"]["p_value"] > 0.001
     assert len(data["srm"]["strata"]) == 4 and data["balance"]["rows"]
@@ -160,16 +152,15 @@ def test_check_cli(tmp_path, capsys):
     drop = ledger.index[ledger["arm"] == "control"][::2]
     bad = tmp_path / "bad.parquet"
     ledger.drop(index=drop).to_parquet(bad)
-    assert main(["check", str(DEMO), "--ledger", str(bad)]) == 1
+    assert main(["check", spec, "--ledger", str(bad)]) == 1
     assert "SAMPLE RATIO MISMATCH" in capsys.readouterr().out
     # a missing ledger: exit 2, one line
-    assert main(["check", str(DEMO), "--ledger", str(tmp_path / "nope.parquet")]) == 2
+    assert main(["check", spec, "--ledger", str(tmp_path / "nope.parquet")]) == 2
     err = capsys.readouterr().err
     assert "not found" in err and err.count("\n") == 1
 
 
-def test_check_ledger_other_experiment():
-    spec = load_spec(DEMO)
+def test_check_ledger_other_experiment(demo_spec):
     led = pd.DataFrame({"experiment": ["x"], "customer_id": [1], "arm": ["control"], "stratum": ["all"]})
     with pytest.raises(UserError, match="holds experiment x"):
-        check_ledger(spec, led)
+        check_ledger(demo_spec, led)

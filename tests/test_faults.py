@@ -2,7 +2,7 @@
 ledger intact, and a re-run completes it, identical to an uninterrupted run.
 
 The ledger is written to a temporary file in the same folder and renamed over the old one
-(``uplift.data.files._atomic``: write, fsync, ``os.replace``), so at every instant the ledger path
+(``uplift.data.files.atomic_write``: write, fsync, ``os.replace``), so at every instant the ledger path
 holds either the complete old ledger or the complete new one. These tests kill
 ``uplift assign`` at many moments (while reading, assigning, and - watched for - while the
 temporary file is being written) and check that promise from outside the process.

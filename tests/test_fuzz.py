@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,8 +33,9 @@ from uplift.spec import Spec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = (ROOT / "experiments" / "demo.toml").read_text(encoding="utf-8")
-FULL = "--full" in sys.argv
-N = 5 if FULL else 1
+# Budgets scale with the hypothesis profile: under ``pytest --full`` conftest.py loads "full"
+# (max_examples 500 instead of hypothesis' default 100), so N is 5 there and 1 otherwise.
+N = max(1, settings().max_examples // 100)
 # UPLIFT_FUZZ_RANDOM=1 explores new inputs on each run (CI stays deterministic)
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=not os.environ.get("UPLIFT_FUZZ_RANDOM"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,14 +21,13 @@ from scipy import stats as st
 from uplift.stats import compare as stats
 from uplift.data.collect import aggregate_frame
 from uplift.data.moments import pool
+from uplift.stats import sequential
 from uplift.errors import DataError
 from uplift.metrics.analyse import analyse_metrics
 from uplift.simulate import simulate, simulate_outcomes, simulate_population
 from uplift.spec import load_spec, parse_spec
 
-from conftest import ROOT, sim_size
-
-DEMO = ROOT / "experiments" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
 
 SIM_SPEC = """
 [experiment]
@@ -285,7 +285,7 @@ def test_interim_look_uses_the_boundary():
     sim = simulate(8000, seed=3)
     d = analyse_metrics(spec, sim.outcomes, "arm", "control").to_dict()
     seq = d["sequential"]
-    b = stats.obrien_fleming_boundaries(4, 0.05)
+    b = sequential.obrien_fleming_boundaries(4, 0.05)
     assert seq["look"] == 2 and seq["looks"] == 4 and seq["boundary_z"] == pytest.approx(b.z[1])
     assert "O'Brien-Fleming" in seq["method"]
     conv = [r for r in d["metrics"] if r["metric"] == "conversion"][0]
@@ -359,7 +359,7 @@ N_PER_REP = 4000
 
 def _replicates(full: bool, reduced: int, full_size: int, seed: int, intensity: float,
                 heavy: bool = False, looks: int = 1) -> tuple[pd.DataFrame, object, int]:
-    reps = sim_size(full, reduced, full_size)
+    reps = full_size if full else reduced
     pop = simulate_population(reps * N_PER_REP, seed=seed)
     if heavy:  # a few huge customers: 0.3% hold 40x the usual revenue
         rng = np.random.default_rng(seed + 99)
@@ -444,7 +444,7 @@ def test_heavy_tailed_revenue_keeps_coverage(full):
 def test_planned_looks_keep_the_false_positive_rate(full):
     looks = 4
     out, truth, reps = _replicates(full, 600, 2500, seed=51, intensity=0.0, looks=looks)
-    b = stats.obrien_fleming_boundaries(looks, 0.05)
+    b = sequential.obrien_fleming_boundaries(looks, 0.05)
     cells = aggregate_frame(out, ["rep", "block", "arm"], ["revenue_12m", "revenue_pre_12m", "converted"])
     crossed = {"revenue_cuped": 0, "conversion": 0}
     for r in range(reps):

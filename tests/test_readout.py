@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,32 +13,21 @@ import pytest
 
 from uplift.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_ROW_KEYS = {
     "metric", "arm", "control", "n_arm", "n_control", "mean_arm", "mean_control", "abs_effect", "abs_ci",
     "rel_effect", "rel_ci", "p_value", "method",
 }
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One demo run (20,000 customers) shared by the tests of this module."""
-    from uplift.demo import run_demo
-
-    out = tmp_path_factory.mktemp("demo")
-    paths = run_demo(out, customers=20_000, seed=3)
-    return out, paths
-
-
-def test_demo_writes_readout_results_and_notebook(demo):
-    out, paths = demo
+def test_demo_writes_readout_results_and_notebook(demo_readout):
+    out, paths = demo_readout
     assert paths.html == out / "readout.html" and paths.html.stat().st_size > 10_000
     assert (out / "results.json").exists() and (out / "readout.ipynb").exists()
     assert not list(out.glob(".render-*")), "temporary render folder left behind"
 
 
-def test_results_json_follows_the_contract(demo):
-    out, _ = demo
+def test_results_json_follows_the_contract(demo_readout):
+    out, _ = demo_readout
     r = json.loads((out / "results.json").read_text())
     for key in ("metrics", "srm", "spec_sha256", "data_sha256", "clv", "roi", "targeting"):
         assert key in r, key
@@ -52,12 +40,12 @@ def test_results_json_follows_the_contract(demo):
     assert {"p_value", "observed", "expected"} <= set(r["srm"])
 
 
-def test_results_equal_an_independent_statsmodels_computation(demo):
+def test_results_equal_an_independent_statsmodels_computation(demo_readout):
     """Conversion and revenue per arm recomputed from the files with statsmodels."""
     import statsmodels.api as sm
     from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-    out, _ = demo
+    out, _ = demo_readout
     r = json.loads((out / "results.json").read_text())
     o = pd.read_parquet(out / "data" / "outcomes.parquet").merge(
         pd.read_parquet(out / "data" / "ledger.parquet")[["customer_id", "arm"]], on="customer_id"
@@ -90,8 +78,8 @@ def test_results_equal_an_independent_statsmodels_computation(demo):
     assert r["srm"]["p_value"] == pytest.approx(chisquare(n, n.sum() * np.array([0.1, 0.9])).pvalue, rel=1e-10)
 
 
-def test_page_shows_conversion_lift_with_interval(demo):
-    out, _ = demo
+def test_page_shows_conversion_lift_with_interval(demo_readout):
+    out, _ = demo_readout
     r = json.loads((out / "results.json").read_text())
     page = (out / "readout.html").read_text()
     row = next(x for x in r["metrics"] if x["metric"] == "conversion" and x["arm"] == "offer")
@@ -99,8 +87,8 @@ def test_page_shows_conversion_lift_with_interval(demo):
     assert f"{100 * row['abs_ci'][0]:+.2f} pp" in page and f"{100 * row['abs_ci'][1]:+.2f} pp" in page
 
 
-def test_page_is_self_contained_offline(demo):
-    out, _ = demo
+def test_page_is_self_contained_offline(demo_readout):
+    out, _ = demo_readout
     page = (out / "readout.html").read_text()
     assert "<script" not in page.lower()
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page, flags=re.I), "external reference"
@@ -109,8 +97,8 @@ def test_page_is_self_contained_offline(demo):
     assert "import " not in page  # code hidden
 
 
-def test_no_unit_id_leaves_the_data(demo):
-    out, _ = demo
+def test_no_unit_id_leaves_the_data(demo_readout):
+    out, _ = demo_readout
     ids = pd.read_parquet(out / "data" / "ledger.parquet")["customer_id"].astype(str)
     for name in ("readout.html", "results.json", "readout.ipynb"):
         text = (out / name).read_text()
@@ -118,34 +106,33 @@ def test_no_unit_id_leaves_the_data(demo):
         assert not found, (name, sorted(found)[:3])
 
 
-def test_template_is_stored_as_text_without_outputs():
+def test_template_is_stored_as_text_without_outputs(repo_root):
     import jupytext
 
-    text = (ROOT / "uplift" / "readout" / "templates" / "readout.py").read_text()
+    templates = repo_root / "uplift" / "readout" / "templates"
+    text = (templates / "readout.py").read_text()
     assert text.startswith("# ---") and "# %%" in text
     nb = jupytext.reads(text, fmt="py:percent")
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    assert not list((ROOT / "uplift" / "readout" / "templates").glob("*.ipynb")), "store templates as jupytext text, not .ipynb"
+    assert not list(templates.glob("*.ipynb")), "store templates as jupytext text, not .ipynb"
 
 
-def test_two_renders_of_one_input_are_byte_identical(demo, tmp_path):
+def test_two_renders_of_one_input_are_byte_identical(demo_readout, demo_spec, tmp_path):
     from uplift.readout.render import render_readout
-    from uplift.spec import load_spec
 
-    out, _ = demo
-    spec = load_spec(ROOT / "experiments" / "demo.toml")
+    out, _ = demo_readout
     data = out / "data"
-    again = render_readout(spec, tmp_path, outcomes=data / "outcomes.parquet", ledger=data / "ledger.parquet",
+    again = render_readout(demo_spec, tmp_path, outcomes=data / "outcomes.parquet", ledger=data / "ledger.parquet",
                            population=data / "population.parquet")
     for name in ("readout.html", "results.json", "readout.ipynb"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
     assert again.timings["execute"] > 0
 
 
-def test_json_only_writes_the_same_results(demo, tmp_path):
-    out, _ = demo
+def test_json_only_writes_the_same_results(demo_readout, demo_spec_path, tmp_path):
+    out, _ = demo_readout
     data = out / "data"
-    code = main(["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+    code = main(["readout", str(demo_spec_path), "--outcomes", str(data / "outcomes.parquet"),
                  "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"),
                  "--out", str(tmp_path), "--json-only"])
     assert code == 0
@@ -153,9 +140,9 @@ def test_json_only_writes_the_same_results(demo, tmp_path):
     assert not (tmp_path / "readout.html").exists()
 
 
-def test_readout_with_a_misspelt_key_exits_2_with_one_line(tmp_path):
+def test_readout_with_a_misspelt_key_exits_2_with_one_line(demo_spec_path, tmp_path):
     bad = tmp_path / "typo.toml"
-    bad.write_text((ROOT / "experiments" / "demo.toml").read_text().replace("alpha = 0.05", "alpah = 0.05"))
+    bad.write_text(demo_spec_path.read_text().replace("alpha = 0.05", "alpah = 0.05"))
     proc = subprocess.run(
         [sys.executable, "-m", "uplift.cli", "readout", str(bad), "--outcomes", "x.parquet", "--out", str(tmp_path / "o")],
         capture_output=True, text=True,
@@ -174,12 +161,13 @@ def test_cli_help_lists_the_commands():
         assert cmd in proc.stdout
 
 
-def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom):
-    """A spec with [analysis] arm_column = "segment" reads out the real Hillstrom data."""
+def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom_spec_path):
+    """A spec with [analysis] arm_column = "segment" reads out the real Hillstrom data
+    (the project's copy in experiments/data; published figure: Mens E-Mail visit +7.659 pp)."""
     from uplift.readout.render import write_results
     from uplift.spec import load_spec
 
-    spec = load_spec(ROOT / "experiments" / "hillstrom.toml")
+    spec = load_spec(hillstrom_spec_path)
     path = write_results(spec, tmp_path)
     r = json.loads(path.read_text())
     row = next(x for x in r["metrics"] if x["metric"] == "visit" and x["arm"] == "Mens E-Mail")
@@ -188,24 +176,23 @@ def test_hillstrom_readout_from_the_arm_column(tmp_path, hillstrom):
     assert r["srm"]["p_value"] > 0.001
 
 
-def test_readout_cli_with_a_relative_out_folder(demo, tmp_path, monkeypatch):
+def test_readout_cli_with_a_relative_out_folder(demo_readout, demo_spec_path, tmp_path, monkeypatch):
     """Regression: the kernel runs in a temp folder, so a relative --out must be resolved first."""
-    out, _ = demo
+    out, _ = demo_readout
     data = out / "data"
     monkeypatch.chdir(tmp_path)
-    code = main(["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+    code = main(["readout", str(demo_spec_path), "--outcomes", str(data / "outcomes.parquet"),
                  "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"),
                  "--out", "rel/report", "--quiet"])
     assert code == 0
     assert (tmp_path / "rel" / "report" / "results.json").read_bytes() == (out / "results.json").read_bytes()
 
 
-def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
+def test_sample_ratio_mismatch_greys_out_the_results(demo_readout, demo_spec, tmp_path):
     """Lose a third of the control arm's outcomes: SRM fails, the page says so and greys the effects."""
     from uplift.readout.render import render_readout
-    from uplift.spec import load_spec
 
-    out, _ = demo
+    out, _ = demo_readout
     data = out / "data"
     ledger = pd.read_parquet(data / "ledger.parquet")
     control_ids = ledger.loc[ledger.arm == "control", "customer_id"]
@@ -213,8 +200,7 @@ def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
     outcomes = pd.read_parquet(data / "outcomes.parquet")
     outcomes[~outcomes.customer_id.isin(lost)].to_parquet(tmp_path / "outcomes.parquet")
     ledger[~ledger.customer_id.isin(lost)].to_parquet(tmp_path / "ledger.parquet")
-    spec = load_spec(ROOT / "experiments" / "demo.toml")
-    render_readout(spec, tmp_path / "r", outcomes=tmp_path / "outcomes.parquet", ledger=tmp_path / "ledger.parquet")
+    render_readout(demo_spec, tmp_path / "r", outcomes=tmp_path / "outcomes.parquet", ledger=tmp_path / "ledger.parquet")
     r = json.loads((tmp_path / "r" / "results.json").read_text())
     assert r["srm"]["flagged"] and r["srm"]["p_value"] < 0.001
     page = (tmp_path / "r" / "readout.html").read_text()
@@ -223,11 +209,11 @@ def test_sample_ratio_mismatch_greys_out_the_results(demo, tmp_path):
     assert "Do not act on these results" in page
 
 
-def test_duckdb_engine_gives_the_same_numbers_as_pandas(demo, tmp_path):
+def test_duckdb_engine_gives_the_same_numbers_as_pandas(demo_readout, demo_spec_path, tmp_path):
     """`uplift readout --engine duckdb`: aggregates in the engine, same metrics, SRM and CLV as in memory."""
-    out, _ = demo
+    out, _ = demo_readout
     data = out / "data"
-    args = ["readout", str(ROOT / "experiments" / "demo.toml"), "--outcomes", str(data / "outcomes.parquet"),
+    args = ["readout", str(demo_spec_path), "--outcomes", str(data / "outcomes.parquet"),
             "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"), "--json-only"]
     assert main([*args, "--out", str(tmp_path / "duck"), "--engine", "duckdb"]) == 0
     duck = json.loads((tmp_path / "duck" / "results.json").read_text())

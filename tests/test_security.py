@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 
 from uplift.cli import main
-from uplift.simulate import simulate
 
 
 def hostile(tmp: Path) -> dict[str, str]:
@@ -46,13 +45,12 @@ def toml_str(s: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_world(tmp_path_factory):
+def hostile_world(tmp_path_factory, simulation):
     """A population and outcomes whose column names, unit ids, segment values, arm names and
     rule values are hostile, and a spec that names them."""
     tmp = tmp_path_factory.mktemp("hostile")
     h = hostile(tmp)
-    sim = simulate(2000, seed=5)
-    pop, out = sim.population.copy(), sim.outcomes.copy()
+    pop, out = simulation.population.copy(), simulation.outcomes.copy()
     unit = h["sql"]
     ids = np.array([f"CX{i:07d}Z" for i in range(len(pop))])
     id_map = dict(zip(pop["customer_id"], ids))
@@ -196,15 +194,14 @@ primary = true
 """
 
 
-def test_relative_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch, capsys):
+def test_relative_paths_resolve_against_the_spec_folder(simulation, tmp_path, monkeypatch, capsys):
     root = tmp_path / "project"
     (root / "specs").mkdir(parents=True)
     (root / "data").mkdir()
     elsewhere = tmp_path / "elsewhere" / "deeper"
     elsewhere.mkdir(parents=True)
-    sim = simulate(1200, seed=3)
-    sim.population.to_parquet(root / "data" / "population.parquet", index=False)
-    sim.outcomes.drop(columns=["arm"]).to_parquet(root / "data" / "outcomes.parquet", index=False)
+    simulation.population.to_parquet(root / "data" / "population.parquet", index=False)
+    simulation.outcomes.drop(columns=["arm"]).to_parquet(root / "data" / "outcomes.parquet", index=False)
     spec = root / "specs" / "x.toml"
     spec.write_text(REL_SPEC, encoding="utf-8")
     # decoys at the same relative paths from the working directory: they must not be used
@@ -234,10 +231,9 @@ def test_spec_resolve_unit():
     assert spec.resolve("/abs/b.parquet") == Path("/abs/b.parquet")
 
 
-def test_readout_with_relative_paths_on_the_command_line(tmp_path, monkeypatch, capsys):
+def test_readout_with_relative_paths_on_the_command_line(simulation, tmp_path, monkeypatch, capsys):
     """Regression: a relative --out once sent the notebook's results.json to the kernel's temp folder (traceback)."""
-    sim = simulate(1200, seed=4)
-    sim.outcomes.to_parquet(tmp_path / "outcomes.parquet", index=False)
+    simulation.outcomes.to_parquet(tmp_path / "outcomes.parquet", index=False)
     spec = tmp_path / "spec.toml"
     spec.write_text(REL_SPEC.replace('ledger = "ledgers/ledger.parquet"\n', "").replace("[population]\n", "[population]\n#")
                     .replace('outcomes = "../data/outcomes.parquet"', ""), encoding="utf-8")
@@ -251,10 +247,9 @@ def test_readout_with_relative_paths_on_the_command_line(tmp_path, monkeypatch, 
 # --------------------------------------------------------------------------- aggregates only
 
 
-def test_results_json_carries_no_unit_ids_and_suppresses_small_cells(tmp_path, capsys):
+def test_results_json_carries_no_unit_ids_and_suppresses_small_cells(simulation, tmp_path, capsys):
     """Integer and text ids never reach results.json; a segment cell below min_cell_size shows no numbers."""
-    sim = simulate(3000, seed=8)
-    out = sim.outcomes.copy()
+    out = simulation.outcomes.copy()
     out["customer_id"] = 880_000_000_000 + out["customer_id"].to_numpy() * 97  # 12-digit ids, easy to spot
     out["region"] = np.where(np.arange(len(out)) < 7, "tiny", "big")  # a 7-customer cell
     src = tmp_path / "outcomes.parquet"

@@ -109,15 +109,12 @@ def test_simulate_cli_writes_three_files(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_simulate_cli_plays_the_campaign_on_a_ledger(tmp_path):
-    from uplift.experiment.assign import assign
+def test_simulate_cli_plays_the_campaign_on_a_ledger(demo_spec, tmp_path):
     from uplift.cli import main
-    from uplift.spec import load_spec
-    from pathlib import Path
+    from uplift.experiment.assign import assign
 
-    spec = load_spec(Path(__file__).resolve().parents[1] / "experiments" / "demo.toml")
     pop = simulate_population(3000, seed=2)
-    ledger = assign(spec, pop).ledger
+    ledger = assign(demo_spec, pop).ledger
     pop.to_parquet(tmp_path / "pop.parquet")
     ledger.to_parquet(tmp_path / "ledger.parquet")
     code = main(["simulate", "--population", str(tmp_path / "pop.parquet"), "--ledger", str(tmp_path / "ledger.parquet"),

@@ -12,7 +12,6 @@ import hashlib
 import math
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,10 +24,7 @@ from uplift.data.collect import life_table
 from uplift.data.source import open_source
 from uplift.metrics.analyse import analyse_metrics
 from uplift.simulate import simulate
-from uplift.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "experiments" / "demo.toml"
 
 RUN = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("UPLIFT_SPARK", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(not RUN, reason="Spark tests run in CI (CI=true) or with UPLIFT_SPARK=1")
@@ -74,13 +70,13 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def demo_data(tmp_path_factory):
+def demo_data(tmp_path_factory, demo_spec):
     sim = simulate(6000, seed=11, arms={"control": 0.3, "offer": 0.7})
     o = sim.outcomes.drop(columns=[c for c in sim.outcomes.columns if c.startswith("true_")])
     o = o.assign(arm=o["arm"].astype(str))
     p = tmp_path_factory.mktemp("spark") / "outcomes.parquet"
     o.to_parquet(p, index=False)
-    return load_spec(DEMO), o, p
+    return demo_spec, o, p
 
 
 def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
@@ -121,7 +117,7 @@ def test_readout_on_spark_equals_statsmodels_and_memory(spark, demo_data):
     same(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
-def test_ledger_joined_in_spark(spark, demo_data, tmp_path):
+def test_ledger_joined_in_spark(spark, demo_data, same_numbers, tmp_path):
     spec, o, _ = demo_data
     o.drop(columns="arm").to_parquet(tmp_path / "o.parquet", index=False)
     o[["customer_id", "arm"]].to_parquet(tmp_path / "l.parquet", index=False)

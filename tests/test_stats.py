@@ -18,6 +18,7 @@ from scipy import stats as st
 
 from uplift.stats import compare as stats
 from uplift.data.collect import aggregate_frame
+from uplift.stats import multiplicity, sequential
 
 REL = 1e-8
 
@@ -200,11 +201,21 @@ def test_cuped_ratio_matches_tea_tasting(frame, cells):
     assert within.se < stats.compare_ratios(cells[("offer",)].ratio("y", "d"), cells[("control",)].ratio("y", "d")).se
 
 
-def test_cuped_ratio_without_denominator_is_cuped_mean(cells):
-    a = stats.compare_adjusted_ratios(cells[("offer",)], cells[("control",)], "y", None, "x", None)
-    b = stats.compare_adjusted(cells[("offer",)].adjusted("y", "x"), cells[("control",)].adjusted("y", "x"))
-    _close(a.estimate, b.estimate)
-    _close(a.se, b.se)
+def test_cuped_ratio_without_denominator_matches_ols(frame, cells):
+    """No denominators: the adjusted ratio is the CUPED mean, i.e. OLS's arm coefficient, with the
+    per-arm variance of Y - theta X computed on the rows (theta = OLS's covariate coefficient)."""
+    import statsmodels.api as sm
+
+    res = stats.compare_adjusted_ratios(cells[("offer",)], cells[("control",)], "y", None, "x", None)
+    X = sm.add_constant(np.column_stack([(frame.arm == "offer").astype(float), frame.x]))
+    fit = sm.OLS(frame.y.to_numpy(), X).fit()
+    _close(res.estimate, fit.params[1])
+    theta = fit.params[2]
+    v = sum(
+        (frame.y[frame.arm == a] - theta * frame.x[frame.arm == a]).var(ddof=1) / (frame.arm == a).sum()
+        for a in ("offer", "control")
+    )
+    _close(res.se, math.sqrt(v))
 
 
 def test_hillstrom_cuped_spend_on_history(hillstrom):
@@ -252,13 +263,13 @@ def test_holm_and_bh_match_multipletests(seed):
 
     p = np.random.default_rng(seed).uniform(0, 0.2, 9) ** 2
     _close_all = lambda a, b: np.testing.assert_allclose(np.array(a, float), b, rtol=1e-12)  # noqa: E731
-    _close_all(stats.holm(list(p)), multipletests(p, method="holm")[1])
-    _close_all(stats.benjamini_hochberg(list(p)), multipletests(p, method="fdr_bh")[1])
+    _close_all(multiplicity.holm(list(p)), multipletests(p, method="holm")[1])
+    _close_all(multiplicity.benjamini_hochberg(list(p)), multipletests(p, method="fdr_bh")[1])
 
 
 def test_multiplicity_skips_missing():
-    assert stats.holm([0.01, None, 0.04]) == [0.02, None, 0.04]
-    assert stats.benjamini_hochberg([float("nan"), 0.01]) == [None, 0.01]
+    assert multiplicity.holm([0.01, None, 0.04]) == [0.02, None, 0.04]
+    assert multiplicity.benjamini_hochberg([float("nan"), 0.01]) == [None, 0.01]
 
 
 # --------------------------------------------------------------------------- group-sequential
@@ -273,14 +284,14 @@ def test_multiplicity_skips_missing():
     ],
 )
 def test_obrien_fleming_boundaries_match_published(looks, published):
-    b = stats.obrien_fleming_boundaries(looks, 0.05)
+    b = sequential.obrien_fleming_boundaries(looks, 0.05)
     np.testing.assert_allclose(b.z, published, atol=6e-4)
 
 
 @pytest.mark.parametrize("fractions", [(0.25, 0.5, 0.75, 1.0), (0.3, 0.65, 1.0)])
 def test_obrien_fleming_crossing_probability_is_alpha(fractions):
     """Independent check: P(|Z_k| >= c_k for some k) under H0 from scipy's multivariate normal."""
-    b = stats.obrien_fleming_boundaries(len(fractions), 0.05, fractions=fractions)
+    b = sequential.obrien_fleming_boundaries(len(fractions), 0.05, fractions=fractions)
     t = np.array(fractions)
     cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
     z = np.array(b.z)
@@ -288,7 +299,7 @@ def test_obrien_fleming_crossing_probability_is_alpha(fractions):
     cross = 1 - mvn.cdf(z, lower_limit=-z)
     assert cross == pytest.approx(0.05, abs=2e-4)
     assert b.alpha_spent[-1] == pytest.approx(0.05)
-    assert stats.obrien_fleming_boundaries(1, 0.05).z[0] == pytest.approx(st.norm.ppf(0.975), rel=1e-12)
+    assert sequential.obrien_fleming_boundaries(1, 0.05).z[0] == pytest.approx(st.norm.ppf(0.975), rel=1e-12)
 
 
 def test_comparison_to_dict_is_json_ready():

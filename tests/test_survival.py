@@ -216,21 +216,27 @@ def test_continuous_times_use_the_group_by_path_and_match_lifelines():
     np.testing.assert_allclose(km.survival, kmf.survival_function_.loc[km.times].iloc[:, 0].to_numpy(), atol=TOL)
 
 
-def test_fast_and_group_by_aggregation_agree():
-    from uplift.survival.estimators import _aggregate_bincount, _aggregate_groupby
-
+def test_both_aggregation_paths_equal_a_loop_over_the_cells():
+    """Whole-period durations (aggregated by bincount) and the same durations shifted by half a
+    period (aggregated by a group-by) against a plain loop over the (group, time) cells: counts,
+    at risk, value sums and centred sums of squares (which keep their digits at mean 1e6, sd 10)."""
     rng = np.random.default_rng(13)
     df = _geometric_sample(rng, 5000, 0.08, 30).assign(
         g=rng.choice(["b", "a", "c"], 5000), m=rng.normal(1e6, 10, 5000)
     )
-    fast = _aggregate_bincount(df, ["g"], "t", "e", "m", "data")
-    slow = _aggregate_groupby(df, ["g"], "t", "e", "m")
-    assert fast["g"].tolist() == slow["g"].tolist() and fast["time"].tolist() == slow["time"].tolist()
-    for col in ("events", "censored", "value_sum_events", "value_sum_censored"):
-        np.testing.assert_allclose(fast[col], slow[col], rtol=1e-12)
-    for col in ("value_m2_events", "value_m2_censored"):  # centred: no cancellation at mean 1e6, sd 10
-        np.testing.assert_allclose(fast[col], slow[col], rtol=1e-6)
-        assert (fast[col] >= 0).all()
+    for shift in (0.0, 0.5):
+        d = df.assign(t=df["t"] + shift)
+        lt = life_table(d, "t", "e", by="g", value_col="m")
+        assert list(zip(lt["g"], lt["time"])) == sorted(set(zip(d["g"], d["t"])))
+        for row in lt.itertuples(index=False):
+            cell = d[(d["g"] == row.g) & (d["t"] == row.time)]
+            ev, ce = cell.loc[cell["e"] == 1, "m"].to_numpy(), cell.loc[cell["e"] == 0, "m"].to_numpy()
+            assert (row.events, row.censored) == (len(ev), len(ce))
+            assert row.at_risk == int(((d["g"] == row.g) & (d["t"] >= row.time)).sum())
+            for vals, total, m2 in ((ev, row.value_sum_events, row.value_m2_events),
+                                    (ce, row.value_sum_censored, row.value_m2_censored)):
+                assert total == pytest.approx(vals.sum(), rel=1e-12, abs=1e-9)
+                assert m2 == pytest.approx(((vals - vals.mean()) ** 2).sum() if len(vals) else 0.0, rel=1e-6, abs=1e-9)
 
 
 def test_missing_group_value_is_an_error():

@@ -79,13 +79,12 @@ def test_profit_targeting_captures_most_of_the_true_optimum(sim, result):
     assert ours / oracle >= 0.80
 
 
-def test_profit_interval_covers_the_true_profit_of_the_list(full):
+def test_profit_interval_covers_the_true_profit_of_the_list(full, sim_size):
     """Truth: the sum of the true incremental profit of the customers the list selects."""
-    from conftest import sim_size
     from uplift.simulate import simulate
 
     spec = load_spec(DEMO)
-    reps = sim_size(full, 6, 60)
+    reps = sim_size(6, 60)
     hits = 0
     for r in range(reps):
         s = simulate(20_000, seed=300 + r, arms={"control": 0.5, "offer": 0.5})

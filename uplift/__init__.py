@@ -29,9 +29,9 @@ _EXPORTS: dict[str, str] = {
     "Simulation": "uplift.simulate", "Truth": "uplift.simulate", "simulate": "uplift.simulate",
     "simulate_population": "uplift.simulate", "simulate_outcomes": "uplift.simulate",
     # design, assignment, checks
-    "DesignResult": "uplift.experiment.design", "design_experiment": "uplift.experiment.design", "sample_size": "uplift.experiment.design",
+    "DesignResult": "uplift.experiment.design_result", "design_experiment": "uplift.experiment.design", "sample_size": "uplift.experiment.design",
     "power_at": "uplift.experiment.design", "mde_at_n": "uplift.experiment.design",
-    "Eligibility": "uplift.experiment.assign", "Assignment": "uplift.experiment.assign", "apply_exclusions": "uplift.experiment.assign",
+    "Eligibility": "uplift.experiment.exclusions", "Assignment": "uplift.experiment.assign", "apply_exclusions": "uplift.experiment.exclusions",
     "assign": "uplift.experiment.assign", "assign_to_ledger": "uplift.experiment.assign",
     "SRMResult": "uplift.experiment.checks", "BalanceResult": "uplift.experiment.checks", "sample_ratio_mismatch": "uplift.experiment.checks",
     "covariate_balance": "uplift.experiment.checks",
@@ -40,10 +40,10 @@ _EXPORTS: dict[str, str] = {
     "MetricsResult": "uplift.metrics.analyse", "analyse_metrics": "uplift.metrics.analyse",
     # survival and CLV
     "life_table": "uplift.survival.estimators", "kaplan_meier": "uplift.survival.estimators", "logrank_test": "uplift.survival.estimators",
-    "CLVResult": "uplift.clv.analyse", "clv_analysis": "uplift.clv.analyse",
+    "CLVResult": "uplift.clv.result", "clv_analysis": "uplift.clv.analyse",
     # targeting and next product
     "make_model": "uplift.targeting.models", "evaluate_uplift": "uplift.targeting.evaluation",
-    "TargetingResult": "uplift.targeting.analyse", "targeting_analysis": "uplift.targeting.analyse",
+    "TargetingResult": "uplift.targeting.result", "targeting_analysis": "uplift.targeting.analyse",
     "RulesResult": "uplift.targeting.rules", "association_rules": "uplift.targeting.rules",
     # the readout
     "Analysis": "uplift.readout.analysis", "analyse": "uplift.readout.analysis", "render_readout": "uplift.readout.render",

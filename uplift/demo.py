@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from uplift.data.files import write_json_atomic, write_parquet_atomic
+from uplift.experiment.assign import assign
 from uplift.readout.render import ReadoutPaths, render_readout
+from uplift.simulate import simulate_outcomes, simulate_population
 from uplift.spec import load_spec
 
 __all__ = ["DEMO_SPEC", "run_demo"]
@@ -25,10 +28,6 @@ def run_demo(
     (the known true effects), then ``out/readout.html``, ``out/results.json`` and
     ``out/readout.ipynb``.
     """
-    from uplift.experiment.assign import assign
-    from uplift.data.files import write_json_atomic, write_parquet_atomic
-    from uplift.simulate import simulate_outcomes, simulate_population
-
     spec = load_spec(spec_path or DEMO_SPEC)
     out = Path(out)
     data = out / "data"

@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.results import to_json
+from uplift.data.files import write_json_atomic, write_parquet_atomic
+from uplift.data.hashing import assign_by_weights
 
 __all__ = [
     "PRODUCTS",
@@ -125,8 +127,6 @@ class Simulation:
 
     def write(self, out: str | Path) -> dict[str, Path]:
         """Write population.parquet, outcomes.parquet and truth.json into ``out`` atomically."""
-        from uplift.data.files import write_json_atomic, write_parquet_atomic
-
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -442,8 +442,6 @@ def simulate(
     ``arms`` maps arm -> weight (default control 0.5 / offer 0.5); ``salt`` defaults
     to ``"simulate-<seed>"``.
     """
-    from uplift.data.hashing import assign_by_weights
-
     arms = dict(arms or {control: 0.5, "offer": 0.5})
     pop = simulate_population(customers, seed=seed, target_product=target_product)
     arm = assign_by_weights(pop["customer_id"], salt or f"simulate-{seed}", arms)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from uplift.results import to_json
 
-__all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "write_parquet_atomic", "write_json_atomic",
-           "write_text_atomic", "file_sha256", "files_sha256"]
+__all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "atomic_write",
+           "write_parquet_atomic", "write_json_atomic", "write_text_atomic", "file_sha256", "files_sha256"]
 
 
 from uplift.errors import DataError  # noqa: E402  (re-exported)
@@ -29,7 +29,12 @@ FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv"
 _NAN_TEXT = ("NaN", "nan", "-NaN", "-nan")
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
+    """Create ``path`` by ``write(temporary_path)``, fsync, then rename: never half-written.
+
+    The temporary file sits in the same folder (so the rename is atomic) and is removed if
+    ``write`` fails; the file gets the usual permissions (0666 minus the umask).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -52,7 +57,7 @@ def _atomic(path: Path, write) -> None:
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
     """Write a DataFrame to Parquet via a temporary file and a rename (never half-written)."""
-    _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
@@ -60,7 +65,7 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     def w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-    _atomic(Path(path), w)
+    atomic_write(path, w)
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:

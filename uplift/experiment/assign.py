@@ -1,11 +1,7 @@
-"""Eligibility, exclusions with reason codes, and deterministic salted-hash assignment.
+"""Deterministic salted-hash assignment of the eligible units, appended to the ledger.
 
-Exclusions
-    The spec's ``[[exclude]]`` rules are applied in order to the customers still
-    eligible; the first rule a customer matches is the reason recorded for them.
-    A missing value in a rule's column counts as a match (we cannot show the
-    customer may be contacted), and is counted in the waterfall's ``missing``.
-    Rules are data (column, op, value); nothing is evaluated as code.
+Eligibility comes first (:mod:`uplift.experiment.exclusions`: the rules, a reason per
+excluded unit, the waterfall); this module assigns the units that remain.
 
 Assignment (Kohavi, Tang & Xu 2020, *Trustworthy Online Controlled Experiments*, ch. 4 and 21)
     h(u) = first 8 bytes of SHA-256(utf8(salt + ":" + canonical(u))) as an unsigned
@@ -48,220 +44,26 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from uplift.errors import DataError, SpecError, UserError
+from uplift.data.files import read_table
 from uplift.data.hashing import canonical_units, hash64
+from uplift.errors import DataError, SpecError, UserError
+from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
+from uplift.experiment.exclusions import (
+    Eligibility, apply_exclusions, exclusions_path, prepare_exclusion_log, write_exclusion_log,
+)
 from uplift.experiment.ledger import (
     assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, write_ledger,
 )
+from uplift.text import text_table
 
 __all__ = [
-    "Eligibility",
     "Assignment",
-    "apply_exclusions",
     "assign",
     "assign_to_ledger",
-    "check_population",
     "largest_remainder",
-    "exclusions_path",
 ]
 
 _SCALE = float(2**64)
-
-
-# --------------------------------------------------------------------------- eligibility
-
-
-@dataclass(frozen=True)
-class Eligibility:
-    """The result of applying the exclusion rules.
-
-    ``eligible``: the rows kept. ``reasons``: unit id -> first matching reason, for
-    excluded rows only. ``waterfall``: one row per step, starting with
-    ``{"step": "population", "excluded": 0, "remaining": N}``; rule rows also carry
-    ``rule`` (the rule as text) and ``missing`` (rows excluded because the value was
-    missing).
-    """
-
-    eligible: pd.DataFrame
-    reasons: pd.Series
-    waterfall: list[dict]
-    unit: str = "unit"
-    mask: np.ndarray | None = field(default=None, repr=False, compare=False)  # True for kept population rows
-
-    @property
-    def population(self) -> int:
-        return int(self.waterfall[0]["remaining"])
-
-    @property
-    def n_eligible(self) -> int:
-        return int(self.waterfall[-1]["remaining"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Aggregates only (no unit ids)."""
-        return {
-            "population": self.population,
-            "eligible": self.n_eligible,
-            "excluded": self.population - self.n_eligible,
-            "waterfall": [dict(r) for r in self.waterfall],
-        }
-
-    def summary(self) -> str:
-        """The exclusion waterfall as a text table."""
-        rows = [("step", "rule", "excluded", "missing", "remaining")]
-        for r in self.waterfall:
-            rows.append(
-                (str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}",
-                 f"{r['missing']:,}" if "missing" in r else "", f"{r['remaining']:,}")
-            )
-        return "Exclusion waterfall (first matching reason wins)\n" + _table(rows)
-
-
-def check_population(population: pd.DataFrame, unit: str, label: str = "population") -> None:
-    """Raise :class:`DataError` unless ``population`` has a complete, unique unit column."""
-    if unit not in population.columns:
-        raise DataError(
-            f"{label}: has no unit column '{unit}' (the spec's [experiment] unit); "
-            "add the column or set unit to one of the file's columns"
-        )
-    ids = population[unit]
-    if pd.api.types.is_bool_dtype(ids.dtype):
-        raise DataError(f"{label}: unit column '{unit}' holds true/false; use customer ids (whole numbers or text)")
-    n_missing = int(ids.isna().sum())
-    if n_missing:
-        raise DataError(f"{label}: unit column '{unit}' has {n_missing:,} missing id(s); give every row an id or drop those rows")
-    try:
-        canonical_units(ids)
-    except TypeError as exc:
-        raise DataError(f"{label}: unit column '{unit}': {exc}; use whole numbers or text as ids") from None
-    index = pd.Index(ids)
-    if not index.is_unique:
-        dup = index[index.duplicated()]
-        raise DataError(
-            f"{label}: unit column '{unit}' has {len(dup):,} duplicate id(s), e.g. {dup[0]}; "
-            "keep one row per unit"
-        )
-
-
-def _rule_text(rule) -> str:
-    if rule.op in ("is_null", "not_null"):
-        return f"{rule.column} {rule.op}"
-    return f"{rule.column} {rule.op} {json.dumps(rule.value)}"
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, str)
-
-
-def _rule_match(col: pd.Series, rule, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """(matches, missing) for one rule on one column. Missing values match (except for is_null/not_null)."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = pd.Series(col.cat.categories)
-        m_cat, _ = _rule_match(cats, rule, label)
-        codes = col.cat.codes.to_numpy()
-        missing = codes < 0
-        match = np.where(missing, True, m_cat[np.maximum(codes, 0)] if len(cats) else False)
-        if rule.op in ("is_null", "not_null"):
-            return (missing if rule.op == "is_null" else ~missing), np.zeros(len(col), bool)
-        return match.astype(bool), missing
-    missing = col.isna().to_numpy()
-    op, value = rule.op, rule.value
-    if op == "is_null":
-        return missing, np.zeros(len(col), bool)
-    if op == "not_null":
-        return ~missing, np.zeros(len(col), bool)
-    values = value if isinstance(value, list) else [value]
-    numeric_col = pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)
-    numeric_val = all(_is_number(v) for v in values)
-    text_val = all(isinstance(v, str) for v in values)
-    where = f"{label}: [[exclude]] rule '{rule.reason}' ({_rule_text(rule)})"
-    if not (numeric_val or text_val):
-        raise SpecError(f"{where} mixes numbers and text in value; use one kind")
-    if numeric_val and not numeric_col:
-        raise DataError(f"{where}: column '{rule.column}' holds text, not numbers; compare it with text values or fix the column")
-    if text_val and numeric_col:
-        raise DataError(f"{where}: column '{rule.column}' holds numbers, not text; write the value as a number")
-    if numeric_col:
-        x = col.to_numpy(dtype=float, na_value=np.nan)
-        vals = [float(v) for v in values]
-        with np.errstate(invalid="ignore"):
-            if op == ">":
-                m = x > vals[0]
-            elif op == ">=":
-                m = x >= vals[0]
-            elif op == "<":
-                m = x < vals[0]
-            elif op == "<=":
-                m = x <= vals[0]
-            elif op == "==":
-                m = x == vals[0]
-            elif op == "!=":
-                m = x != vals[0]
-            elif op == "in":
-                m = np.isin(x, vals)
-            elif op == "not_in":
-                m = ~np.isin(x, vals)
-            else:  # pragma: no cover - the spec loader checks ops
-                raise SpecError(f"{where}: unknown op {op!r}")
-    else:
-        if op in (">", ">=", "<", "<="):
-            raise SpecError(f"{where}: op {op!r} needs a number; use == or in for text")
-        s = col.astype(object)
-        if op == "==":
-            m = (s == values[0]).to_numpy()
-        elif op == "!=":
-            m = (s != values[0]).to_numpy()
-        elif op == "in":
-            m = s.isin(values).to_numpy()
-        else:
-            m = ~s.isin(values).to_numpy()
-    return np.asarray(m, dtype=bool) | missing, missing
-
-
-def apply_exclusions(spec, population: pd.DataFrame, label: str = "population") -> Eligibility:
-    """Apply the spec's ``[[exclude]]`` rules in order; the first matching reason wins.
-
-    Returns an :class:`Eligibility` with the kept rows, the reason per excluded unit
-    and the waterfall (count per reason, remaining eligible). Raises
-    :class:`DataError` for a missing/duplicate unit column or a missing rule column.
-    """
-    unit = spec.unit
-    check_population(population, unit, label)
-    n = len(population)
-    remaining = np.ones(n, dtype=bool)
-    code = np.full(n, -1, dtype=np.int16)
-    waterfall: list[dict] = [{"step": "population", "excluded": 0, "remaining": n}]
-    for i, rule in enumerate(spec.exclusions):
-        if rule.column not in population.columns:
-            raise DataError(
-                f"{label}: has no column '{rule.column}' used by [[exclude]] rule '{rule.reason}' "
-                f"(rule {i + 1}); add the column or fix the rule in {spec.label}"
-            )
-        match, missing = _rule_match(population[rule.column], rule, label)
-        hit = match & remaining
-        code[hit] = i
-        remaining &= ~hit
-        waterfall.append(
-            {
-                "step": rule.reason,
-                "rule": _rule_text(rule),
-                "excluded": int(hit.sum()),
-                "missing": int((hit & missing).sum()),
-                "remaining": int(remaining.sum()),
-            }
-        )
-    reason_names = _unique([r.reason for r in spec.exclusions])
-    rule_to_cat = np.array([reason_names.index(r.reason) for r in spec.exclusions] or [0], dtype=np.int64)
-    reasons_cat = pd.Categorical.from_codes(rule_to_cat[code[~remaining]], categories=reason_names or ["none"])
-    reasons = pd.Series(reasons_cat, index=pd.Index(population[unit].to_numpy()[~remaining], name=unit), name="reason")
-    eligible = population.loc[remaining]
-    return Eligibility(eligible=eligible, reasons=reasons, waterfall=waterfall, unit=unit, mask=remaining)
-
-
-def _unique(xs: list[str]) -> list[str]:
-    return list(dict.fromkeys(xs))
-
-
-# --------------------------------------------------------------------------- assignment
 
 
 @dataclass(frozen=True)
@@ -300,10 +102,8 @@ class Assignment:
         strata = sorted({s for s, _ in counts})
         return {s: {a: counts.get((s, a), 0) for a in self.weights} for s in strata}
 
-    def srm(self, threshold: float = 0.001):
+    def srm(self, threshold: float = 0.001) -> SRMResult:
         """Sample-ratio check of the whole ledger against the designed weights."""
-        from uplift.experiment.checks import sample_ratio_mismatch
-
         return sample_ratio_mismatch(self.counts(), self.weights, threshold=threshold)
 
     def to_dict(self) -> dict[str, Any]:
@@ -348,7 +148,7 @@ class Assignment:
         for a, w in self.weights.items():
             c = self.counts()[a]
             rows.append((a, f"{w:g}", f"{c:,}", f"{c / total:.4f}"))
-        lines.append(_table(rows))
+        lines.append(text_table(rows))
         lines.append(self.srm().summary())
         return "\n".join(lines)
 
@@ -473,91 +273,21 @@ def assign(
         raise SpecError(f"{spec.label}: has no [assignment] section; add salt, arms and control to assign units")
     unit = spec.unit
     weights = dict(spec.arms)
-    arm_names = list(weights)
     stratify = list(a.get("stratify") or [])
     config = assignment_config(a["salt"], weights, spec.control, stratify, unit)
     when = _resolve_assigned_at(spec, assigned_at)
 
-    if len(population) == 0:
-        raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
-    elig = apply_exclusions(spec, population, label=label)
-    if len(elig.eligible) == 0:
-        steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
-        raise UserError(
-            f"{spec.label}: every one of the {len(population):,} units is excluded ({steps}); "
-            "check the [[exclude]] rules: nothing to assign"
-        )
-    for c in stratify:
-        if c not in population.columns:
-            raise DataError(
-                f"{label}: has no column '{c}' named in [assignment] stratify; add the column or remove it from stratify"
-            )
-
+    elig = _eligible_units(spec, population, stratify, label)
     old = empty_ledger(unit) if ledger is None else ledger
     _validate_ledger(old, spec, config, ledger_label)
     old = normalise(old, unit)
+    known = _known_units(population, elig, old, unit)
 
-    eligible = elig.eligible
-    elig_canon = canonical_units(eligible[unit])
-    if len(old):
-        all_canon = canonical_units(population[unit])
-        old_canon = canonical_units(old[unit])
-        if (elig_canon.dtype.kind in "iu") != (old_canon.dtype.kind in "iu"):
-            elig_keys, old_keys, all_keys = elig_canon.astype(str), old_canon.astype(str), all_canon.astype(str)
-        else:
-            elig_keys, old_keys, all_keys = _keys(elig_canon), _keys(old_canon), _keys(all_canon)
-        # membership tests build one hash table each (cheaper than get_indexer on millions of ids)
-        in_old = pd.Series(elig_keys).isin(old_keys).to_numpy() if len(elig_keys) else np.zeros(0, bool)
-        old_s = pd.Series(old_keys)
-        now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
-        not_in_pop = int((~old_s.isin(all_keys)).sum())
-    else:
-        in_old = np.zeros(len(eligible), bool)
-        now_excluded = 0
-        not_in_pop = 0
-
-    new_rows = eligible.loc[~in_old]
-    new_canon = elig_canon[~in_old]
+    new_rows = elig.eligible.loc[~known.in_ledger]
+    new_ids = known.eligible_ids[~known.in_ledger]
     codes, labels = _strata(new_rows, stratify)
-    h = hash64(new_canon, a["salt"])
-
-    if not stratify:
-        arm_idx = _cut(h / _SCALE, [weights[x] for x in arm_names])
-    else:
-        arm_idx = np.empty(len(new_rows), dtype=np.int64)
-        old_counts = _old_counts(old, labels, arm_names) if len(old) else np.zeros((len(labels), len(arm_names)), np.int64)
-        order = np.lexsort((h, codes))
-        _break_ties(order, h, codes, new_canon)
-        sorted_codes = codes[order]
-        bounds = np.searchsorted(sorted_codes, np.arange(len(labels) + 1))
-        for s in range(len(labels)):
-            lo, hi = bounds[s], bounds[s + 1]
-            n_new = hi - lo
-            if n_new == 0:
-                continue
-            need = _need(old_counts[s], n_new, [weights[x] for x in arm_names])
-            arm_idx[order[lo:hi]] = np.repeat(np.arange(len(arm_names)), need)
-
-    n_new = len(new_rows)
-
-    def const(value: str) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.zeros(n_new, dtype=np.int8), categories=[value])
-
-    new = pd.DataFrame(
-        {
-            "experiment": const(spec.name),
-            unit: new_rows[unit].to_numpy(),
-            "arm": pd.Categorical.from_codes(arm_idx, categories=arm_names),
-            "stratum": pd.Categorical.from_codes(codes, categories=labels),
-            "spec_sha256": const(spec.sha256),
-            "assignment_config": const(config),
-            "assigned_at": const(when),
-        }
-    )
-    sort_keys = _keys(new_canon)
-    perm = np.argsort(sort_keys, kind="stable")
-    if not (perm[1:] > perm[:-1]).all():  # already in unit order: skip the copy
-        new = new.iloc[perm]
+    arm_idx = _choose_arms(hash64(new_ids, a["salt"]), codes, labels, new_ids, old, weights, bool(stratify))
+    new = _ledger_rows(spec, new_rows[unit].to_numpy(), new_ids, arm_idx, codes, labels, config, when)
     if len(old) and len(new) == 0:
         full = old
     elif len(old):
@@ -574,10 +304,109 @@ def assign(
         control=spec.control,
         stratify=tuple(stratify),
         assigned_at=when,
-        already_assigned=int(in_old.sum()),
-        already_assigned_now_excluded=now_excluded,
-        in_ledger_not_in_population=not_in_pop,
+        already_assigned=int(known.in_ledger.sum()),
+        already_assigned_now_excluded=known.now_excluded,
+        in_ledger_not_in_population=known.not_in_population,
     )
+
+
+def _eligible_units(spec, population: pd.DataFrame, stratify: list[str], label: str) -> Eligibility:
+    """The exclusions applied; refuses an empty population, nothing eligible, or a missing stratum column."""
+    if len(population) == 0:
+        raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
+    elig = apply_exclusions(spec, population, label=label)
+    if len(elig.eligible) == 0:
+        steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
+        raise UserError(
+            f"{spec.label}: every one of the {len(population):,} units is excluded ({steps}); "
+            "check the [[exclude]] rules: nothing to assign"
+        )
+    for c in stratify:
+        if c not in population.columns:
+            raise DataError(
+                f"{label}: has no column '{c}' named in [assignment] stratify; add the column or remove it from stratify"
+            )
+    return elig
+
+
+@dataclass(frozen=True)
+class _KnownUnits:
+    """The eligible units' canonical ids, which of them the ledger already holds, and two counts
+    about the ledger's units (now excluded by a rule; absent from this population)."""
+
+    eligible_ids: np.ndarray
+    in_ledger: np.ndarray
+    now_excluded: int
+    not_in_population: int
+
+
+def _known_units(population: pd.DataFrame, elig: Eligibility, old: pd.DataFrame, unit: str) -> _KnownUnits:
+    eligible_ids = canonical_units(elig.eligible[unit])
+    if not len(old):
+        return _KnownUnits(eligible_ids, np.zeros(len(eligible_ids), bool), 0, 0)
+    all_ids = canonical_units(population[unit])
+    old_ids = canonical_units(old[unit])
+    if (eligible_ids.dtype.kind in "iu") != (old_ids.dtype.kind in "iu"):
+        elig_keys, old_keys, all_keys = eligible_ids.astype(str), old_ids.astype(str), all_ids.astype(str)
+    else:
+        elig_keys, old_keys, all_keys = _keys(eligible_ids), _keys(old_ids), _keys(all_ids)
+    # membership tests build one hash table each (cheaper than get_indexer on millions of ids)
+    in_ledger = pd.Series(elig_keys).isin(old_keys).to_numpy() if len(elig_keys) else np.zeros(0, bool)
+    old_s = pd.Series(old_keys)
+    now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
+    not_in_population = int((~old_s.isin(all_keys)).sum())
+    return _KnownUnits(eligible_ids, in_ledger, now_excluded, not_in_population)
+
+
+def _choose_arms(
+    h: np.ndarray, codes: np.ndarray, labels: list[str], ids: np.ndarray, old: pd.DataFrame,
+    weights: Mapping[str, float], stratified: bool,
+) -> np.ndarray:
+    """Arm index per new unit: the hash cut at the cumulative weights, or (stratified) exact counts
+    per stratum given to the units in hash order (see the module docstring)."""
+    arm_names = list(weights)
+    w = [weights[x] for x in arm_names]
+    if not stratified:
+        return _cut(h / _SCALE, w)
+    arm_idx = np.empty(len(h), dtype=np.int64)
+    old_counts = _old_counts(old, labels, arm_names) if len(old) else np.zeros((len(labels), len(arm_names)), np.int64)
+    order = np.lexsort((h, codes))
+    _break_ties(order, h, codes, ids)
+    bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+    for s in range(len(labels)):
+        lo, hi = bounds[s], bounds[s + 1]
+        if hi == lo:
+            continue
+        need = _need(old_counts[s], hi - lo, w)
+        arm_idx[order[lo:hi]] = np.repeat(np.arange(len(arm_names)), need)
+    return arm_idx
+
+
+def _ledger_rows(
+    spec, units: np.ndarray, ids: np.ndarray, arm_idx: np.ndarray, codes: np.ndarray, labels: list[str],
+    config: str, when: str,
+) -> pd.DataFrame:
+    """The new ledger rows, sorted by unit id; text columns are categoricals (one category each)."""
+    n = len(units)
+
+    def const(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
+
+    new = pd.DataFrame(
+        {
+            "experiment": const(spec.name),
+            spec.unit: units,
+            "arm": pd.Categorical.from_codes(arm_idx, categories=list(spec.arms)),
+            "stratum": pd.Categorical.from_codes(codes, categories=labels),
+            "spec_sha256": const(spec.sha256),
+            "assignment_config": const(config),
+            "assigned_at": const(when),
+        }
+    )
+    perm = np.argsort(_keys(ids), kind="stable")
+    if not (perm[1:] > perm[:-1]).all():  # already in unit order: skip the copy
+        new = new.iloc[perm]
+    return new
 
 
 def _cut(b: np.ndarray, weights: list[float]) -> np.ndarray:
@@ -623,91 +452,6 @@ def _break_ties(order: np.ndarray, h: np.ndarray, codes: np.ndarray, canon: np.n
     order[:] = order[sub]
 
 
-def exclusions_path(ledger_path: str | Path) -> Path:
-    """Where the per-unit exclusion log of a ledger lives: ``<ledger>.exclusions.<ext>``."""
-    p = Path(ledger_path)
-    return p.with_name(f"{p.stem}.exclusions{p.suffix}")
-
-
-def _exclusion_rows(spec, elig: Eligibility, when: str) -> pd.DataFrame:
-    n = len(elig.reasons)
-
-    def const(value: str) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
-
-    reasons = elig.reasons.astype("category")
-    return pd.DataFrame(
-        {
-            "experiment": const(spec.name),
-            spec.unit: elig.reasons.index.to_numpy(),
-            "reason": pd.Categorical(reasons.to_numpy()),
-            "spec_sha256": const(spec.sha256),
-            "assessed_at": const(when),
-        }
-    )
-
-
-def _prepare_exclusions(path: Path, spec, elig: Eligibility, when: str) -> tuple[pd.DataFrame | None, int]:
-    """The exclusion log after appending (unit, reason) pairs not yet logged with that reason.
-
-    Returns (frame to write or None when nothing changes, rows added).
-    """
-    unit = spec.unit
-    rows = _exclusion_rows(spec, elig, when)
-    old = None
-    if path.exists():
-        try:
-            old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-        except Exception:
-            raise DataError(f"{path}: cannot be read as an exclusion log; restore it or move it away") from None
-        cols = ["experiment", unit, "reason", "spec_sha256", "assessed_at"]
-        if any(c not in old.columns for c in cols):
-            raise DataError(f"{path}: is not an exclusion log for unit '{unit}'; move it away or give another ledger name")
-        if len(old) and distinct_text(old["experiment"]) != [spec.name]:
-            raise UserError(f"{path}: holds another experiment's exclusions; give this experiment its own ledger file")
-        last = old.drop_duplicates(subset=[unit], keep="last")
-        if len(rows):
-            prev_c = canonical_units(last[unit]) if len(last) else np.zeros(0, dtype=np.int64)
-            new_c = canonical_units(rows[unit])
-            if (prev_c.dtype.kind in "iu") != (new_c.dtype.kind in "iu"):
-                prev_c, new_c = prev_c.astype(str), new_c.astype(str)
-            pos = pd.Index(prev_c).get_indexer(new_c)
-            old_reason = pd.Categorical(last["reason"])
-            cats = list(old_reason.categories.astype(str))
-            new_codes = pd.Categorical(rows["reason"].astype(str) if not isinstance(rows["reason"].dtype, pd.CategoricalDtype)
-                                       else rows["reason"], categories=cats).codes if cats else np.full(len(rows), -1)
-            prev_codes = np.asarray(old_reason.codes)[np.maximum(pos, 0)] if len(last) else np.full(len(rows), -2)
-            keep = (pos < 0) | (prev_codes != new_codes)
-            rows = rows.loc[keep]
-        if len(rows) == 0:
-            return None, 0
-        from pandas.api.types import union_categoricals
-
-        if path.suffix.lower() == ".csv":
-            rows = rows.astype({unit: str})
-        cols = {}
-        for c in ("experiment", unit, "reason", "spec_sha256", "assessed_at"):
-            if c == unit:
-                cols[c] = pd.concat([old[c].reset_index(drop=True), rows[c].reset_index(drop=True)], ignore_index=True)
-            else:
-                a, b = old[c].astype("category"), rows[c].astype("category")
-                a = a.cat.rename_categories([str(v) for v in a.cat.categories])
-                b = b.cat.rename_categories([str(v) for v in b.cat.categories])
-                cols[c] = pd.Series(union_categoricals([a, b], ignore_order=True))
-        out = pd.DataFrame(cols)
-    else:
-        out = rows
-    return out.reset_index(drop=True), int(len(rows))
-
-
-def _write_exclusions(path: Path, out: pd.DataFrame) -> None:
-    from uplift.data.files import _atomic
-
-    if path.suffix.lower() == ".csv":
-        _atomic(path, lambda tmp: out.to_csv(tmp, index=False, lineterminator="\n"))
-    else:
-        _atomic(path, lambda tmp: out.to_parquet(tmp, index=False))
-
 
 def assign_to_ledger(
     spec,
@@ -723,8 +467,6 @@ def assign_to_ledger(
     The per-unit exclusion reasons are appended to ``exclusions`` (default
     :func:`exclusions_path`) when they change. Nothing is written if any check fails.
     """
-    from uplift.data.files import read_table
-
     population = read_table(population_path, what="population")
     ledger_path = Path(ledger_path)
     old = read_ledger(ledger_path, spec.unit)
@@ -736,14 +478,14 @@ def assign_to_ledger(
         raise UserError(f"{log}: unknown exclusion-log type; name it .parquet or .csv")
     if log.resolve() == ledger_path.resolve():
         raise UserError(f"{log}: the exclusion log cannot be the ledger itself; give another file name")
-    log_frame, added_excl = _prepare_exclusions(log, spec, result.eligibility, result.assigned_at)
+    log_frame, added_excl = prepare_exclusion_log(log, spec, result.eligibility, result.assigned_at)
     # every check passed: write the ledger first (the record of arms), then the exclusion log
     if result.added or old is None:
         if old is not None and len(old):
             _assert_prefix(old, result.ledger, spec.unit)
         write_ledger(result.ledger, ledger_path, spec.unit)
     if log_frame is not None:
-        _write_exclusions(log, log_frame)
+        write_exclusion_log(log, log_frame)
     return Assignment(
         **{**result.__dict__, "extra": {"ledger_path": str(ledger_path), "exclusions_path": str(log),
                                         "exclusions_logged": added_excl}}
@@ -758,12 +500,3 @@ def _assert_prefix(old: pd.DataFrame, new: pd.DataFrame, unit: str) -> None:
             raise RuntimeError(f"internal error: ledger column {c} would change; nothing written")  # pragma: no cover
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for j, r in enumerate(rows):
-        cells = [r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i]) for i in range(len(r))]
-        out.append("  ".join(cells).rstrip())
-        if j == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)

@@ -32,9 +32,12 @@ import numpy as np
 import pandas as pd
 
 from uplift.data.collect import Summary, group_summaries
+from uplift.data.hashing import canonical_units
 from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
+from uplift.experiment.ledger import distinct_text
 from uplift.results import jsonable
+from uplift.text import text_table
 
 __all__ = [
     "SRMResult",
@@ -204,9 +207,7 @@ class BalanceResult:
             body.append(
                 (r["covariate"], r["arm"], _fmt(r["mean_control"]), _fmt(r["mean_arm"]), smd, "FLAG" if r["flagged"] else "")
             )
-        from uplift.experiment.assign import _table
-
-        return f"Covariate balance vs {self.control} (|SMD| > {self.threshold:g} flagged)\n" + _table([head] + body)
+        return f"Covariate balance vs {self.control} (|SMD| > {self.threshold:g} flagged)\n" + text_table([head] + body)
 
 
 def _fmt(x: float | None) -> str:
@@ -316,11 +317,7 @@ def check_ledger(
     threshold_smd: float = 0.1,
 ) -> CheckResult:
     """SRM of a ledger (overall and per stratum) and, with a population, covariate balance."""
-    from uplift.data.hashing import canonical_units
-
     unit = spec.unit
-    from uplift.experiment.ledger import distinct_text
-
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))
         raise UserError(f"ledger holds experiment {got}, not {spec.name!r}; give this experiment's ledger")

@@ -26,10 +26,15 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
+from uplift.data.files import atomic_write
 from uplift.errors import DataError
 
-__all__ = ["LEDGER_TEXT_COLUMNS", "concat_ledgers", "distinct_text", "ledger_columns", "assignment_config", "read_ledger", "write_ledger", "empty_ledger"]
+__all__ = [
+    "LEDGER_TEXT_COLUMNS", "concat_ledgers", "distinct_text", "ledger_columns", "assignment_config", "read_ledger",
+    "write_ledger", "write_table", "empty_ledger",
+]
 
 LEDGER_TEXT_COLUMNS: tuple[str, ...] = (
     "experiment", "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at",
@@ -93,8 +98,6 @@ def _sorted_categorical(col: pd.Series) -> pd.Series:
 
 def concat_ledgers(old: pd.DataFrame, new: pd.DataFrame, unit: str) -> pd.DataFrame:
     """``old`` followed by ``new``; text columns stay categorical (union of categories)."""
-    from pandas.api.types import union_categoricals
-
     a, b = normalise(old, unit), normalise(new, unit)
     out = {}
     for c in ledger_columns(unit):
@@ -146,15 +149,19 @@ def read_ledger(path: str | Path, unit: str) -> pd.DataFrame | None:
 
 def write_ledger(df: pd.DataFrame, path: str | Path, unit: str) -> None:
     """Write the ledger atomically (temporary file, then rename)."""
-    from uplift.data.files import _atomic
-
     p = Path(path)
-    suffix = _check_suffix(p)
-    out = normalise(df, unit)
-    if suffix == ".csv":
-        _atomic(p, lambda tmp: out.to_csv(tmp, index=False, lineterminator="\n"))
+    _check_suffix(p)
+    write_table(normalise(df, unit), p)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a ledger-style table atomically: CSV (no index, ``\\n`` line ends) when the file
+    is named ``.csv``, else Parquet. Shared by the ledger and its exclusion log."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        atomic_write(p, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
     else:
-        _atomic(p, lambda tmp: out.to_parquet(tmp, index=False))
+        atomic_write(p, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def describe(df: pd.DataFrame) -> dict[str, Any]:

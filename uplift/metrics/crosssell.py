@@ -28,6 +28,7 @@ from scipy import stats as st
 from uplift.data.moments import Moments, pool
 from uplift.metrics.base import Metric, unadjusted_block
 from uplift.stats import compare as stats
+from uplift.stats.multiplicity import benjamini_hochberg
 
 __all__ = [
     "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects", "delta_interval",
@@ -84,7 +85,7 @@ def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: 
             comp = stats.compare_proportions(per_arm[a].proportion(s), per_arm[control].proportion(s), confidence)
             rows.append({"stage": s, "arm": a, "control": control, "rate_arm": rates[a][s],
                          "rate_control": rates[control][s], **comp.to_dict()})
-    adj = stats.benjamini_hochberg([r["p_value"] for r in rows])
+    adj = benjamini_hochberg([r["p_value"] for r in rows])
     for r, p in zip(rows, adj):
         r["p_value_adjusted"] = p
         r["adjustment"] = "benjamini-hochberg"
@@ -134,7 +135,7 @@ def segment_effects(segments: Sequence[str], cells: Mapping[tuple, Moments], arm
                 rows.append(row)
         out["by"][seg] = rows
         rows_all.extend(rows)
-    adj = stats.benjamini_hochberg([r["p_value"] for r in rows_all])
+    adj = benjamini_hochberg([r["p_value"] for r in rows_all])
     for r, p in zip(rows_all, adj):
         r["p_value_adjusted"] = p
     return out

@@ -22,6 +22,8 @@ from uplift.data.moments import Moments
 from uplift.metrics.base import unadjusted_block
 from uplift.metrics.kinds import metric_for
 from uplift.stats import compare as stats
+from uplift.stats.multiplicity import benjamini_hochberg, holm
+from uplift.stats.sequential import obrien_fleming_boundaries
 
 __all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "decide"]
 
@@ -52,7 +54,7 @@ def look_plan(design: Mapping[str, Any], alpha: float, notes: list[str]) -> Look
     if current is None:
         current = looks
         notes.append(f"[design] looks = {looks} but current_look is not set: analysed as the final look")
-    bounds = stats.obrien_fleming_boundaries(looks, alpha)
+    bounds = obrien_fleming_boundaries(looks, alpha)
     c_k = bounds.z[current - 1]
     nominal = bounds.nominal_alpha[current - 1]
     block = {
@@ -100,7 +102,7 @@ def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alte
     each row ``significant`` and ``improved`` (significant in the direction of ``alternative``)."""
     prim = [i for i, r in enumerate(rows) if r["primary"]]
     sec = [i for i, r in enumerate(rows) if not r["primary"]]
-    for idxs, fn, name in ((prim, stats.holm, "holm"), (sec, stats.benjamini_hochberg, "benjamini-hochberg")):
+    for idxs, fn, name in ((prim, holm, "holm"), (sec, benjamini_hochberg, "benjamini-hochberg")):
         adj = fn([rows[i]["p_value"] for i in idxs])
         for i, p in zip(idxs, adj):
             r = rows[i]

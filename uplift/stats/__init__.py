@@ -1,1 +1,10 @@
-"""Closed-form statistics on sufficient statistics: comparisons, intervals, multiplicity, sequential looks."""
+"""Closed-form statistics on sufficient statistics: comparisons, intervals, multiplicity, sequential looks.
+
+Nothing here touches rows; every input is a small summary from :mod:`uplift.data.moments`.
+In the order a readout uses them:
+
+* :mod:`~uplift.stats.compare` - one arm against control for proportions, means, ratios and
+  CUPED-adjusted metrics: effect, interval, p-value, relative effect, non-inferiority;
+* :mod:`~uplift.stats.multiplicity` - Holm and Benjamini-Hochberg adjusted p-values for a family;
+* :mod:`~uplift.stats.sequential` - O'Brien-Fleming-type boundaries for planned interim looks.
+"""

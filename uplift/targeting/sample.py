@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError, SpecError
-from uplift.experiment.assign import apply_exclusions, check_population
+from uplift.experiment.exclusions import apply_exclusions, check_population
 from uplift.metrics.kinds import metric_for
 from uplift.targeting.models import MODEL_NAMES
 
