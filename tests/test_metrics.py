@@ -153,7 +153,7 @@ def test_demo_guardrails_funnel_segments(demo):
     assert {r["segment"] for r in rows} == set(o.segment.astype(str).unique())
     for r in rows:
         ts, cs = t[t.segment == r["segment"]], c[c.segment == r["segment"]]
-        if min(len(ts), len(cs)) < spec.section("analysis")["min_cell_size"]:
+        if min(len(ts), len(cs)) < spec.analysis.min_cell_size:
             assert r["suppressed"] and r["abs_effect"] is None and r["n_arm"] is None
         else:
             lo, hi = confint_proportions_2indep(ts.converted.sum(), len(ts), cs.converted.sum(), len(cs),

@@ -359,7 +359,7 @@ def test_value_of_a_conversion_from_incremental_clv(sim):
     from uplift.targeting.value import clv_value_per_conversion
 
     spec = parse_spec(DEMO.read_text().replace('value = "margin"', 'value = "clv"'), path=DEMO, label=str(DEMO))
-    assert spec.section("targeting")["value"] == "clv"
+    assert spec.targeting.value == "clv"
     o = sim.outcomes
     y = o["converted"].to_numpy(float)
     t = (o["arm"] == "offer").to_numpy(int)

@@ -194,19 +194,21 @@ def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control
     DuckDB or Spark: :func:`uplift.data.collect.life_table`) hands it over. Refuses (one line) a spec arm
     with nobody at risk.
     """
-    c = spec.section("clv")
+    c = spec.clv
+    if c is None:
+        raise SpecError(f"{spec.label}: no [clv] section; add one with tenure_column and churned_column")
     table[arm_column] = table[arm_column].astype(str)
-    expected = list(spec.arms) if spec.arms and not spec.section("analysis").get("arm_column") else []
+    expected = list(spec.arms) if spec.arms and not spec.analysis.arm_column else []
     present = set(table[arm_column])
     missing = [a for a in expected if a not in present]
     if missing:
         raise DataError(f"{label}: arm {missing[0]!r} of the spec has nobody at risk (no rows in column {arm_column!r})")
     return clv_from_life_table(
         table, arm_column, control,
-        horizon_periods=int(c["horizon_periods"]), annual_discount_rate=float(c["annual_discount_rate"]),
-        periods_per_year=int(c["periods_per_year"]), margin_timing=c["margin_timing"],
-        extrapolation=c["extrapolation"], confidence=float(spec.section("analysis").get("confidence") or 0.95),
-        eligible_population=spec.section("economics").get("eligible_population"), label=label,
+        horizon_periods=c.horizon_periods, annual_discount_rate=c.annual_discount_rate,
+        periods_per_year=c.periods_per_year, margin_timing=c.margin_timing,
+        extrapolation=c.extrapolation, confidence=spec.analysis.confidence,
+        eligible_population=spec.economics.eligible_population if spec.economics is not None else None, label=label,
     )
 
 
@@ -233,30 +235,29 @@ def clv_analysis(
     """
     from dataclasses import replace
 
-    if not spec.has("clv"):
+    c = spec.clv
+    if c is None:
         raise SpecError(f"{spec.label}: no [clv] section; add one with tenure_column and churned_column")
-    c = spec.section("clv")
     source = open_source(outcomes)
     arm_column = arm_column or spec.arm_column
     control = control or spec.control_arm
-    margin = c.get("margin_per_period_column") or None
-    table = collect.life_table(source, c["tenure_column"], c["churned_column"], by={arm_column: ARM}, value=margin,
+    margin = c.margin_per_period_column or None
+    table = collect.life_table(source, c.tenure_column, c.churned_column, by={arm_column: ARM}, value=margin,
                                integer_durations=True)
     res = clv_from_spec_table(spec, table, arm_column, str(control), source.label)
-    an = spec.section("analysis")
-    confidence = float(an.get("confidence") or 0.95)
+    confidence = spec.analysis.confidence
     rbp = None
-    if c.get("products_column"):
-        rbp = retention_by_products(source, c["tenure_column"], c["churned_column"], c["products_column"],
+    if c.products_column:
+        rbp = retention_by_products(source, c.tenure_column, c.churned_column, c.products_column,
                                     confidence=confidence)
     if n_bootstrap is None:
-        n_bootstrap = int(c.get("n_bootstrap") or 0)
+        n_bootstrap = c.n_bootstrap
     if n_bootstrap > 0:
-        columns = [arm_column, c["tenure_column"], c["churned_column"], *([margin] if margin else [])]
+        columns = [arm_column, c.tenure_column, c.churned_column, *([margin] if margin else [])]
         order = spec.unit if spec.unit in source.columns else None
         rows = source.to_pandas(list(dict.fromkeys(columns + ([order] if order else []))), order_by=order)
         boot = bootstrap_incremental_clv(
-            rows, arm_column, str(control), c["tenure_column"], c["churned_column"], margin,
+            rows, arm_column, str(control), c.tenure_column, c.churned_column, margin,
             horizon_periods=res.horizon_periods, annual_discount_rate=res.annual_discount_rate,
             periods_per_year=res.periods_per_year, margin_timing=res.margin_timing, family=res.family,
             n_boot=n_bootstrap, seed=seed,
@@ -265,7 +266,7 @@ def clv_analysis(
             replace(i, bootstrap_se=float(np.std(boot[i.arm], ddof=1))) for i in res.incremental
         ))
     return replace(res, margin_column=margin or "", retention_by_products=rbp,
-                   min_cell_size=int(an.get("min_cell_size") or 0))
+                   min_cell_size=spec.analysis.min_cell_size)
 
 
 def bootstrap_incremental_clv(

@@ -177,11 +177,10 @@ def source_from_spec(spec: Any, which: str = "outcomes", override: Any = None, e
     """The source a spec names: ``override`` if given (a path, DataFrame or table), else
     ``[population] <which>`` (``outcomes`` or ``source``) resolved against the spec's folder,
     read as ``[population] format`` (default: from the file suffix)."""
-    pop = spec.section("population") if spec.has("population") else {}
-    fmt = pop.get("format") or None
+    fmt = spec.population.format or None
     if override is not None:
         return open_source(override, format=fmt if isinstance(override, (str, Path)) else None, engine=engine)
-    rel = pop.get(which) or ""
+    rel = getattr(spec.population, which)
     if not rel:
         raise DataError(f"{spec.label}: no [population] {which} path; add it or pass the data explicitly")
     return open_source(spec.resolve(rel), format=fmt, engine=engine)

@@ -243,7 +243,7 @@ def _validate_ledger(ledger: pd.DataFrame, spec, config: str, label: str) -> Non
 
 
 def _resolve_assigned_at(spec, assigned_at: str | None) -> str:
-    value = assigned_at or spec.section("experiment").get("start_date") or "unspecified"
+    value = assigned_at or spec.experiment.start_date or "unspecified"
     if value != "unspecified":
         try:
             _dt.datetime.fromisoformat(value)
@@ -268,13 +268,13 @@ def assign(
     append-only behaviour. Returns an :class:`Assignment` whose ``ledger`` is the old
     ledger (unchanged) followed by the new rows sorted by unit id.
     """
-    a = spec.section("assignment")
-    if not a:
+    a = spec.assignment
+    if a is None:
         raise SpecError(f"{spec.label}: has no [assignment] section; add salt, arms and control to assign units")
     unit = spec.unit
     weights = dict(spec.arms)
-    stratify = list(a.get("stratify") or [])
-    config = assignment_config(a["salt"], weights, spec.control, stratify, unit)
+    stratify = list(a.stratify)
+    config = assignment_config(a.salt, weights, spec.control, stratify, unit)
     when = _resolve_assigned_at(spec, assigned_at)
 
     elig = _eligible_units(spec, population, stratify, label)
@@ -286,7 +286,7 @@ def assign(
     new_rows = elig.eligible.loc[~known.in_ledger]
     new_ids = known.eligible_ids[~known.in_ledger]
     codes, labels = _strata(new_rows, stratify)
-    arm_idx = _choose_arms(hash64(new_ids, a["salt"]), codes, labels, new_ids, old, weights, bool(stratify))
+    arm_idx = _choose_arms(hash64(new_ids, a.salt), codes, labels, new_ids, old, weights, bool(stratify))
     new = _ledger_rows(spec, new_rows[unit].to_numpy(), new_ids, arm_idx, codes, labels, config, when)
     if len(old) and len(new) == 0:
         full = old

@@ -305,7 +305,7 @@ class CheckResult:
 
 def balance_covariates(spec, population: pd.DataFrame) -> list[str]:
     """Pre-period covariates to check: ``[analysis] covariates``, else the metrics' covariates present."""
-    cov = list(spec.section("analysis").get("covariates") or [])
+    cov = list(spec.analysis.covariates)
     if not cov:
         cov = [m.covariate for m in spec.metrics if m.covariate]
         cov = [c for c in dict.fromkeys(cov) if c in population.columns]
@@ -321,7 +321,7 @@ def check_ledger(
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))
         raise UserError(f"ledger holds experiment {got}, not {spec.name!r}; give this experiment's ledger")
-    stratified = bool(spec.section("assignment").get("stratify"))
+    stratified = spec.assignment is not None and bool(spec.assignment.stratify)
     srm = srm_by_stratum(ledger, "arm", "stratum" if stratified else None, spec.arms, threshold_srm)
     balance = None
     notes: list[str] = []

@@ -250,7 +250,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     eligible count after exclusions. ``n_total`` (optional) replaces the solved N: the
     result then gives the MDE and power at that N. Formulas: module docstring.
     """
-    d = spec.section("design")
+    d = spec.design
     if not spec.arms or not spec.control:
         raise UserError(f"{spec.label}: design needs [assignment] arms and control")
     if not spec.metrics:
@@ -258,10 +258,10 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     weights = dict(spec.arms)
     control = spec.control
     offers = [a for a in weights if a != control]
-    alpha = float(d.get("alpha", 0.05))
-    target = float(d.get("power", 0.8))
-    alternative = d.get("alternative", "two-sided")
-    method_k = d.get("multiple_arms", "bonferroni")
+    alpha = d.alpha
+    target = d.power
+    alternative = d.alternative
+    method_k = d.multiple_arms
     a_cmp = alpha_per_comparison(alpha, len(offers), method_k)
     notes: list[str] = []
     label = spec.label
@@ -284,7 +284,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
 
     def inputs(m) -> tuple[float | None, float | None, str, str]:
         """Baseline, sd, where they came from, or why they are unknown (asked of the metric's kind)."""
-        got = metrics[m.name].design_inputs(pop, d.get("baseline_rate") if m.primary else None)
+        got = metrics[m.name].design_inputs(pop, d.baseline_rate if m.primary else None)
         return got.baseline, got.sd, got.source, got.missing
 
     def rho_for(m) -> tuple[float | None, str]:
@@ -294,19 +294,19 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         y, x = pair
         if pop is not None and y in pop.columns and x in pop.columns:
             return correlation(pop, y, x), f"corr({y}, {x}) in the population"
-        if d.get("cuped_rho") is not None:
-            return float(d["cuped_rho"]), "assumed: [design] cuped_rho"
+        if d.cuped_rho is not None:
+            return d.cuped_rho, "assumed: [design] cuped_rho"
         return None, ""
 
     primary = next(m for m in spec.metrics if m.primary)
     ordered = [primary] + [m for m in spec.metrics if m is not primary]
 
     def effect_for(m, baseline: float | None) -> tuple[float | None, float | None]:
-        if m.primary and d.get("mde_absolute") is not None:
-            eff = float(d["mde_absolute"])
+        if m.primary and d.mde_absolute is not None:
+            eff = d.mde_absolute
             return eff, (eff / baseline if baseline else None)
-        if d.get("mde_relative") is not None and baseline:
-            return float(d["mde_relative"]) * abs(baseline), float(d["mde_relative"])
+        if d.mde_relative is not None and baseline:
+            return d.mde_relative * abs(baseline), d.mde_relative
         return None, None
 
     def n_for(kind, baseline, sd, effect) -> float:
@@ -345,7 +345,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
 
     rows: list[MetricDesign] = []
     cuped_block = None
-    inflow = d.get("weekly_inflow")
+    inflow = d.weekly_inflow
     for m in ordered:
         b_m, sd_m, src_m, why_m = (b, sd, src, why) if m is primary else inputs(m)
         if why_m:
@@ -407,8 +407,8 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
                 "this design is rough (simulated power can fall a few points short); consider a larger control share"
             )
-    if int(d.get("looks", 1)) > 1:
-        notes.append(f"[design] looks = {d['looks']}: this is a fixed-horizon design; sequential looks are not priced in")
+    if d.looks > 1:
+        notes.append(f"[design] looks = {d.looks}: this is a fixed-horizon design; sequential looks are not priced in")
     method = (
         "two-sample z-test of the difference in means (unpooled variance); n solved exactly incl. the far tail "
         "(Brent), each arm rounded up; "

@@ -58,9 +58,9 @@ class PrecisionResult:
 
 def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> PrecisionResult:
     """Precision of each metric row of :func:`uplift.metrics.analyse.analyse_metrics` (see the module docstring)."""
-    design = spec.section("design")
-    target_power = float(design.get("power") or 0.80)
-    alpha_default = float(design.get("alpha") or 0.05)
+    design = spec.design
+    target_power = design.power
+    alpha_default = design.alpha
     rows = []
     for r in metric_rows:
         se = r.get("abs_se")
@@ -69,10 +69,10 @@ def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> 
         alternative = r.get("alternative") or "two-sided"
         alpha = float(r.get("alpha_used") or alpha_default)
         mde = mde_from_se(se, alpha, target_power, alternative)
-        target = design.get("mde_absolute")
+        target = design.mde_absolute
         base = r.get("mean_control")
-        if target is None and design.get("mde_relative") is not None and base:
-            target = abs(design["mde_relative"] * base)
+        if target is None and design.mde_relative is not None and base:
+            target = abs(design.mde_relative * base)
         power = power_z(target if alternative != "smaller" else -target, se, alpha, alternative) if target else None
         lo, hi = (r.get("abs_ci") or [None, None])
         significant = lo is not None and (lo > 0 or hi < 0)

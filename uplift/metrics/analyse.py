@@ -184,8 +184,7 @@ def analyse_metrics(
     source = open_source(outcomes, engine=engine)
     arm_column = arm_column or spec.arm_column
     control = str(control or spec.control_arm)
-    st = _settings(spec)
-    segments = st["segments"]
+    segments = list(spec.analysis.segments)
     notes: list[str] = []
     plan = _column_plan(spec, source.columns, notes)
     cells = collect_cells(source, {arm_column: ARM, **{s: SEGMENT for s in segments}}, metric_needs(spec, plan))
@@ -202,7 +201,7 @@ def analyse_metrics(
         if str(a) not in counts:
             notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
     arms_order, treat_arms = arms_from_counts(spec, counts, arm_column, control, source.label)
-    return _finish(spec, st, cells, plan, arm_column, control, arms_order, treat_arms, notes, source.engine)
+    return _finish(spec, cells, plan, arm_column, control, arms_order, treat_arms, notes, source.engine)
 
 
 def metric_needs(spec: Any, plan: Mapping[str, Any]) -> Needs:
@@ -227,20 +226,6 @@ def metric_needs(spec: Any, plan: Mapping[str, Any]) -> Needs:
     return Needs.of(plan["roles"], pairs=pairs, binary=list(plan["binaries"]))
 
 
-def _settings(spec: Any) -> dict[str, Any]:
-    """The readout's settings from the spec (alpha, sidedness, confidence, minimum cell, segments)."""
-    design = spec.section("design")
-    analysis = spec.section("analysis")
-    econ = spec.section("economics")
-    alpha = float(design.get("alpha") or 0.05)
-    alternative = design.get("alternative") or "two-sided"
-    confidence = float(analysis.get("confidence") or 0.95)
-    min_cell = int(analysis.get("min_cell_size") or 50)
-    segments = [s for s in (analysis.get("segments") or [])]
-    return {"design": design, "analysis": analysis, "econ": econ, "alpha": alpha, "alternative": alternative,
-            "confidence": confidence, "min_cell": min_cell, "segments": segments}
-
-
 def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, control: str,
                      label: str = "outcomes") -> tuple[tuple[str, ...], list[str]]:
     """(control first + treated arms, treated arms) from the units per arm, refusing (one line) a
@@ -252,7 +237,7 @@ def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, cont
         raise DataError(f"{label}: control arm '{control}' has no customers in column '{arm_column}' "
                         f"(arms found: {', '.join(sorted(present)) or 'none'}); check [assignment] control / [analysis] control")
     declared = [str(a) for a in (spec.arms or {})]
-    if declared and not spec.section("analysis").get("arm_column"):
+    if declared and not spec.analysis.arm_column:
         unknown = [a for a in present if a not in declared]
         if unknown:
             raise DataError(f"{label}: column '{arm_column}' holds arm '{unknown[0]}' that is not in [assignment] arms "
@@ -276,26 +261,27 @@ def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, cont
 def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     """Which columns the readout aggregates, and why: roles (column -> role), 0/1 columns, the
     conversion, economics and products columns, and the funnel stages."""
-    econ = spec.section("economics")
+    econ = spec.economics
     available = set(map(str, available))
     need = needs_of(metric_for(m) for m in (*spec.metrics, *spec.guardrails))
     roles: dict[str, str] = dict(need.roles)
     binaries: dict[str, str] = {c: need.role(c) for c in need.binary}
-    funnel_stages = list(spec.section("funnel").get("stages") or [])
+    funnel_stages = list(spec.funnel.stages) if spec.funnel is not None else []
     for s in funnel_stages:
         roles.setdefault(s, "funnel stage")
         binaries.setdefault(s, "funnel stage")
-    conv_col = econ.get("conversion_column") or next(
+    conv_col = (econ.conversion_column if econ is not None else "") or next(
         (m.column for m in spec.metrics if m.primary and metric_for(m).binary), "")
     if conv_col:
         roles.setdefault(conv_col, "[economics] conversion_column")
         binaries.setdefault(conv_col, "conversion")
-    econ_cols = {k: econ.get(k) or "" for k in ("revenue_column", "margin_column", "cannibalised_column",
-                                                 "cost_to_serve_column")}
+    econ_cols = {k: (getattr(econ, k) if econ is not None else "") for k in (
+        "revenue_column", "margin_column", "cannibalised_column", "cost_to_serve_column")}
     for k, c in econ_cols.items():
         if c:
             roles.setdefault(c, f"[economics] {k}")
-    products_col = spec.section("clv").get("products_column") or ("products_held" if "products_held" in available else "")
+    products_col = (spec.clv.products_column if spec.clv is not None else "") or (
+        "products_held" if "products_held" in available else "")
     if products_col and products_col in available:
         roles.setdefault(products_col, "products held before the campaign")
     elif products_col:
@@ -305,20 +291,21 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
             "econ_cols": econ_cols, "products_col": products_col}
 
 
-def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
+def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
             arm_column: str, control: str, arms_order: tuple[str, ...], treat_arms: list[str],
             notes: list[str], engine: str) -> MetricsResult:
     """Everything after the one aggregation, closed form on the small table of cells: derived
     measures, pooling to arms, metric and guardrail comparisons, multiplicity and looks, the
     decision, funnel, segments, ROI and catalogue."""
-    alpha, alternative, confidence = st["alpha"], st["alternative"], st["confidence"]
+    alpha, alternative, confidence = spec.design.alpha, spec.design.alternative, spec.analysis.confidence
+    segment_columns = list(spec.analysis.segments)
     conv_col, econ_cols, products_col = plan["conv_col"], plan["econ_cols"], plan["products_col"]
     control = str(control)
     cells = {tuple([str(k[0])] + list(k[1:])): with_derived_columns(v, econ_cols, conv_col, products_col)
              for k, v in cells.items()}
     per_arm = {a: pool(v for k, v in cells.items() if k[0] == a) for a in arms_order}
 
-    looks = decision.look_plan(st["design"], alpha, notes)
+    looks = decision.look_plan(spec.design, alpha, notes)
     metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks)
     decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative)
     guard_rows = decision.guardrail_rows(spec.guardrails, per_arm, treat_arms, control, confidence, alpha)
@@ -326,15 +313,15 @@ def _finish(spec: Any, st: Mapping[str, Any], cells: Mapping[tuple, Moments], pl
 
     funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence)
     primary = next((metric_for(m) for m in spec.metrics if m.primary), None)
-    segments = segment_effects(st["segments"], cells, arms_order, treat_arms, control, primary, st["min_cell"],
-                               confidence)
+    segments = segment_effects(segment_columns, cells, arms_order, treat_arms, control, primary,
+                               spec.analysis.min_cell_size, confidence)
     n_total = int(sum(m.n for m in per_arm.values()))
-    roi = incremental_roi(st["econ"], econ_cols, conv_col, per_arm, treat_arms, control, n_total, confidence, notes)
+    roi = incremental_roi(spec.economics, econ_cols, conv_col, per_arm, treat_arms, control, n_total, confidence, notes)
     catalogue = crosssell_catalogue(per_arm, treat_arms, control, conv_col, products_col, confidence)
     return MetricsResult(
         arm_column=arm_column, control=control, arms=arms_order, alpha=alpha, confidence=confidence,
         metrics=tuple(metric_rows), guardrails=tuple(guard_rows), decision=verdict, funnel=funnel,
         segments=segments, roi=roi, catalogue=catalogue, sequential=dict(looks.block),
         arm_statistics={a: per_arm[a].select([c for c in per_arm[a].columns]) for a in arms_order},
-        cells=cells, segment_columns=tuple(st["segments"]), notes=tuple(notes), engine=engine,
+        cells=cells, segment_columns=tuple(segment_columns), notes=tuple(notes), engine=engine,
     )

@@ -27,6 +27,7 @@ from scipy import stats as st
 
 from uplift.data.moments import Moments, pool
 from uplift.metrics.base import Metric, unadjusted_block
+from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
 from uplift.stats.multiplicity import benjamini_hochberg
 
@@ -147,7 +148,7 @@ def delta_interval(est: float, var: float, z: float) -> dict:
     return {"estimate": est, "se": se, "ci": [est - z * se, est + z * se]}
 
 
-def incremental_roi(econ: Mapping[str, Any], cols: Mapping[str, str], conv_col: str, per_arm: Mapping[str, Moments],
+def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], conv_col: str, per_arm: Mapping[str, Moments],
                     treat: Sequence[str], control: str, n_total: int, confidence: float, notes: list[str]) -> dict:
     """Incremental revenue, profit, cost, ROI and cost per incremental conversion per treated customer.
 
@@ -163,16 +164,17 @@ def incremental_roi(econ: Mapping[str, Any], cols: Mapping[str, str], conv_col: 
     absent); why ROI was not computed is appended to ``notes``.
     """
     z = float(st.norm.ppf(0.5 + confidence / 2))
-    k0 = float(econ.get("contact_cost") or 0.0)
-    k1 = float(econ.get("incentive_cost") or 0.0)
-    N = econ.get("eligible_population") or n_total
+    k0 = econ.contact_cost if econ is not None else 0.0
+    k1 = econ.incentive_cost if econ is not None else 0.0
+    given_n = econ.eligible_population if econ is not None else None
+    N = given_n or n_total
     out: dict[str, Any] = {
         "assumptions": [
             "per treated customer: every customer in an offer arm is contacted (contact_cost each) and each "
             "conversion in an offer arm earns the incentive (incentive_cost each); the control arm costs nothing",
             "incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and control",
             "ROI = (incremental profit - campaign cost) / campaign cost, per treated customer",
-            f"scaled to N = {N} customers ({'[economics] eligible_population' if econ.get('eligible_population') else 'the analysed customers'}), N treated as fixed",
+            f"scaled to N = {N} customers ({'[economics] eligible_population' if given_n else 'the analysed customers'}), N treated as fixed",
             "intervals: normal approximation, delta method",
         ],
         "contact_cost": k0, "incentive_cost": k1, "eligible_population": int(N),
@@ -181,7 +183,7 @@ def incremental_roi(econ: Mapping[str, Any], cols: Mapping[str, str], conv_col: 
     }
     if not cols["margin_column"] or not conv_col:
         notes.append("ROI not computed: " + ("set [economics] margin_column and conversion_column (or a primary proportion metric)"
-                                             if econ else "the spec has no [economics] section"))
+                                             if econ is not None else "the spec has no [economics] section"))
         out["per_arm"] = {}
         return out
     for a in treat:

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 from uplift.data.moments import Moments
 from uplift.metrics.base import unadjusted_block
 from uplift.metrics.kinds import metric_for
+from uplift.spec.settings import DesignSettings
 from uplift.stats import compare as stats
 from uplift.stats.multiplicity import benjamini_hochberg, holm
 from uplift.stats.sequential import obrien_fleming_boundaries
@@ -41,12 +42,12 @@ class LookPlan:
     block: Mapping[str, Any] = field(default_factory=dict)
 
 
-def look_plan(design: Mapping[str, Any], alpha: float, notes: list[str]) -> LookPlan:
+def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPlan:
     """The group-sequential plan from ``[design] looks`` and ``current_look``
     (:func:`uplift.stats.compare.obrien_fleming_boundaries`); a single look tests at ``alpha``.
     A missing ``current_look`` with several looks is analysed as the final look (a note says so)."""
-    looks = int(design.get("looks") or 1)
-    current = design.get("current_look")
+    looks = design.looks
+    current = design.current_look
     if looks <= 1:
         block = {"method": "single look", "look": 1, "looks": 1, "boundary_z": None,
                  "nominal_alpha_this_look": alpha, "final_look": True}

@@ -11,6 +11,7 @@ from one computation.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
@@ -120,10 +121,9 @@ def prepare_outcomes(
     Then every arm of the spec must have units and the control must be there
     (:func:`uplift.metrics.analyse.arms_from_counts`).
     """
-    analysis = spec.section("analysis")
     source = open_source(outcomes, label=label, engine=engine)
-    armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=analysis.get("arm_column") or "",
-                        experiment=spec.name, max_unmatched_share=float(analysis.get("max_unmatched_share", 0.01)))
+    armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=spec.analysis.arm_column,
+                        experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share)
     arms_from_counts(spec, armed.counts, armed.arm_column, spec.control_arm, source.label)
     return armed.source, armed.arm_column, list(armed.notes)
 
@@ -149,13 +149,13 @@ def analyse(
     control = spec.control_arm
     metrics = analyse_metrics(spec, source, arm_col, control)
     arms = {str(a): int(m.n) for a, m in sorted(metrics.arm_statistics.items())}
-    weights = spec.section("analysis").get("weights") or dict(spec.arms) or {a: 1 / len(arms) for a in arms}
+    weights = dict(spec.analysed_arm_weights) or {a: 1 / len(arms) for a in arms}
     srm = sample_ratio_mismatch(arms, weights)
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
-    clv = clv_analysis(spec, source, arm_col, control) if spec.has("clv") else None
+    clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
     targeting = None
-    if spec.has("targeting") and population is not None:
+    if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control)
@@ -169,7 +169,7 @@ def analyse(
 
 def _balance(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None) -> Any:
     """Covariate balance of ``[analysis] covariates``: from the outcomes, or joined from the population."""
-    covariates = list(spec.section("analysis").get("covariates", []))
+    covariates = list(spec.analysis.covariates)
     if not covariates:
         return None
     missing = [c for c in covariates if c not in source.columns]
@@ -184,24 +184,26 @@ def _balance(spec: Spec, source: Source, arm_col: str, control: str, population:
 def targeting_columns(spec: Spec, available: list[str], arm_column: str) -> list[str]:
     """The outcome columns targeting may read (unit, arm, outcome, features, value and economics
     columns, the [clv] columns), those present in ``available``, in its order."""
-    t = spec.section("targeting")
-    wanted = {spec.unit, arm_column, t.get("outcome") or "", t.get("value_column") or "", *(t.get("features") or [])}
-    wanted |= {v for k, v in spec.section("economics").items() if k.endswith("_column") and isinstance(v, str)}
-    wanted |= {v for k, v in spec.section("clv").items() if k.endswith("_column") and isinstance(v, str)}
+    wanted = {spec.unit, arm_column}
+    if spec.targeting is not None:
+        wanted |= {spec.targeting.outcome, spec.targeting.value_column, *spec.targeting.features}
+    for settings in (spec.economics, spec.clv):
+        if settings is not None:
+            wanted |= {getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name.endswith("_column")}
     wanted |= {m.column for m in (*spec.metrics, *spec.guardrails)}
     return [c for c in available if c in wanted]
 
 
 def _provenance(spec: Spec, data_sha256: str, arms: Mapping[str, int], engine: str) -> dict[str, Any]:
-    experiment = spec.section("experiment")
+    experiment = spec.experiment
     return {
         "experiment": spec.name,
-        "hypothesis": experiment.get("hypothesis", ""),
+        "hypothesis": experiment.hypothesis,
         "unit": spec.unit,
-        "start_date": experiment.get("start_date", ""),
-        "end_date": experiment.get("end_date", ""),
-        "data_as_of": experiment.get("data_as_of", ""),
-        "currency": experiment.get("currency", "EUR"),
+        "start_date": experiment.start_date,
+        "end_date": experiment.end_date,
+        "data_as_of": experiment.data_as_of,
+        "currency": experiment.currency,
         "spec_sha256": spec.sha256,
         "data_sha256": data_sha256,
         "toolkit_version": __version__,

@@ -77,7 +77,7 @@ def load_inputs(
     pop_path = spec.input_path(population, "population", "source")
     if not out_path.exists():
         raise DataError(f"{out_path}: outcomes file not found; check the path")
-    fmt = (spec.section("population") if spec.has("population") else {}).get("format") or None
+    fmt = spec.population.format or None
     inputs: dict[str, Any] = {
         "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine),
         "outcomes_label": str(out_path),

@@ -327,14 +327,14 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
     for x in rows:
         label = _E(f"{x.get('column')} = {x.get('segment')}")
         if x.get("suppressed"):
-            out.append([label, _E(str(x.get("arm"))), f"suppressed (&lt; {s.get('min_cell_size', 50)})", "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
+            out.append([label, _E(str(x.get("arm"))), f"suppressed (&lt; {s['min_cell_size']})", "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
             continue
         level, diff = _effect_fmt(x, currency)
         out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
                     f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
                     diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
     return table(["Segment", "Arm", "n arm / control", "Control &rarr; arm", "Effect", ci_label(rows), "p (BH)"], out,
-                 caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s.get('min_cell_size', 50)} units in an arm are suppressed.")
+                 caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s['min_cell_size']} units in an arm are suppressed.")
 
 
 def _est(block: Any) -> tuple[Any, Any]:

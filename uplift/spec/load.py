@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -59,15 +58,6 @@ class Spec:
     targeting: TargetingSettings | None = None
     present: frozenset[str] = frozenset()
     sha256: str = ""
-
-    def section(self, name: str) -> dict[str, Any]:
-        """Transitional: the typed settings of ``[name]`` as a plain dict (``{}`` when absent).
-
-        New code reads the typed attributes instead; this goes once no caller is left."""
-        settings = getattr(self, name, None)
-        if settings is None:
-            return {}
-        return {f.name: _thawed(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
 
     def has(self, name: str) -> bool:
         """True if the spec file contains the section ``[name]``."""
@@ -123,14 +113,6 @@ class Spec:
     def analysed_arm_weights(self) -> Mapping[str, float]:
         """The weights the SRM check expects: ``[analysis] weights``, else ``[assignment] arms`` (maybe empty)."""
         return self.analysis.weights or self.arms
-
-
-def _thawed(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
 
 
 # --------------------------------------------------------------------------- loading

@@ -16,6 +16,7 @@ import pandas as pd
 from uplift.errors import DataError, SpecError
 from uplift.experiment.exclusions import apply_exclusions, check_population
 from uplift.metrics.kinds import metric_for
+from uplift.spec.settings import EconomicsSettings, TargetingSettings
 from uplift.targeting.models import MODEL_NAMES
 
 __all__ = [
@@ -69,39 +70,39 @@ def read_setup(spec: Any, population: pd.DataFrame, outcomes: pd.DataFrame, arm_
     model (``class_transformation`` only for a binary outcome).
     """
     label = spec.label
-    s = spec.section("targeting")
-    if not s:
+    s = spec.targeting
+    if s is None:
         raise SpecError(f"{label}: has no [targeting] section; add one with features and outcome")
-    econ = spec.section("economics")
+    econ = spec.economics
     unit = spec.unit
     arm_column = arm_column or spec.arm_column
     control = control or spec.control_arm
-    features = list(s.get("features") or [])
+    features = list(s.features)
     if not features:
         raise SpecError(f"{label}: [targeting] features is empty; list the population columns to model on, e.g. features = [\"segment\", \"balance\"]")
     outcome = _outcome_column(spec, s, econ)
     _check_columns(spec, population, outcomes, arm_column, features, outcome)
-    conversion_col = econ.get("conversion_column") or ""
+    conversion_col = econ.conversion_column if econ is not None else ""
     binary = _is_binary_outcome(spec, outcomes, outcome, conversion_col)
     return TargetingSetup(
         label=label, unit=unit, arm_column=arm_column, control=control, features=tuple(features), outcome=outcome,
         binary=binary, conversion_column=conversion_col,
         candidates=tuple(_candidate_models(label, s, binary, outcome, models)),
-        n_boot=int(n_boot if n_boot is not None else s.get("n_bootstrap") or 200),
-        seed=int(s.get("seed", 0) or 0),
-        holdout_share=float(s.get("holdout_share", 0.3) or 0.3),
-        max_customers=int(s.get("max_customers") or 200_000),
-        max_unmatched_share=float(spec.section("analysis").get("max_unmatched_share", 0.01) or 0.0),
-        contact_cost=float(econ.get("contact_cost") or 0.0),
-        incentive_cost=float(econ.get("incentive_cost") or 0.0),
-        confidence=float(spec.section("analysis").get("confidence") or 0.95),
-        currency=spec.section("experiment").get("currency", "EUR") or "EUR",
+        n_boot=int(n_boot if n_boot is not None else s.n_bootstrap),
+        seed=s.seed,
+        holdout_share=s.holdout_share,
+        max_customers=s.max_customers,
+        max_unmatched_share=spec.analysis.max_unmatched_share,
+        contact_cost=econ.contact_cost if econ is not None else 0.0,
+        incentive_cost=econ.incentive_cost if econ is not None else 0.0,
+        confidence=spec.analysis.confidence,
+        currency=spec.experiment.currency,
     )
 
 
-def _outcome_column(spec: Any, s: dict[str, Any], econ: dict[str, Any]) -> str:
+def _outcome_column(spec: Any, s: TargetingSettings, econ: EconomicsSettings | None) -> str:
     """``[targeting] outcome``, else ``[economics] conversion_column``, else the primary metric's column."""
-    outcome = s.get("outcome") or econ.get("conversion_column") or ""
+    outcome = s.outcome or (econ.conversion_column if econ is not None else "")
     if not outcome:
         prim = [m for m in spec.metrics if m.primary] or list(spec.metrics)
         outcome = prim[0].column if prim else ""
@@ -144,10 +145,10 @@ def _is_binary_outcome(spec: Any, outcomes: pd.DataFrame, outcome: str, conversi
     return binary
 
 
-def _candidate_models(label: str, s: dict[str, Any], binary: bool, outcome: str,
+def _candidate_models(label: str, s: TargetingSettings, binary: bool, outcome: str,
                       models: Sequence[str] | None) -> list[str]:
     """The models to compare: ``models`` if given, else ``[targeting] model`` ("auto": all that fit the outcome)."""
-    requested = s.get("model") or "auto"
+    requested = s.model or "auto"
     if models is not None:
         candidates = list(models)
     elif requested == "auto":

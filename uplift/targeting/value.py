@@ -59,11 +59,11 @@ def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSampl
     if not setup.binary:
         return ConversionValue(Interval(1.0, 1.0, 1.0, confidence, "the outcome is already money"),
                                f"the outcome '{setup.outcome}' is money: value 1 per unit of uplift")
-    s = spec.section("targeting")
-    if s.get("value_per_conversion") is not None:
-        v = float(s["value_per_conversion"])
+    s = spec.targeting
+    if s.value_per_conversion is not None:
+        v = s.value_per_conversion
         return ConversionValue(Interval(v, v, v, confidence, "fixed in the spec"), "[targeting] value_per_conversion")
-    if s.get("value") == "clv":
+    if s.value == "clv":
         value = clv_value_per_conversion(spec, sample.outcome_rows(), setup.arm_column, setup.control, sample.arm,
                                          sample.y, sample.t)
         return ConversionValue(value, "incremental CLV per treated customer / incremental conversion rate "
@@ -76,18 +76,18 @@ def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSampl
 def _net_value(spec: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str]:
     """Net value per customer: ``[targeting] value_column``, else ``[economics]`` margin - cannibalised
     margin - cost to serve; and how it was built. Refuses (one line) missing columns or values."""
-    s, econ, label = spec.section("targeting"), spec.section("economics"), spec.label
-    vcol = s.get("value_column") or ""
+    econ, label = spec.economics, spec.label
+    vcol = spec.targeting.value_column
     if vcol:
         if vcol not in frame.columns:
             raise DataError(f"outcomes: has no column '{vcol}' ([targeting] value_column); add it or remove the key to derive value from [economics]")
         net = pd.to_numeric(frame[vcol], errors="coerce")
         source = f"OLS of '{vcol}' on conversion and the features"
     else:
-        mcol = econ.get("margin_column") or ""
+        mcol = econ.margin_column if econ is not None else ""
         if not mcol:
             raise SpecError(f"{label}: cannot value a conversion; set [targeting] value_per_conversion, [targeting] value_column or [economics] margin_column")
-        parts = [(mcol, 1.0), (econ.get("cannibalised_column") or "", -1.0), (econ.get("cost_to_serve_column") or "", -1.0)]
+        parts = [(mcol, 1.0), (econ.cannibalised_column, -1.0), (econ.cost_to_serve_column, -1.0)]
         net = pd.Series(0.0, index=frame.index)
         used = []
         for col, sign in parts:
@@ -112,9 +112,9 @@ def clv_value_per_conversion(spec: Any, outcomes: pd.DataFrame, arm_column: str,
     independent estimates, se(V) = |V| sqrt((se_dCLV / dCLV)^2 + (se_dp / dp)^2).
     Refused (one line) when dp is not clearly positive: the ratio would be meaningless.
     """
-    if not spec.has("clv"):
+    if spec.clv is None:
         raise SpecError(f"{spec.label}: [targeting] value = \"clv\" needs a [clv] section; add it or use value = \"margin\"")
-    confidence = float(spec.section("analysis").get("confidence") or 0.95)
+    confidence = spec.analysis.confidence
     z = float(norm.ppf(0.5 + confidence / 2))
     inc = clv_analysis(spec, outcomes, arm_column, control).to_dict()["incremental"][arm]
     c1, c0 = converted[treated == 1], converted[treated == 0]
