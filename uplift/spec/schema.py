@@ -13,6 +13,7 @@ a line in :func:`check_cross_fields`.
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -58,7 +59,13 @@ def one_of(*options: str) -> Callable[[Any], str | None]:
 
 
 def metric_kind(v: Any) -> str | None:
-    """A registered metric kind (proportion, mean, ratio and any added by ``register_kind``)."""
+    """A registered metric kind (proportion, mean, ratio and any added by ``register_kind``).
+
+    A name not listed yet loads the registry (``uplift.metrics.kinds``, whose classes register
+    themselves) once and looks again, so a kind added there is accepted on the command line too;
+    specs naming only the built-in kinds load without importing any statistics."""
+    if v not in METRIC_KINDS:
+        importlib.import_module("uplift.metrics.kinds")
     return one_of(*METRIC_KINDS)(v)
 
 
