@@ -35,23 +35,6 @@ DEMO = ROOT / "experiments" / "demo.toml"
 HILLSTROM_SPEC = ROOT / "experiments" / "hillstrom.toml"
 
 
-def same(a, b, path="", rel=1e-9, skip=("engine",)):
-    """Assert two results.json-like trees are equal: numbers to ``rel``, everything else exactly."""
-    if isinstance(b, dict):
-        assert isinstance(a, dict) and set(a) == set(b), path
-        for k in b:
-            if k not in skip:
-                same(a[k], b[k], f"{path}/{k}", rel, skip)
-    elif isinstance(b, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (u, v) in enumerate(zip(a, b)):
-            same(u, v, f"{path}[{i}]", rel, skip)
-    elif isinstance(b, float) and not isinstance(b, bool):
-        assert a == pytest.approx(b, rel=rel, abs=1e-12), path
-    else:
-        assert a == b, path
-
-
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory):
     sim = simulate(6000, seed=11, arms={"control": 0.3, "offer": 0.7})
@@ -123,7 +106,7 @@ def _oracle(o: pd.DataFrame, arm: str = "offer", control: str = "control") -> di
             "rev_ci": list(welch.confidence_interval(0.95)), "rev_effect": a.revenue_12m.mean() - c.revenue_12m.mean()}
 
 
-def test_readout_from_parquet_csv_folder_equals_the_references_and_memory(demo_data):
+def test_readout_from_parquet_csv_folder_equals_the_references_and_memory(demo_data, same_numbers):
     spec, o, pq, csv, parts = demo_data
     ref = _oracle(o)
     memory = analyse_metrics(spec, o, "arm", "control")
@@ -136,20 +119,20 @@ def test_readout_from_parquet_csv_folder_equals_the_references_and_memory(demo_d
         assert conv["p_value"] == pytest.approx(ref["conv_p"], rel=1e-9)
         assert rev["unadjusted"]["abs_effect"] == pytest.approx(ref["rev_effect"], rel=1e-9)
         assert rev["unadjusted"]["p_value"] == pytest.approx(ref["rev_p"], rel=1e-6)
-        same(res.to_dict(), memory.to_dict())
+        same_numbers(res.to_dict(), memory.to_dict())
 
 
-def test_readout_from_an_ibis_table(demo_data):
+def test_readout_from_an_ibis_table(demo_data, same_numbers):
     import ibis
 
     spec, o, pq, _, _ = demo_data
     res = analyse_metrics(spec, ibis.duckdb.connect().read_parquet(str(pq)))
     conv = [r for r in res.metrics if r["metric"] == "conversion"][0]
     np.testing.assert_allclose(conv["abs_ci"], _oracle(o)["conv_ci"], rtol=1e-9)
-    same(res.to_dict(), analyse_metrics(spec, o).to_dict())
+    same_numbers(res.to_dict(), analyse_metrics(spec, o).to_dict())
 
 
-def test_hillstrom_from_a_csv_file(hillstrom, tmp_path):
+def test_hillstrom_from_a_csv_file(hillstrom, tmp_path, same_numbers):
     """Real data through DuckDB: the published Hillstrom visit lift for the men's e-mail (7.66 points)."""
     spec = load_spec(HILLSTROM_SPEC)
     path = tmp_path / "hillstrom.csv"
@@ -159,7 +142,7 @@ def test_hillstrom_from_a_csv_file(hillstrom, tmp_path):
     # Hillstrom (2008): visit rate 18.28% (men's e-mail) vs 10.62% (no e-mail)
     assert round(visit["mean_arm"] * 100, 2) == 18.28 and round(visit["mean_control"] * 100, 2) == 10.62
     assert [round(x * 100, 3) for x in visit["abs_ci"]] == [6.995, 8.323]
-    same(res.to_dict(), analyse_metrics(spec, hillstrom, "segment", "No E-Mail").to_dict())
+    same_numbers(res.to_dict(), analyse_metrics(spec, hillstrom, "segment", "No E-Mail").to_dict())
 
 
 def test_ledger_joined_in_the_engine(demo_data, tmp_path):
@@ -212,7 +195,7 @@ def test_life_table_matches_counting(demo_data, backend):
     assert row.value_m2_censored == pytest.approx(((g - g.mean()) ** 2).sum(), rel=1e-9)
 
 
-def test_clv_from_parquet_matches_lifelines_and_memory(demo_data):
+def test_clv_from_parquet_matches_lifelines_and_memory(demo_data, same_numbers):
     from lifelines import KaplanMeierFitter
     from lifelines.utils import restricted_mean_survival_time
 
@@ -228,7 +211,7 @@ def test_clv_from_parquet_matches_lifelines_and_memory(demo_data):
         kmf = KaplanMeierFitter().fit(o.loc[mask, "tenure_months"], o.loc[mask, "churned"])
         km = res.retention_by_products[label]
         np.testing.assert_allclose(km.survival, kmf.survival_function_.loc[km.times].iloc[:, 0], atol=1e-10)
-    same(res.to_dict(), clv_analysis(spec, o).to_dict())
+    same_numbers(res.to_dict(), clv_analysis(spec, o).to_dict())
 
 
 # --------------------------------------------------------------------------- buckets

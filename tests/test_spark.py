@@ -30,23 +30,6 @@ RUN = os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get
 pytestmark = pytest.mark.skipif(not RUN, reason="Spark tests run in CI (CI=true) or with UPLIFT_SPARK=1")
 
 
-def same(a, b, path="", rel=1e-9, skip=("engine",)):
-    """Assert two results.json-like trees are equal: numbers to ``rel``, everything else exactly."""
-    if isinstance(b, dict):
-        assert isinstance(a, dict) and set(a) == set(b), path
-        for k in b:
-            if k not in skip:
-                same(a[k], b[k], f"{path}/{k}", rel, skip)
-    elif isinstance(b, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (u, v) in enumerate(zip(a, b)):
-            same(u, v, f"{path}[{i}]", rel, skip)
-    elif isinstance(b, float) and not isinstance(b, bool):
-        assert a == pytest.approx(b, rel=rel, abs=1e-12), path
-    else:
-        assert a == b, path
-
-
 @pytest.fixture(scope="module")
 def spark():
     try:
@@ -103,7 +86,7 @@ def test_buckets_python_duckdb_spark_agree_on_100000_ids(spark, tmp_path):
     assert int(row.h[:16], 16) == int(py[0])
 
 
-def test_readout_on_spark_equals_statsmodels_and_memory(spark, demo_data):
+def test_readout_on_spark_equals_statsmodels_and_memory(spark, demo_data, same_numbers):
     from statsmodels.stats.proportion import proportions_ztest
 
     spec, o, p = demo_data
@@ -114,7 +97,7 @@ def test_readout_on_spark_equals_statsmodels_and_memory(spark, demo_data):
     conv = [r for r in res.metrics if r["metric"] == "conversion"][0]
     a, c = o[o.arm == "offer"].converted, o[o.arm == "control"].converted
     assert conv["p_value"] == pytest.approx(proportions_ztest([a.sum(), c.sum()], [len(a), len(c)])[1], rel=1e-9)
-    same(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
+    same_numbers(res.to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
 def test_ledger_joined_in_spark(spark, demo_data, same_numbers, tmp_path):
@@ -125,10 +108,10 @@ def test_ledger_joined_in_spark(spark, demo_data, same_numbers, tmp_path):
                         ledger=spark.read.parquet(str(tmp_path / "l.parquet")))
     assert armed.source.engine == "pyspark" and armed.arm_column == "arm" and armed.notes == ()
     assert dict(armed.counts) == o.arm.value_counts().to_dict()
-    same(analyse_metrics(spec, armed.source, "arm").to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
+    same_numbers(analyse_metrics(spec, armed.source, "arm").to_dict(), analyse_metrics(spec, o, "arm", "control").to_dict())
 
 
-def test_clv_and_life_table_on_spark(spark, demo_data):
+def test_clv_and_life_table_on_spark(spark, demo_data, same_numbers):
     from lifelines import KaplanMeierFitter
 
     spec, o, p = demo_data
@@ -143,5 +126,5 @@ def test_clv_and_life_table_on_spark(spark, demo_data):
         g = o[o.arm == arm]
         kmf = KaplanMeierFitter().fit(g.tenure_months, g.churned)
         np.testing.assert_allclose(r.km.survival, kmf.survival_function_.loc[r.km.times].iloc[:, 0], atol=1e-10)
-    same(res.to_dict(), clv_analysis(spec, o).to_dict())
+    same_numbers(res.to_dict(), clv_analysis(spec, o).to_dict())
     assert not math.isnan(res.to_dict()["incremental"]["offer"]["clv"])
