@@ -63,12 +63,6 @@ def main() -> None:
     inc = res.incremental[0]
     print(f"  incremental CLV {inc.estimate:.3f} (95% CI {inc.lower:.3f} to {inc.upper:.3f}), family {res.family}")
 
-    from uplift.survival.estimators import _aggregate_groupby
-
-    t0 = time.perf_counter()
-    _aggregate_groupby(df, ["arm"], "tenure_months", "churned", "monthly_margin")
-    print(f"  (the general pandas group-by path for the same life table: {time.perf_counter() - t0:.2f} s)")
-
     best_ll = float("inf")
     for _ in range(args.repeat):
         t0 = time.perf_counter()

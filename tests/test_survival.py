@@ -183,7 +183,7 @@ def test_life_table_value_columns_pool_exactly():
         (pd.DataFrame({"t": [1, 2, 3], "e": [1, 2, 0]}), "0 or 1"),
         (pd.DataFrame({"t": [1.0, np.nan, 3], "e": [1, 0, 0]}), "missing"),
         (pd.DataFrame({"t": [1, 2, 3], "e": [1, None, 0]}), "missing"),
-        (pd.DataFrame({"t": ["a", "b", "c"], "e": [1, 0, 0]}), "numeric"),
+        (pd.DataFrame({"t": ["a", "b", "c"], "e": [1, 0, 0]}), "not numbers"),
         (pd.DataFrame({"t": [1, 2, 3], "x": [1, 0, 0]}), "not found"),
     ],
 )

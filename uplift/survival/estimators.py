@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from uplift.data import collect
+from uplift.data.source import open_source
 from uplift.errors import DataError
 from uplift.results import jsonable
 
@@ -51,72 +53,6 @@ _CELL_COLS = ("events", "censored")
 
 # --------------------------------------------------------------------------- life table
 
-
-def check_survival_columns(
-    data: pd.DataFrame,
-    duration_col: str,
-    event_col: str,
-    value_col: str | None = None,
-    by: Sequence[str] = (),
-    label: str = "data",
-    integer_durations: bool = False,
-) -> None:
-    """Raise :class:`DataError` (one line) unless the columns exist and hold valid values.
-
-    Durations must be non-missing, finite and >= 0 (whole numbers when
-    ``integer_durations``); the event flag must be 0/1 (or true/false) with no
-    missing values; the value column, if given, numeric and finite.
-    """
-    for col in [duration_col, event_col, *(by or ()), *([value_col] if value_col else [])]:
-        if col not in data.columns:
-            raise DataError(f"{label}: column {col!r} not found; name an existing column in the spec's [clv] section")
-    for c in by or ():
-        if data[c].isna().any():
-            raise DataError(f"{label}: column {c!r} has {int(data[c].isna().sum())} missing values; fill or remove those rows")
-    dur = data[duration_col]
-    if not pd.api.types.is_numeric_dtype(dur) or pd.api.types.is_bool_dtype(dur):
-        raise DataError(f"{label}: column {duration_col!r} (tenure) must be numeric; it is {dur.dtype}")
-    d = dur.to_numpy(dtype=float)
-    bad = ~np.isfinite(d)
-    if bad.any():
-        raise DataError(
-            f"{label}: column {duration_col!r} has {int(bad.sum())} missing or infinite values; fill or remove those rows"
-        )
-    if (d < 0).any():
-        raise DataError(
-            f"{label}: column {duration_col!r} has {int((d < 0).sum())} negative tenures (min {d.min():g}); "
-            "tenure must be >= 0"
-        )
-    if integer_durations and (d != np.round(d)).any():
-        raise DataError(
-            f"{label}: column {duration_col!r} has non-integer tenures; give whole periods (e.g. months)"
-        )
-    ev = data[event_col]
-    if ev.isna().any():
-        raise DataError(f"{label}: column {event_col!r} (churn flag) has {int(ev.isna().sum())} missing values; use 0 or 1")
-    if pd.api.types.is_bool_dtype(ev):
-        pass
-    elif pd.api.types.is_numeric_dtype(ev):
-        e = ev.to_numpy(dtype=float)
-        badv = ~np.isin(e, (0.0, 1.0))
-        if badv.any():
-            example = e[badv][0]
-            raise DataError(
-                f"{label}: column {event_col!r} (churn flag) must be 0 or 1; found {int(badv.sum())} other values "
-                f"(e.g. {example:g})"
-            )
-    else:
-        raise DataError(f"{label}: column {event_col!r} (churn flag) must be 0/1 or true/false; it is {ev.dtype}")
-    if value_col:
-        v = data[value_col]
-        if not pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
-            raise DataError(f"{label}: column {value_col!r} (margin per period) must be numeric; it is {v.dtype}")
-        vv = v.to_numpy(dtype=float)
-        if (~np.isfinite(vv)).any():
-            raise DataError(
-                f"{label}: column {value_col!r} has {int((~np.isfinite(vv)).sum())} missing or infinite values; "
-                "fill them (e.g. 0 margin) or remove those rows"
-            )
 
 
 def life_table(
@@ -148,113 +84,17 @@ def life_table(
     as in lifelines and statsmodels).
 
     A life table computed by another engine (DuckDB, Spark) with these columns can
-    be passed to every function of this module. Here, whole-number durations are
-    aggregated with ``np.bincount`` on one flat cell code (count, sum, then the centred
-    squares around each cell's mean); other durations by a pandas group-by.
+    be passed to every function of this module. The rows go through the data seam
+    (:func:`uplift.data.collect.life_table` on an in-memory source), so a DataFrame gets
+    the same aggregation, checks and messages as a file or an engine table.
     Missing group values, durations, flags or values raise :class:`DataError` (rows
     are never dropped silently).
     """
     by_cols: list[str] = [by] if isinstance(by, str) else list(by or [])
-    check_survival_columns(data, duration_col, event_col, value_col, by_cols, label, integer_durations)
-    out = _aggregate_bincount(data, by_cols, duration_col, event_col, value_col, label)
-    if out is None:
-        out = _aggregate_groupby(data, by_cols, duration_col, event_col, value_col)
-    leaving = out["events"] + out["censored"]
-    if by_cols:
-        out["at_risk"] = leaving[::-1].groupby([out[c] for c in by_cols], observed=True, sort=False).cumsum()[::-1]
-    else:
-        out["at_risk"] = leaving[::-1].cumsum()[::-1]
-    out["at_risk"] = out["at_risk"].astype(np.int64)
-    first = [*by_cols, "time", "at_risk", "events", "censored"]
-    return out[first + [c for c in out.columns if c not in first]]
+    return collect.life_table(open_source(data, label=label), duration_col, event_col, by=by_cols or None,
+                              value=value_col, integer_durations=integer_durations)
 
 
-def _aggregate_groupby(
-    data: pd.DataFrame, by_cols: list[str], duration_col: str, event_col: str, value_col: str | None
-) -> pd.DataFrame:
-    """The general path: a pandas group-by on (by, time, event) with count, sum and variance."""
-    frame = pd.DataFrame(
-        {
-            **{c: data[c].to_numpy() for c in by_cols},
-            "time": data[duration_col].to_numpy(),
-            "_event": data[event_col].to_numpy().astype(np.int8),
-        }
-    )
-    keys = [*by_cols, "time", "_event"]
-    if value_col:
-        frame["_v"] = data[value_col].to_numpy(dtype=float)
-        g = frame.groupby(keys, sort=True, observed=True)["_v"].agg(["count", "sum", "var"])
-        g["m2"] = g["var"].fillna(0.0).to_numpy() * (g["count"].to_numpy() - 1)
-    else:
-        g = frame.groupby(keys, sort=True, observed=True).size().to_frame("count")
-    wide = g.unstack("_event", fill_value=0)
-    out = pd.DataFrame(index=wide.index)
-
-    def col(stat: str, ev: int) -> np.ndarray:
-        return wide[(stat, ev)].to_numpy() if (stat, ev) in wide.columns else np.zeros(len(wide))
-
-    out["events"] = col("count", 1).astype(np.int64)
-    out["censored"] = col("count", 0).astype(np.int64)
-    if value_col:
-        out["value_sum_events"] = col("sum", 1).astype(float)
-        out["value_sum_censored"] = col("sum", 0).astype(float)
-        out["value_m2_events"] = col("m2", 1).astype(float)
-        out["value_m2_censored"] = col("m2", 0).astype(float)
-    return out.reset_index()
-
-
-def _aggregate_bincount(
-    data: pd.DataFrame, by_cols: list[str], duration_col: str, event_col: str, value_col: str | None, label: str
-) -> pd.DataFrame | None:
-    """The fast path for whole-period durations: one flat cell code per row and ``np.bincount``
-    for the count, the sum and (second pass, around each cell's mean) the centred sum of squares.
-    Returns None when the durations are not small whole numbers (the group-by path then runs)."""
-    t = data[duration_col].to_numpy()
-    if len(t) == 0:
-        return None
-    tf = t.astype(float, copy=False)
-    tmax = float(tf.max())
-    if tmax > 100_000 or not np.array_equal(tf, np.floor(tf)):
-        return None
-    ti = tf.astype(np.int64)
-    codes: list[np.ndarray] = []
-    uniques: list[Any] = []
-    for c in by_cols:
-        col = data[c]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            code, uniq = col.cat.codes.to_numpy().astype(np.int64), col.cat.categories
-        else:
-            code, uniq = pd.factorize(col, sort=True)
-        if (code < 0).any():
-            raise DataError(f"{label}: column {c!r} has {int((code < 0).sum())} missing values; fill or remove those rows")
-        codes.append(code)
-        uniques.append(np.asarray(uniq))
-    shape = [len(u) for u in uniques] + [int(tmax) + 1, 2]
-    size = int(np.prod(shape))
-    if size > 50_000_000:
-        return None
-    ev = data[event_col].to_numpy().astype(np.int64)
-    flat = np.ravel_multi_index([*codes, ti, ev], shape)
-    cnt = np.bincount(flat, minlength=size).reshape(-1, 2)
-    occupied = cnt.sum(axis=1) > 0
-    idx = np.nonzero(occupied)[0]
-    groups_time = np.unravel_index(idx, shape[:-1])
-    out = pd.DataFrame({c: uniques[i][groups_time[i]] for i, c in enumerate(by_cols)})
-    out["time"] = groups_time[-1].astype(t.dtype if np.issubdtype(t.dtype, np.number) else float)
-    out["events"] = cnt[idx, 1].astype(np.int64)
-    out["censored"] = cnt[idx, 0].astype(np.int64)
-    if value_col:
-        v = data[value_col].to_numpy(dtype=float)
-        sums = np.bincount(flat, weights=v, minlength=size)
-        cflat = cnt.reshape(-1)
-        mean = np.divide(sums, cflat, out=np.zeros(size), where=cflat > 0)
-        m2 = np.bincount(flat, weights=(v - mean[flat]) ** 2, minlength=size).reshape(-1, 2)
-        sums = sums.reshape(-1, 2)
-        out["value_sum_events"] = sums[idx, 1]
-        out["value_sum_censored"] = sums[idx, 0]
-        out["value_m2_events"] = m2[idx, 1]
-        out["value_m2_censored"] = m2[idx, 0]
-    return out
 
 
 # --------------------------------------------------------------------------- Kaplan-Meier
