@@ -18,7 +18,7 @@ from scipy import stats as st
 
 from uplift.stats import compare as stats
 from uplift.data.collect import aggregate_frame
-from uplift.stats import multiplicity, sequential
+from uplift.stats import guardrails, multiplicity, sequential
 
 REL = 1e-8
 
@@ -78,6 +78,44 @@ def test_proportions_match_statsmodels(frame, cells):
     _close(res.rel_effect, (x1 / n1) / (x0 / n0) - 1)
 
 
+@pytest.mark.parametrize("x1, n1, x0, n0", [(20, 20, 1, 20), (0, 40, 3, 40), (199, 200, 180, 200)])
+def test_proportions_near_0_or_100_take_newcombe_as_headline(x1, n1, x0, n0):
+    """Fewer than 5 successes or failures in an arm: the headline interval is Newcombe's
+    (statsmodels "newcomb"), never a Wald interval leaving [-1, 1] or ignoring a 100% arm."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    res = stats.compare_proportions(stats.Proportion(n1, x1), stats.Proportion(n0, x0))
+    ref = confint_proportions_2indep(x1, n1, x0, n0, method="newcomb", compare="diff")
+    assert res.ci == pytest.approx(ref, rel=1e-10)
+    assert res.details["ci_method"] == "newcombe" and "Newcombe" in res.method.split(";")[0]
+    wald = confint_proportions_2indep(x1, n1, x0, n0, method="wald", compare="diff")
+    assert res.details["wald_ci"] == pytest.approx((max(wald[0], -1), min(wald[1], 1)), rel=1e-10)
+    assert -1 <= res.details["wald_ci"][0] <= res.details["wald_ci"][1] <= 1
+
+
+def test_twenty_of_twenty_against_one_of_twenty():
+    """The case users saw: 20/20 vs 1/20 gave [0.854, 1.046] (Wald); now Newcombe [0.7038, 0.9911]."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    res = stats.compare_proportions(stats.Proportion(20, 20), stats.Proportion(20, 1))
+    lo, hi = confint_proportions_2indep(20, 20, 1, 20, method="newcomb", compare="diff")
+    assert res.ci == pytest.approx((lo, hi), rel=1e-10)
+    assert res.ci[1] <= 1
+    assert round(lo, 4) == 0.7038 and round(hi, 4) == 0.9911
+
+
+def test_guardrail_with_few_events_is_judged_by_newcombe():
+    """0 vs 3 complaints in 40: Wald's standard error is unreliable, so the verdict follows the
+    90% Newcombe interval (one-sided 5%: alpha = 0.05) against the margin."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    comp = stats.compare_proportions(stats.Proportion(40, 3), stats.Proportion(40, 0))
+    lo, hi = confint_proportions_2indep(3, 40, 0, 40, method="newcomb", compare="diff", alpha=0.10)
+    for margin in (hi - 0.01, hi + 0.01):
+        ni = guardrails.noninferiority(comp, margin, "increase", alpha=0.05)
+        assert ni.non_inferior == (hi < margin) and ni.p_value is None
+
+
 def test_hillstrom_mens_email_visit(hillstrom):
     """Published figure: Mens E-Mail visit +7.659 pp, 95% CI [6.995, 8.323] (unpooled Wald)."""
     agg = aggregate_frame(hillstrom, ["segment"], ["visit"])
@@ -111,11 +149,56 @@ def test_welch_matches_statsmodels_and_tea_tasting(frame, cells):
     _close(res.rel_ci[1], ref.rel_effect_size_ci_upper)
 
 
+def _welch_frame(seed: int, uncorrelated: bool) -> pd.DataFrame:
+    """Two arms of unequal size and spread; with ``uncorrelated`` the covariate is made exactly
+    uncorrelated with the outcome within each arm (so theta = 0 and CUPED changes nothing)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for arm, n, sd, shift in (("offer", 60, 30.0, 8.0), ("control", 25, 12.0, 0.0)):
+        x = rng.normal(50, 10, n)
+        y = 0.9 * x + rng.normal(shift, sd, n)
+        if uncorrelated:
+            yc = y - y.mean()
+            x = x - (x - x.mean()) @ yc / (yc @ yc) * yc
+        parts.append(pd.DataFrame({"arm": arm, "y": y, "x": x}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("uncorrelated", [True, False])
+def test_cuped_uses_welch_t_on_the_residualised_values(uncorrelated):
+    """One t-or-z convention: CUPED gives the df, interval and p of Welch's t (scipy) on the
+    residualised values Y - theta X, theta the pooled within-arm slope (OLS, statsmodels)."""
+    import statsmodels.api as sm
+
+    df = _welch_frame(4, uncorrelated)
+    agg = aggregate_frame(df, ["arm"], ["y", "x"])
+    res = stats.compare_adjusted(agg[("offer",)].adjusted("y", "x"), agg[("control",)].adjusted("y", "x"))
+    X = sm.add_constant(np.column_stack([(df.arm == "offer").astype(float), df.x]))
+    theta = sm.OLS(df.y.to_numpy(), X).fit().params[2]
+    if uncorrelated:
+        assert theta == pytest.approx(0.0, abs=1e-9)
+    z = df.y - theta * df.x
+    ref = st.ttest_ind(z[df.arm == "offer"], z[df.arm == "control"], equal_var=False)
+    _close(res.df, ref.df, rel=1e-7)
+    _close(res.statistic, ref.statistic, rel=1e-7)
+    _close(res.p_value, ref.pvalue, rel=1e-7)
+    ci = ref.confidence_interval(0.95)
+    _close(res.ci[0], ci.low, rel=1e-7)
+    _close(res.ci[1], ci.high, rel=1e-7)
+    plain = stats.compare_means(agg[("offer",)].sample_mean("y"), agg[("control",)].sample_mean("y"))
+    ref_plain = st.ttest_ind(df.y[df.arm == "offer"], df.y[df.arm == "control"], equal_var=False)
+    _close(plain.df, ref_plain.df)
+    _close(plain.p_value, ref_plain.pvalue)
+    if uncorrelated:  # adding a useless covariate does not switch the test
+        _close(res.df, plain.df, rel=1e-7)
+        _close(res.p_value, plain.p_value, rel=1e-7)
+
+
 def test_ratio_matches_tea_tasting(frame, cells):
     import tea_tasting as tt
 
     res = stats.compare_ratios(cells[("offer",)].ratio("y", "d"), cells[("control",)].ratio("y", "d"))
-    ref = tt.RatioOfMeans("y", "d", use_t=False).analyze(frame, "control", "offer", variant="arm")
+    ref = tt.RatioOfMeans("y", "d", use_t=True).analyze(frame, "control", "offer", variant="arm")
     _close(res.estimate, ref.effect_size)
     _close(res.ci[0], ref.effect_size_ci_lower)
     _close(res.ci[1], ref.effect_size_ci_upper)
@@ -168,7 +251,7 @@ def test_cuped_total_theta_matches_tea_tasting(frame, cells):
     import tea_tasting as tt
 
     res = stats.compare_adjusted(cells[("offer",)].adjusted("y", "x"), cells[("control",)].adjusted("y", "x"), theta="total")
-    ref = tt.Mean("y", covariate="x", use_t=False).analyze(frame, "control", "offer", variant="arm")
+    ref = tt.Mean("y", covariate="x", use_t=True).analyze(frame, "control", "offer", variant="arm")
     _close(res.estimate, ref.effect_size)
     _close(res.ci[0], ref.effect_size_ci_lower)
     _close(res.ci[1], ref.effect_size_ci_upper)
@@ -192,7 +275,7 @@ def test_cuped_ratio_matches_tea_tasting(frame, cells):
     import tea_tasting as tt
 
     res = stats.compare_adjusted_ratios(cells[("offer",)], cells[("control",)], "y", "d", "x", "c", theta="total")
-    ref = tt.RatioOfMeans("y", "d", "x", "c", use_t=False).analyze(frame, "control", "offer", variant="arm")
+    ref = tt.RatioOfMeans("y", "d", "x", "c", use_t=True).analyze(frame, "control", "offer", variant="arm")
     _close(res.estimate, ref.effect_size)
     _close(res.ci[0], ref.effect_size_ci_lower)
     _close(res.ci[1], ref.effect_size_ci_upper)
@@ -238,7 +321,7 @@ def test_noninferiority_matches_statsmodels(frame, cells):
     t, c = cells[("offer",)].proportion("conv"), cells[("control",)].proportion("conv")
     comp = stats.compare_proportions(t, c)
     margin = 0.06
-    ni = stats.noninferiority(comp, margin, "increase", alpha=0.025)
+    ni = guardrails.noninferiority(comp, margin, "increase", alpha=0.025)
     ref = test_proportions_2indep(t.successes, t.n, c.successes, c.n, value=margin, method="wald",
                                   compare="diff", alternative="smaller", correction=False)
     _close(ni.p_value, ref.pvalue)
@@ -246,15 +329,15 @@ def test_noninferiority_matches_statsmodels(frame, cells):
     # bad direction "decrease" on a mean: H0 d <= -margin
     y1, y0 = frame.y[frame.arm == "offer"], frame.y[frame.arm == "control"]
     compm = stats.compare_means(cells[("offer",)].sample_mean("y"), cells[("control",)].sample_mean("y"))
-    ni2 = stats.noninferiority(compm, 5.0, "decrease")
+    ni2 = guardrails.noninferiority(compm, 5.0, "decrease")
     _, p2, _ = ttest_ind(y1, y0, usevar="unequal", value=-5.0, alternative="larger")
     _close(ni2.p_value, p2)
 
 
 def test_noninferiority_without_margin():
     comp = stats.compare_proportions(stats.Proportion(1000, 200), stats.Proportion(1000, 100))
-    assert not stats.noninferiority(comp, None, "increase").non_inferior
-    assert stats.noninferiority(comp, None, "decrease").non_inferior
+    assert not guardrails.noninferiority(comp, None, "increase").non_inferior
+    assert guardrails.noninferiority(comp, None, "decrease").non_inferior
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

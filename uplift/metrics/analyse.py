@@ -138,7 +138,7 @@ class MetricsResult:
             for g in self.guardrails:
                 lines.append(
                     f"  {g['metric']:<22}{str(g['arm'])[:13]:<14}{num(g['abs_effect']):>12}  {ci(g['abs_ci']):<26}"
-                    f"margin {g['margin']}  -> {'non-inferior' if g['non_inferior'] else 'FAILED'}"
+                    f"margin {g['margin']}  -> {g.get('status', 'passed' if g['non_inferior'] else 'failed')}"
                 )
         for arm, r in self.roi.get("per_arm", {}).items():
             roi = r.get("roi", {})
@@ -147,6 +147,10 @@ class MetricsResult:
         lines.append(f"Sequential: {self.sequential.get('method')}")
         d = self.decision
         lines.append(f"Decision: {'SHIP' if d.get('ship') else 'do not ship'} - {d.get('rule')}")
+        if d.get("headline"):
+            lines.append(f"  {d['headline']}")
+        for w in d.get("watch") or []:
+            lines.append(f"  Watch: {w['text']}")
         for n in self.notes:
             lines.append(f"note: {n}")
         return "\n".join(lines)
@@ -309,7 +313,8 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks)
     decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative)
     guard_rows = decision.guardrail_rows(spec.guardrails, per_arm, treat_arms, control, confidence, alpha)
-    verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative)
+    verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative,
+                              metrics=spec.metrics, per_arm=per_arm, confidence=confidence)
 
     funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence)
     primary = next((metric_for(m) for m in spec.metrics if m.primary), None)

@@ -8,13 +8,20 @@
   family is tested at the look's nominal alpha and gets repeated confidence intervals
   ``estimate +- boundary_z x se`` (Jennison & Turnbull 2000, ch. 19).
 * Guardrails: each a one-sided non-inferiority test at alpha/2 against its margin; all must
-  pass (an intersection-union test, Berger 1982), so they are not adjusted.
-* Decision: ship an arm only if a primary metric improved significantly and every guardrail
-  is non-inferior.
+  pass (an intersection-union test, Berger 1982), so they are not adjusted. Each is in one of
+  three states (:func:`uplift.stats.guardrails.guardrail_state`): failed (not shown
+  non-inferior), watch (significant harm inside the margin), passed.
+* Decision, per offer arm: **ship** when a primary metric improved significantly and no
+  guardrail failed; **do not ship** when a guardrail failed or a primary metric is
+  significantly worse; **inconclusive** otherwise. When two or more arms qualify they are
+  compared pairwise on the (first) primary metric, Holm-adjusted over the pairs, and the arm
+  with the best primary estimate is recommended, saying whether it is significantly better
+  than the runner-up. ``headline`` states all of it in words, once, for the page and the CLI.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -22,11 +29,12 @@ from uplift.data.moments import Moments
 from uplift.metrics.base import unadjusted_block
 from uplift.metrics.kinds import metric_for
 from uplift.spec.settings import DesignSettings
-from uplift.stats import compare as stats
+from uplift.stats.guardrails import guardrail_state, noninferiority
 from uplift.stats.multiplicity import benjamini_hochberg, holm
 from uplift.stats.sequential import obrien_fleming_boundaries
 
-__all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "decide"]
+__all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "compare_arms", "decide",
+           "watch_text"]
 
 
 @dataclass(frozen=True)
@@ -119,44 +127,187 @@ def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alte
 
 def guardrail_rows(guardrails: Sequence[Any], per_arm: Mapping[str, Moments], treat: Sequence[str], control: str,
                    confidence: float, alpha: float) -> list[dict]:
-    """One row per (guardrail, offer arm): the comparison by the guardrail's kind and its one-sided
-    non-inferiority test at ``alpha / 2`` against its margin (:func:`uplift.stats.compare.noninferiority`)."""
+    """One row per (guardrail, offer arm): the comparison by the guardrail's kind, its one-sided
+    non-inferiority test at ``alpha / 2`` against its margin (:func:`uplift.stats.guardrails.noninferiority`)
+    and its ``status`` (failed, watch or passed: :func:`uplift.stats.guardrails.guardrail_state`)."""
     rows: list[dict] = []
     ctrl = per_arm[control]
     for g in guardrails:
         metric = metric_for(g)
         for a in treat:
             comp = metric.compare(per_arm[a], ctrl, confidence)
-            ni = stats.noninferiority(comp, g.margin, g.bad_direction, alpha=alpha / 2)
+            ni = noninferiority(comp, g.margin, g.bad_direction, alpha=alpha / 2)
             row = {"metric": g.name, "arm": a, "control": control, **comp.to_dict(), **ni.to_dict()}
             row.update(kind=g.kind, column=g.column, primary=False, family="guardrail", cuped=False,
-                       description=g.description, display=metric.display)
+                       description=g.description, display=metric.display, status=guardrail_state(comp, ni))
             rows.append(row)
     return rows
 
 
+# --------------------------------------------------------------------------- words for the headline
+
+
+def _signed(x: float | None, display: str) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{100 * x:+.2f} pp" if display == "rate" else f"{x:+,.3g}"
+
+
+def _interval(ci: Sequence[float | None] | None, display: str) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "[n/a]"
+    return f"[{_signed(ci[0], display)}, {_signed(ci[1], display)}]"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "p n/a"
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.4f}"
+
+
+def _names(items: Sequence[str], one: str, many: str) -> str:
+    return f"{one if len(items) == 1 else many} {', '.join(items)}"
+
+
+def watch_text(g: Mapping[str, Any]) -> str:
+    """'complaints +0.27 pp [+0.04, +0.49], significant but within the 0.5 pp margin (arm offer)'."""
+    display = g.get("display") or "number"
+    margin = g.get("margin")
+    within = "" if margin is None else (
+        f" but within the {100 * margin:g} pp margin" if display == "rate" else f" but within the margin {margin:g}")
+    return (f"{g['metric']} {_signed(g.get('abs_effect'), display)} {_interval(g.get('abs_ci'), display)}, "
+            f"significant{within} (arm {g['arm']})")
+
+
+# --------------------------------------------------------------------------- the decision
+
+
+def _verdict(arm: str, prim: Sequence[Mapping[str, Any]], guards: Sequence[Mapping[str, Any]],
+             plan: LookPlan) -> dict:
+    """One arm's verdict (ship / do not ship / inconclusive) and its reason in words."""
+    improved = [r["metric"] for r in prim if r["improved"]]
+    worse = [r["metric"] for r in prim if r["significant"] and not r["improved"]]
+    flat = [r["metric"] for r in prim if not r["significant"]]
+    failed = [g["metric"] for g in guards if g["status"] == "failed"]
+    watch = [g["metric"] for g in guards if g["status"] == "watch"]
+    parts = []
+    if improved:
+        parts.append(_names(improved, "primary metric", "primary metrics") + " significant")
+    if worse:
+        parts.append(_names(worse, "primary metric", "primary metrics") + " significantly worse")
+    if flat and not improved:
+        parts.append(_names(flat, "primary metric", "primary metrics") + " not significant")
+    if not prim:
+        parts.append("no primary metric in the spec")
+    if failed:
+        parts.append(_names(failed, "guardrail", "guardrails") + " failed")
+    if watch:
+        parts.append(_names(watch, "guardrail", "guardrails") + " on watch (significant harm inside the margin)")
+    if guards and not failed and not watch:
+        parts.append("guardrails passed")
+    if failed or (worse and not improved):
+        verdict = "do not ship"
+    elif improved:
+        verdict = "ship"
+    else:
+        verdict = "inconclusive"
+        if plan.boundary_z is not None and not plan.final_look:
+            parts.append(f"no boundary crossed at look {plan.look} of {plan.looks}: continue to the next look")
+    return {"verdict": verdict, "ship": verdict == "ship", "reason": ", ".join(parts),
+            "success_metrics_improved": improved, "success_metrics_worse": worse,
+            "guardrails_failed": failed, "guardrails_watch": watch}
+
+
+def compare_arms(metric_spec: Any, per_arm: Mapping[str, Moments], ranked: Sequence[str], confidence: float,
+                 level: float, alternative: str) -> list[dict]:
+    """Pairwise comparisons of the qualifying arms on one primary metric: for each pair (a, b) with
+    a ranked above b, a minus b by the metric's kind; two-sided p-values Holm-adjusted over the
+    pairs (Holm 1979); ``significant`` when the adjusted p is below ``level``, ``better`` when also
+    in the good direction (``alternative`` "smaller": lower is better)."""
+    metric = metric_for(metric_spec)
+    rows = []
+    for i, a in enumerate(ranked):
+        for b in ranked[i + 1:]:
+            comp = metric.compare(per_arm[a], per_arm[b], confidence)
+            d = comp.to_dict()
+            rows.append({"metric": metric_spec.name, "arm": a, "versus": b, "display": metric.display,
+                         **{k: d[k] for k in ("abs_effect", "abs_ci", "p_value", "confidence", "method")}})
+    for r, p in zip(rows, holm([r["p_value"] for r in rows])):
+        good = (r["abs_effect"] or 0) < 0 if alternative == "smaller" else (r["abs_effect"] or 0) > 0
+        r.update(p_value_adjusted=p, adjustment="holm", adjustment_family_size=len(rows),
+                 significant=p is not None and p < level)
+        r["better"] = bool(r["significant"] and good)
+    return rows
+
+
+def _headline(per_arm: Mapping[str, Mapping[str, Any]], ranked: Sequence[str], pairwise: Sequence[Mapping[str, Any]]) -> str:
+    """The decision in words: the arm to ship (and how it compares with the other qualifying
+    arms), then each arm not to ship, then each inconclusive arm."""
+    out = []
+    if ranked:
+        best = ranked[0]
+        out.append(f"Ship arm {best}: {per_arm[best]['reason']}.")
+        for other in ranked[1:]:
+            pw = next(p for p in pairwise if p["arm"] == best and p["versus"] == other)
+            diff = (f"{pw['metric']} {_signed(pw['abs_effect'], pw['display'])} "
+                    f"{_interval(pw['abs_ci'], pw['display'])} vs arm {other}, Holm {_p(pw['p_value_adjusted'])}")
+            out.append(f"Arm {other} also qualifies, but arm {best} is significantly better ({diff})." if pw["better"]
+                       else f"Arm {other} also qualifies but is not significantly different ({diff}).")
+    for a, d in per_arm.items():
+        if d["verdict"] == "do not ship":
+            out.append(f"Do not ship arm {a}: {d['reason']}.")
+    for a, d in per_arm.items():
+        if d["verdict"] == "inconclusive":
+            out.append(f"Inconclusive for arm {a}: {d['reason']}.")
+    return " ".join(out)
+
+
 def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mapping[str, Any]], treat: Sequence[str],
-           plan: LookPlan, alpha: float, alternative: str) -> dict:
-    """The pre-registered rule: ship an arm only if a primary metric improved significantly
-    (Holm-adjusted, at the look's nominal alpha) and every guardrail is non-inferior."""
-    per_arm_decision = {}
-    for a in treat:
-        improved = [r["metric"] for r in metric_rows if r["arm"] == a and r["primary"] and r["improved"]]
-        failed = [g["metric"] for g in guard_rows if g["arm"] == a and not g["non_inferior"]]
-        per_arm_decision[a] = {"ship": bool(improved and not failed), "success_metrics_improved": improved,
-                               "guardrails_failed": failed}
-    ship_arms = [a for a, d in per_arm_decision.items() if d["ship"]]
+           plan: LookPlan, alpha: float, alternative: str, *, metrics: Sequence[Any] = (),
+           per_arm: Mapping[str, Moments] | None = None, confidence: float = 0.95) -> dict:
+    """The pre-registered rule, per arm: ship an arm only if a primary metric improved
+    significantly (Holm-adjusted, at the look's nominal alpha) and no guardrail failed; do not
+    ship it when a guardrail failed or a primary metric is significantly worse; otherwise
+    inconclusive. Qualifying arms are ranked by the first primary metric's estimate (in the good
+    direction) and, given ``metrics`` and ``per_arm``, compared pairwise (:func:`compare_arms`).
+    The top-level ``ship``, ``ship_arms``, ``success_metrics_improved`` and ``guardrails_failed``
+    keep their meaning (ship_arms: every arm meeting the rule); ``recommended_arm`` names the one
+    to ship and ``headline`` says it all in words."""
+    verdicts = {a: _verdict(a, [r for r in metric_rows if r["arm"] == a and r["primary"]],
+                            [g for g in guard_rows if g["arm"] == a], plan) for a in treat}
+    ship_arms = [a for a, d in verdicts.items() if d["ship"]]
+    first = next((m for m in metrics if m.primary), None)
+    name = first.name if first is not None else next((r["metric"] for r in metric_rows if r["primary"]), None)
+    estimate = {r["arm"]: r["abs_effect"] for r in metric_rows if r["metric"] == name}
+    sign = -1.0 if alternative == "smaller" else 1.0
+    ranked = sorted(ship_arms, key=lambda a: -sign * (estimate.get(a) or 0.0))
+    pairwise = (compare_arms(first, per_arm, ranked, confidence, plan.nominal_alpha, alternative)
+                if len(ranked) >= 2 and first is not None and per_arm is not None else [])
+    runner = next((p for p in pairwise if p["arm"] == ranked[0] and p["versus"] == ranked[1]), None) if pairwise else None
+    watch = [dict(metric=g["metric"], arm=g["arm"], abs_effect=g["abs_effect"], abs_ci=g["abs_ci"],
+                  margin=g.get("margin"), text=watch_text(g)) for g in guard_rows if g["status"] == "watch"]
     interim = plan.boundary_z is not None
+    overall = "ship" if ship_arms else ("inconclusive" if any(d["verdict"] == "inconclusive" for d in verdicts.values())
+                                        else "do not ship")
     decision = {
         "rule": ("ship an arm only if a primary (success) metric improved significantly (Holm-adjusted "
                  f"p < {plan.nominal_alpha:.4g}{' at this look' if interim else ''}, "
                  f"effect {'< 0' if alternative == 'smaller' else '> 0'}) and every guardrail is "
-                 f"non-inferior (one-sided p < {alpha / 2:g} against its margin)"),
+                 f"non-inferior (one-sided p < {alpha / 2:g} against its margin); of several qualifying arms, "
+                 f"the best estimate of the primary metric {name or ''} (arms compared pairwise, Holm-adjusted)"),
+        "verdict": overall,
+        "headline": _headline(verdicts, ranked, pairwise),
         "ship": bool(ship_arms),
         "ship_arms": ship_arms,
-        "success_metrics_improved": [f"{m} ({a})" for a, d in per_arm_decision.items() for m in d["success_metrics_improved"]],
-        "guardrails_failed": [f"{m} ({a})" for a, d in per_arm_decision.items() for m in d["guardrails_failed"]],
-        "per_arm": per_arm_decision,
+        "recommended_arm": ranked[0] if ranked else None,
+        "recommended_better_than_runner_up": None if runner is None else bool(runner["better"]),
+        "ranking_metric": name,
+        "pairwise": pairwise,
+        "success_metrics_improved": [f"{m} ({a})" for a, d in verdicts.items() for m in d["success_metrics_improved"]],
+        "guardrails_failed": [f"{m} ({a})" for a, d in verdicts.items() for m in d["guardrails_failed"]],
+        "guardrails_watch": [f"{m} ({a})" for a, d in verdicts.items() for m in d["guardrails_watch"]],
+        "watch": watch,
+        "per_arm": verdicts,
     }
     if interim and not plan.final_look and not ship_arms:
         decision["interim"] = f"no boundary crossed at look {plan.look} of {plan.looks}: continue to the next look"

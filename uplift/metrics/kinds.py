@@ -8,10 +8,12 @@ proportion     difference of rates: Wald / Newcombe CI,     p (1 - p)           
                pooled z-test p-value
 mean           Welch's t                                    sd^2                            the spec's unit
 ratio          delta method on mean(Y) / mean(D)            delta-method unit variance      the spec's unit
-               (Deng, Knoblich & Lu 2018)
+               (Deng, Knoblich & Lu 2018), Welch's t
 =============  ===========================================  ==============================  =====================
 
-Each takes an optional ``covariate`` (CUPED; a ratio also ``denominator_covariate``). A new kind
+Each takes an optional ``covariate`` (CUPED, Welch's t on the adjusted variances; a ratio also
+``denominator_covariate``, the pre-period denominator: without it the covariate enters as a plain
+mean, never over the post-period denominator, which the offer may move). A new kind
 is one :class:`~uplift.metrics.base.Metric` subclass registered with :func:`register_kind`;
 the spec loader, design, precision, the readout and the report then accept it unchanged
 (the README's contributor notes show one).
@@ -255,8 +257,13 @@ class Ratio(Metric):
     """A ratio of means R = mean(Y) / mean(D) over customers (revenue per product, spend per visit).
 
     Compared by the delta method (:func:`uplift.stats.compare.compare_ratios`; Deng, Knoblich &
-    Lu 2018); with a covariate (and ``denominator_covariate``, default the denominator), CUPED
-    on the linearised unit values (:func:`uplift.stats.compare.compare_adjusted_ratios`).
+    Lu 2018); with a covariate X, CUPED on the linearised unit values
+    (:func:`uplift.stats.compare.compare_adjusted_ratios`) against the pre-period ratio
+    X / ``denominator_covariate``, or against X alone (denominator 1, as tea-tasting's
+    ``RatioOfMeans`` without ``denom_covariate``) when no ``denominator_covariate`` is given. The
+    post-period denominator is never used to adjust: the offer may move it, and adjusting over it
+    then biases the estimate (in tests/test_kinds.py a 30% shift in it, with no effect on the
+    ratio, rejected at alpha 0.05 in all of 1,000 simulated runs).
     Design variance: the delta-method unit variance ``(s_yy - 2 R s_yd + R^2 s_dd) / mean(D)^2``.
     """
 
@@ -292,12 +299,13 @@ class Ratio(Metric):
                                     control.ratio(self.column, self.denominator), confidence)
 
     def compare(self, treatment: Moments, control: Moments, confidence: float = 0.95) -> stats.Comparison:
-        """CUPED on the linearised ratio when there is a covariate (Deng et al. 2018, sec. 4), else unadjusted."""
+        """CUPED on the linearised ratio when there is a covariate (Deng et al. 2018, sec. 4), else
+        unadjusted. The covariate's denominator is ``denominator_covariate`` (pre-period) or the constant 1."""
         if not self.covariate:
             return self.compare_unadjusted(treatment, control, confidence)
         self._check_denominator(treatment, control)
         return stats.compare_adjusted_ratios(treatment, control, self.column, self.denominator, self.covariate,
-                                             self.denominator_covariate or self.denominator, confidence)
+                                             self.denominator_covariate or None, confidence)
 
     @classmethod
     def unit_variance(cls, baseline: float, delta: float = 0.0, sd: float | None = None) -> tuple[float, float]:

@@ -146,28 +146,46 @@ def trust_status(r: Mapping[str, Any]) -> tuple[str, str]:
     return "good", "Trustworthy: split healthy"
 
 
+_VERDICT_CLASS = {"ship": "sig-pos", "do not ship": "sig-neg", "inconclusive": ""}
+
+
 def decision_box(r: Mapping[str, Any]) -> str:
-    """Section 2: the pre-registered rule, the decision, and the trust status."""
+    """Section 2: the decision per arm in words (results.json ``decision.headline``, first), any
+    guardrail on watch in amber, each arm's verdict and reason, the comparison of qualifying arms,
+    the pre-registered rule and the trust status."""
     d = r.get("decision") or {}
     kind, status = trust_status(r)
     rule = d.get("rule") or "Ship only if a success metric improved significantly and every guardrail is non-inferior."
+    headline = _E(str(d.get("headline") or ""))
+    verdict_kind = {"ship": "good", "do not ship": "bad"}.get(str(d.get("verdict")), "warn")
     if not d:
-        verdict = "No decision computed (no success metric or guardrail in the spec)."
-        vkind = "warn"
+        verdict, vkind = "No decision computed (no success metric or guardrail in the spec).", "warn"
     elif kind == "bad":
         verdict, vkind = "Do not act on these results: the split is unhealthy (see Health).", "bad"
-    elif d.get("ship"):
+    elif headline:
+        verdict, vkind = headline, verdict_kind
+    elif d.get("ship"):  # results written before per-arm verdicts
         verdict, vkind = "SHIP: the rule is met.", "good"
     else:
         verdict, vkind = "DO NOT SHIP: the rule is not met.", "bad"
-    details = []
-    if d.get("success_metrics_improved") is not None:
-        improved = d.get("success_metrics_improved") or []
-        details.append("Success metrics improved: " + (_E(", ".join(map(str, improved))) if improved else "none"))
-    if d.get("guardrails_failed") is not None:
-        failed = d.get("guardrails_failed") or []
-        details.append("Guardrails failed: " + (_E(", ".join(map(str, failed))) if failed else "none"))
-    body = f"<p>Pre-registered rule: {_E(rule)}</p>" + "".join(f"<p>{x}</p>" for x in details)
+    body = f"<p>{headline}</p>" if kind == "bad" and headline else ""
+    for w in d.get("watch") or []:
+        body += box("warn", f"Watch: {_E(str(w.get('text')))}",
+                    "<p>The guardrail is non-inferior at its margin, but the harm is statistically significant.</p>")
+    per_arm = d.get("per_arm") or {}
+    if any("verdict" in v for v in per_arm.values()):
+        body += table(["Arm", "Verdict", "Reason"], [
+            (_E(str(a)), f"<span class=\"{_VERDICT_CLASS.get(str(v.get('verdict')), '')}\">{_E(str(v.get('verdict')))}</span>",
+             _left(v.get("reason", ""))) for a, v in per_arm.items()])
+    pairwise = d.get("pairwise") or []
+    currency = str((r.get("provenance") or {}).get("currency") or "EUR")
+    if pairwise:
+        body += table(["Metric", "Arm", "versus", "Difference", ci_label(pairwise), "p", "p (Holm)", "Significant"], [
+            (_E(str(x.get("metric"))), _E(str(x.get("arm"))), _E(str(x.get("versus"))),
+             _effect_fmt(x, currency)[1](x.get("abs_effect")), _ci(x.get("abs_ci"), _effect_fmt(x, currency)[1]),
+             fmt_p(x.get("p_value")), fmt_p(x.get("p_value_adjusted")), "yes" if x.get("significant") else "no")
+            for x in pairwise], caption="Qualifying arms compared with each other on the primary metric.")
+    body += f"<p>Pre-registered rule: {_E(rule)}</p>"
     body += f"<p>Trust status: <b>{_E(status)}</b></p>"
     return box(vkind, verdict, body)
 
@@ -258,8 +276,19 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
     return html_ + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
 
 
+def _guardrail_verdict(status: str) -> str:
+    """The guardrail table's verdict cell for a state: failed, watch or passed."""
+    if status == "failed":
+        return "<span class=\"sig-neg\">failed: NOT shown non-inferior</span>"
+    if status == "watch":
+        return ("<span style=\"color:var(--warn);font-weight:600\">watch: non-inferior, "
+                "but significant harm</span>")
+    return "<span class=\"sig-pos\">passed: non-inferior</span>" if status == "passed" else "&mdash;"
+
+
 def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> str:
-    """Section 5: guardrails as non-inferiority tests."""
+    """Section 5: guardrails as non-inferiority tests, each failed, watch (significant harm inside
+    the margin) or passed."""
     if not rows:
         return "<p>No guardrails in the spec.</p>"
     out = []
@@ -271,7 +300,7 @@ def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") ->
             diff(g.get("abs_effect")), _ci(g.get("abs_ci"), diff),
             f"{_E(str(g.get('bad_direction', '')))} by &le; {diff(g.get('margin'))}" if g.get("margin") is not None else "&mdash;",
             fmt_p(g.get("p_value_noninferiority")),
-            "<span class=\"sig-pos\">non-inferior</span>" if ok else ("<span class=\"sig-neg\">NOT shown non-inferior</span>" if ok is not None else "&mdash;"),
+            _guardrail_verdict(g.get("status") or ("passed" if ok else "failed" if ok is not None else "")),
         ])
     return table(["Guardrail", "Arm", "Control", "Arm", "Abs. effect", ci_label(rows), "Margin", "p (non-inf.)", "Verdict"], out)
 
@@ -464,7 +493,10 @@ def methods(r: Mapping[str, Any]) -> str:
     p = r.get("provenance", {})
     libs = p.get("libraries", {})
     out = ["<h3>Formulas</h3><ul>",
-           "<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald and Newcombe intervals; means: Welch; ratios: delta method.</li>",
+           "<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald interval clipped to [&minus;1, 1], "
+           "Newcombe's hybrid-score interval instead when an arm has fewer than 5 successes or 5 failures, pooled z-test; "
+           "means, ratios (delta method) and CUPED-adjusted metrics: Welch t with Welch-Satterthwaite degrees of freedom "
+           "from the variances used (adjusted or linearised).</li>",
            "<li>Relative effect: (arm &minus; control) / control, interval by the delta method on the ratio of means.</li>",
            "<li>CUPED: Y &minus; &theta;(X &minus; mean X), &theta; = cov(X, Y) / var(X) pooled over arms (Deng et al. 2013).</li>",
            "<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>",

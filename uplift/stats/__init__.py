@@ -4,7 +4,8 @@ Nothing here touches rows; every input is a small summary from :mod:`uplift.data
 In the order a readout uses them:
 
 * :mod:`~uplift.stats.compare` - one arm against control for proportions, means, ratios and
-  CUPED-adjusted metrics: effect, interval, p-value, relative effect, non-inferiority;
+  CUPED-adjusted metrics: effect, interval, p-value, relative effect;
+* :mod:`~uplift.stats.guardrails` - a guardrail's non-inferiority test and its state (failed, watch, passed);
 * :mod:`~uplift.stats.multiplicity` - Holm and Benjamini-Hochberg adjusted p-values for a family;
 * :mod:`~uplift.stats.sequential` - O'Brien-Fleming-type boundaries for planned interim looks.
 """

@@ -5,11 +5,14 @@ returns a :class:`Comparison` (a frozen dataclass with ``to_dict()`` and
 ``summary()``). Formulas and sources:
 
 * proportions - difference p1 - p0 with the unpooled Wald interval
-  ``+- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` and Newcombe's hybrid-score interval
-  (Newcombe 1998, Stat Med 17:873, method 10); two-sided p-value from the pooled
-  z-test ``z = (p1-p0) / sqrt(p(1-p)(1/n1+1/n0))`` (= statsmodels ``proportions_ztest``);
+  ``+- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` clipped to [-1, 1], and Newcombe's hybrid-score
+  interval (Newcombe 1998, Stat Med 17:873, method 10; = statsmodels
+  ``confint_proportions_2indep(method="newcomb")``), which is the headline interval when an
+  arm has fewer than :data:`SMALL_COUNT` successes or failures (Wald is poor near 0% or 100%);
+  two-sided p-value from the pooled z-test ``z = (p1-p0) / sqrt(p(1-p)(1/n1+1/n0))``
+  (= statsmodels ``proportions_ztest``);
 * means - Welch's t: ``se = sqrt(v1/n1 + v0/n0)``, Welch-Satterthwaite df
-  (= statsmodels ``ttest_ind(usevar="unequal")``);
+  (= scipy ``ttest_ind(equal_var=False)``);
 * ratio metrics - delta method on R = mean(Y)/mean(D), per-unit variance
   ``(vY - 2R cYD + R^2 vD)/mean(D)^2`` (Deng, Knoblich & Lu 2018, KDD);
 * CUPED / regression adjustment - ``Y - theta (X - mean X)`` with
@@ -20,13 +23,20 @@ returns a :class:`Comparison` (a frozen dataclass with ``to_dict()`` and
   are adjusted the same way (Deng et al. 2018, sec. 4);
 * relative effect (arm - control)/control - delta method on the log of the ratio
   of means, ``se(log r) = sqrt(var(m1)/m1^2 + var(m0)/m0^2)``, interval
-  ``exp(log r +- z se) - 1`` (as tea-tasting); when a mean is not positive the
+  ``exp(log r +- q se) - 1`` (as tea-tasting); when a mean is not positive the
   linear delta method ``var(r) = var(m1)/m0^2 + m1^2 var(m0)/m0^4`` is used and
-  ``method`` says so;
-* non-inferiority - one-sided test of ``H0: effect >= margin`` (harm as large as the
-  margin) for bad_direction "increase": ``z = (d - margin)/se``, ``p = Phi(z)``.
+  ``method`` says so.
 
-Adjusting the p-values of a family of comparisons is :mod:`uplift.stats.multiplicity`;
+t or z, one convention: every comparison built from per-unit variances (plain means,
+ratios, CUPED-adjusted means, proportions and ratios) uses Student's t with
+Welch-Satterthwaite degrees of freedom computed from the variances it uses (the
+CUPED-adjusted or linearised ones): ``df = (a + b)^2 / (a^2/(n1-1) + b^2/(n0-1))`` with
+``a = v1/n1``, ``b = v0/n0`` (Welch 1947; as tea-tasting ``use_t=True`` and gbstats). The
+unadjusted difference of proportions, whose variance follows from the rates, keeps the
+normal z-test; OLS standard errors (``se="ols"``) use t with n - 3 df.
+
+Guardrail tests (non-inferiority, the three guardrail states) are :mod:`uplift.stats.guardrails`;
+adjusting the p-values of a family of comparisons is :mod:`uplift.stats.multiplicity`;
 planned interim looks are :mod:`uplift.stats.sequential`.
 """
 
@@ -50,11 +60,17 @@ __all__ = [
     "compare_adjusted",
     "compare_adjusted_ratios",
     "normal_comparison",
+    "welch_comparison",
+    "welch_df",
     "wilson_interval",
     "newcombe_interval",
     "relative_effect",
-    "noninferiority",
+    "SMALL_COUNT",
 ]
+
+SMALL_COUNT = 5
+"""A difference of proportions takes Newcombe's interval as its headline when an arm has fewer
+than this many successes or failures (the Wald interval then under-covers and can leave [-1, 1])."""
 
 
 # --------------------------------------------------------------------------- result
@@ -184,19 +200,24 @@ def newcombe_interval(
 def compare_proportions(treatment: Proportion, control: Proportion, confidence: float = 0.95) -> Comparison:
     """Difference of proportions p1 - p0.
 
-    * Wald interval: ``d +- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` (unpooled);
-    * Newcombe hybrid-score interval in ``details["newcombe_ci"]``;
+    * Wald interval: ``d +- z sqrt(p1(1-p1)/n1 + p0(1-p0)/n0)`` (unpooled), clipped to [-1, 1];
+    * Newcombe hybrid-score interval (Newcombe 1998, method 10; statsmodels
+      ``confint_proportions_2indep(method="newcomb")``);
+    * headline ``ci``: Newcombe when an arm has fewer than :data:`SMALL_COUNT` (5) successes or
+      fewer than 5 failures, else Wald; ``details["ci_method"]`` says which, and both intervals
+      are in ``details`` (``wald_ci``, ``newcombe_ci``);
     * p-value: pooled two-sided z-test ``z = d / sqrt(p(1-p)(1/n1 + 1/n0))``, p the pooled rate
       (statsmodels ``proportions_ztest``);
     * relative effect: delta method on log(p1/p0).
     """
     n1, n0 = treatment.n, control.n
+    x1, x0 = treatment.successes, control.successes
     p1, p0 = treatment.p, control.p
     d = p1 - p0
     z = st.norm.ppf(0.5 + confidence / 2)
     v1, v0 = p1 * (1 - p1) / n1, p0 * (1 - p0) / n0
     se = math.sqrt(v1 + v0)
-    pp = (treatment.successes + control.successes) / (n1 + n0)
+    pp = (x1 + x0) / (n1 + n0)
     se0 = math.sqrt(pp * (1 - pp) * (1 / n1 + 1 / n0))
     if se0 > 0:
         stat = d / se0
@@ -204,39 +225,47 @@ def compare_proportions(treatment: Proportion, control: Proportion, confidence: 
     else:
         stat, p = 0.0, 1.0
     rel, rel_ci, rel_method = relative_effect(p1, v1, p0, v0, z)
+    wald = (max(d - z * se, -1.0), min(d + z * se, 1.0))
+    newcombe = newcombe_interval(x1, n1, x0, n0, confidence)
+    small = min(x1, n1 - x1, x0, n0 - x0) < SMALL_COUNT
+    abs_method = (f"abs CI: Newcombe hybrid score (an arm has fewer than {SMALL_COUNT} successes or failures; "
+                  "Wald CI also given)" if small else
+                  "abs CI: Wald (unpooled, clipped to [-1, 1]; Newcombe hybrid-score CI also given, and used "
+                  f"when an arm has fewer than {SMALL_COUNT} successes or failures)")
     return Comparison(
         kind="proportion",
         n_treatment=n1, n_control=n0, mean_treatment=p1, mean_control=p0,
-        estimate=d, se=se, ci=(d - z * se, d + z * se), p_value=float(p), statistic=float(stat), df=None,
+        estimate=d, se=se, ci=newcombe if small else wald, p_value=float(p), statistic=float(stat), df=None,
         rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
-        method="abs CI: Wald (unpooled); p: pooled two-sided z-test; " + rel_method
-        + "; Newcombe hybrid-score CI also given",
-        details={"newcombe_ci": newcombe_interval(treatment.successes, n1, control.successes, n0, confidence)},
+        method=abs_method + "; p: pooled two-sided z-test; " + rel_method,
+        details={"newcombe_ci": newcombe, "wald_ci": wald, "ci_method": "newcombe" if small else "wald"},
     )
 
 
 # --------------------------------------------------------------------------- means
 
 
-def _welch_df(a: float, b: float, n1: int, n0: int) -> float:
-    """Welch-Satterthwaite df with a = v1/n1, b = v0/n0."""
+def welch_df(a: float, b: float, n1: int, n0: int) -> float:
+    """Welch-Satterthwaite degrees of freedom (Welch 1947) with ``a = v1/n1``, ``b = v0/n0`` (the
+    variances of the two means): ``(a + b)^2 / (a^2/(n1-1) + b^2/(n0-1))``; ``n1 + n0 - 2`` when
+    both variances are 0."""
     den = (a * a / (n1 - 1) if n1 > 1 else 0.0) + (b * b / (n0 - 1) if n0 > 1 else 0.0)
     return (a + b) ** 2 / den if den > 0 else float(max(n1 + n0 - 2, 1))
 
 
-def compare_means(treatment: SampleMean, control: SampleMean, confidence: float = 0.95) -> Comparison:
-    """Welch's t-test and interval for m1 - m0.
-
-    ``se = sqrt(v1/n1 + v0/n0)``, ``df = se^4 / ((v1/n1)^2/(n1-1) + (v0/n0)^2/(n0-1))``
-    (Welch 1947); ``p = 2 T_df(-|d/se|)``. Matches statsmodels
-    ``ttest_ind(..., usevar="unequal")``. Relative effect: delta method on the log ratio,
-    with a t quantile whose Welch df uses the log-scale variances (as tea-tasting).
-    """
-    n1, n0 = treatment.n, control.n
-    a, b = treatment.var / n1, control.var / n0
-    d = treatment.mean - control.mean
-    se = math.sqrt(a + b)
-    df = _welch_df(a, b, n1, n0)
+def welch_comparison(
+    kind: str, n1: int, n0: int, m1: float, m0: float, a: float, b: float, confidence: float,
+    method: str, details: Mapping[str, Any] | None = None, estimate: float | None = None,
+) -> Comparison:
+    """Arm minus control from two means and the variances of the means (``a = var(m1)``,
+    ``b = var(m0)``), Welch's t: ``se = sqrt(a + b)``, ``df`` by :func:`welch_df`, interval
+    ``d +- t_df se``, two-sided ``p = 2 T_df(-|d/se|)`` (Welch 1947; = scipy
+    ``ttest_ind(equal_var=False)`` when a, b are sample variances over n). Relative effect by
+    :func:`relative_effect` with a t quantile whose Welch df uses the log-scale variances
+    ``a/m1^2, b/m0^2`` (as tea-tasting ``use_t=True``). ``method`` says how a and b were built."""
+    d = m1 - m0 if estimate is None else estimate
+    se = math.sqrt(max(a + b, 0.0))
+    df = welch_df(a, b, n1, n0)
     q = 0.5 + confidence / 2
     crit = st.t.ppf(q, df)
     if se > 0:
@@ -244,19 +273,27 @@ def compare_means(treatment: SampleMean, control: SampleMean, confidence: float 
         p = 2 * st.t.sf(abs(stat), df)
     else:
         stat, p = (0.0, 1.0) if d == 0 else (math.copysign(math.inf, d), 0.0)
-    m1, m0 = treatment.mean, control.mean
-    if m1 > 0 and m0 > 0:
-        df_log = _welch_df(a / m1**2, b / m0**2, n1, n0)
-        crit_rel = st.t.ppf(q, df_log)
-    else:
-        crit_rel = crit
+    crit_rel = st.t.ppf(q, welch_df(a / m1**2, b / m0**2, n1, n0)) if m1 > 0 and m0 > 0 else crit
     rel, rel_ci, rel_method = relative_effect(m1, a, m0, b, crit_rel)
     return Comparison(
-        kind="mean",
-        n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
+        kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
         estimate=d, se=se, ci=(d - crit * se, d + crit * se), p_value=float(p), statistic=float(stat), df=df,
-        rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
-        method="abs CI and p: Welch t (unequal variances, Welch-Satterthwaite df); " + rel_method,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=method + "; " + rel_method,
+        details=dict(details or {}),
+    )
+
+
+def compare_means(treatment: SampleMean, control: SampleMean, confidence: float = 0.95) -> Comparison:
+    """Welch's t-test and interval for m1 - m0 (:func:`welch_comparison` with ``a = v1/n1``, ``b = v0/n0``).
+
+    ``se = sqrt(v1/n1 + v0/n0)``, ``df = se^4 / ((v1/n1)^2/(n1-1) + (v0/n0)^2/(n0-1))``
+    (Welch 1947); ``p = 2 T_df(-|d/se|)``. Matches scipy ``ttest_ind(equal_var=False)`` and
+    statsmodels ``ttest_ind(..., usevar="unequal")``.
+    """
+    n1, n0 = treatment.n, control.n
+    return welch_comparison(
+        "mean", n1, n0, treatment.mean, control.mean, treatment.var / n1, control.var / n0, confidence,
+        "abs CI and p: Welch t (unequal variances, Welch-Satterthwaite df)",
     )
 
 
@@ -264,16 +301,15 @@ def compare_means(treatment: SampleMean, control: SampleMean, confidence: float 
 
 
 def compare_ratios(treatment: RatioStats, control: RatioStats, confidence: float = 0.95) -> Comparison:
-    """Difference of ratio metrics R1 - R0, R = mean(Y)/mean(D), delta method, normal quantiles.
+    """Difference of ratio metrics R1 - R0, R = mean(Y)/mean(D), delta method, Welch t.
 
     ``var(R) = (vY - 2 R cYD + R^2 vD) / (n mean(D)^2)`` (Deng, Knoblich & Lu 2018, eq. 3);
-    ``se = sqrt(var(R1) + var(R0))``; p two-sided normal.
+    ``se = sqrt(var(R1) + var(R0))``; t with Welch-Satterthwaite df from var(R1), var(R0)
+    (:func:`welch_comparison`; tea-tasting ``RatioOfMeans(use_t=True)``).
     """
-    r1, r0 = treatment.ratio, control.ratio
-    v1, v0 = treatment.variance_of_ratio, control.variance_of_ratio
-    return normal_comparison(
-        "ratio", treatment.n, control.n, r1, r0, v1, v0, confidence,
-        "abs CI and p: delta method for ratio of means (normal)",
+    return welch_comparison(
+        "ratio", treatment.n, control.n, treatment.ratio, control.ratio, treatment.variance_of_ratio,
+        control.variance_of_ratio, confidence, "abs CI and p: delta method for ratio of means (Welch t)",
     )
 
 
@@ -283,7 +319,8 @@ def normal_comparison(
 ) -> Comparison:
     """Arm minus control from two means and the variances of the means (v1 = var(m1), v0 = var(m0)),
     normal quantiles: ``se = sqrt(v1 + v0)``, interval ``d +- z se``, two-sided ``p = 2 (1 - Phi(|d|/se))``,
-    relative effect by :func:`relative_effect`. ``method`` says how the variances were built."""
+    relative effect by :func:`relative_effect`. ``method`` says how the variances were built.
+    For estimators without per-unit variances (the built-in kinds use :func:`welch_comparison`)."""
     d = m1 - m0 if estimate is None else estimate
     se = math.sqrt(max(v1 + v0, 0.0))
     z = st.norm.ppf(0.5 + confidence / 2)
@@ -323,7 +360,7 @@ def compare_adjusted(
     coefficient of the arm dummy in ``Y ~ 1 + arm + X`` exactly.
 
     ``se`` - "robust": ``sqrt(sum_a (vY - 2 theta cXY + theta^2 vX)_a / n_a)`` (Deng et al.
-    2013), normal quantiles; "ols": OLS's classical
+    2013), Welch t with the df of the adjusted variances (:func:`welch_comparison`); "ols": OLS's classical
     ``s^2 (1/n1 + 1/n0 + (Xbar1-Xbar0)^2 / Sxx_w)``, ``s^2 = RSS/(n - 3)``, t with n - 3 df.
     Adjusted arm means are ``Ybar_a - theta (Xbar_a - Xbar)``.
     """
@@ -350,9 +387,10 @@ def compare_adjusted(
     if raw_var > 0:
         details["variance_reduction"] = 1 - (u1 / n1 + u0 / n0) / raw_var
     if se == "robust":
-        return normal_comparison(
+        return welch_comparison(
             kind, n1, n0, m1, m0, u1 / n1, u0 / n0, confidence,
-            f"abs CI and p: CUPED (theta = pooled {theta}-arm slope), per-arm residual variances (normal)",
+            f"abs CI and p: CUPED (theta = pooled {theta}-arm slope), per-arm residual variances, "
+            "Welch t (Welch-Satterthwaite df of the adjusted variances)",
             details,
         )
     if se != "ols":
@@ -414,10 +452,13 @@ def compare_adjusted_ratios(
 
     With R_a = Ybar/Dbar and Q_a = Xbar/Cbar (covariate ratio) per arm and the linearised
     unit values u = (Y - R D)/Dbar, w = (X - Q C)/Cbar:
-    ``theta = cov(u, w) / var(u... w)`` pooled within arms ("within") or on the pooled sample
+    ``theta = cov(u, w) / var(w)`` pooled within arms ("within") or on the pooled sample
     ("total", tea-tasting), estimate ``(R1 - R0) - theta (Q1 - Q0)``, per-arm variance
-    ``(v_u - 2 theta c_uw + theta^2 v_w) / n``, normal quantiles. ``denominator=None``
-    reduces to :func:`compare_adjusted` with robust standard errors.
+    ``(v_u - 2 theta c_uw + theta^2 v_w) / n``, Welch t on those variances. ``denominator=None``
+    reduces to :func:`compare_adjusted` with robust standard errors. ``covariate_denominator=None``
+    takes the covariate's denominator as the constant 1 (the covariate enters as a plain mean,
+    as tea-tasting does without ``denom_covariate``); it must never be a post-period column, or
+    an offer that moves it biases the estimate.
     """
     cols = (numerator, denominator, covariate, covariate_denominator)
     r1, q1, vu1, vw1, cuw1 = _linearised(treatment, *cols)
@@ -439,68 +480,10 @@ def compare_adjusted_ratios(
     v0 = max(vu0 - 2 * th * cuw0 + th * th * vw0, 0.0) / n0
     raw = vu1 / n1 + vu0 / n0
     details = {"theta": th, "variance_reduction": (1 - (v1 + v0) / raw) if raw > 0 else None}
-    return normal_comparison(
+    over = f"{covariate}/{covariate_denominator}" if covariate_denominator else f"{covariate} (as a plain mean)"
+    return welch_comparison(
         "ratio" if denominator else "mean", n1, n0, m1, m0, v1, v0, confidence,
-        f"abs CI and p: CUPED on linearised ratio (delta method; theta = pooled {theta}-arm slope) (normal)",
+        f"abs CI and p: CUPED on linearised ratio on covariate {over} (delta method; theta = pooled "
+        f"{theta}-arm slope), Welch t",
         details,
-    )
-
-
-# --------------------------------------------------------------------------- non-inferiority
-
-
-@dataclass(frozen=True)
-class NonInferiority:
-    """A guardrail's non-inferiority test. ``non_inferior`` is the verdict used by the decision rule."""
-
-    margin: float | None
-    bad_direction: str
-    statistic: float | None
-    p_value: float | None
-    alpha: float
-    non_inferior: bool
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "margin": jsonable(self.margin),
-            "bad_direction": self.bad_direction,
-            "statistic_noninferiority": jsonable(self.statistic),
-            "p_value_noninferiority": jsonable(self.p_value),
-            "alpha_noninferiority": self.alpha,
-            "non_inferior": bool(self.non_inferior),
-            "method_noninferiority": self.method,
-        }
-
-
-def noninferiority(
-    comparison: Comparison, margin: float | None, bad_direction: str = "increase", alpha: float = 0.025
-) -> NonInferiority:
-    """One-sided non-inferiority test of a guardrail (e.g. Wellek 2010, ch. 1; ICH E9).
-
-    bad_direction "increase": ``H0: d >= margin`` vs ``H1: d < margin``, ``z = (d - margin)/se``,
-    ``p = F(z)``; "decrease": ``H0: d <= -margin``, ``z = (d + margin)/se``, ``p = 1 - F(z)``.
-    F is the comparison's reference distribution (t with its df, else normal). Non-inferior
-    when ``p < alpha`` (one-sided; the default 0.025 is the two-sided 95% interval's upper
-    bound lying below the margin). Without a margin there is no non-inferiority test: the
-    guardrail fails only if the two-sided interval lies wholly on the bad side of 0.
-    """
-    if bad_direction not in ("increase", "decrease"):
-        raise ValueError("bad_direction must be 'increase' or 'decrease'")
-    d, se = comparison.estimate, comparison.se
-    cdf = (lambda z: st.t.cdf(z, comparison.df)) if comparison.df is not None else st.norm.cdf
-    if margin is None:
-        lo, hi = comparison.ci
-        harmed = lo > 0 if bad_direction == "increase" else hi < 0
-        return NonInferiority(None, bad_direction, None, None, alpha, not harmed,
-                              "no margin set: fails only if the interval lies wholly on the bad side of 0")
-    if bad_direction == "increase":
-        z = (d - margin) / se if se > 0 else (-math.inf if d < margin else math.inf)
-        p = float(cdf(z))
-    else:
-        z = (d + margin) / se if se > 0 else (math.inf if d > -margin else -math.inf)
-        p = float(1 - cdf(z))
-    return NonInferiority(
-        margin, bad_direction, float(z), p, alpha, p < alpha,
-        f"one-sided non-inferiority test, H0: harm >= margin {margin:g}; non-inferior if p < {alpha:g}",
     )
