@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -236,3 +237,114 @@ def test_duckdb_engine_gives_the_same_numbers_as_pandas(demo_readout, demo_spec_
         assert d["smd"] == pytest.approx(m["smd"], rel=1e-9)
     assert duck["targeting"]["expected_incremental_profit"] == pytest.approx(
         mem["targeting"]["expected_incremental_profit"], rel=1e-9)
+
+
+# --------------------------------------------------------------------------- the decision, per arm
+
+
+def _three_arm_files(tmp_path):
+    """Control and three offer arms of 3,000 customers with exact counts. Arms A, B and C all lift
+    conversion (8% -> 13%, 13%, 12.6%); A also quadruples complaints (1% -> 4%, margin 1 pp)."""
+    n = 3000
+    rates = {"control": (0.08, 0.01), "A": (0.13, 0.04), "B": (0.13, 0.01), "C": (0.126, 0.01)}
+    frames = []
+    for arm, (conv, compl) in rates.items():
+        k, c = round(conv * n), round(compl * n)
+        frames.append(pd.DataFrame({"customer_id": [f"{arm}-{i}" for i in range(n)], "arm": arm,
+                                    "converted": (np.arange(n) < k).astype(int),
+                                    "complaint": (np.arange(n)[::-1] < c).astype(int)}))
+    outcomes = tmp_path / "outcomes.parquet"
+    pd.concat(frames, ignore_index=True).to_parquet(outcomes)
+    spec = tmp_path / "three.toml"
+    spec.write_text(
+        '[experiment]\nname = "three"\nunit = "customer_id"\n'
+        'hypothesis = "An offer raises conversion without raising complaints."\n\n'
+        '[assignment]\nsalt = "three"\narms = { control = 0.25, A = 0.25, B = 0.25, C = 0.25 }\ncontrol = "control"\n\n'
+        '[[metrics]]\nname = "conversion"\nkind = "proportion"\ncolumn = "converted"\nprimary = true\n\n'
+        '[[guardrails]]\nname = "complaints"\nkind = "proportion"\ncolumn = "complaint"\n'
+        'bad_direction = "increase"\nmargin = 0.01\n')
+    return spec, outcomes, {a: (round(c * n), round(m * n), n) for a, (c, m) in rates.items()}
+
+
+def _status_line(page: str) -> str:
+    """The bold first line of the page's decision box (the box right under the Decision heading)."""
+    box = page[page.index("<h2>Decision"):]
+    return re.search(r'<div class="box (\w+)"><div class="status">(.*?)</div>', box, re.S).group(2)
+
+
+def test_three_arms_the_decision_names_the_arm_to_ship_and_the_failed_one(tmp_path):
+    """One arm fails its complaints guardrail, two qualify: the decision box's first sentence ships
+    the better one, says the other is not significantly different, and names the failed arm;
+    results.json says the same, and the pairwise difference equals statsmodels' on the counts."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+    from uplift.readout.render import render_readout
+    from uplift.results import validate_results
+    from uplift.spec import load_spec
+
+    spec_path, outcomes, counts = _three_arm_files(tmp_path)
+    render_readout(load_spec(spec_path), tmp_path / "r", outcomes=outcomes)
+    r = json.loads((tmp_path / "r" / "results.json").read_text())
+    validate_results(r)
+    d = r["decision"]
+    assert d["ship"] and d["verdict"] == "ship" and d["ship_arms"] == ["B", "C"] and d["recommended_arm"] == "B"
+    assert d["per_arm"]["A"]["verdict"] == "do not ship" and d["per_arm"]["A"]["guardrails_failed"] == ["complaints"]
+    assert d["per_arm"]["A"]["reason"] == "primary metric conversion significant, guardrail complaints failed"
+    assert d["guardrails_failed"] == ["complaints (A)"]
+    (pw,) = d["pairwise"]
+    (xb, _, n), (xc, _, _) = counts["B"], counts["C"]
+    assert (pw["arm"], pw["versus"]) == ("B", "C") and pw["abs_effect"] == pytest.approx((xb - xc) / n, rel=1e-12)
+    assert pw["abs_ci"] == pytest.approx(confint_proportions_2indep(xb, n, xc, n, method="wald", compare="diff"), rel=1e-9)
+    assert pw["p_value_adjusted"] == pytest.approx(proportions_ztest([xb, xc], [n, n])[1], rel=1e-9)  # one pair: Holm = p
+    assert not pw["significant"] and d["recommended_better_than_runner_up"] is False
+    assert d["headline"].startswith("Ship arm B: primary metric conversion significant, guardrails passed. "
+                                    "Arm C also qualifies but is not significantly different (conversion +0.40 pp [")
+    assert d["headline"].endswith("Do not ship arm A: primary metric conversion significant, guardrail complaints failed.")
+    page = (tmp_path / "r" / "readout.html").read_text()
+    assert _status_line(page) == html.escape(d["headline"])
+    assert "SHIP: the rule is met" not in page
+    assert "failed: NOT shown non-inferior" in page  # the guardrail table agrees
+
+
+def test_a_guardrail_on_watch_shows_in_the_decision_box():
+    """Significant harm inside the margin: non-inferior (the rule is met) but shown in amber."""
+    from uplift.metrics.decision import LookPlan, decide, guardrail_rows
+    from uplift.data.moments import Moments
+    from uplift.readout import report
+    from uplift.spec import MetricSpec
+
+    def arm(n: int, k: int) -> Moments:  # a 0/1 column with k ones
+        m = k / n
+        return Moments(n, ("complaint",), np.array([m]), np.array([[k * (1 - m) ** 2 + (n - k) * m**2]]))
+
+    per_arm = {"control": arm(50_000, 350), "offer": arm(50_000, 500)}  # 0.70% -> 1.00%
+    guard = MetricSpec(name="complaints", kind="proportion", column="complaint", margin=0.005,
+                       bad_direction="increase")
+    rows = guardrail_rows([guard], per_arm, ["offer"], "control", 0.95, 0.05)
+    assert rows[0]["status"] == "watch" and rows[0]["non_inferior"] and rows[0]["abs_ci"][0] > 0
+    plan = LookPlan(None, 0.05, 1, 1, True)
+    primary = [{"metric": "conversion", "arm": "offer", "primary": True, "improved": True, "significant": True,
+                "abs_effect": 0.01}]
+    d = decide(primary, rows, ["offer"], plan, 0.05, "two-sided")
+    assert d["ship"] and d["guardrails_watch"] == ["complaints (offer)"] and d["guardrails_failed"] == []
+    lo, hi = rows[0]["abs_ci"]
+    assert d["watch"][0]["text"] == (f"complaints +0.30 pp [{100 * lo:+.2f}, {100 * hi:+.2f}], significant but "
+                                     "within the 0.5 pp margin (arm offer)")
+    box = report.decision_box({"decision": d, "srm": {}, "provenance": {}})
+    assert '<div class="box warn"><div class="status">Watch: complaints +0.30 pp' in box
+    assert "Guardrails failed: none" not in box
+
+
+@pytest.mark.slow
+def test_the_default_demo_puts_complaints_on_watch(tmp_path):
+    """`uplift demo` (100,000 customers, seed 2026): complaints rise significantly but inside the
+    0.5 pp margin, and the decision box says so in amber (users saw 'Guardrails failed: none')."""
+    from uplift.demo import run_demo
+
+    paths = run_demo(tmp_path)
+    r = json.loads((tmp_path / "results.json").read_text())
+    (w,) = r["decision"]["watch"]
+    assert w["metric"] == "complaints" and w["abs_ci"][0] > 0 and w["abs_ci"][1] < 0.005
+    page = paths.html.read_text()
+    assert _status_line(page) == html.escape(r["decision"]["headline"])
+    assert f"Watch: {html.escape(w['text'])}" in page

@@ -147,16 +147,18 @@ def guardrail_rows(guardrails: Sequence[Any], per_arm: Mapping[str, Moments], tr
 # --------------------------------------------------------------------------- words for the headline
 
 
-def _signed(x: float | None, display: str) -> str:
+def _signed(x: float | None, display: str, unit: bool = True) -> str:
+    """+0.27 pp for a rate (percentage points; ``unit=False`` leaves out 'pp'), else 3 significant digits."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    return f"{100 * x:+.2f} pp" if display == "rate" else f"{x:+,.3g}"
+    return f"{100 * x:+.2f}" + (" pp" if unit else "") if display == "rate" else f"{x:+,.3g}"
 
 
 def _interval(ci: Sequence[float | None] | None, display: str) -> str:
+    """[+0.04, +0.49] (a rate's bounds in percentage points, as the estimate before it)."""
     if not ci or ci[0] is None or ci[1] is None:
         return "[n/a]"
-    return f"[{_signed(ci[0], display)}, {_signed(ci[1], display)}]"
+    return f"[{_signed(ci[0], display, False)}, {_signed(ci[1], display, False)}]"
 
 
 def _p(p: float | None) -> str:
