@@ -269,7 +269,7 @@ def _three_arm_files(tmp_path):
 def _status_line(page: str) -> str:
     """The bold first line of the page's decision box (the box right under the Decision heading)."""
     box = page[page.index("<h2>Decision"):]
-    return re.search(r'<div class="box (\w+)"><div class="status">(.*?)</div>', box, re.S).group(2)
+    return re.search(r'<div class="box (\w+)"><div class="status">(.*?)</div>', box, re.DOTALL).group(2)
 
 
 def test_three_arms_the_decision_names_the_arm_to_ship_and_the_failed_one(tmp_path):
@@ -308,8 +308,8 @@ def test_three_arms_the_decision_names_the_arm_to_ship_and_the_failed_one(tmp_pa
 
 def test_a_guardrail_on_watch_shows_in_the_decision_box():
     """Significant harm inside the margin: non-inferior (the rule is met) but shown in amber."""
-    from uplift.metrics.decision import LookPlan, decide, guardrail_rows
     from uplift.data.moments import Moments
+    from uplift.metrics.decision import LookPlan, decide, guardrail_rows
     from uplift.readout import report
     from uplift.spec import MetricSpec
 

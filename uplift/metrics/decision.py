@@ -286,8 +286,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
     pairwise = (compare_arms(first, per_arm, ranked, confidence, plan.nominal_alpha, alternative)
                 if len(ranked) >= 2 and first is not None and per_arm is not None else [])
     runner = next((p for p in pairwise if p["arm"] == ranked[0] and p["versus"] == ranked[1]), None) if pairwise else None
-    watch = [dict(metric=g["metric"], arm=g["arm"], abs_effect=g["abs_effect"], abs_ci=g["abs_ci"],
-                  margin=g.get("margin"), text=watch_text(g)) for g in guard_rows if g["status"] == "watch"]
+    watch = [{"metric": g["metric"], "arm": g["arm"], "abs_effect": g["abs_effect"], "abs_ci": g["abs_ci"],
+              "margin": g.get("margin"), "text": watch_text(g)} for g in guard_rows if g["status"] == "watch"]
     interim = plan.boundary_z is not None
     overall = "ship" if ship_arms else ("inconclusive" if any(d["verdict"] == "inconclusive" for d in verdicts.values())
                                         else "do not ship")

@@ -493,10 +493,10 @@ def methods(r: Mapping[str, Any]) -> str:
     p = r.get("provenance", {})
     libs = p.get("libraries", {})
     out = ["<h3>Formulas</h3><ul>",
-           "<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald interval clipped to [&minus;1, 1], "
-           "Newcombe's hybrid-score interval instead when an arm has fewer than 5 successes or 5 failures, pooled z-test; "
-           "means, ratios (delta method) and CUPED-adjusted metrics: Welch t with Welch-Satterthwaite degrees of freedom "
-           "from the variances used (adjusted or linearised).</li>",
+           ("<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald interval clipped to [&minus;1, 1], "
+            "Newcombe's hybrid-score interval instead when an arm has fewer than 5 successes or 5 failures, pooled z-test; "
+            "means, ratios (delta method) and CUPED-adjusted metrics: Welch t with Welch-Satterthwaite degrees of freedom "
+            "from the variances used (adjusted or linearised).</li>"),
            "<li>Relative effect: (arm &minus; control) / control, interval by the delta method on the ratio of means.</li>",
            "<li>CUPED: Y &minus; &theta;(X &minus; mean X), &theta; = cov(X, Y) / var(X) pooled over arms (Deng et al. 2013).</li>",
            "<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>",

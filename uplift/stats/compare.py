@@ -53,7 +53,6 @@ from uplift.results import jsonable
 
 __all__ = [
     "Comparison",
-    "NonInferiority",
     "compare_proportions",
     "compare_means",
     "compare_ratios",

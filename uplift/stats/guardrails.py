@@ -24,7 +24,7 @@ from scipy import stats as st
 from uplift.results import jsonable
 from uplift.stats.compare import Comparison, newcombe_interval
 
-__all__ = ["NonInferiority", "noninferiority", "guardrail_state", "GUARDRAIL_STATES"]
+__all__ = ["GUARDRAIL_STATES", "NonInferiority", "guardrail_state", "noninferiority"]
 
 GUARDRAIL_STATES = ("failed", "watch", "passed")
 
