@@ -464,3 +464,36 @@ def test_planned_looks_keep_the_false_positive_rate(full):
     allowed = 0.05 + (0.01 if full else max(0.01, 3 * math.sqrt(0.05 * 0.95 / reps)))
     for k, v in rates.items():
         assert v <= allowed, (k, v)
+
+
+def test_qualifying_arms_are_compared_pairwise_with_holm():
+    """Three arms qualify (B 20%, C 19.5%, E 14% against 10%), one is inconclusive (D 10.2%):
+    the pairwise differences and Holm-adjusted p-values equal statsmodels' on the counts, B is
+    recommended, not significantly better than C but significantly better than E."""
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportions_ztest
+
+    n = 4000
+    rates = {"control": 0.10, "B": 0.20, "C": 0.195, "D": 0.102, "E": 0.14}
+    counts = {a: round(p * n) for a, p in rates.items()}
+    frame = pd.concat([pd.DataFrame({"arm": a, "converted": (np.arange(n) < k).astype(int)}) for a, k in counts.items()],
+                      ignore_index=True)
+    spec = parse_spec('[experiment]\nname = "pairs"\nunit = "customer_id"\n[analysis]\narm_column = "arm"\n'
+                      'control = "control"\n[[metrics]]\nname = "conversion"\nkind = "proportion"\n'
+                      'column = "converted"\nprimary = true\n')
+    d = analyse_metrics(spec, frame, "arm", "control").to_dict()["decision"]
+    assert d["ship_arms"] == ["B", "C", "E"] and d["recommended_arm"] == "B" and d["verdict"] == "ship"
+    assert d["per_arm"]["D"]["verdict"] == "inconclusive"
+    pairs = [(p["arm"], p["versus"]) for p in d["pairwise"]]
+    assert pairs == [("B", "C"), ("B", "E"), ("C", "E")]
+    raw = [proportions_ztest([counts[a], counts[b]], [n, n])[1] for a, b in pairs]
+    assert [p["p_value"] for p in d["pairwise"]] == pytest.approx(raw, rel=1e-9)
+    assert [p["p_value_adjusted"] for p in d["pairwise"]] == pytest.approx(list(multipletests(raw, method="holm")[1]), rel=1e-9)
+    assert [p["abs_effect"] for p in d["pairwise"]] == pytest.approx([(counts[a] - counts[b]) / n for a, b in pairs], rel=1e-12)
+    assert [p["better"] for p in d["pairwise"]] == [False, True, True]
+    assert d["recommended_better_than_runner_up"] is False
+    h = d["headline"]
+    assert h.startswith("Ship arm B: primary metric conversion significant. Arm C also qualifies but is not significantly "
+                        "different (conversion +0.50 pp [")
+    assert "Arm E also qualifies, but arm B is significantly better (conversion +6.00 pp [" in h
+    assert h.endswith("Inconclusive for arm D: primary metric conversion not significant.")
