@@ -205,8 +205,8 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
             ("incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and control"
              + (f", CUPED-adjusted with {covariate}" if covariate else "")),
             "ROI = (incremental profit - campaign cost) / campaign cost, per treated customer",
-            "value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
-            "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value",
+            ("value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
+             "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value"),
             f"scaled to N = {N} customers ({'[economics] eligible_population' if given_n else 'the analysed customers'}), N treated as fixed",
             "intervals: normal approximation, delta method",
         ],
