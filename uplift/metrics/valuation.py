@@ -15,9 +15,10 @@ indicator, with their sampling (co)variances. The definitions:
 * **expected profit of contacting one customer** (:func:`expected_profit`):
   ``uplift x V - c_contact - c_incentive x P(convert | offered)`` (Devriendt, Berrevoets &
   Verbeke 2021; sklift's ``max_prof_uplift``);
-* **value of a policy** contacting ``n`` customers whose mean uplift is ``d_p + s`` and mean
-  conversion when offered ``p_a r`` (:meth:`Valuation.policy`):
-  ``n [(d_p + s) V - c_contact - c_incentive p_a r]``. Contacting everyone (s = 0, r = 1) is
+* **value of a policy** contacting a set of customers: the sum of their expected profits
+  (:meth:`Valuation.policy`). When the set's uplifts average ``d_p``, their values of a
+  conversion average ``V`` weighted by uplift, and their conversion probabilities average
+  ``p_a`` -- which is how targeting anchors its list -- contacting all ``n`` of them is
   ``n (d_pi - cost)``, finance's net incremental profit.
 
 CUPED per column (Deng, Xu, Kohavi & Walker 2013): each economics column ``Y_j`` is adjusted
@@ -168,36 +169,35 @@ class Valuation:
         return v, (vpi - 2 * v * (self.cov_arm + self.cov_control) + v * v * vdp) / dp**2
 
     # ----------------------------------------------------------------- policies
-    def policy(self, n: float, uplift_shift: float = 0.0, conversion_ratio: float = 1.0,
-               value: float | None = None, value_var: float = 0.0) -> tuple[float, float]:
-        """(total, variance) of contacting ``n`` customers whose mean uplift is ``d_p + uplift_shift``
-        and whose mean conversion when offered is ``p_a x conversion_ratio``:
-        ``n x expected_profit(d_p + s, V, c_contact, c_incentive, p_a r)``.
+    def policy(self, n: float, value_units: float | None = None, conversion_units: float | None = None,
+               uplift_shift: float = 0.0, value: float | None = None, value_var: float = 0.0) -> tuple[float, float]:
+        """(total, variance) of contacting ``n`` customers, i.e. the sum of their :func:`expected_profit`.
 
-        ``value=None``: V = d_pi / d_p, and the total ``n [d_pi (1 + s/d_p) - c_contact -
-        c_incentive p_a r]`` has the delta-method variance in (net_a, net_c, p_a, p_c) with
-        gradient ``n (1 + s/d_p, -(1 + s/d_p), -s d_pi/d_p^2 - c_incentive r, s d_pi/d_p^2)``.
-        A given ``value`` (variance ``value_var``, independent of the test) has gradient
-        ``n (V - c_incentive r, -V)`` in (p_a, p_c) plus ``(n (d_p + s))^2 value_var``.
-        ``s = 0, r = 1`` (contact everyone) with ``value=None`` is ``n x`` :attr:`net_incremental_profit`.
+        With finance's value of a conversion (``value=None``) the sum is
+        ``value_units x d_pi - n c_contact - c_incentive p_a x conversion_units``, where
+        ``value_units = sum_i tau_i V_i / d_pi`` (how many average customers' incremental value the
+        contacted customers carry; ``n`` when they are the whole population) and
+        ``conversion_units = sum_i p1_i / p_a`` (``n`` for the whole population). The variance is the
+        delta method in (net_a, net_c, p_a) with gradient ``(value_units, -value_units,
+        -c_incentive conversion_units)``, the units taken as fixed (they come from the ranking model).
+        With a given ``value`` V (variance ``value_var``, independent of the test) the sum is
+        ``V (n d_p + uplift_shift) - n c_contact - c_incentive p_a conversion_units`` with gradient
+        ``(V n - c_incentive conversion_units, -V n)`` in (p_a, p_c) plus ``(n d_p + uplift_shift)^2 value_var``.
+        Contacting everyone (units = n, shift 0) with ``value=None`` is ``n x`` :attr:`net_incremental_profit`.
         """
         dpi, _ = self.incremental_profit
         dp, _ = self.incremental_conversion
-        k0, k1, s, r = self.contact_cost, self.incentive_cost, uplift_shift, conversion_ratio
+        k0, k1 = self.contact_cost, self.incentive_cost
+        a = float(n if value_units is None else value_units)
+        b = float(n if conversion_units is None else conversion_units)
         if value is None:
-            if dp == 0:
-                return float("nan"), float("nan")
-            est = n * expected_profit(dp + s, dpi / dp, k0, k1, self.conv_arm * r)
-            g_n1 = n * (1 + s / dp)
-            g_n0 = -g_n1
-            g_p1 = n * (-s * dpi / dp**2 - k1 * r)
-            g_p0 = n * (s * dpi / dp**2)
-            extra = 0.0
+            est = a * dpi - n * k0 - k1 * self.conv_arm * b
+            g_n1, g_n0, g_p1, g_p0, extra = a, -a, -k1 * b, 0.0, 0.0
         else:
-            est = n * expected_profit(dp + s, value, k0, k1, self.conv_arm * r)
+            est = value * (n * dp + uplift_shift) - n * k0 - k1 * self.conv_arm * b
             g_n1 = g_n0 = 0.0
-            g_p1, g_p0 = n * (value - k1 * r), -n * value
-            extra = (n * (dp + s)) ** 2 * value_var
+            g_p1, g_p0 = value * n - k1 * b, -value * n
+            extra = (n * dp + uplift_shift) ** 2 * value_var
         var = (g_n1 * g_n1 * self.var_net_arm + 2 * g_n1 * g_p1 * self.cov_arm + g_p1 * g_p1 * self.var_conv_arm
                + g_n0 * g_n0 * self.var_net_control + 2 * g_n0 * g_p0 * self.cov_control + g_p0 * g_p0 * self.var_conv_control
                + extra)

@@ -191,7 +191,8 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         score_held = choice.model.predict(held.X)
         calibration = calibrate_uplift(held.y, held.t, score_held, confidence=setup.confidence)
         calibration["n"] = float(len(held.y))
-        pricing = _Pricing(valuation, value) if valuation is not None and unit_value.converters is None else None
+        pricing = (_Pricing(valuation, value) if valuation is not None and (value.from_finance or unit_value.converters is None)
+                   else None)
         wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing)
         curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave)
         bar.update()
@@ -263,16 +264,17 @@ class _Pricing:
     valuation: Valuation
     value: ConversionValue
 
-    def policy(self, n: float, uplift_shift: float, conversion_ratio: float, confidence: float,
+    def policy(self, n: float, value_units: float, conversion_units: float, uplift_shift: float, confidence: float,
                method: str) -> Interval:
         """:meth:`~uplift.metrics.valuation.Valuation.policy` as an interval at ``confidence``."""
         z = float(norm.ppf(0.5 + confidence / 2))
         v = self.value.value
         if self.value.from_finance:
-            est, var = self.valuation.policy(n, uplift_shift, conversion_ratio)
+            est, var = self.valuation.policy(n, value_units, conversion_units)
         else:
             v_se = (v.high - v.low) / (2 * z) if np.isfinite(v.high) else 0.0
-            est, var = self.valuation.policy(n, uplift_shift, conversion_ratio, value=v.estimate, value_var=v_se**2)
+            est, var = self.valuation.policy(n, value_units, conversion_units, uplift_shift, value=v.estimate,
+                                             value_var=v_se**2)
         se = float(np.sqrt(max(var, 0.0)))
         return Interval(est, est - z * se, est + z * se, confidence, method)
 
@@ -319,20 +321,11 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
     q_e = np.concatenate([profit_model.model_conversion(Xb) for Xb in batches])
     anchor: dict[str, Any] = {}
     if pricing is not None:
-        val = pricing.valuation
-        dp, _ = val.incremental_conversion
-        mq = float(q_e.mean())
-        ratio = val.conv_arm / mq if setup.incentive_cost > 0 and mq > 0 else 1.0
-        calibration = {**calibration, "ate": dp, "center": float(tau_e.mean())}
-        profit_model = replace(profit_model, conversion_ratio=ratio)
-        anchor = {"uplift_level": dp, "score_centre": calibration["center"], "conversion_arm": val.conv_arm,
-                  "conversion_ratio": ratio,
-                  "rule": "calibrated uplift = incremental conversion rate of the test + BLP slope x (score - mean score "
-                          "of the list); P(convert | offered) scaled so its mean over the list is the arm's conversion rate"}
+        calibration, profit_model, anchor = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, batches)
     tau_cal = calibrated_uplift(calibration, tau_e)
     value_e = np.concatenate([profit_model.unit_value(Xb) for Xb in batches])
-    prof_e = expected_profit(tau_cal, value_e, profit_model.contact_cost, profit_model.incentive_cost,
-                             profit_model.conversion_ratio * q_e)
+    p1_e = profit_model.conversion_ratio * q_e
+    prof_e = expected_profit(tau_cal, value_e, profit_model.contact_cost, profit_model.incentive_cost, p1_e)
     order = np.argsort(-prof_e, kind="stable")
     rank = np.empty(n_el, dtype=np.int64)
     rank[order] = np.arange(n_el)
@@ -347,20 +340,54 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
     }).iloc[order].reset_index(drop=True)
     headline = everyone = None
     if pricing is not None:
+        val = pricing.valuation
+        dpi, _ = val.incremental_profit
+        dp, _ = val.incremental_conversion
         sel = order[:n_target]
-        slope = max(calibration["slope"], 0.0)
-        shift = slope * float((tau_e[sel] - calibration["center"]).mean()) if n_target else 0.0
-        r_sel = float(q_e[sel].mean() / q_e.mean()) if n_target and q_e.mean() > 0 else 1.0
-        headline = pricing.policy(n_target, shift, r_sel, setup.confidence,
+        value_units = float((tau_cal[sel] * value_e[sel]).sum() / dpi) if dpi else float(n_target)
+        conv_units = float(p1_e[sel].sum() / val.conv_arm) if val.conv_arm > 0 else float(n_target)
+        shift = float(tau_cal[sel].sum() - n_target * dp)
+        headline = pricing.policy(n_target, value_units, conv_units, shift, setup.confidence,
                                   "sum of the next-wave list's expected incremental profits over the selected customers; "
-                                  "delta-method interval in the test's arm means (finance's valuation; ranking and "
-                                  "calibration slope taken as fixed)")
-        everyone = pricing.policy(n_el, 0.0, 1.0, setup.confidence,
+                                  "delta-method interval in the test's arm means (finance's valuation; ranking, "
+                                  "calibration slope and value model taken as fixed)")
+        everyone = pricing.policy(n_el, float(n_el), float(n_el), 0.0, setup.confidence,
                                   f"contact all {n_el:,} eligible customers: n x finance's net incremental profit per "
                                   "treated customer (value of a conversion "
                                   + ("finance's" if pricing.value.from_finance else "as [targeting] sets it") + ")")
     return NextWave(table, n_el, n_target, n_target / n_el, float(cum[n_target]),
                     cum[np.round(DEPTHS * n_el).astype(int)], (), calibration, profit_model, headline, everyone, anchor)
+
+
+def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, float], profit_model: ProfitModel,
+            tau: np.ndarray, q: np.ndarray, batches: list[pd.DataFrame]) -> tuple[dict[str, float], ProfitModel, dict[str, Any]]:
+    """The calibration and profit model anchored to finance's valuation over the list (module docstring):
+    mean calibrated uplift = d_p (level d_p, centre the list's mean score); P(convert | offered) scaled
+    to average p_a; with a per-customer value model, ``V_i = V g_i / g_bar`` with ``g_i = f1 - f0`` and
+    ``g_bar`` its uplift-weighted mean over the list, so the uplift-weighted mean of ``V_i`` is finance's V
+    (one value of a conversion for everyone when V or g_bar is not positive)."""
+    val = pricing.valuation
+    dp, _ = val.incremental_conversion
+    mq = float(q.mean())
+    ratio = val.conv_arm / mq if setup.incentive_cost > 0 and mq > 0 else 1.0
+    calibration = {**calibration, "ate": dp, "center": float(tau.mean())}
+    unit_value = profit_model.unit_value
+    v = pricing.value.value.estimate
+    note = "one value of a conversion for every customer"
+    if pricing.value.from_finance and unit_value.converters is not None:
+        g = np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
+        tau_cal = calibrated_uplift(calibration, tau)
+        g_bar = float((tau_cal * g).sum() / tau_cal.sum()) if tau_cal.sum() > 0 else float("nan")
+        if v > 0 and np.isfinite(g_bar) and g_bar > 0:
+            unit_value = replace(unit_value, scale=v / g_bar)
+            note = "per customer V x g_i / (uplift-weighted mean of g over the list), g from the value model"
+        else:
+            unit_value = replace(unit_value, converters=None, non_converters=None, average=v)
+    anchor = {"uplift_level": dp, "score_centre": calibration["center"], "conversion_arm": val.conv_arm,
+              "conversion_ratio": ratio, "value_per_conversion": v, "value_rule": note,
+              "rule": "calibrated uplift = incremental conversion rate of the test + BLP slope x (score - mean score "
+                      "of the list); P(convert | offered) scaled so its mean over the list is the arm's conversion rate"}
+    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,9 @@ def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSampl
     if valuation is not None and not s.value_column:
         v = finance_value(valuation, confidence)
         if v is not None:
+            net = _net_value(spec, sample.frame)[0] if not s.value_column else None
             return ConversionValue(v, "finance's incremental net value per incremental conversion (d_pi / d_p; "
-                                      + valuation.describe() + ")", from_finance=True)
+                                      + valuation.describe() + ")", net, from_finance=True)
     net, source = _net_value(spec, sample.frame)
     value = estimate_value_per_conversion(net, sample.y, encoder.transform(sample.X), confidence=confidence)
     return ConversionValue(value, source, net)
@@ -200,8 +201,10 @@ def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
 
 @dataclass(frozen=True)
 class UnitValue:
-    """``V_i``, the value of one conversion for each customer: ``f1(x) - f0(x)`` with the two regressions
-    of :func:`fit_unit_value`, or the ``average`` for everyone when they were not fitted."""
+    """``V_i``, the value of one conversion for each customer: ``scale x (f1(x) - f0(x))`` with the two
+    regressions of :func:`fit_unit_value`, or the ``average`` for everyone when they were not fitted.
+    Targeting sets ``scale`` so that the uplift-weighted mean of ``V_i`` over the list is finance's value
+    of a conversion (:func:`uplift.targeting.analyse.score_next_wave`)."""
 
     average: float
     encoder: FeatureEncoder
@@ -209,13 +212,14 @@ class UnitValue:
     non_converters: Any = None
     description: str = "one value per conversion for every customer"
     notes: tuple[str, ...] = ()
+    scale: float = 1.0
 
     def __call__(self, X: pd.DataFrame) -> np.ndarray:
         """``V_i`` for the customers of ``X`` (their feature columns)."""
         if self.converters is None:
             return np.full(len(X), self.average)
         Z = self.encoder.transform(X)
-        return self.converters.predict(Z) - self.non_converters.predict(Z)
+        return self.scale * (self.converters.predict(Z) - self.non_converters.predict(Z))
 
 
 def fit_unit_value(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, value: ConversionValue,
