@@ -19,7 +19,9 @@ DuckDB or Spark: see :mod:`uplift.data.source`). It
    * each metric and guardrail by its kind (:mod:`uplift.metrics.kinds`), with
      multiplicity, planned looks and the decision (:mod:`uplift.metrics.decision`);
    * funnel, segments, incremental ROI and the cross-sell catalogue (CSR, attach rate,
-     APC) (:mod:`uplift.metrics.crosssell`).
+     APC) (:mod:`uplift.metrics.crosssell`); finance's money figures are CUPED-adjusted with
+     the covariate of the spec's adjusted economics metric (:func:`economics_covariate`), from
+     one :class:`~uplift.metrics.valuation.Valuation` per arm, which targeting shares.
 
 Multiplicity: Holm across the primary family (primary metrics x arms),
 Benjamini-Hochberg across secondary metrics x arms, across funnel stages x arms and

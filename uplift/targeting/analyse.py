@@ -46,7 +46,8 @@ interval is a stratified bootstrap of the held-out units, rescaling the values b
 of the average value's sampling distribution in each resample. The best depth contacts
 every eligible customer whose expected profit is positive (the maximum of the model's
 expected-profit curve); the held-out estimate at that depth, with its interval, is the
-reported expected incremental profit.
+held-out check (``held_out_check``), and the reported expected incremental profit when there is
+no finance valuation to anchor to.
 
 The next-wave list holds every customer of the population who passes the spec's
 exclusion rules and did not convert during the test (they already hold the product,
