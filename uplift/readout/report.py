@@ -350,8 +350,12 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     per_arm = roi.get("per_arm") or {}
     if not per_arm:
         return "<p>No economics in the spec.</p>"
-    money = lambda x: fmt_money(x, currency)  # noqa: E731
-    pct0 = lambda x: fmt_pct(x, 0)  # noqa: E731
+    def money(x: Any) -> str:
+        return fmt_money(x, currency)
+
+    def pct0(x: Any) -> str:
+        return fmt_pct(x, 0)
+
     ci_name = ci_label([roi, *(r.get("metrics") or [])])  # ROI intervals: the analysis' confidence level
     adj = roi.get("adjustment") or {}
     cov = adj.get("covariate")
@@ -474,7 +478,10 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
     t = r.get("targeting") or {}
     if not t:
         return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
-    money = lambda x: fmt_money(x, currency)  # noqa: E731
+
+    def money(x: Any) -> str:
+        return fmt_money(x, currency)
+
     rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
             for m in t.get("models", [])]
     ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
