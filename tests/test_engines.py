@@ -122,6 +122,37 @@ def test_readout_from_parquet_csv_folder_equals_the_references_and_memory(demo_d
         same_numbers(res.to_dict(), memory.to_dict())
 
 
+def test_finance_is_cuped_and_the_same_on_every_backend(demo_data):
+    """Finance's money figures are CUPED with the revenue metric's covariate (statsmodels OLS of the net
+    value on arm and covariate) whether the rows are aggregated in memory or by DuckDB, and the
+    valuation targeting computes from a file equals the readout's."""
+    import statsmodels.formula.api as smf
+
+    from uplift.metrics.analyse import economics_valuation
+
+    spec, o, pq, _, _ = demo_data
+    memory = analyse_metrics(spec, o, "arm", "control")
+    duck = analyse_metrics(spec, pq)
+    d = o.assign(net=o.margin_12m - o.cannibalised_margin_12m - o.service_cost_12m,
+                 treated=(o.arm == "offer").astype(float))
+    ols = smf.ols("net ~ treated + revenue_pre_12m", data=d).fit().params["treated"]
+    for res in (memory, duck):
+        fin = res.to_dict()["roi"]["per_arm"]["offer"]
+        assert fin["incremental_profit"]["estimate"] == pytest.approx(ols, rel=1e-9)
+        assert fin["estimator"].startswith("CUPED-adjusted with revenue_pre_12m")
+    a, b = memory.to_dict()["roi"], duck.to_dict()["roi"]
+    for key in ("incremental_revenue", "incremental_profit", "net_incremental_profit", "roi", "value_per_incremental_conversion"):
+        x, y = a["per_arm"]["offer"][key], b["per_arm"]["offer"][key]
+        assert y["estimate"] == pytest.approx(x["estimate"], rel=1e-9), key
+        assert (y["ci"] is None) == (x["ci"] is None), key
+        if x["ci"] is not None:
+            assert y["ci"] == pytest.approx(x["ci"], rel=1e-9), key
+    from_file = economics_valuation(spec, pq, "arm", "control", "offer")
+    assert from_file is not None
+    assert from_file.net_incremental_profit == pytest.approx(memory.valuations["offer"].net_incremental_profit, rel=1e-9)
+    assert from_file.value_per_conversion == pytest.approx(memory.valuations["offer"].value_per_conversion, rel=1e-9)
+
+
 def test_readout_from_an_ibis_table(demo_data, same_numbers):
     import ibis
 

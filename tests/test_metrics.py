@@ -171,28 +171,42 @@ def test_small_segment_cells_are_suppressed():
 
 
 def test_demo_roi_matches_row_level_linearisation(demo):
+    """Unadjusted ROI (reported beside) from rows; the headline ROI is CUPED with revenue_pre_12m,
+    the covariate of the spec's revenue metric: theta from statsmodels OLS of net ~ arm + covariate,
+    variance from the linearised adjusted values on rows."""
+    import statsmodels.formula.api as smf
+
     spec, sim, res = demo
-    o = sim.outcomes
-    net = o.margin_12m - o.cannibalised_margin_12m - o.service_cost_12m
+    o = sim.outcomes.assign(net=lambda d: d.margin_12m - d.cannibalised_margin_12m - d.service_cost_12m,
+                            treated=lambda d: (d.arm == "offer").astype(float))
     t, c = o.arm == "offer", o.arm == "control"
     k0, k1 = 1.5, 20.0
-    dpi = net[t].mean() - net[c].mean()
     p1 = o.converted[t].mean()
     cost = k0 + k1 * p1
-    roi = (dpi - cost) / cost
-    # influence-function linearisation computed on rows
-    lin_t = net[t] / cost - dpi * k1 * o.converted[t] / cost**2
-    var = lin_t.var(ddof=1) / t.sum() + (net[c] / cost).var(ddof=1) / c.sum()
     r = res.to_dict()["roi"]["per_arm"]["offer"]
-    assert r["roi"]["estimate"] == pytest.approx(roi, rel=1e-9)
-    assert r["roi"]["se"] == pytest.approx(math.sqrt(var), rel=1e-8)
-    assert r["incremental_profit"]["estimate"] == pytest.approx(dpi, rel=1e-9)
+    fit = smf.ols("net ~ treated + revenue_pre_12m", data=o).fit()
+    adj = o.net - fit.params["revenue_pre_12m"] * (o.revenue_pre_12m - o.revenue_pre_12m.mean())
+    for block, net in ((r["unadjusted"], o.net), (r, adj)):
+        dpi = net[t].mean() - net[c].mean()
+        roi = (dpi - cost) / cost
+        # influence-function linearisation computed on rows
+        lin_t = net[t] / cost - dpi * k1 * o.converted[t] / cost**2
+        var = lin_t.var(ddof=1) / t.sum() + (net[c] / cost).var(ddof=1) / c.sum()
+        assert block["roi"]["estimate"] == pytest.approx(roi, rel=1e-9)
+        assert block["roi"]["se"] == pytest.approx(math.sqrt(var), rel=1e-8)
+        assert block["incremental_profit"]["estimate"] == pytest.approx(dpi, rel=1e-9)
+        N = len(o)
+        assert block["scaled"]["net_incremental_profit"]["estimate"] == pytest.approx(N * (dpi - cost), rel=1e-9)
+    assert r["incremental_profit"]["estimate"] == pytest.approx(fit.params["treated"], rel=1e-9)
     assert r["campaign_cost"]["estimate"] == pytest.approx(cost, rel=1e-12)
     dp = p1 - o.converted[c].mean()
     assert r["cost_per_incremental_conversion"]["estimate"] == pytest.approx(cost / dp, rel=1e-9)
-    N = len(o)
-    assert r["scaled"]["net_incremental_profit"]["estimate"] == pytest.approx(N * (dpi - cost), rel=1e-9)
-    assert r["incremental_revenue"]["estimate"] == pytest.approx(o.revenue_12m[t].mean() - o.revenue_12m[c].mean(), rel=1e-9)
+    assert r["unadjusted"]["incremental_revenue"]["estimate"] == pytest.approx(
+        o.revenue_12m[t].mean() - o.revenue_12m[c].mean(), rel=1e-9)
+    rev = smf.ols("revenue_12m ~ treated + revenue_pre_12m", data=o).fit().params["treated"]
+    assert r["incremental_revenue"]["estimate"] == pytest.approx(rev, rel=1e-9)
+    row = next(m for m in res.to_dict()["metrics"] if m["metric"] == "revenue")
+    assert r["incremental_revenue"]["estimate"] == row["abs_effect"] and r["incremental_revenue"]["ci"] == list(row["abs_ci"])
 
 
 def test_demo_catalogue(demo):

@@ -19,7 +19,9 @@ DuckDB or Spark: see :mod:`uplift.data.source`). It
    * each metric and guardrail by its kind (:mod:`uplift.metrics.kinds`), with
      multiplicity, planned looks and the decision (:mod:`uplift.metrics.decision`);
    * funnel, segments, incremental ROI and the cross-sell catalogue (CSR, attach rate,
-     APC) (:mod:`uplift.metrics.crosssell`).
+     APC) (:mod:`uplift.metrics.crosssell`); finance's money figures are CUPED-adjusted with
+     the covariate of the spec's adjusted economics metric (:func:`economics_covariate`), from
+     one :class:`~uplift.metrics.valuation.Valuation` per arm, which targeting shares.
 
 Multiplicity: Holm across the primary family (primary metrics x arms),
 Benjamini-Hochberg across secondary metrics x arms, across funnel stages x arms and
@@ -44,15 +46,17 @@ from uplift.metrics import decision
 from uplift.metrics.base import needs_of
 from uplift.metrics.crosssell import (
     crosssell_catalogue,
+    finance_valuations,
     funnel_effects,
     incremental_roi,
     segment_effects,
     with_derived_columns,
 )
 from uplift.metrics.kinds import metric_for
+from uplift.metrics.valuation import Valuation
 from uplift.results import jsonable
 
-__all__ = ["MetricsResult", "analyse_metrics", "metric_needs", "arms_from_counts"]
+__all__ = ["MetricsResult", "analyse_metrics", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
 
 _MAX_SEGMENT_VALUES = 100
 
@@ -87,6 +91,8 @@ class MetricsResult:
     segment_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     engine: str = "pandas"
+    valuations: Mapping[str, Valuation] = field(default_factory=dict)
+    """Offer arm -> the :class:`~uplift.metrics.valuation.Valuation` finance used (targeting prices with it)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (None for NaN), keys as in DESIGN.md's results.json contract."""
@@ -213,21 +219,69 @@ def metric_needs(spec: Any, plan: Mapping[str, Any]) -> Needs:
     and the column pairs whose covariance some estimator reads (the others are never computed).
 
     Each metric's own (:meth:`uplift.metrics.base.Metric.needs`; CUPED mean: (outcome, covariate);
-    ratio: every pair of (numerator, denominator, covariate, denominator covariate)); ROI: every
-    pair of (margin, cannibalised, cost to serve, conversion); APC: (products before, conversion).
+    ratio: every pair of (numerator, denominator, covariate, denominator covariate)); ROI and the
+    valuation: every pair of (margin, cannibalised, cost to serve, conversion, the economics
+    covariate) and (revenue, covariate) (:func:`economics_needs`); APC: (products before, conversion).
     """
     metric_pairs = needs_of(metric_for(m) for m in (*spec.metrics, *spec.guardrails)).pairs
     groups: list[list[str]] = []
-    econ = plan["econ_cols"]
-    groups.append([c for c in (econ["margin_column"], econ["cannibalised_column"], econ["cost_to_serve_column"],
-                               plan["conv_col"]) if c])
+    pairs: list[tuple[str, str]] = list(metric_pairs) + list(economics_needs(plan).pairs or ())
     if plan["products_col"] and plan["conv_col"]:
         groups.append([plan["products_col"], plan["conv_col"]])
-    pairs: list[tuple[str, str]] = list(metric_pairs)
     for g in groups:
         g = list(dict.fromkeys(g))
         pairs.extend((a, b) for i, a in enumerate(g) for b in g[i + 1:])
     return Needs.of(plan["roles"], pairs=pairs, binary=list(plan["binaries"]))
+
+
+def economics_needs(plan: Mapping[str, Any]) -> Needs:
+    """What finance's valuation asks of the rows: every pair of (margin, cannibalised, cost to serve,
+    conversion, covariate) and (revenue, covariate), the conversion column 0/1."""
+    econ, cov = plan["econ_cols"], plan.get("econ_covariate", "")
+    group = list(dict.fromkeys(c for c in (econ["margin_column"], econ["cannibalised_column"],
+                                           econ["cost_to_serve_column"], plan["conv_col"], cov) if c))
+    pairs = [(a, b) for i, a in enumerate(group) for b in group[i + 1:]]
+    if cov and econ["revenue_column"]:
+        pairs.append((econ["revenue_column"], cov))
+    roles = {c: plan["roles"].get(c, "column") for c in (*group, econ["revenue_column"]) if c}
+    return Needs.of(roles, pairs=pairs, binary=[plan["conv_col"]] if plan["conv_col"] else [])
+
+
+def economics_covariate(spec: Any) -> str:
+    """The covariate finance adjusts with: that of the spec's CUPED metric (or guardrail) on the
+    [economics] revenue column, else on another economics column ("" when none is adjusted).
+    One estimate per metric: finance's revenue then equals the metrics table's."""
+    econ = spec.economics
+    if econ is None:
+        return ""
+    cols = [econ.revenue_column, econ.margin_column, econ.cannibalised_column, econ.cost_to_serve_column]
+    metrics = [m for m in (*spec.metrics, *spec.guardrails) if m.covariate and not m.denominator]
+    for c in cols:
+        m = next((m for m in metrics if c and m.column == c), None)
+        if m is not None:
+            return m.covariate
+    return ""
+
+
+def economics_valuation(spec: Any, outcomes: Any, arm_column: str, control: str, arm: str) -> Valuation | None:
+    """Finance's :class:`~uplift.metrics.valuation.Valuation` of ``arm`` against ``control`` from the rows
+    alone (one aggregation of the economics columns), for a caller without the metrics (``uplift
+    target``): the same numbers as :attr:`MetricsResult.valuations`. None when the spec has no margin
+    or conversion column, or the covariate is not in the rows."""
+    source = open_source(outcomes)
+    plan = _column_plan(spec, source.columns, [])
+    if plan["econ_covariate"] and plan["econ_covariate"] not in source.columns:
+        return None
+    needs = economics_needs(plan)
+    if not needs.columns or not plan["econ_cols"]["margin_column"] or not plan["conv_col"]:
+        return None
+    cells = collect_cells(source, {arm_column: ARM}, needs)
+    per_arm = {str(k[0]): v for k, v in cells.items()}
+    if str(arm) not in per_arm or str(control) not in per_arm:
+        return None
+    vals = finance_valuations(spec.economics, plan["econ_cols"], plan["conv_col"], plan["econ_covariate"],
+                              per_arm, [str(arm)], str(control))
+    return vals.get(str(arm))
 
 
 def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, control: str,
@@ -284,6 +338,9 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     for k, c in econ_cols.items():
         if c:
             roles.setdefault(c, f"[economics] {k}")
+    econ_cov = economics_covariate(spec)
+    if econ_cov:
+        roles.setdefault(econ_cov, "covariate of the [economics] columns")
     products_col = (spec.clv.products_column if spec.clv is not None else "") or (
         "products_held" if "products_held" in available else "")
     if products_col and products_col in available:
@@ -292,7 +349,7 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
         notes.append(f"APC not computed: products column '{products_col}' is not in the outcomes")
         products_col = ""
     return {"roles": roles, "binaries": binaries, "funnel_stages": funnel_stages, "conv_col": conv_col,
-            "econ_cols": econ_cols, "products_col": products_col}
+            "econ_cols": econ_cols, "products_col": products_col, "econ_covariate": econ_cov}
 
 
 def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
@@ -321,7 +378,9 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     segments = segment_effects(segment_columns, cells, arms_order, treat_arms, control, primary,
                                spec.analysis.min_cell_size, confidence)
     n_total = int(sum(m.n for m in per_arm.values()))
-    roi = incremental_roi(spec.economics, econ_cols, conv_col, per_arm, treat_arms, control, n_total, confidence, notes)
+    valuations = finance_valuations(spec.economics, econ_cols, conv_col, plan["econ_covariate"], per_arm, treat_arms, control)
+    roi = incremental_roi(spec.economics, econ_cols, conv_col, per_arm, treat_arms, control, n_total, confidence, notes,
+                          covariate=plan["econ_covariate"], valuations=valuations)
     catalogue = crosssell_catalogue(per_arm, treat_arms, control, conv_col, products_col, confidence)
     return MetricsResult(
         arm_column=arm_column, control=control, arms=arms_order, alpha=alpha, confidence=confidence,
@@ -329,4 +388,5 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
         segments=segments, roi=roi, catalogue=catalogue, sequential=dict(looks.block),
         arm_statistics={a: per_arm[a].select([c for c in per_arm[a].columns]) for a in arms_order},
         cells=cells, segment_columns=tuple(segment_columns), notes=tuple(notes), engine=engine,
+        valuations=valuations,
     )

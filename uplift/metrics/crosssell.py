@@ -27,13 +27,14 @@ from scipy import stats as st
 
 from uplift.data.moments import Moments, pool
 from uplift.metrics.base import Metric, unadjusted_block
+from uplift.metrics.valuation import Valuation, interval
 from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
 from uplift.stats.multiplicity import benjamini_hochberg
 
 __all__ = [
     "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects", "delta_interval",
-    "incremental_roi", "crosssell_catalogue",
+    "incremental_roi", "crosssell_catalogue", "finance_valuations", "net_value_weights",
 ]
 
 NET_PROFIT = "derived:net_profit"
@@ -144,41 +145,75 @@ def segment_effects(segments: Sequence[str], cells: Mapping[tuple, Moments], arm
 
 def delta_interval(est: float, var: float, z: float) -> dict:
     """``{"estimate", "se", "ci"}`` with se = sqrt(var) and the normal interval est +- z se."""
-    se = math.sqrt(var) if var >= 0 else float("nan")
-    return {"estimate": est, "se": se, "ci": [est - z * se, est + z * se]}
+    return interval(est, var, z)
+
+
+def net_value_weights(cols: Mapping[str, str]) -> dict[str, float]:
+    """The net value per customer as weights on columns: margin +1, cannibalised -1, cost to serve -1
+    (:data:`NET_PROFIT`); empty without a margin column."""
+    w: dict[str, float] = {}
+    if cols.get("margin_column"):
+        w[cols["margin_column"]] = 1.0
+        for key in ("cannibalised_column", "cost_to_serve_column"):
+            c = cols.get(key) or ""
+            if c:
+                w[c] = w.get(c, 0.0) - 1.0
+    return w
+
+
+def finance_valuations(econ: EconomicsSettings | None, cols: Mapping[str, str], conv_col: str, covariate: str,
+                       per_arm: Mapping[str, Moments], treat: Sequence[str], control: str) -> dict[str, Valuation]:
+    """Each offer arm's :class:`~uplift.metrics.valuation.Valuation` against control (CUPED with ``covariate``
+    when given); empty when there is no margin or conversion column. The one valuation finance and
+    targeting share."""
+    w = net_value_weights(cols)
+    if not w or not conv_col:
+        return {}
+    k0 = econ.contact_cost if econ is not None else 0.0
+    k1 = econ.incentive_cost if econ is not None else 0.0
+    return {a: Valuation.from_moments(per_arm[a], per_arm[control], w, conv_col, covariate, k0, k1) for a in treat}
 
 
 def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], conv_col: str, per_arm: Mapping[str, Moments],
-                    treat: Sequence[str], control: str, n_total: int, confidence: float, notes: list[str]) -> dict:
-    """Incremental revenue, profit, cost, ROI and cost per incremental conversion per treated customer.
+                    treat: Sequence[str], control: str, n_total: int, confidence: float, notes: list[str],
+                    covariate: str = "", valuations: Mapping[str, Valuation] | None = None) -> dict:
+    """Incremental revenue, profit, cost, ROI, cost per incremental conversion and value per incremental
+    conversion per treated customer, from each arm's :class:`~uplift.metrics.valuation.Valuation`
+    (formulas there; ``valuations`` as from :func:`finance_valuations`, computed here when not given).
 
-    Per treated customer in arm a (means over the arm minus over control):
-    ``d_pi = mean(net)_a - mean(net)_c`` with net = margin - cannibalised - cost to serve
-    (:data:`NET_PROFIT`); cost ``c = contact + incentive p_a``; ROI ``= (d_pi - c)/c``;
-    delta-method variance with gradient (1/c, -d_pi incentive/c^2, -1/c) in (mean(net)_a, p_a,
-    mean(net)_c) and the arm's covariance of (net, converted). Cost per incremental conversion
-    ``c/(p_a - p_c)``, delta method, reported only when the interval of p_a - p_c excludes 0.
-    Scaled totals multiply by N, the eligible population ([economics] eligible_population,
-    else the analysed customers), treating N as fixed. ``cols`` maps revenue_column,
-    margin_column, cannibalised_column and cost_to_serve_column to column names ("" if
-    absent); why ROI was not computed is appended to ``notes``.
+    ``covariate`` (the covariate of the spec's CUPED-adjusted economics metric, "" for none) adjusts
+    revenue (:func:`uplift.stats.compare.compare_adjusted`, as the metrics table) and every net value
+    column; the unadjusted figures are reported beside them (``unadjusted``). Cost per incremental
+    conversion ``c/(p_a - p_c)``, delta method, reported only when the interval of p_a - p_c excludes 0.
+    Scaled totals multiply by N, the eligible population ([economics] eligible_population, else the
+    analysed customers), treating N as fixed. ``cols`` maps revenue_column, margin_column,
+    cannibalised_column and cost_to_serve_column to column names ("" if absent); why ROI was not
+    computed is appended to ``notes``.
     """
     z = float(st.norm.ppf(0.5 + confidence / 2))
     k0 = econ.contact_cost if econ is not None else 0.0
     k1 = econ.incentive_cost if econ is not None else 0.0
     given_n = econ.eligible_population if econ is not None else None
     N = given_n or n_total
+    estimator = (f"CUPED-adjusted with {covariate} (revenue and each of margin, cannibalised margin and cost to serve "
+                 "adjusted by its own pooled within-arm theta; variances by the delta method with the covariances "
+                 "of the adjusted columns); conversion unadjusted" if covariate else "difference in means (unadjusted)")
     out: dict[str, Any] = {
         "assumptions": [
             "per treated customer: every customer in an offer arm is contacted (contact_cost each) and each "
             "conversion in an offer arm earns the incentive (incentive_cost each); the control arm costs nothing",
-            "incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and control",
+            ("incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and control"
+             + (f", CUPED-adjusted with {covariate}" if covariate else "")),
             "ROI = (incremental profit - campaign cost) / campaign cost, per treated customer",
+            ("value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
+             "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value"),
             f"scaled to N = {N} customers ({'[economics] eligible_population' if given_n else 'the analysed customers'}), N treated as fixed",
             "intervals: normal approximation, delta method",
         ],
         "contact_cost": k0, "incentive_cost": k1, "eligible_population": int(N),
         "columns": {**{k: v or None for k, v in cols.items()}, "conversion_column": conv_col or None},
+        "adjustment": {"method": "cuped", "covariate": covariate, "estimator": estimator} if covariate
+        else {"method": "none", "covariate": None, "estimator": estimator},
         "per_arm": {},
     }
     if not cols["margin_column"] or not conv_col:
@@ -186,54 +221,58 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
                                              if econ is not None else "the spec has no [economics] section"))
         out["per_arm"] = {}
         return out
+    if valuations is None:
+        valuations = finance_valuations(econ, cols, conv_col, covariate, per_arm, treat, control)
+    raw = finance_valuations(econ, cols, conv_col, "", per_arm, treat, control) if covariate else valuations
     for a in treat:
-        out["per_arm"][a] = _roi_of_arm(per_arm[a], per_arm[control], cols, conv_col, k0, k1, N, confidence, z)
+        res = _roi_of_arm(valuations[a], per_arm[a], per_arm[control], cols, covariate, N, confidence, z)
+        res["estimator"] = estimator
+        res["valuation"] = valuations[a].to_dict()
+        if covariate:
+            unadj = _roi_of_arm(raw[a], per_arm[a], per_arm[control], cols, "", N, confidence, z)
+            res["unadjusted"] = {k: unadj[k] for k in ("incremental_revenue", "incremental_profit", "net_incremental_profit",
+                                                       "roi", "value_per_incremental_conversion") if k in unadj}
+            res["unadjusted"]["scaled"] = unadj["scaled"]
+        out["per_arm"][a] = res
     return out
 
 
-def _roi_of_arm(t: Moments, c: Moments, cols: Mapping[str, str], conv_col: str, k0: float, k1: float, N: float,
+def _roi_of_arm(val: Valuation, t: Moments, c: Moments, cols: Mapping[str, str], covariate: str, N: float,
                 confidence: float, z: float) -> dict[str, Any]:
-    """The per-arm block of :func:`incremental_roi` (formulas there)."""
-    n1, n0 = t.n, c.n
-    p1, p0 = t.mean_of(conv_col), c.mean_of(conv_col)
-    vp1, vp0 = t.var(conv_col) / n1, c.var(conv_col) / n0
-    pi1, pi0 = t.mean_of(NET_PROFIT), c.mean_of(NET_PROFIT)
-    vpi1, vpi0 = t.var(NET_PROFIT) / n1, c.var(NET_PROFIT) / n0
-    cov1 = t.cov(NET_PROFIT, conv_col) / n1
-    dpi = pi1 - pi0
-    dp = p1 - p0
-    cost = k0 + k1 * p1
-    var_cost = k1 * k1 * vp1
+    """The per-arm block of :func:`incremental_roi` (formulas in :mod:`uplift.metrics.valuation`)."""
+    dp, vdp = val.incremental_conversion
+    cost, var_cost = val.campaign_cost
+    k1 = val.incentive_cost
     res: dict[str, Any] = {}
-    if cols["revenue_column"]:
-        rc = stats.compare_means(t.sample_mean(cols["revenue_column"]), c.sample_mean(cols["revenue_column"]), confidence)
-        res["incremental_revenue"] = {"estimate": rc.estimate, "se": rc.se, "ci": list(rc.ci)}
-    res["incremental_conversion_rate"] = delta_interval(dp, vp1 + vp0, z)
-    res["incremental_profit"] = delta_interval(dpi, vpi1 + vpi0, z)
-    res["campaign_cost"] = delta_interval(cost, var_cost, z)
-    net = dpi - cost
-    var_net = vpi1 - 2 * k1 * cov1 + k1 * k1 * vp1 + vpi0
-    res["net_incremental_profit"] = delta_interval(net, var_net, z)
-    if cost > 0:
-        g1, gp, g0 = 1 / cost, -dpi * k1 / cost**2, -1 / cost
-        var_roi = g1 * g1 * vpi1 + 2 * g1 * gp * cov1 + gp * gp * vp1 + g0 * g0 * vpi0
-        res["roi"] = delta_interval(net / cost, var_roi, z)
-    else:
-        res["roi"] = {"estimate": None, "se": None, "ci": None, "note": "campaign cost is 0"}
-    dp_ci = (dp - z * math.sqrt(vp1 + vp0), dp + z * math.sqrt(vp1 + vp0))
+    rev = cols["revenue_column"]
+    if rev:
+        if covariate:
+            rc = stats.compare_adjusted(t.adjusted(rev, covariate), c.adjusted(rev, covariate), confidence)
+        else:
+            rc = stats.compare_means(t.sample_mean(rev), c.sample_mean(rev), confidence)
+        res["incremental_revenue"] = {"estimate": rc.estimate, "se": rc.se, "ci": list(rc.ci), "method": rc.method}
+    res["incremental_conversion_rate"] = interval(dp, vdp, z)
+    res["incremental_profit"] = interval(*val.incremental_profit, z)
+    res["campaign_cost"] = interval(cost, var_cost, z)
+    res["net_incremental_profit"] = interval(*val.net_incremental_profit, z)
+    roi = val.roi
+    res["roi"] = interval(*roi, z) if roi is not None else {"estimate": None, "se": None, "ci": None, "note": "campaign cost is 0"}
+    vpc = val.value_per_conversion
+    dp_ci = (dp - z * math.sqrt(vdp), dp + z * math.sqrt(vdp))
+    clear = dp_ci[0] > 0 or dp_ci[1] < 0
     if dp != 0:
         cpic = cost / dp
         gA, gB = k1 / dp - cost / dp**2, cost / dp**2
-        var_cpic = gA * gA * vp1 + gB * gB * vp0
-        if dp_ci[0] > 0 or dp_ci[1] < 0:
-            res["cost_per_incremental_conversion"] = delta_interval(cpic, var_cpic, z)
-        else:
-            res["cost_per_incremental_conversion"] = {
-                "estimate": cpic, "se": None, "ci": None,
-                "note": "the incremental conversion interval includes 0: cost per incremental conversion is unbounded"}
+        var_cpic = gA * gA * val.var_conv_arm + gB * gB * val.var_conv_control
+        unbounded = "the incremental conversion interval includes 0: {} is unbounded"
+        res["cost_per_incremental_conversion"] = interval(cpic, var_cpic, z) if clear else {
+            "estimate": cpic, "se": None, "ci": None, "note": unbounded.format("cost per incremental conversion")}
+        assert vpc is not None
+        res["value_per_incremental_conversion"] = interval(*vpc, z) if clear else {
+            "estimate": vpc[0], "se": None, "ci": None, "note": unbounded.format("the value per incremental conversion")}
     else:
-        res["cost_per_incremental_conversion"] = {"estimate": None, "se": None, "ci": None,
-                                                  "note": "no incremental conversions"}
+        for key in ("cost_per_incremental_conversion", "value_per_incremental_conversion"):
+            res[key] = {"estimate": None, "se": None, "ci": None, "note": "no incremental conversions"}
     scaled = {}
     for key, src in (("incremental_conversions", "incremental_conversion_rate"),
                      ("incremental_revenue", "incremental_revenue"),

@@ -158,7 +158,7 @@ def analyse(
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
-        targeting = targeting_analysis(spec, population, rows, arm_col, control)
+        targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
     return Analysis(
         spec=spec, provenance=_provenance(spec, data_sha256, arms, source.description), arms=arms, control=control,

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
-    "funnel_table", "segments_table", "finance", "targeting", "methods", "ci_label", "adjustment_label",
+    "funnel_table", "segments_table", "methods", "ci_label", "adjustment_label",
 ]
 
 _E = html.escape
@@ -366,46 +366,6 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
                  caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s['min_cell_size']} units in an arm are suppressed.")
 
 
-def _est(block: Any) -> tuple[Any, Any]:
-    if isinstance(block, Mapping):
-        return block.get("estimate"), block.get("ci")
-    return block, None
-
-
-def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
-    """Section 10: incremental conversions, revenue, profit, cost, ROI with CI, scaled to the eligible population."""
-    roi = r.get("roi") or {}
-    per_arm = roi.get("per_arm") or {}
-    if not per_arm:
-        return "<p>No economics in the spec.</p>"
-    money = lambda x: fmt_money(x, currency)  # noqa: E731
-    ci_name = ci_label([roi, *(r.get("metrics") or [])])  # ROI intervals: the analysis' confidence level
-    out = []
-    for arm, a in per_arm.items():
-        scaled = a.get("scaled") or {}
-        items = [
-            ("Incremental conversions, eligible population", scaled.get("incremental_conversions"), fmt_num),
-            ("Incremental revenue per treated customer", a.get("incremental_revenue"), money),
-            ("Incremental profit per treated customer (net of cannibalised margin and cost to serve)", a.get("incremental_profit"), money),
-            ("Campaign cost per treated customer (contact + incentive)", a.get("campaign_cost"), money),
-            ("Incremental ROI = (incremental profit - cost) / cost", a.get("roi"), lambda x: fmt_pct(x, 0)),
-            ("Cost per incremental conversion", a.get("cost_per_incremental_conversion"), money),
-            ("Net incremental profit, eligible population", scaled.get("net_incremental_profit"), money),
-        ]
-        cards = []
-        for label, block, f in items:
-            est, ci = _est(block)
-            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
-        out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
-    facts = [f"Contact cost {fmt_money(roi.get('contact_cost'), currency)} per treated customer; incentive "
-             f"{fmt_money(roi.get('incentive_cost'), currency)} per conversion; eligible population {fmt_num(roi.get('eligible_population'))}."]
-    cols = roi.get("columns") or {}
-    if cols:
-        facts.append("Columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + ".")
-    out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
-    return "".join(out)
-
-
 def _left(text: Any) -> str:
     """A prose cell: left-aligned, smaller."""
     return f"<span class=\"muted\" style=\"display:block;text-align:left\">{_E(str(text))}</span>"
@@ -471,21 +431,6 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
         f"({c.get('periods_per_year')} a year), margin timing: {c.get('margin_timing')}. {c.get('method', '')}"
     ) + "</p>"
     return html_
-
-
-def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
-    """Section 11: model, Qini with CI, best depth, expected incremental profit."""
-    t = r.get("targeting") or {}
-    if not t:
-        return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
-    rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
-            for m in t.get("models", [])]
-    ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
-    out = table(["Model", "Qini coefficient (held out)", ci_name], rows) if rows else ""
-    out += (f"<p>Chosen model: <b>{_E(str(t.get('model')))}</b>. Best targeting depth: <b>{fmt_pct(t.get('best_depth'), 0)}</b> of eligible customers; "
-            f"expected incremental profit {fmt_money(t.get('expected_incremental_profit'), currency)} "
-            f"({ci_name} {_ci(t.get('expected_incremental_profit_ci'), lambda x: fmt_money(x, currency))}).</p>")
-    return out
 
 
 def methods(r: Mapping[str, Any]) -> str:

@@ -11,7 +11,11 @@ Information Sciences 548:497; sklift's ``max_prof_uplift`` uses the same account
   for a binary outcome; money for a continuous one, where ``V_i = 1``), calibrated on the
   held-out part by its best linear predictor (:func:`uplift.targeting.profit.calibrate_uplift`);
 * ``V_i``: incremental value of one conversion for customer *i*. If ``[targeting]
-  value_per_conversion`` is set, that number for everyone. Otherwise from the test's net
+  value_per_conversion`` is set, that number for everyone. By default (``value = "margin"``
+  with ``[economics]`` margin and conversion columns) finance's value of a conversion for
+  everyone: incremental net value per incremental conversion, d_pi / d_p
+  (:mod:`uplift.metrics.valuation`, the one definition finance and targeting share).
+  Otherwise (``value_column``) from the test's net
   value per customer (``[targeting] value_column`` if set, else ``[economics]`` margin -
   cannibalised margin - cost to serve): ``V_i = f1(x_i) - f0(x_i)``, gradient-boosting
   regressions of net value on the features among converters and among non-converters of
@@ -24,7 +28,16 @@ Information Sciences 548:497; sklift's ``max_prof_uplift`` uses the same account
 * ``p1_i``: predicted probability of converting when offered (a gradient-boosting
   classifier on the treated training units).
 
-Held-out profit by depth: the held-out customers who are eligible now (the spec's
+One story with finance: when finance's valuation prices the offer, the list is anchored to the
+test: calibrated uplift ``tau_i = d_p + b (score_i - mean score over the list)`` (the BLP slope b
+from the held-out part, the level d_p finance's incremental conversion rate) and ``p1_i`` scaled
+so that its mean over the list is the arm's conversion rate. Contacting the whole list is then
+``n x`` finance's net incremental profit per treated customer (``contact_everyone``), and the
+headline expected incremental profit is the sum of the list's expected profits over the selected
+customers, with a delta-method interval in the test's means
+(:meth:`uplift.metrics.valuation.Valuation.policy`; the ranking and b taken as fixed).
+
+Held-out check: the held-out customers who are eligible now (the spec's
 exclusion rules, so they resemble the next wave) are ranked by ``profit_i``; at
 depth ``d`` (share of customers contacted) the incremental profit per eligible customer
 is estimated from the top ``d`` share as ``d * [(vbar_t - vbar_c) - c_contact -
@@ -33,7 +46,8 @@ interval is a stratified bootstrap of the held-out units, rescaling the values b
 of the average value's sampling distribution in each resample. The best depth contacts
 every eligible customer whose expected profit is positive (the maximum of the model's
 expected-profit curve); the held-out estimate at that depth, with its interval, is the
-reported expected incremental profit.
+held-out check (``held_out_check``), and the reported expected incremental profit when there is
+no finance valuation to anchor to.
 
 The next-wave list holds every customer of the population who passes the spec's
 exclusion rules and did not convert during the test (they already hold the product,
@@ -58,13 +72,16 @@ scoring every eligible customer in batches, the profit by depth, and the result
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from tqdm import tqdm
 
+from uplift.metrics.analyse import economics_valuation
+from uplift.metrics.valuation import Valuation, expected_profit
 from uplift.targeting.evaluation import (
     Interval,
     UpliftEvaluation,
@@ -94,7 +111,7 @@ from uplift.targeting.sample import (
     split_sample,
     training_sample,
 )
-from uplift.targeting.value import fit_unit_value, value_per_conversion
+from uplift.targeting.value import ConversionValue, fit_unit_value, value_per_conversion
 
 __all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice"]
 
@@ -113,6 +130,7 @@ def targeting_analysis(
     arm: str | None = None,
     n_threads: int | None = 1,
     progress: bool = False,
+    valuations: Mapping[str, Valuation] | None = None,
 ) -> TargetingResult:
     """Fit and compare uplift models on a finished test and build the next-wave list.
 
@@ -124,25 +142,45 @@ def targeting_analysis(
     ``n_threads`` caps the OpenMP and BLAS threads (gradient boosting, OLS) (default 1:
     on a shared machine, OpenMP threads competing for cores made fitting 5x slower;
     ``None`` leaves the library default). ``progress`` shows a progress bar on stderr.
+    ``valuations`` (offer arm -> finance's :class:`~uplift.metrics.valuation.Valuation`, as
+    :attr:`uplift.metrics.analyse.MetricsResult.valuations`) prices the offer as finance does; when
+    not given it is computed from ``outcomes`` (:func:`uplift.metrics.analyse.economics_valuation`).
     """
+    args = (spec, population, outcomes, arm_column, control, n_boot, models, arm, progress, valuations)
     if n_threads is None:
-        return _targeting_analysis(spec, population, outcomes, arm_column, control, n_boot, models, arm, progress)
+        return _targeting_analysis(*args)
     import sklearn.ensemble  # noqa: F401  (load the OpenMP runtime first: threadpoolctl only limits loaded libraries)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=n_threads):
-        return _targeting_analysis(spec, population, outcomes, arm_column, control, n_boot, models, arm, progress)
+        return _targeting_analysis(*args)
+
+
+def _finance_valuation(spec: Any, setup: TargetingSetup, outcomes: pd.DataFrame, arm: str,
+                       valuations: Mapping[str, Valuation] | None) -> Valuation | None:
+    """Finance's valuation of ``arm`` when it prices this outcome (a binary outcome that is finance's
+    conversion column); from ``valuations`` when given, else from the outcome rows."""
+    econ = spec.economics
+    if not setup.binary or econ is None or not econ.margin_column:
+        return None
+    if (setup.conversion_column or setup.outcome) != setup.outcome:
+        return None
+    if valuations is not None:
+        return valuations.get(str(arm))
+    return economics_valuation(spec, outcomes, setup.arm_column, setup.control, arm)
 
 
 def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFrame, arm_column: str | None,
                         control: str | None, n_boot: int | None, models: Sequence[str] | None,
-                        arm: str | None, progress: bool = False) -> TargetingResult:
+                        arm: str | None, progress: bool = False,
+                        valuations: Mapping[str, Valuation] | None = None) -> TargetingResult:
     """The steps of :func:`targeting_analysis`, in order."""
     setup = read_setup(spec, population, outcomes, arm_column, control, n_boot, models)
     eligible, excluded = eligible_customers(spec, setup, population)
     sample = training_sample(setup, population, outcomes, arm)
     encoder = FeatureEncoder().fit(sample.X)
-    value = value_per_conversion(spec, setup, sample, encoder)
+    valuation = _finance_valuation(spec, setup, outcomes, sample.arm, valuations)
+    value = value_per_conversion(spec, setup, sample, encoder, valuation)
     split = split_sample(setup, sample)
     with tqdm(total=2 * len(setup.candidates) + 2, desc="targeting", unit="step", file=sys.stderr,
               disable=not progress, leave=False) as bar:
@@ -154,9 +192,12 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         score_held = choice.model.predict(held.X)
         calibration = calibrate_uplift(held.y, held.t, score_held, confidence=setup.confidence)
         calibration["n"] = float(len(held.y))
-        wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool)
-        curve = _profit_curves(setup, held, score_held, profit_model, calibration, value.value, wave)
+        pricing = (_Pricing(valuation, value) if valuation is not None and (value.from_finance or unit_value.converters is None)
+                   else None)
+        wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing)
+        curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave)
         bar.update()
+    headline = wave.headline or curve.best_profit
     notes = (*sample.notes, *split.notes, *unit_value.notes, *held.notes, *wave.notes)
     return TargetingResult(
         model=choice.name, arm=sample.arm, control=setup.control, outcome=setup.outcome,
@@ -166,11 +207,13 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         value_per_conversion=value.value, value_source=value.source, contact_cost=setup.contact_cost,
         incentive_cost=setup.incentive_cost, currency=setup.currency,
         depths=DEPTHS.copy(), profit=curve.profit, profit_low=curve.low, profit_high=curve.high,
-        best_depth=wave.best_depth, best_profit=curve.best_profit, n_population=len(population),
+        best_depth=wave.best_depth, best_profit=headline, held_out_profit=curve.best_profit,
+        contact_everyone=wave.contact_everyone, n_population=len(population),
         n_eligible=wave.n_eligible, excluded=excluded, n_targeted=wave.n_targeted,
         predicted_profit_selected=wave.predicted_profit, next_wave=wave.table, notes=notes,
         n_holdout_eligible=len(held.y), calibration=calibration, expected_curve=wave.expected_curve,
         value_model=unit_value.description, confidence=setup.confidence,
+        anchor=wave.anchor,
     )
 
 
@@ -216,10 +259,34 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
 
 
 @dataclass(frozen=True)
+class _Pricing:
+    """Finance's valuation and the value of a conversion targeting uses (finance's, or fixed/CLV)."""
+
+    valuation: Valuation
+    value: ConversionValue
+
+    def policy(self, n: float, value_units: float, conversion_units: float, uplift_shift: float, confidence: float,
+               method: str) -> Interval:
+        """:meth:`~uplift.metrics.valuation.Valuation.policy` as an interval at ``confidence``."""
+        z = float(norm.ppf(0.5 + confidence / 2))
+        v = self.value.value
+        if self.value.from_finance:
+            est, var = self.valuation.policy(n, value_units, conversion_units)
+        else:
+            v_se = (v.high - v.low) / (2 * z) if np.isfinite(v.high) else 0.0
+            est, var = self.valuation.policy(n, value_units, conversion_units, uplift_shift, value=v.estimate,
+                                             value_var=v_se**2)
+        se = float(np.sqrt(max(var, 0.0)))
+        return Interval(est, est - z * se, est + z * se, confidence, method)
+
+
+@dataclass(frozen=True)
 class NextWave:
     """The next-wave list (``table``: unit, score, decile, expected_incremental_profit, selected; best
     first), the best depth, the customers it selects, their predicted profit, and the model-expected
-    profit at each of :data:`~uplift.targeting.profit.DEPTHS`."""
+    profit at each of :data:`~uplift.targeting.profit.DEPTHS`. ``calibration`` and ``profit_model`` are
+    the ones the list was priced with (anchored to finance's valuation when there is one); ``headline``
+    (the selected customers' total with its interval) and ``contact_everyone`` are set then."""
 
     table: pd.DataFrame
     n_eligible: int
@@ -228,27 +295,38 @@ class NextWave:
     predicted_profit: float
     expected_curve: np.ndarray
     notes: tuple[str, ...] = ()
+    calibration: dict[str, float] = field(default_factory=dict)
+    profit_model: ProfitModel | None = None
+    headline: Interval | None = None
+    contact_everyone: Interval | None = None
+    anchor: dict[str, Any] = field(default_factory=dict)
 
 
 def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel, calibration: dict[str, float],
-                    eligible: pd.DataFrame) -> NextWave:
+                    eligible: pd.DataFrame, pricing: _Pricing | None = None) -> NextWave:
     """Rank every eligible customer by calibrated expected profit, scored :data:`SCORE_BATCH_ROWS` at a time.
 
     The best depth contacts every customer whose expected profit is positive (the maximum of the
     model's expected-profit curve, the cumulative sum of the ranked profits); deciles are by rank.
+    With ``pricing`` (finance's valuation) the list is anchored to the test (module docstring): mean
+    calibrated uplift over the list = d_p, mean P(convert | offered) = the arm's conversion rate.
     """
     unit, n_el = setup.unit, len(eligible)
     if not n_el:
         table = pd.DataFrame({unit: [], "score": [], "decile": [], "expected_incremental_profit": [], "selected": []})
-        return NextWave(table, 0, 0, 0.0, 0.0, np.zeros(len(DEPTHS)), ("no eligible customers: the next-wave list is empty",))
+        return NextWave(table, 0, 0, 0.0, 0.0, np.zeros(len(DEPTHS)), ("no eligible customers: the next-wave list is empty",),
+                        calibration, profit_model)
     Xe = eligible[list(setup.features)].reset_index(drop=True)
-    tau_parts, profit_parts = [], []
-    for start in range(0, n_el, SCORE_BATCH_ROWS):
-        Xb = Xe.iloc[start:start + SCORE_BATCH_ROWS]
-        tau_b = model.predict(Xb)
-        tau_parts.append(tau_b)
-        profit_parts.append(profit_model(Xb, calibrated_uplift(calibration, tau_b)))
-    tau_e, prof_e = np.concatenate(tau_parts), np.concatenate(profit_parts)
+    batches = [Xe.iloc[start:start + SCORE_BATCH_ROWS] for start in range(0, n_el, SCORE_BATCH_ROWS)]
+    tau_e = np.concatenate([model.predict(Xb) for Xb in batches])
+    q_e = np.concatenate([profit_model.model_conversion(Xb) for Xb in batches])
+    anchor: dict[str, Any] = {}
+    if pricing is not None:
+        calibration, profit_model, anchor = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, batches)
+    tau_cal = calibrated_uplift(calibration, tau_e)
+    value_e = np.concatenate([profit_model.unit_value(Xb) for Xb in batches])
+    p1_e = profit_model.conversion_ratio * q_e
+    prof_e = expected_profit(tau_cal, value_e, profit_model.contact_cost, profit_model.incentive_cost, p1_e)
     order = np.argsort(-prof_e, kind="stable")
     rank = np.empty(n_el, dtype=np.int64)
     rank[order] = np.arange(n_el)
@@ -261,8 +339,56 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
         "expected_incremental_profit": prof_e,
         "selected": rank < n_target,
     }).iloc[order].reset_index(drop=True)
+    headline = everyone = None
+    if pricing is not None:
+        val = pricing.valuation
+        dpi, _ = val.incremental_profit
+        dp, _ = val.incremental_conversion
+        sel = order[:n_target]
+        value_units = float((tau_cal[sel] * value_e[sel]).sum() / dpi) if dpi else float(n_target)
+        conv_units = float(p1_e[sel].sum() / val.conv_arm) if val.conv_arm > 0 else float(n_target)
+        shift = float(tau_cal[sel].sum() - n_target * dp)
+        headline = pricing.policy(n_target, value_units, conv_units, shift, setup.confidence,
+                                  "sum of the next-wave list's expected incremental profits over the selected customers; "
+                                  "delta-method interval in the test's arm means (finance's valuation; ranking, "
+                                  "calibration slope and value model taken as fixed)")
+        everyone = pricing.policy(n_el, float(n_el), float(n_el), 0.0, setup.confidence,
+                                  f"contact all {n_el:,} eligible customers: n x finance's net incremental profit per "
+                                  "treated customer (value of a conversion "
+                                  + ("finance's" if pricing.value.from_finance else "as [targeting] sets it") + ")")
     return NextWave(table, n_el, n_target, n_target / n_el, float(cum[n_target]),
-                    cum[np.round(DEPTHS * n_el).astype(int)])
+                    cum[np.round(DEPTHS * n_el).astype(int)], (), calibration, profit_model, headline, everyone, anchor)
+
+
+def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, float], profit_model: ProfitModel,
+            tau: np.ndarray, q: np.ndarray, batches: list[pd.DataFrame]) -> tuple[dict[str, float], ProfitModel, dict[str, Any]]:
+    """The calibration and profit model anchored to finance's valuation over the list (module docstring):
+    mean calibrated uplift = d_p (level d_p, centre the list's mean score); P(convert | offered) scaled
+    to average p_a; with a per-customer value model, ``V_i = V g_i / g_bar`` with ``g_i = f1 - f0`` and
+    ``g_bar`` its uplift-weighted mean over the list, so the uplift-weighted mean of ``V_i`` is finance's V
+    (one value of a conversion for everyone when V or g_bar is not positive)."""
+    val = pricing.valuation
+    dp, _ = val.incremental_conversion
+    mq = float(q.mean())
+    ratio = val.conv_arm / mq if setup.incentive_cost > 0 and mq > 0 else 1.0
+    calibration = {**calibration, "ate": dp, "center": float(tau.mean())}
+    unit_value = profit_model.unit_value
+    v = pricing.value.value.estimate
+    note = "one value of a conversion for every customer"
+    if pricing.value.from_finance and unit_value.converters is not None:
+        g = np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
+        tau_cal = calibrated_uplift(calibration, tau)
+        g_bar = float((tau_cal * g).sum() / tau_cal.sum()) if tau_cal.sum() > 0 else float("nan")
+        if v > 0 and np.isfinite(g_bar) and g_bar > 0:
+            unit_value = replace(unit_value, scale=v / g_bar)
+            note = "per customer V x g_i / (uplift-weighted mean of g over the list), g from the value model"
+        else:
+            unit_value = replace(unit_value, converters=None, non_converters=None, average=v)
+    anchor = {"uplift_level": dp, "score_centre": calibration["center"], "conversion_arm": val.conv_arm,
+              "conversion_ratio": ratio, "value_per_conversion": v, "value_rule": note,
+              "rule": "calibrated uplift = incremental conversion rate of the test + BLP slope x (score - mean score "
+                      "of the list); P(convert | offered) scaled so its mean over the list is the arm's conversion rate"}
+    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from uplift.metrics.valuation import expected_profit
 from uplift.targeting.evaluation import Interval, stratified_bootstrap_weights
 from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
@@ -43,9 +44,10 @@ DEPTHS = np.round(np.linspace(0.0, 1.0, 101), 2)
 
 @dataclass(frozen=True)
 class ProfitModel:
-    """``profit_i = tau_i V_i - c_contact - c_incentive p1_i`` for customers given their features and
-    calibrated uplift. ``p1_i`` from ``conversion_model`` (a classifier on the encoded features) when
-    fitted, else ``average_conversion`` for everyone."""
+    """``profit_i = tau_i V_i - c_contact - c_incentive p1_i`` (:func:`uplift.metrics.valuation.expected_profit`)
+    for customers given their features and calibrated uplift. ``p1_i`` from ``conversion_model`` (a
+    classifier on the encoded features) when fitted, else ``average_conversion`` for everyone, times
+    ``conversion_ratio`` (set so that the list's mean equals the test's conversion rate when offered)."""
 
     unit_value: UnitValue
     encoder: FeatureEncoder
@@ -53,16 +55,22 @@ class ProfitModel:
     incentive_cost: float
     conversion_model: Any = None
     average_conversion: float = 0.0
+    conversion_ratio: float = 1.0
 
-    def conversion_probability(self, X: pd.DataFrame) -> np.ndarray:
-        """``p1_i``: the probability of converting when offered."""
+    def model_conversion(self, X: pd.DataFrame) -> np.ndarray:
+        """The model's probability of converting when offered (before ``conversion_ratio``)."""
         if self.conversion_model is not None:
             return self.conversion_model.predict_proba(self.encoder.transform(X))[:, 1]
         return np.full(len(X), self.average_conversion) if self.incentive_cost > 0 else np.zeros(len(X))
 
+    def conversion_probability(self, X: pd.DataFrame) -> np.ndarray:
+        """``p1_i``: the probability of converting when offered."""
+        return self.conversion_ratio * self.model_conversion(X)
+
     def __call__(self, X: pd.DataFrame, tau: np.ndarray) -> np.ndarray:
         """Expected incremental profit of contacting each customer of ``X`` with calibrated uplift ``tau``."""
-        return tau * self.unit_value(X) - self.contact_cost - self.incentive_cost * self.conversion_probability(X)
+        return expected_profit(tau, self.unit_value(X), self.contact_cost, self.incentive_cost,
+                               self.conversion_probability(X))
 
 
 def fit_profit_model(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, unit_value: UnitValue,

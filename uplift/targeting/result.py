@@ -79,6 +79,9 @@ class TargetingResult:
     n_holdout_eligible: int = 0
     expected_curve: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     confidence: float = 0.95  # of every interval ([analysis] confidence)
+    held_out_profit: Interval | None = None  # the held-out estimate at the best depth (a check of the headline)
+    contact_everyone: Interval | None = None  # contacting every eligible customer, finance's valuation
+    anchor: dict[str, Any] = field(default_factory=dict)  # how the list was anchored to finance's valuation
 
     @property
     def qini(self) -> Interval:
@@ -112,6 +115,11 @@ class TargetingResult:
             "expected_incremental_profit_ci": [jsonable(self.best_profit.low), jsonable(self.best_profit.high)],
             "expected_incremental_profit_method": self.best_profit.method,
             "predicted_incremental_profit_of_list": jsonable(self.predicted_profit_selected),
+            "held_out_check": self.held_out_profit.to_dict() if self.held_out_profit is not None else None,
+            "contact_everyone": None if self.contact_everyone is None else {
+                **self.contact_everyone.to_dict(), "customers": self.n_eligible,
+                "per_customer": jsonable(self.contact_everyone.estimate / self.n_eligible) if self.n_eligible else None},
+            "anchor": {k: jsonable(v) for k, v in self.anchor.items()} or None,
             "profit_curve": {
                 "depth": [float(d) for d in self.depths[idx]],
                 "profit": [jsonable(v) for v in self.profit[idx]],
@@ -157,6 +165,12 @@ class TargetingResult:
             f"best depth: {self.best_depth:.0%} ({self.n_targeted:,} customers), expected incremental profit "
             f"{self.best_profit.estimate:,.0f} {cur} [{self.best_profit.low:,.0f}, {self.best_profit.high:,.0f}]",
         ]
+        if self.contact_everyone is not None:
+            lines.append(f"contact every eligible customer: {self.contact_everyone.estimate:,.0f} {cur} "
+                         f"[{self.contact_everyone.low:,.0f}, {self.contact_everyone.high:,.0f}]")
+        if self.held_out_profit is not None and self.held_out_profit is not self.best_profit:
+            lines.append(f"held-out check at the best depth: {self.held_out_profit.estimate:,.0f} {cur} "
+                         f"[{self.held_out_profit.low:,.0f}, {self.held_out_profit.high:,.0f}]")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -170,7 +184,7 @@ class TargetingResult:
         """Total incremental profit by targeting depth with its bootstrap band and the best depth."""
         d = self.depths * 100
         ax.fill_between(d, self.profit_low, self.profit_high, alpha=0.25, label=f"{self.confidence:.0%} interval")
-        ax.plot(d, self.profit, label="held-out estimate")
+        ax.plot(d, self.profit, label="held-out check")
         if self.expected_curve is not None:
             ax.plot(d, self.expected_curve, ls="-.", label="model expectation (calibrated)")
         ax.axhline(0, color="black", lw=0.8)

@@ -6,8 +6,13 @@
 * ``[targeting] value_per_conversion``: that number for everyone;
 * ``[targeting] value = "clv"``: the incremental CLV per treated customer over the incremental
   conversion rate, dCLV / dp (:func:`clv_value_per_conversion`);
-* otherwise from the test's net value per customer (``[targeting] value_column`` if set, else
-  ``[economics]`` margin - cannibalised margin - cost to serve). Its average is the coefficient
+* otherwise, with ``[economics]`` margin and conversion columns (the default ``value =
+  "margin"``): finance's value of a conversion, the incremental net value (margin - cannibalised
+  margin - cost to serve, CUPED-adjusted as finance) per incremental conversion, d_pi / d_p, with
+  its delta-method interval (:class:`uplift.metrics.valuation.Valuation`): ONE definition for
+  finance and targeting, the same for every customer;
+* otherwise (``[targeting] value_column``, or the incremental conversion rate not clearly
+  above 0) from the test's net value per customer. Its average is the coefficient
   of the conversion indicator in an OLS regression of net value on conversion and the features
   (HC1 interval, :func:`estimate_value_per_conversion`): controlling for the features removes the
   part of "converters have higher margins" that is due to who they are rather than to the new
@@ -27,6 +32,7 @@ from scipy.stats import norm
 
 from uplift.clv.analyse import clv_analysis
 from uplift.errors import DataError, SpecError
+from uplift.metrics.valuation import Valuation
 from uplift.targeting.evaluation import Interval
 from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
@@ -36,6 +42,7 @@ __all__ = [
     "value_per_conversion",
     "clv_value_per_conversion",
     "estimate_value_per_conversion",
+    "finance_value",
     "UnitValue",
     "fit_unit_value",
 ]
@@ -43,18 +50,21 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ConversionValue:
-    """The average value of one conversion with its interval, where it comes from (``source``), and the
-    net value of every customer of the training sample when it was estimated from them (else None)."""
+    """The average value of one conversion with its interval, where it comes from (``source``), the
+    net value of every customer of the training sample when it was estimated from them (else None), and
+    whether it is finance's value (``from_finance``)."""
 
     value: Interval
     source: str
     net_values: np.ndarray | None = None
+    from_finance: bool = False
 
 
 def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSample,
-                         encoder: FeatureEncoder) -> ConversionValue:
+                         encoder: FeatureEncoder, valuation: Valuation | None = None) -> ConversionValue:
     """The value of one conversion as the spec asks (see the module docstring for each case), with an
-    interval at ``[analysis] confidence``. ``encoder`` is fitted on the sample's features."""
+    interval at ``[analysis] confidence``. ``encoder`` is fitted on the sample's features; ``valuation``
+    is finance's (:class:`uplift.metrics.valuation.Valuation` of the modelled arm), None when there is none."""
     confidence = setup.confidence
     if not setup.binary:
         return ConversionValue(Interval(1.0, 1.0, 1.0, confidence, "the outcome is already money"),
@@ -68,9 +78,30 @@ def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSampl
                                          sample.y, sample.t)
         return ConversionValue(value, "incremental CLV per treated customer / incremental conversion rate "
                                       "([targeting] value = \"clv\"; the offer's lifetime value flows through conversion)")
+    if valuation is not None and not s.value_column:
+        v = finance_value(valuation, confidence)
+        if v is not None:
+            net = _net_value(spec, sample.frame)[0] if not s.value_column else None
+            return ConversionValue(v, "finance's incremental net value per incremental conversion (d_pi / d_p; "
+                                      + valuation.describe() + ")", net, from_finance=True)
     net, source = _net_value(spec, sample.frame)
     value = estimate_value_per_conversion(net, sample.y, encoder.transform(sample.X), confidence=confidence)
     return ConversionValue(value, source, net)
+
+
+def finance_value(valuation: Valuation, confidence: float) -> Interval | None:
+    """Finance's value of a conversion ``V = d_pi / d_p`` (:attr:`uplift.metrics.valuation.Valuation.value_per_conversion`)
+    with its delta-method normal interval; None when the incremental conversion rate is not clearly above 0
+    (the ratio would be meaningless)."""
+    z = float(norm.ppf(0.5 + confidence / 2))
+    dp, vdp = valuation.incremental_conversion
+    vpc = valuation.value_per_conversion
+    if vpc is None or not dp - z * np.sqrt(vdp) > 0:
+        return None
+    v, var = vpc
+    se = float(np.sqrt(var))
+    return Interval(v, v - z * se, v + z * se, confidence,
+                    "incremental net value / incremental conversion rate (finance's), delta method")
 
 
 def _net_value(spec: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -170,8 +201,10 @@ def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
 
 @dataclass(frozen=True)
 class UnitValue:
-    """``V_i``, the value of one conversion for each customer: ``f1(x) - f0(x)`` with the two regressions
-    of :func:`fit_unit_value`, or the ``average`` for everyone when they were not fitted."""
+    """``V_i``, the value of one conversion for each customer: ``scale x (f1(x) - f0(x))`` with the two
+    regressions of :func:`fit_unit_value`, or the ``average`` for everyone when they were not fitted.
+    Targeting sets ``scale`` so that the uplift-weighted mean of ``V_i`` over the list is finance's value
+    of a conversion (:func:`uplift.targeting.analyse.score_next_wave`)."""
 
     average: float
     encoder: FeatureEncoder
@@ -179,13 +212,14 @@ class UnitValue:
     non_converters: Any = None
     description: str = "one value per conversion for every customer"
     notes: tuple[str, ...] = ()
+    scale: float = 1.0
 
     def __call__(self, X: pd.DataFrame) -> np.ndarray:
         """``V_i`` for the customers of ``X`` (their feature columns)."""
         if self.converters is None:
             return np.full(len(X), self.average)
         Z = self.encoder.transform(X)
-        return self.converters.predict(Z) - self.non_converters.predict(Z)
+        return self.scale * (self.converters.predict(Z) - self.non_converters.predict(Z))
 
 
 def fit_unit_value(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, value: ConversionValue,

@@ -31,6 +31,7 @@ import io
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
+from uplift.readout import money as money
 from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
@@ -135,7 +136,7 @@ display(HTML(wrap(report.segments_table(results, currency))))
 # ## Finance: incremental value
 
 # %%
-display(HTML(wrap(report.finance(results, currency))))
+display(HTML(wrap(money.finance(results, currency))))
 display(HTML(wrap(report.catalogue(results))))
 
 # %% [markdown]
@@ -167,7 +168,7 @@ if analysis.targeting is not None:
     analysis.targeting.plot_profit_by_depth(axes[1])
     fig.tight_layout()
     show(fig)
-display(HTML(report.targeting(results, currency)))
+display(HTML(money.targeting(results, currency)))
 
 # %% [markdown]
 # ## Methods appendix

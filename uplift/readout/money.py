@@ -1,0 +1,135 @@
+"""HTML fragments of the readout's money: finance (section 10) and targeting (section 11).
+
+Rendered from the ``results.json`` dict, like :mod:`uplift.readout.report`: every number on the
+page is the number in results.json, with the estimator it uses printed beside it (finance's
+CUPED adjustment and its unadjusted figures; targeting's list total, contacting everyone, the
+held-out check and the value of a conversion, all from the one valuation of
+:mod:`uplift.metrics.valuation`). Pure functions of plain dicts.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+from uplift.readout.report import ci_label, fmt_money, fmt_num, fmt_pct, table
+
+__all__ = ["finance", "targeting"]
+
+_E = html.escape
+
+
+def _ok(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _ci(ci: Any, f) -> str:
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+        return "&mdash;"
+    return f"[{f(ci[0])}, {f(ci[1])}]"
+
+
+def _est(block: Any) -> tuple[Any, Any]:
+    if isinstance(block, Mapping):
+        return block.get("estimate"), block.get("ci")
+    return block, None
+
+
+def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
+    """Section 10: incremental conversions, revenue, profit, cost, ROI with CI, scaled to the eligible
+    population; the estimator beside the figures (CUPED-adjusted, with the unadjusted figures in a footnote)."""
+    roi = r.get("roi") or {}
+    per_arm = roi.get("per_arm") or {}
+    if not per_arm:
+        return "<p>No economics in the spec.</p>"
+    def money(x: Any) -> str:
+        return fmt_money(x, currency)
+
+    def pct0(x: Any) -> str:
+        return fmt_pct(x, 0)
+
+    ci_name = ci_label([roi, *(r.get("metrics") or [])])  # ROI intervals: the analysis' confidence level
+    adj = roi.get("adjustment") or {}
+    cov = adj.get("covariate")
+    mark = "*" if cov else ""
+    out = []
+    for arm, a in per_arm.items():
+        scaled = a.get("scaled") or {}
+        items = [
+            ("Incremental conversions, eligible population", scaled.get("incremental_conversions"), fmt_num, ""),
+            ("Incremental revenue per treated customer", a.get("incremental_revenue"), money, mark),
+            ("Incremental profit per treated customer (net of cannibalised margin and cost to serve)", a.get("incremental_profit"), money, mark),
+            ("Campaign cost per treated customer (contact + incentive)", a.get("campaign_cost"), money, ""),
+            ("Incremental ROI = (incremental profit - cost) / cost", a.get("roi"), pct0, mark),
+            ("Cost per incremental conversion", a.get("cost_per_incremental_conversion"), money, ""),
+            ("Value of a conversion = incremental profit / incremental conversion rate (targeting uses it)",
+             a.get("value_per_incremental_conversion"), money, mark),
+            ("Net incremental profit, eligible population", scaled.get("net_incremental_profit"), money, mark),
+        ]
+        cards = []
+        for label, block, f, m in items:
+            if block is None:
+                continue
+            est, ci = _est(block)
+            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}{m}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
+        out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
+        un = a.get("unadjusted") or {}
+        if cov and un:
+            parts = [("revenue", (un.get("incremental_revenue") or {}).get("estimate"), money),
+                     ("profit", (un.get("incremental_profit") or {}).get("estimate"), money),
+                     ("ROI", (un.get("roi") or {}).get("estimate"), pct0),
+                     ("value of a conversion", (un.get("value_per_incremental_conversion") or {}).get("estimate"), money),
+                     ("net incremental profit, eligible population",
+                      ((un.get("scaled") or {}).get("net_incremental_profit") or {}).get("estimate"), money)]
+            out.append(f"<p class=\"muted\">* CUPED-adjusted with {_E(str(cov))} (as the metrics table; each of margin, "
+                       "cannibalised margin and cost to serve by its own pooled within-arm theta, delta-method intervals "
+                       "with the covariances of the adjusted columns); unadjusted difference in means: "
+                       + "; ".join(f"{n} {f(v)}" for n, v, f in parts if _ok(v)) + ".</p>")
+        elif a.get("estimator"):
+            out.append(f"<p class=\"muted\">Estimator: {_E(str(a['estimator']))}.</p>")
+    facts = [f"Contact cost {fmt_money(roi.get('contact_cost'), currency)} per treated customer; incentive "
+             f"{fmt_money(roi.get('incentive_cost'), currency)} per conversion; eligible population {fmt_num(roi.get('eligible_population'))}."]
+    cols = roi.get("columns") or {}
+    if cols:
+        facts.append("Columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + ".")
+    out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
+    return "".join(out)
+
+
+def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
+    """Section 11: model, Qini with CI, best depth, expected incremental profit (the sum of the next-wave
+    list's selected rows), contacting everyone, the held-out check and the value of a conversion, each
+    with the estimator it uses."""
+    t = r.get("targeting") or {}
+    if not t:
+        return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
+
+    def money(x: Any) -> str:
+        return fmt_money(x, currency)
+
+    rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
+            for m in t.get("models", [])]
+    ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
+    out = table(["Model", "Qini coefficient (held out)", ci_name], rows) if rows else ""
+    out += (f"<p>Chosen model: <b>{_E(str(t.get('model')))}</b>. Best targeting depth: <b>{fmt_pct(t.get('best_depth'), 0)}</b> of eligible customers "
+            f"({fmt_num(t.get('n_targeted'))}); expected incremental profit {money(t.get('expected_incremental_profit'))} "
+            f"({ci_name} {_ci(t.get('expected_incremental_profit_ci'), money)}).</p>")
+    items = [("Expected incremental profit", t.get("expected_incremental_profit_method"))]
+    everyone = t.get("contact_everyone") or {}
+    if everyone:
+        out += (f"<p>Contacting every eligible customer ({fmt_num(everyone.get('customers'))}): "
+                f"{money(everyone.get('estimate'))} ({ci_name} {_ci(everyone.get('ci'), money)}), "
+                f"{money(everyone.get('per_customer'))} per customer.</p>")
+        items.append(("Contact everyone", everyone.get("method")))
+    check = t.get("held_out_check") or {}
+    if check and check.get("estimate") != t.get("expected_incremental_profit"):
+        out += (f"<p class=\"muted\">Held-out check at the best depth: {money(check.get('estimate'))} "
+                f"({ci_name} {_ci(check.get('ci'), money)}).</p>")
+        items.append(("Held-out check", check.get("method")))
+    a = t.get("assumptions") or {}
+    if _ok(a.get("value_per_conversion")):
+        out += (f"<p>Value of a conversion: {money(a.get('value_per_conversion'))} "
+                f"({ci_name} {_ci(a.get('value_per_conversion_ci'), money)}).</p>")
+        items.append(("Value of a conversion", a.get("value_source")))
+    out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(str(v))}</li>" for k, v in items if v) + "</ul>"
+    return out
