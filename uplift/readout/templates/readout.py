@@ -45,7 +45,7 @@ spec = load_spec(spec_path or DEMO_SPEC)
 inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-    data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
+    manifest=inputs["manifest"], label=inputs["outcomes_label"],
 )
 results = analysis.to_results()
 write_json_atomic(results, results_path)
