@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from uplift.data.files import FORMATS, file_sha256, resolve_files
 
-__all__ = ["file_entry", "input_entries", "checksum_lines", "checksum_list_sha256", "ledger_spec_hashes"]
+__all__ = ["checksum_lines", "checksum_list_sha256", "file_entry", "input_entries", "ledger_spec_hashes"]
 
 
 def _row_count(path: Path, fmt: str) -> int:
@@ -33,7 +34,7 @@ def _row_count(path: Path, fmt: str) -> int:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        return pq.ParquetFile(path).metadata.num_rows
     return int(len(pd.read_csv(path, usecols=[0], keep_default_na=False, na_values=[""])))
 
 

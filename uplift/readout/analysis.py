@@ -174,7 +174,7 @@ def analyse(
     return Analysis(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, notes=tuple(notes),
+        precision=precision, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
     )
 
 

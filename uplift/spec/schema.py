@@ -84,6 +84,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "data_as_of": Field("str", default=""),
         "currency": Field("str", default="EUR"),
         "target_product": Field("str", default=""),
+        # What every analysed customer holds (e.g. "current account"): the holdings declaration. Only
+        # with it does the readout show cross-sell measures (cross-sell rate, attach rate, products per
+        # customer); without it a conversion is just the metric it is, under its own description.
+        "primary_product": Field("str", default=""),
     },
     "population": {
         "source": Field("str", default=""),

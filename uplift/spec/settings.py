@@ -71,6 +71,7 @@ class ExperimentSettings:
     data_as_of: str
     currency: str
     target_product: str
+    primary_product: str
 
 
 @dataclass(frozen=True)
