@@ -65,6 +65,8 @@ __all__ = [
     "bootstrap_incremental_clv",
     "retention_by_products",
     "conversion_column",
+    "tenure_bound",
+    "margin_definition",
 ]
 
 
@@ -266,6 +268,51 @@ def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control
     )
 
 
+def margin_definition(spec: Any) -> str:
+    """What the CLV's margin is, in one sentence, from the spec's ``[clv]`` and ``[economics]`` settings:
+    the column, per customer and period, in the spec's currency, and what it is net of (``[clv]
+    margin_net_of``: cannibalised margin, cost to serve; neither declared means gross of both), beside the
+    finance section's 12-month profit columns."""
+    c, econ, cur = spec.clv, spec.economics, spec.experiment.currency
+    if not c.margin_per_period_column:
+        return "No margin column: CLV counts discounted periods a customer stays, not money."
+    names = {"cannibalisation": "cannibalised margin (margin lost on products the customer already held)",
+             "cost_to_serve": "cost to serve"}
+    net = [names[k] for k in ("cannibalisation", "cost_to_serve") if k in c.margin_net_of]
+    gross = [names[k].split(" (")[0] for k in ("cannibalisation", "cost_to_serve") if k not in c.margin_net_of]
+    text = (f"Margin = column '{c.margin_per_period_column}', per customer per period ({c.periods_per_year} periods "
+            f"a year), in {cur}")
+    text += f", net of {' and '.join(net)}" if net else ""
+    text += (f"; not net of {' nor of '.join(gross)} (the spec does not declare it in [clv] margin_net_of)" if gross
+             else " (declared in [clv] margin_net_of)")
+    text += "."
+    if econ is not None and econ.margin_column:
+        parts = [econ.margin_column, econ.cannibalised_column, econ.cost_to_serve_column]
+        text += (" The finance section's 12-month incremental profit is " + " - ".join(p for p in parts if p)
+                 + " (undiscounted, over the 12 months after the campaign).")
+    return text
+
+
+def tenure_bound(spec: Any) -> tuple[int, str]:
+    """The longest tenure the data can hold, in periods, and where that bound comes from: ``[clv]
+    max_tenure_periods`` when set; else the periods from ``[experiment] start_date`` to ``data_as_of``,
+    ceil(days / 365.25 x periods_per_year), when both are ISO dates (tenure counts periods since the
+    campaign, so none can be longer); else 100 years of periods (the key's documentation in
+    :mod:`uplift.spec.schema`)."""
+    import datetime as dt
+
+    c, e = spec.clv, spec.experiment
+    if c.max_tenure_periods is not None:
+        return int(c.max_tenure_periods), f"[clv] max_tenure_periods = {c.max_tenure_periods}"
+    try:
+        start = dt.date.fromisoformat(e.start_date)
+        end = dt.date.fromisoformat(e.data_as_of)
+    except ValueError:
+        return 100 * c.periods_per_year, f"100 years ({100 * c.periods_per_year} periods; no [experiment] dates)"
+    periods = max(1, math.ceil((end - start).days / 365.25 * c.periods_per_year))
+    return periods, f"the study's follow-up ([experiment] start_date {e.start_date} to data_as_of {e.data_as_of})"
+
+
 def conversion_column(spec: Any) -> str:
     """The conversion column the campaign cost counts incentives on: ``[economics] conversion_column``, else
     the primary metric's column when that metric is a 0/1 one (as the finance section's); "" if none."""
@@ -306,8 +353,9 @@ def clv_analysis(
     arm_column = arm_column or spec.arm_column
     control = control or spec.control_arm
     margin = c.margin_per_period_column or None
+    bound = tenure_bound(spec)
     table = collect.life_table(source, c.tenure_column, c.churned_column, by={arm_column: ARM}, value=margin,
-                               integer_durations=True)
+                               integer_durations=True, max_duration=bound)
     conv = conversion_column(spec)
     split = None
     if spec.economics is not None and spec.economics.incentive_cost > 0 and conv and conv in source.columns:
@@ -335,7 +383,7 @@ def clv_analysis(
             replace(i, bootstrap_se=float(np.std(boot[i.arm], ddof=1))) for i in res.incremental
         ))
     return replace(res, margin_column=margin or "", retention_by_products=rbp,
-                   min_cell_size=spec.analysis.min_cell_size)
+                   min_cell_size=spec.analysis.min_cell_size, margin_definition=margin_definition(spec))
 
 
 def bootstrap_incremental_clv(

@@ -289,14 +289,25 @@ class CLVResult:
         ax.legend(frameon=False, fontsize="small")
         return ax
 
-    def plot_cumulative_value(self, ax: Any) -> Any:
-        """Cumulative discounted value per customer over the horizon, per arm."""
+    def plot_cumulative_value(self, ax: Any, currency: str = "") -> Any:
+        """Cumulative discounted value per customer over the horizon, per arm, with its pointwise delta-method
+        band (estimate +- z se at each period) and a vertical line where extrapolation starts."""
+        from scipy import stats
+
+        z = stats.norm.ppf(0.5 + self.confidence / 2)
         for a, r in self.arms.items():
-            ax.plot(r.grid, r.discounted_cumulative, label=a)
-        ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
+            line, = ax.plot(r.grid, r.discounted_cumulative, label=a)
+            if r.cumulative_se is not None:
+                ax.fill_between(r.grid, r.discounted_cumulative - z * r.cumulative_se,
+                                r.discounted_cumulative + z * r.cumulative_se, color=line.get_color(), alpha=0.18, lw=0)
+        if self.family is not None and self.horizon_periods > self._tau:
+            ax.axvline(self._tau, color="black", lw=1.0, ls="--",
+                       label=f"extrapolation starts (after period {self._tau})")
+        else:
+            ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
         ax.set_xlabel("period")
-        ax.set_ylabel("cumulative discounted value per customer")
-        ax.set_title("Cumulative discounted value by arm")
+        ax.set_ylabel(f"cumulative discounted value per customer{f' ({currency})' if currency else ''}")
+        ax.set_title(f"Cumulative discounted value by arm (bands: pointwise {self.confidence:.0%} interval)")
         ax.legend(frameon=False, fontsize="small")
         return ax
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate",
-    "header", "manifest", "decision_box", "health", "metric_table", "guardrail_table", "precision",
+    "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
     "funnel_table", "segments_table", "finance", "targeting", "methods", "ci_label", "adjustment_label",
 ]
 
@@ -130,39 +130,7 @@ def header(r: Mapping[str, Any]) -> str:
     ]
     return "<table class=\"provenance\"><tbody>" + "".join(
         f"<tr><th>{k}</th><td style=\"text-align:left\">{v}</td></tr>" for k, v in rows
-    ) + "</tbody></table>" + manifest(r)
-
-
-def manifest(r: Mapping[str, Any]) -> str:
-    """The inputs' manifest: each file's name, size, rows and SHA-256 (as ``sha256sum`` prints it), the
-    spec file's hash, the spec hash the ledger recorded, library versions, and how to check them."""
-    m = r.get("manifest") or {}
-    files = m.get("files") or []
-    code = lambda x: f"<code>{_E(str(x))}</code>"  # noqa: E731
-    rows = [(_E(str(f.get("role"))), code(f.get("name")), fmt_num(f.get("bytes")), fmt_num(f.get("rows")), code(f.get("sha256")))
-            for f in files]
-    spec_file = m.get("spec") or {}
-    if spec_file:
-        rows.append(("spec", code(spec_file.get("name")), fmt_num(spec_file.get("bytes")), "&mdash;", code(spec_file.get("sha256"))))
-    out = "<h3>Inputs (manifest)</h3>"
-    out += table(["Input", "File", "Bytes", "Rows", "SHA-256"], rows) if rows else "<p>No input files (data passed in memory).</p>"
-    notes = []
-    if files:
-        lines = "".join(f"{f.get('sha256')}  {f.get('name')}\n" for f in files)
-        notes.append("Check a file with <code>sha256sum &lt;file&gt;</code>: it must print the SHA-256 above. Or save "
-                     "these lines as <code>SHA256SUMS</code> beside the files and run <code>sha256sum -c SHA256SUMS</code>:"
-                     f"<pre>{_E(lines)}</pre>")
-    recorded = m.get("ledger_spec_sha256") or []
-    if recorded:
-        same = m.get("ledger_matches_spec")
-        notes.append(f"The ledger records the spec hash {', '.join(code(x) for x in recorded)} "
-                     + ("(the SHA-256 of this spec's text: the same spec assigned the customers)." if same else
-                        f"<b>which is not this spec's</b> ({code(r.get('spec_sha256'))}): the customers were "
-                        "assigned under another version of the spec."))
-    libs = m.get("libraries") or {}
-    if libs:
-        notes.append("Libraries: " + _E(", ".join(f"{k} {v}" for k, v in sorted(libs.items()))) + ".")
-    return out + "".join(f"<p class=\"muted\">{x}</p>" for x in notes)
+    ) + "</tbody></table>"
 
 
 def trust_status(r: Mapping[str, Any]) -> tuple[str, str]:
@@ -450,25 +418,68 @@ def sequential_note(r: Mapping[str, Any]) -> str:
 
 
 def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
-    """Section 10 (CLV part): CLV per arm, incremental CLV with CI, observed vs extrapolated share."""
+    """Section 10 (CLV part): CLV per arm; incremental CLV with its interval, its observed and
+    extrapolated shares, the first-year value beside it, the lifetime ROI; the margin's definition;
+    the influence check."""
     c = r.get("clv") or {}
     if not c:
         return "<p>No CLV section in the spec.</p>"
+    money = lambda x: fmt_money(x, currency)  # noqa: E731
     per_arm = c.get("arms") or {}
     rows = []
     for arm, v in per_arm.items():
-        rows.append([_E(str(arm)), fmt_money(v.get("clv"), currency), fmt_num(v.get("rmst"), 2),
+        rows.append([_E(str(arm)), money(v.get("clv")), fmt_num(v.get("rmst"), 2),
                      _E(str(v.get("model", ""))), fmt_pct(v.get("share_observed"), 0)])
     html_ = table(["Arm", "CLV per customer", "RMST (periods)", "Survival model", "Share of CLV observed"], rows) if rows else ""
     ci_name = ci_label([c])
+    tau = max((v.get("observed_periods") or 0 for v in per_arm.values()), default=0)
+    horizon = c.get("horizon_periods")
+    chosen = (c.get("extrapolation") or {}).get("chosen")
+    roi_arms = (r.get("roi") or {}).get("per_arm") or {}
     for arm, inc in (c.get("incremental") or {}).items():
-        html_ += box("good" if _ok(inc.get("ci", [None])[0]) and inc["ci"][0] > 0 else "warn",
-                     f"Incremental CLV, {_E(str(arm))}: {fmt_money(inc.get('clv'), currency)} per customer "
-                     f"({ci_name} {_ci(inc.get('ci'), lambda x: fmt_money(x, currency))})",
-                     f"<p>Scaled to the eligible population: {fmt_money(inc.get('population'), currency)} "
-                     f"({ci_name} {_ci(inc.get('population_ci'), lambda x: fmt_money(x, currency))}).</p>")
+        body = [f"Scaled to the eligible population: {money(inc.get('population'))} "
+                f"({ci_name} {_ci(inc.get('population_ci'), money)})."]
+        tail = (f"extrapolated beyond them (periods {tau + 1} to {horizon}, {_E(str(chosen))} model)" if chosen
+                else "beyond the observed periods (none: no extrapolation)")
+        body.append(f"Of the incremental CLV, {money(inc.get('observed_part'))} ({fmt_pct(inc.get('share_observed'), 0)}) "
+                    f"comes from the {tau} observed periods and <b>{money(inc.get('extrapolated_part'))} "
+                    f"({fmt_pct(inc.get('share_extrapolated'), 0)}) is {tail}</b>.")
+        fy = inc.get("first_year") or {}
+        if fy:
+            line = (f"Value in the first {fy.get('periods')} periods (one year, discounted): {money(fy.get('estimate'))} "
+                    f"({ci_name} {_ci(fy.get('ci'), money)}), against {money(inc.get('clv'))} over the "
+                    f"{horizon}-period lifetime horizon.")
+            profit = (roi_arms.get(arm) or {}).get("incremental_profit") or {}
+            if _ok(profit.get("estimate")):
+                line += (f" The finance section's 12-month incremental profit (undiscounted, from the [economics] "
+                         f"columns) is {money(profit.get('estimate'))} ({ci_name} {_ci(profit.get('ci'), money)}).")
+            body.append(line)
+        lr = inc.get("lifetime_roi") or {}
+        if lr:
+            if _ok(lr.get("estimate")):
+                body.append(f"<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {money(lr.get('campaign_cost'))} "
+                            f"per treated customer) / cost = <b>{fmt_pct(lr.get('estimate'), 0)}</b> "
+                            f"({ci_name} {_ci(lr.get('ci'), lambda x: fmt_pct(x, 0))}; {_E(str(lr.get('method', '')))}).")
+            else:
+                body.append(f"Lifetime ROI not computed: {_E(str(lr.get('note', '')))}.")
+        lo = (inc.get("ci") or [None])[0]
+        html_ += box("good" if _ok(lo) and lo > 0 else "warn",
+                     f"Incremental CLV, {_E(str(arm))}: {money(inc.get('clv'))} per customer "
+                     f"({ci_name} {_ci(inc.get('ci'), money)})",
+                     "".join(f"<p>{x}</p>" for x in body))
+    if c.get("margin_definition"):
+        html_ += f"<p><b>Margin.</b> {_E(str(c['margin_definition']))}</p>"
+    influence = c.get("influence") or {}
+    flagged = [x for x in (influence.get("arms") or {}).values() if x.get("flagged")]
+    if flagged:
+        html_ += box("warn", "One customer moves the incremental CLV",
+                     "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
+    elif influence.get("arms"):
+        worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
+        html_ += ("<p class=\"muted\">Influence check: removing any one customer moves the incremental CLV by at most "
+                  f"{money(abs(worst.get('change') or 0))}, less than one standard error ({money(worst.get('se'))}).</p>")
     html_ += "<p class=\"muted\">" + _E(
-        f"Discount rate {c.get('annual_discount_rate')} a year, horizon {c.get('horizon_periods')} periods "
+        f"Discount rate {c.get('annual_discount_rate')} a year, horizon {horizon} periods "
         f"({c.get('periods_per_year')} a year), margin timing: {c.get('margin_timing')}. {c.get('method', '')}"
     ) + "</p>"
     return html_

@@ -160,6 +160,8 @@ class CLVSettings:
     margin_timing: str
     products_column: str
     n_bootstrap: int
+    max_tenure_periods: int | None
+    margin_net_of: tuple[str, ...]
 
 
 @dataclass(frozen=True)

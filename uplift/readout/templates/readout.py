@@ -34,6 +34,7 @@ from IPython.display import HTML, Image, display
 from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
+from uplift.readout.provenance import manifest_table
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
 from uplift.readout.render import load_inputs
@@ -64,7 +65,8 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)))
+display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)
+             + manifest_table(results)))
 
 # %% [markdown]
 # ## Decision
@@ -145,7 +147,7 @@ display(HTML(wrap(report.catalogue(results))))
 if analysis.clv is not None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     analysis.clv.plot_survival(axes[0])
-    analysis.clv.plot_cumulative_value(axes[1])
+    analysis.clv.plot_cumulative_value(axes[1], currency=currency)
     fig.tight_layout()
     show(fig)
 display(HTML(wrap(report.clv_summary(results, currency))))
