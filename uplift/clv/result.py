@@ -306,8 +306,8 @@ class CLVResult:
         else:
             ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
         ax.set_xlabel("period")
-        ax.set_ylabel(f"cumulative discounted value per customer{f' ({currency})' if currency else ''}")
-        ax.set_title(f"Cumulative discounted value by arm (bands: pointwise {self.confidence:.0%} interval)")
+        ax.set_ylabel(f"discounted value per customer{f' ({currency})' if currency else ''}")
+        ax.set_title(f"Cumulative value by arm ({self.confidence:.0%} bands)")
         ax.legend(frameon=False, fontsize="small")
         return ax
 

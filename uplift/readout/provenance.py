@@ -40,7 +40,7 @@ def manifest_table(r: Mapping[str, Any]) -> str:
     if recorded:
         same = m.get("ledger_matches_spec")
         notes.append(f"The ledger records the spec hash {', '.join(code(x) for x in recorded)} "
-                     + ("(the SHA-256 of this spec's text: the same spec assigned the customers)." if same else
+                     + ("(this spec file's SHA-256: the same spec assigned the customers)." if same else
                         f"<b>which is not this spec's</b> ({code(r.get('spec_sha256'))}): the customers were "
                         "assigned under another version of the spec."))
     libs = m.get("libraries") or {}

@@ -476,7 +476,8 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
                      "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
     elif influence.get("arms"):
         worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
-        html_ += ("<p class=\"muted\">Influence check: removing any one customer moves the incremental CLV by at most "
+        html_ += ("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
+                  "tenures and in those with the largest influence): the incremental CLV moves by at most "
                   f"{money(abs(worst.get('change') or 0))}, less than one standard error ({money(worst.get('se'))}).</p>")
     html_ += "<p class=\"muted\">" + _E(
         f"Discount rate {c.get('annual_discount_rate')} a year, horizon {horizon} periods "
