@@ -33,6 +33,7 @@ def test_hillstrom_page_and_results_make_no_cross_sell_claim(tmp_path, hillstrom
     assert visit["description"] == "Visited the website in the two weeks after the e-mail."
     assert any("[experiment] primary_product" in n for n in r["notes"])
     assert "set [experiment] primary_product" in page
+    assert "visit: Visited the website in the two weeks after the e-mail." in page
 
 
 def _demo_text(primary_product: str | None) -> str:

@@ -31,10 +31,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from uplift.clv.estimator import ArmCells, EstimatorConfig, clv_point, influence_covariance
+from uplift.clv.estimator import (
+    ArmCells,
+    EstimatorConfig,
+    clv_point,
+    influence_covariance,
+)
 from uplift.clv.result import ArmCLV, IncrementalCLV
 
-__all__ = ["horizon_value", "incremental_horizon_value", "lifetime_roi", "influence_check"]
+__all__ = ["horizon_value", "incremental_horizon_value", "influence_check", "lifetime_roi"]
 
 
 def horizon_value(arm: ArmCLV, periods: int) -> tuple[float, float]:

@@ -35,7 +35,7 @@ def _row_count(path: Path, fmt: str) -> int:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    return int(len(pd.read_csv(path, usecols=[0], keep_default_na=False, na_values=[""])))
+    return len(pd.read_csv(path, usecols=[0], keep_default_na=False, na_values=[""]))
 
 
 def file_entry(role: str, path: str | Path, name: str, fmt: str | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def manifest_table(r: Mapping[str, Any]) -> str:
     spec file's hash, the spec hash the ledger recorded, library versions, and how to check them."""
     m = r.get("manifest") or {}
     files = m.get("files") or []
-    code = lambda x: f"<code>{_E(str(x))}</code>"  # noqa: E731
+    code = lambda x: f"<code>{_E(str(x))}</code>"
     rows = [(_E(str(f.get("role"))), code(f.get("name")), fmt_num(f.get("bytes")), fmt_num(f.get("rows")), code(f.get("sha256")))
             for f in files]
     spec_file = m.get("spec") or {}

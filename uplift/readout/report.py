@@ -251,6 +251,8 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
                 f"{_E(str(row.get('covariate', 'the pre-period covariate')))}; unadjusted effect {diff(un.get('abs_effect'))} "
                 f"{_ci(un.get('abs_ci'), diff)}, {p_phrase(un.get('p_value'))}."
             )
+    described = {str(r.get("metric")): str(r.get("description")) for r in rows if r.get("description")}
+    notes += [f"{_E(k)}: {_E(v)}" for k, v in described.items()]  # each metric labelled by the spec's description
     methods = sorted({str(r.get("method")) for r in rows if r.get("method")})
     notes += [f"Method: {_E(m)}" for m in methods]
     return html_ + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
