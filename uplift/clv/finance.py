@@ -38,6 +38,7 @@ from uplift.clv.estimator import (
     influence_covariance,
 )
 from uplift.clv.result import ArmCLV, IncrementalCLV
+from uplift.errors import DataError
 
 __all__ = ["horizon_value", "incremental_horizon_value", "influence_check", "lifetime_roi"]
 
@@ -143,8 +144,13 @@ def influence_check(cells: Mapping[str, ArmCells], cfg: EstimatorConfig, arms: M
     for a, c in cells.items():
         base = arms[a].clv
         cand = _candidates(c, arms[a].gradient, largest_tenures, largest_influence)
-        moves[a] = [(clv_point(_without_one(c, k, churned), cfg, starts.get(a))[0] - base, k, churned, n)
-                    for k, churned, n in cand] if c.n > 1 else []
+        found = []
+        for k, churned, n in (cand if c.n > 1 else []):
+            try:
+                found.append((clv_point(_without_one(c, k, churned), cfg, starts.get(a))[0] - base, k, churned, n))
+            except (DataError, ValueError, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError):
+                continue  # the tail cannot be refitted without this customer: nothing to compare
+        moves[a] = found
     out: dict[str, Any] = {
         "method": f"leave one customer out of the life table: in the cells (arm, tenure, churned or active) at the "
                   f"{largest_tenures} largest tenures and the {largest_influence} with the largest first-order "
