@@ -305,6 +305,32 @@ def test_negative_tenure(data, tmp_path, capsys):
     run_bad(capsys, readout_args(write_spec(tmp_path, CLV), src, out), ["tenure_months", "negative"], [out])
 
 
+def test_implausible_tenure(data, tmp_path, capsys):
+    """No [experiment] dates: the bound is 100 years of periods (1200 months)."""
+    df = data["out"].copy()
+    df.loc[4, "tenure_months"] = 32_000
+    src = outcomes_file(tmp_path, df)
+    out = tmp_path / "report"
+    run_bad(capsys, readout_args(write_spec(tmp_path, CLV), src, out),
+            ["tenure_months", "above 1200 periods (max 32000)", "100 years"], [out])
+
+
+def test_tenure_beyond_the_study_or_the_spec_bound(data, tmp_path, capsys):
+    """With [experiment] dates the bound is the follow-up the data can hold; [clv] max_tenure_periods overrides."""
+    df = data["out"].copy()
+    df.loc[4, "tenure_months"] = 61
+    src = outcomes_file(tmp_path, df)
+    dated = SPEC.format(extra=CLV).replace('unit = "customer_id"\n',
+                                           'unit = "customer_id"\nstart_date = "2026-01-05"\ndata_as_of = "2027-12-31"\n')
+    out = tmp_path / "report"
+    line = run_bad(capsys, readout_args(write_spec(tmp_path, text=dated), src, out),
+                   ["tenure_months", "above 24 periods (max 61)", "start_date 2026-01-05", "max_tenure_periods"], [out])
+    assert "data_as_of 2027-12-31" in line
+    bounded = SPEC.format(extra=CLV + "max_tenure_periods = 36\n")
+    run_bad(capsys, readout_args(write_spec(tmp_path, text=bounded, name="b.toml"), src, out),
+            ["tenure_months", "above 36 periods (max 61)", "[clv] max_tenure_periods = 36"], [out])
+
+
 @pytest.mark.parametrize("flag", [2, -1])
 def test_churn_flag_not_binary(data, tmp_path, capsys, flag):
     df = data["out"].copy()
@@ -678,6 +704,8 @@ CATALOGUE = {
     "CSV empty field": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", ""), []), ["revenue_12m", "missing (empty or NaN)"]),
     "CSV NaN spelling": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", "NaN"), []), ["revenue_12m", "missing (empty or NaN)"]),
     "negative tenure": (lambda d, t: _plain(d, t, _with(d["out"], tenure_months=(4, -3)), CLV), ["tenure_months", "negative"]),
+    "implausible tenure": (lambda d, t: _plain(d, t, _with(d["out"], tenure_months=(4, 32_000)), CLV),
+                           ["tenure_months", "1200 periods", "max_tenure_periods"]),
     "churn flag not 0/1": (lambda d, t: _plain(d, t, _with(d["out"], churned=(4, 2)), CLV), ["churned", "0 or 1"]),
     "missing margin": (lambda d, t: _plain(d, t, _with(d["out"], monthly_margin=(4, np.nan)), CLV), ["monthly_margin", "missing"]),
 }

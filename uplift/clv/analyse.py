@@ -48,10 +48,11 @@ from uplift.clv.estimator import (
     pad_cells,
     select_extrapolation,
 )
+from uplift.clv.finance import incremental_horizon_value, influence_check, lifetime_roi
 from uplift.clv.models import HazardModel
 from uplift.clv.result import ArmCLV, CLVResult, IncrementalCLV
 from uplift.data import collect
-from uplift.data.facts import ARM
+from uplift.data.facts import ARM, GROUP
 from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError
 from uplift.survival.estimators import KaplanMeier, kaplan_meier, logrank_test, rmst_difference
@@ -63,6 +64,9 @@ __all__ = [
     "clv_analysis",
     "bootstrap_incremental_clv",
     "retention_by_products",
+    "conversion_column",
+    "tenure_bound",
+    "margin_definition",
 ]
 
 
@@ -78,6 +82,10 @@ def clv_from_life_table(
     confidence: float = 0.95,
     eligible_population: int | None = None,
     label: str = "data",
+    contact_cost: float = 0.0,
+    incentive_cost: float = 0.0,
+    conversion_table: pd.DataFrame | None = None,
+    conversion_column: str = "",
 ) -> CLVResult:
     """CLV per arm and incremental CLV from a life table by arm (see :func:`uplift.survival.estimators.life_table`).
 
@@ -86,7 +94,10 @@ def clv_from_life_table(
     (:func:`~uplift.clv.estimator.select_extrapolation`), CLV per arm with its interval
     (:func:`~uplift.clv.estimator.estimate_arm`), then the incremental CLV of each arm over control
     (difference of independent estimates: se = sqrt(se_arm^2 + se_control^2), normal interval and
-    two-sided p-value), the log-rank test and the RMST differences.
+    two-sided p-value), the log-rank test and the RMST differences; the value in the first year and,
+    with campaign costs, the lifetime ROI of each arm, and the leave-one-out influence check
+    (:mod:`uplift.clv.finance`). ``conversion_table``: the life table by arm and ``conversion_column``
+    (0/1), needed for the ROI's interval when ``incentive_cost`` > 0.
     """
     EstimatorConfig(horizon_periods, periods_per_year, annual_discount_rate, margin_timing, None).grid()  # validates
     if extrapolation not in ("auto", "sbg", "weibull", "none"):
@@ -98,6 +109,11 @@ def clv_from_life_table(
     cfg = EstimatorConfig(horizon_periods, periods_per_year, annual_discount_rate, margin_timing, family)
     arms = {arm: estimate_arm(c, cfg, fitted, confidence) for arm, c in cells.items()}
     incs = _incremental(arms, control, confidence, eligible_population)
+    starts = {a: (fitted[(family, a)].theta_ if (family, a) in fitted else None) for a in cells}
+    influence = influence_check(cells, cfg, arms, incs, control, starts)
+    incs = tuple(_with_finance(i, arms, cells, control, periods_per_year, contact_cost, incentive_cost,
+                               _converted_cells(conversion_table, arm_column, conversion_column, size, label),
+                               confidence) for i in incs)
     lr_table = pd.concat([cells_life_table(c).assign(_arm=a) for a, c in cells.items()], ignore_index=True)
     lr = logrank_test(lr_table, "_arm")
     rdiffs = tuple(rmst_difference(arms[a].rmst, arms[control].rmst) for a in arms if a != control)
@@ -106,8 +122,43 @@ def clv_from_life_table(
         horizon_periods=horizon_periods, periods_per_year=periods_per_year,
         annual_discount_rate=annual_discount_rate, period_discount_rate=cfg.period_rate,
         margin_timing=margin_timing, extrapolation=extrapolation, family=family, selection=selection,
-        confidence=confidence, notes=_horizon_notes(family, horizon_periods, size - 1),
+        confidence=confidence, notes=_horizon_notes(family, horizon_periods, size - 1) + tuple(influence["notes"]),
+        influence=influence,
     )
+
+
+def _converted_cells(table: pd.DataFrame | None, arm_column: str, conversion_column: str, size: int,
+                     label: str) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Per arm, the converted customers' count and margin sum in each cell (events then censored)."""
+    if table is None or not conversion_column:
+        return None
+    flag = pd.to_numeric(table[conversion_column], errors="coerce")
+    out = {}
+    for arm, tab in table[flag == 1].groupby(arm_column, sort=True, observed=True):
+        c = pad_cells(arm_cells(tab.drop(columns=[conversion_column]), str(arm), label), size)
+        out[str(arm)] = (np.concatenate([c.n_event, c.n_cens]), np.concatenate([c.w_event, c.w_cens]))
+    return out
+
+
+def _with_finance(inc: IncrementalCLV, arms: dict[str, ArmCLV], cells: dict[str, ArmCells], control: str,
+                  periods_per_year: int, contact_cost: float, incentive_cost: float,
+                  converted: dict[str, tuple[np.ndarray, np.ndarray]] | None, confidence: float) -> IncrementalCLV:
+    """The incremental CLV with its first-year value and, with campaign costs, its lifetime ROI."""
+    from dataclasses import replace
+
+    first = incremental_horizon_value(arms[inc.arm], arms[control], periods_per_year, confidence)
+    roi = None
+    if contact_cost > 0 or incentive_cost > 0:
+        size = len(cells[inc.arm].n_event)
+        conv = None
+        if converted is not None:
+            conv = converted.get(inc.arm, (np.zeros(2 * size), np.zeros(2 * size)))
+        if incentive_cost > 0 and conv is None:
+            roi = {"estimate": None, "se": None, "ci": None,
+                   "note": "no conversion column: the cost per treated customer depends on conversions"}
+        else:
+            roi = lifetime_roi(inc, arms[inc.arm], cells[inc.arm], contact_cost, incentive_cost, conv, confidence)
+    return replace(inc, first_year=first, lifetime_roi=roi)
 
 
 def _cells_by_arm(table: pd.DataFrame, arm_column: str, control: str, label: str) -> dict[str, ArmCells]:
@@ -187,12 +238,14 @@ def retention_by_products(
             for b in order}
 
 
-def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control: str, label: str) -> "CLVResult":
+def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control: str, label: str,
+                        conversion_table: pd.DataFrame | None = None) -> "CLVResult":
     """:func:`clv_from_life_table` with the spec's ``[clv]``, ``[economics]`` and ``[analysis]`` settings.
 
     The seam every engine shares: whoever built the life table by arm (pandas here,
-    DuckDB or Spark: :func:`uplift.data.collect.life_table`) hands it over. Refuses (one line) a spec arm
-    with nobody at risk.
+    DuckDB or Spark: :func:`uplift.data.collect.life_table`) hands it over, and with an incentive cost the
+    life table by arm and conversion column (:func:`conversion_column`) for the lifetime ROI's interval.
+    Refuses (one line) a spec arm with nobody at risk.
     """
     c = spec.clv
     if c is None:
@@ -209,7 +262,65 @@ def clv_from_spec_table(spec: Any, table: pd.DataFrame, arm_column: str, control
         periods_per_year=c.periods_per_year, margin_timing=c.margin_timing,
         extrapolation=c.extrapolation, confidence=spec.analysis.confidence,
         eligible_population=spec.economics.eligible_population if spec.economics is not None else None, label=label,
+        contact_cost=spec.economics.contact_cost if spec.economics is not None else 0.0,
+        incentive_cost=spec.economics.incentive_cost if spec.economics is not None else 0.0,
+        conversion_table=conversion_table, conversion_column=conversion_column(spec),
     )
+
+
+def margin_definition(spec: Any) -> str:
+    """What the CLV's margin is, in one sentence, from the spec's ``[clv]`` and ``[economics]`` settings:
+    the column, per customer and period, in the spec's currency, and what it is net of (``[clv]
+    margin_net_of``: cannibalised margin, cost to serve; neither declared means gross of both), beside the
+    finance section's 12-month profit columns."""
+    c, econ, cur = spec.clv, spec.economics, spec.experiment.currency
+    if not c.margin_per_period_column:
+        return "No margin column: CLV counts discounted periods a customer stays, not money."
+    names = {"cannibalisation": "cannibalised margin (margin lost on products the customer already held)",
+             "cost_to_serve": "cost to serve"}
+    net = [names[k] for k in ("cannibalisation", "cost_to_serve") if k in c.margin_net_of]
+    gross = [names[k].split(" (")[0] for k in ("cannibalisation", "cost_to_serve") if k not in c.margin_net_of]
+    text = (f"Margin = column '{c.margin_per_period_column}', per customer per period ({c.periods_per_year} periods "
+            f"a year), in {cur}")
+    text += f", net of {' and '.join(net)}" if net else ""
+    text += (f"; not net of {' nor of '.join(gross)} (the spec does not declare it in [clv] margin_net_of)" if gross
+             else " (declared in [clv] margin_net_of)")
+    text += "."
+    if econ is not None and econ.margin_column:
+        parts = [econ.margin_column, econ.cannibalised_column, econ.cost_to_serve_column]
+        text += (" The finance section's 12-month incremental profit is " + " - ".join(p for p in parts if p)
+                 + " (undiscounted, over the 12 months after the campaign).")
+    return text
+
+
+def tenure_bound(spec: Any) -> tuple[int, str]:
+    """The longest tenure the data can hold, in periods, and where that bound comes from: ``[clv]
+    max_tenure_periods`` when set; else the periods from ``[experiment] start_date`` to ``data_as_of``,
+    ceil(days / 365.25 x periods_per_year), when both are ISO dates (tenure counts periods since the
+    campaign, so none can be longer); else 100 years of periods (the key's documentation in
+    :mod:`uplift.spec.schema`)."""
+    import datetime as dt
+
+    c, e = spec.clv, spec.experiment
+    if c.max_tenure_periods is not None:
+        return int(c.max_tenure_periods), f"[clv] max_tenure_periods = {c.max_tenure_periods}"
+    try:
+        start = dt.date.fromisoformat(e.start_date)
+        end = dt.date.fromisoformat(e.data_as_of)
+    except ValueError:
+        return 100 * c.periods_per_year, f"100 years ({100 * c.periods_per_year} periods; no [experiment] dates)"
+    periods = max(1, math.ceil((end - start).days / 365.25 * c.periods_per_year))
+    return periods, f"the study's follow-up ([experiment] start_date {e.start_date} to data_as_of {e.data_as_of})"
+
+
+def conversion_column(spec: Any) -> str:
+    """The conversion column the campaign cost counts incentives on: ``[economics] conversion_column``, else
+    the primary metric's column when that metric is a 0/1 one (as the finance section's); "" if none."""
+    from uplift.metrics.kinds import metric_for
+
+    econ = spec.economics
+    return (econ.conversion_column if econ is not None else "") or next(
+        (m.column for m in spec.metrics if m.primary and metric_for(m).binary), "")
 
 
 def clv_analysis(
@@ -242,9 +353,15 @@ def clv_analysis(
     arm_column = arm_column or spec.arm_column
     control = control or spec.control_arm
     margin = c.margin_per_period_column or None
+    bound = tenure_bound(spec)
     table = collect.life_table(source, c.tenure_column, c.churned_column, by={arm_column: ARM}, value=margin,
-                               integer_durations=True)
-    res = clv_from_spec_table(spec, table, arm_column, str(control), source.label)
+                               integer_durations=True, max_duration=bound)
+    conv = conversion_column(spec)
+    split = None
+    if spec.economics is not None and spec.economics.incentive_cost > 0 and conv and conv in source.columns:
+        split = collect.life_table(source, c.tenure_column, c.churned_column, by={arm_column: ARM, conv: GROUP},
+                                   value=margin, integer_durations=True)
+    res = clv_from_spec_table(spec, table, arm_column, str(control), source.label, conversion_table=split)
     confidence = spec.analysis.confidence
     rbp = None
     if c.products_column:
@@ -266,7 +383,7 @@ def clv_analysis(
             replace(i, bootstrap_se=float(np.std(boot[i.arm], ddof=1))) for i in res.incremental
         ))
     return replace(res, margin_column=margin or "", retention_by_products=rbp,
-                   min_cell_size=spec.analysis.min_cell_size)
+                   min_cell_size=spec.analysis.min_cell_size, margin_definition=margin_definition(spec))
 
 
 def bootstrap_incremental_clv(

@@ -60,6 +60,7 @@ __all__ = [
     "clv_point",
     "select_extrapolation",
     "estimate_arm",
+    "influence_covariance",
 ]
 
 
@@ -209,9 +210,11 @@ def _value_curve(
     return v, ~obs
 
 
-def _clv_value(x: np.ndarray, size: int, t: np.ndarray, disc: np.ndarray, tail: Any, theta: Any) -> float:
+def _cumulative_value(x: np.ndarray, size: int, t: np.ndarray, disc: np.ndarray, tail: Any, theta: Any) -> np.ndarray:
+    """Cumulative discounted value C(h) = sum_{t in grid, t <= h} V(t) / (1 + d)^t at each grid point h;
+    its last element is the CLV."""
     v, _ = _value_curve(x, size, t, tail, theta)
-    return float(np.sum(disc * v))
+    return np.cumsum(disc * v)
 
 
 def _fit_tail(kind: str, x: np.ndarray, size: int, weighted: bool, last: int | None = None,
@@ -238,13 +241,14 @@ def _cell_scores(model: "HazardModel", size: int) -> np.ndarray:
     return np.vstack([ev, ce]).T
 
 
-def _gradient(
+def _jacobian(
     x: np.ndarray, size: int, t: np.ndarray, disc: np.ndarray, tail: "HazardModel | None", weighted: bool
 ) -> np.ndarray:
-    """grad F(x): finite differences with the tail parameters held fixed, plus the implicit-function
-    term for the fitted parameters (d theta / d x = -H^-1 d psi / d x)."""
+    """d C(h) / d x for every grid point h (rows; the last row is grad CLV): finite differences with the
+    tail parameters held fixed, plus the implicit-function term for the fitted parameters
+    (d theta / d x = -H^-1 d psi / d x). One pass gives the whole cumulative value curve's gradient."""
     theta = None if tail is None else tail.theta_
-    grad = np.zeros_like(x)
+    jac = np.zeros((len(t), len(x)))
     counts = x[: 2 * size]
     occupied = np.nonzero(counts)[0]
     wscale = float(np.mean(np.abs(x[2 * size:][occupied]))) or 1.0
@@ -253,15 +257,16 @@ def _gradient(
         xp, xm = x.copy(), x.copy()
         xp[i] += h
         xm[i] -= h
-        grad[i] = (_clv_value(xp, size, t, disc, tail, theta) - _clv_value(xm, size, t, disc, tail, theta)) / (2 * h)
+        jac[:, i] = (_cumulative_value(xp, size, t, disc, tail, theta) - _cumulative_value(xm, size, t, disc, tail, theta)) / (2 * h)
     if tail is not None:
-        dth = np.zeros(2)
+        dth = np.zeros((len(t), 2))
         for k in np.nonzero(tail.free_)[0]:
             e = np.zeros(2)
             e[k] = 1e-6 * max(1.0, abs(theta[k]))
-            dth[k] = (_clv_value(x, size, t, disc, tail, theta + e) - _clv_value(x, size, t, disc, tail, theta - e)) / (2 * e[k])
-        grad += dth @ _dtheta_dx(tail, x, size, weighted)
-    return grad
+            dth[:, k] = (_cumulative_value(x, size, t, disc, tail, theta + e)
+                         - _cumulative_value(x, size, t, disc, tail, theta - e)) / (2 * e[k])
+        jac += dth @ _dtheta_dx(tail, x, size, weighted)
+    return jac
 
 
 def _dtheta_dx(model: "HazardModel", x: np.ndarray, size: int, weighted: bool) -> np.ndarray:
@@ -299,17 +304,37 @@ def _value_model_dict(model: "HazardModel", cells: ArmCells) -> dict[str, Any]:
 
 def _variance(cells: ArmCells, grad: np.ndarray) -> float:
     """(1/N^2) sum_cells [n_c (g_c + h_c mbar_c - g.x)^2 + h_c^2 M2_c] (influence-function variance)."""
+    return float(_variances(cells, np.atleast_2d(grad))[0])
+
+
+def _variances(cells: ArmCells, grads: np.ndarray) -> np.ndarray:
+    """:func:`_variance` of every row of ``grads`` (one gradient per row)."""
     size = len(cells.n_event)
     x = cells.x()
-    const = float(grad @ x)  # 0 up to rounding: F is homogeneous of degree 0 in x
-    g_cnt = grad[:2 * size]
-    g_val = grad[2 * size:]
+    const = grads @ x  # 0 up to rounding: F is homogeneous of degree 0 in x
+    g_cnt = grads[:, :2 * size]
+    g_val = grads[:, 2 * size:]
     counts = np.concatenate([cells.n_event, cells.n_cens])
     sums = np.concatenate([cells.w_event, cells.w_cens])
     m2 = np.concatenate([cells.m2_event, cells.m2_cens])
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), 0.0)
-    total = np.sum(counts * (g_cnt + g_val * mean - const) ** 2 + g_val**2 * m2)
+    total = np.sum(counts * (g_cnt + g_val * mean - const[:, None]) ** 2 + g_val**2 * m2, axis=1)
+    return total / cells.n**2
+
+
+def influence_covariance(cells: ArmCells, grad: np.ndarray, flag_count: np.ndarray, flag_sum: np.ndarray) -> float:
+    """Cov(F, p) of the arm's estimate F (gradient ``grad``) and the share p of its customers with a 0/1 flag,
+    by the influence functions: (1/N^2) sum_i IF_i (f_i - p) with IF_i = g_c + h_c m_i - g.x for customer i
+    in cell c, i.e. (1/N^2) sum_c [(g_c - g.x)(k_c - p n_c) + h_c (W^f_c - p W_c)], where ``flag_count``
+    (k_c) and ``flag_sum`` (W^f_c: margin summed over the flagged customers) are per cell, events then
+    censored, like the cells."""
+    size = len(cells.n_event)
+    const = float(grad @ cells.x())
+    counts = np.concatenate([cells.n_event, cells.n_cens])
+    sums = np.concatenate([cells.w_event, cells.w_cens])
+    p = float(flag_count.sum()) / cells.n
+    total = np.sum((grad[:2 * size] - const) * (flag_count - p * counts) + grad[2 * size:] * (flag_sum - p * sums))
     return float(total) / cells.n**2
 
 
@@ -429,8 +454,9 @@ def estimate_arm(cells: ArmCells, cfg: EstimatorConfig, fitted: Mapping[tuple[st
     z = stats.norm.ppf(0.5 + confidence / 2)
     warm = fitted.get((cfg.family, arm)) if cfg.family else None
     value, obs, tail_part, tail = clv_point(cells, cfg, start=None if warm is None else warm.theta_)
-    grad = _gradient(cells.x(), size, t, disc, tail, weighted=True)
-    se = math.sqrt(max(_variance(cells, grad), 0.0))
+    jac = _jacobian(cells.x(), size, t, disc, tail, weighted=True)
+    cumulative_se = np.sqrt(np.maximum(_variances(cells, jac), 0.0))
+    se = float(cumulative_se[-1])
     km = kaplan_meier(cells_life_table(cells), confidence=confidence, label=arm)
     r = rmst(km, float(tau_all), confidence)
     surv_model = fitted.get((cfg.family or "sbg", arm))
@@ -442,7 +468,8 @@ def estimate_arm(cells: ArmCells, cfg: EstimatorConfig, fitted: Mapping[tuple[st
         survival_model=(surv_model.to_dict() if surv_model is not None else {"model": None}),
         value_model=(_value_model_dict(tail, cells) if tail is not None else None),
         derl=_derl_summary(cells, sbg, cfg.period_rate) if sbg is not None else None,
-        grid=t, value_curve=v, discounted_cumulative=np.cumsum(disc * v),
+        grid=t, value_curve=v, discounted_cumulative=np.cumsum(disc * v), cumulative_se=cumulative_se,
+        gradient=jac[-1],
         survival_curve=_survival_to_horizon(cells, cfg, surv_model),
     )
 

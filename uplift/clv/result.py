@@ -44,6 +44,8 @@ class ArmCLV:
     value_curve: np.ndarray
     discounted_cumulative: np.ndarray
     survival_curve: np.ndarray  # S(t) for t = 0..horizon: KM to tau, then extrapolated
+    cumulative_se: np.ndarray | None = None  # delta-method se of discounted_cumulative, per grid point
+    gradient: np.ndarray | None = None  # d CLV / d (cell shares, margin per customer): the influence weights
 
     @property
     def share_observed(self) -> float | None:
@@ -106,6 +108,19 @@ class IncrementalCLV:
     population_source: str
     confidence: float = 0.95
     bootstrap_se: float | None = None
+    first_year: Mapping[str, Any] | None = None  # incremental value in the first year (uplift.clv.finance)
+    lifetime_roi: Mapping[str, Any] | None = None  # (incremental CLV - cost) / cost with its interval
+
+    @property
+    def share_observed(self) -> float | None:
+        """Share of the incremental CLV from the observed periods (None when it is 0); with the
+        extrapolated share it adds up to 1 (either may lie outside [0, 1] when the parts differ in sign)."""
+        return self.observed_part / self.estimate if self.estimate else None
+
+    @property
+    def share_extrapolated(self) -> float | None:
+        """Share of the incremental CLV from the extrapolated periods."""
+        return self.tail_part / self.estimate if self.estimate else None
 
     @property
     def population_estimate(self) -> float:
@@ -129,6 +144,10 @@ class IncrementalCLV:
                 "p_value": self.p_value,
                 "observed_part": self.observed_part,
                 "extrapolated_part": self.tail_part,
+                "share_observed": self.share_observed,
+                "share_extrapolated": self.share_extrapolated,
+                "first_year": self.first_year,
+                "lifetime_roi": self.lifetime_roi,
                 "population": self.population_estimate,
                 "population_ci": list(self.population_ci),
                 "eligible_population": self.eligible_population,
@@ -166,6 +185,8 @@ class CLVResult:
     margin_column: str = ""
     retention_by_products: Mapping[str, KaplanMeier] | None = None
     min_cell_size: int = 0
+    influence: Mapping[str, Any] | None = None  # leave-one-out check (uplift.clv.finance.influence_check)
+    margin_definition: str = ""
 
     @property
     def method(self) -> str:
@@ -200,6 +221,8 @@ class CLVResult:
             "margin_timing": self.margin_timing,
             "extrapolation": {**dict(self.selection), "value_curve_weighting": "margin"},
             "margin_column": self.margin_column or None,
+            "margin_definition": self.margin_definition,
+            "influence": self.influence,
             "confidence": self.confidence,
             "method": self.method,
             "notes": list(self.notes),
@@ -266,14 +289,25 @@ class CLVResult:
         ax.legend(frameon=False, fontsize="small")
         return ax
 
-    def plot_cumulative_value(self, ax: Any) -> Any:
-        """Cumulative discounted value per customer over the horizon, per arm."""
+    def plot_cumulative_value(self, ax: Any, currency: str = "") -> Any:
+        """Cumulative discounted value per customer over the horizon, per arm, with its pointwise delta-method
+        band (estimate +- z se at each period) and a vertical line where extrapolation starts."""
+        from scipy import stats
+
+        z = stats.norm.ppf(0.5 + self.confidence / 2)
         for a, r in self.arms.items():
-            ax.plot(r.grid, r.discounted_cumulative, label=a)
-        ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
+            line, = ax.plot(r.grid, r.discounted_cumulative, label=a)
+            if r.cumulative_se is not None:
+                ax.fill_between(r.grid, r.discounted_cumulative - z * r.cumulative_se,
+                                r.discounted_cumulative + z * r.cumulative_se, color=line.get_color(), alpha=0.18, lw=0)
+        if self.family is not None and self.horizon_periods > self._tau:
+            ax.axvline(self._tau, color="black", lw=1.0, ls="--",
+                       label=f"extrapolation starts (after period {self._tau})")
+        else:
+            ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
         ax.set_xlabel("period")
-        ax.set_ylabel("cumulative discounted value per customer")
-        ax.set_title("Cumulative discounted value by arm")
+        ax.set_ylabel(f"discounted value per customer{f' ({currency})' if currency else ''}")
+        ax.set_title(f"Cumulative value by arm ({self.confidence:.0%} bands)")
         ax.legend(frameon=False, fontsize="small")
         return ax
 

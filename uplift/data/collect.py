@@ -105,6 +105,7 @@ def life_table(
     value: str | None = None,
     *,
     integer_durations: bool = False,
+    max_duration: tuple[float, str] | None = None,
 ) -> pd.DataFrame:
     """The life table of the rows, from ONE group-by of (``by``, duration, event flag) in the backend.
 
@@ -143,9 +144,20 @@ def life_table(
         values=tuple(values),
         negative=((duration, "tenure", int(n[negative].sum()), float(t[negative].min()) if negative.any() else 0.0),),
         non_integer=((duration, "tenure"),) if integer_durations and (t[finite] != np.round(t[finite])).any() else (),
+        too_long=_too_long(duration, t, n, finite, max_duration),
         flags=((event, "churn flag", int(n[other].sum()), float(e[other][0]) if other.any() else 0.0),),
     ))
     return _pivot(long.assign(event=e.astype(np.int8)), cols, bool(value))
+
+
+def _too_long(duration: str, t: np.ndarray, n: np.ndarray, finite: np.ndarray,
+              max_duration: tuple[float, str] | None) -> tuple[tuple[str, str, int, float, float, str], ...]:
+    """The :class:`Facts` ``too_long`` entry: rows with a duration above the bound, their maximum."""
+    if max_duration is None:
+        return ()
+    bound, source = max_duration
+    over = finite & (t > bound)
+    return ((duration, "tenure", int(n[over].sum()), float(t[over].max()) if over.any() else 0.0, float(bound), source),)
 
 
 def _pivot(long: pd.DataFrame, by: list[str], with_value: bool) -> pd.DataFrame:

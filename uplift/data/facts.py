@@ -89,6 +89,7 @@ class Facts:
     non_binary: tuple[tuple[str, str, float, float], ...] = ()
     negative: tuple[tuple[str, str, int, float], ...] = ()
     non_integer: tuple[tuple[str, str], ...] = ()
+    too_long: tuple[tuple[str, str, int, float, float, str], ...] = ()
     flags: tuple[tuple[str, str, int, float], ...] = ()
     invalid_counts: tuple[tuple[str, str, int], ...] = ()
     unmatched: tuple[int, int, float] | None = None
@@ -98,7 +99,7 @@ def validate(facts: Facts) -> None:
     """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
     first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
     for check in (_groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment, _groups_complete,
-                  _values_complete, _binary, _non_negative, _whole, _flags, _counts, _matched):
+                  _values_complete, _binary, _non_negative, _whole, _bounded, _flags, _counts, _matched):
         message = check(facts)
         if message:
             raise DataError(f"{facts.label}: {message}")
@@ -185,6 +186,14 @@ def _non_negative(f: Facts) -> str:
 def _whole(f: Facts) -> str:
     for col, role in f.non_integer:
         return f"column '{col}' ({role}) has values that are not whole numbers; give whole periods (e.g. months)"
+    return ""
+
+
+def _bounded(f: Facts) -> str:
+    for col, role, count, high, bound, source in f.too_long:
+        if count:
+            return (f"column '{col}' ({role}) has {count} values above {bound:g} periods (max {high:g}), longer than "
+                    f"{source}; fix those rows or set [clv] max_tenure_periods")
     return ""
 
 

@@ -381,7 +381,11 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     valuations = finance_valuations(spec.economics, econ_cols, conv_col, plan["econ_covariate"], per_arm, treat_arms, control)
     roi = incremental_roi(spec.economics, econ_cols, conv_col, per_arm, treat_arms, control, n_total, confidence, notes,
                           covariate=plan["econ_covariate"], valuations=valuations)
-    catalogue = crosssell_catalogue(per_arm, treat_arms, control, conv_col, products_col, confidence)
+    catalogue = crosssell_catalogue(per_arm, treat_arms, control, conv_col, products_col, confidence,
+                                    spec.experiment.primary_product, spec.experiment.target_product)
+    if not spec.experiment.primary_product and (conv_col or products_col):
+        notes.append("Cross-sell measures (cross-sell rate, attach rate, products per customer) not shown: the spec "
+                     "does not say what customers hold; set [experiment] primary_product to define them")
     return MetricsResult(
         arm_column=arm_column, control=control, arms=arms_order, alpha=alpha, confidence=confidence,
         metrics=tuple(metric_rows), guardrails=tuple(guard_rows), decision=verdict, funnel=funnel,

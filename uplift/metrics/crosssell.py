@@ -289,18 +289,28 @@ def _roi_of_arm(val: Valuation, t: Moments, c: Moments, cols: Mapping[str, str],
 
 
 def crosssell_catalogue(per_arm: Mapping[str, Moments], treat: Sequence[str], control: str, conv_col: str,
-                        products_col: str, confidence: float) -> dict:
+                        products_col: str, confidence: float, primary_product: str = "",
+                        target_product: str = "") -> dict:
     """Cross-sell rate, attach rate and average products per customer (APC), each arm against control.
 
-    * CSR = share of eligible customers who bought at least one more product = mean of the
-      conversion column; attach rate = share holding both the primary and the offered product,
-      which equals CSR here (every analysed customer holds the primary product and none held the
-      offered one); effects by :func:`uplift.stats.compare.compare_proportions`;
+    Only under a holdings declaration: ``primary_product`` (``[experiment] primary_product``, what every
+    analysed customer holds). Without it the conversion column is whatever the spec's metric says it
+    is (a site visit, a purchase), not "one more product", so nothing is returned and the metric keeps
+    its own description. With it:
+
+    * CSR = share of eligible customers (all holding ``primary_product``) who bought at least one more
+      product (``target_product`` when named) = mean of the conversion column; attach rate = share
+      holding both the primary and the offered product, which equals CSR here (every analysed customer
+      holds the primary product and none held the offered one); effects by
+      :func:`uplift.stats.compare.compare_proportions`;
     * APC before = mean products held; after = before + converted (:data:`PRODUCTS_AFTER`);
       incremental change = CUPED difference in APC after with APC before as covariate
       (:func:`uplift.stats.compare.compare_adjusted`), the unadjusted difference beside it.
     """
     out: dict[str, Any] = {}
+    if not primary_product:
+        return out
+    offered = f"the offered product, {target_product}" if target_product else "the offered product"
     if conv_col:
         rows = []
         for a in treat:
@@ -308,15 +318,16 @@ def crosssell_catalogue(per_arm: Mapping[str, Moments], treat: Sequence[str], co
             rows.append({"arm": a, "control": control, **comp.to_dict()})
         out["cross_sell_rate"] = {
             "column": conv_col,
-            "definition": "share of eligible customers who bought at least one more product (the offered product)",
+            "definition": f"share of eligible customers (all holding {primary_product}) who bought at least one more "
+                          f"product ({offered})",
             "per_arm": {a: per_arm[a].mean_of(conv_col) for a in per_arm},
             "effects": rows,
         }
         out["attach_rate"] = {
             "column": conv_col,
-            "definition": "share holding both the primary and the offered product; every analysed customer holds "
-                          "the primary product (eligibility) and none held the offered one, so it equals the share "
-                          "who took the offered product",
+            "definition": f"share holding both the primary product ({primary_product}) and {offered}; every analysed "
+                          "customer holds the primary product ([experiment] primary_product) and none held the offered "
+                          "one, so it equals the share who took the offered product",
             "per_arm": {a: per_arm[a].mean_of(conv_col) for a in per_arm},
             "effects": rows,
         }

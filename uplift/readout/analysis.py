@@ -52,6 +52,7 @@ class Analysis:
 
     spec: Spec
     provenance: Mapping[str, Any]
+    manifest: Mapping[str, Any]
     arms: Mapping[str, int]
     control: str
     srm: SRMResult
@@ -79,6 +80,7 @@ class Analysis:
             "spec_sha256": self.provenance.get("spec_sha256"),
             "data_sha256": self.provenance.get("data_sha256"),
             "provenance": self.provenance,
+            "manifest": self.manifest,
             "control": self.control,
             "arms": self.arms,
             "srm": self.srm,
@@ -136,8 +138,12 @@ def analyse(
     data_sha256: str = "",
     label: str | None = None,
     engine: str | None = None,
+    manifest: Mapping[str, Any] | None = None,
 ) -> Analysis:
     """Run every part of the readout. See the module docstring.
+
+    ``manifest``: the inputs' manifest (:func:`uplift.readout.render.manifest_of`); its ``data_sha256``
+    is used (``data_sha256`` only when there is no manifest, e.g. for frames passed in memory).
 
     ``outcomes`` is anything :func:`uplift.data.source.open_source` reads: a DataFrame (in memory),
     a Parquet/CSV file or folder (read by the embedded DuckDB), an Ibis table or a Spark DataFrame,
@@ -160,10 +166,15 @@ def analyse(
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
+    manifest = dict(manifest) if manifest is not None else _frame_manifest(spec, data_sha256)
+    provenance = _provenance(spec, str(manifest.get("data_sha256") or ""), arms, source.description)
+    manifest["libraries"] = provenance["libraries"]  # one set of versions, shown in both places
+    manifest["python"] = provenance["python"]
+    manifest["toolkit_version"] = provenance["toolkit_version"]
     return Analysis(
-        spec=spec, provenance=_provenance(spec, data_sha256, arms, source.description), arms=arms, control=control,
+        spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, notes=tuple(notes),
+        precision=precision, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
     )
 
 
@@ -192,6 +203,20 @@ def targeting_columns(spec: Spec, available: list[str], arm_column: str) -> list
             wanted |= {getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name.endswith("_column")}
     wanted |= {m.column for m in (*spec.metrics, *spec.guardrails)}
     return [c for c in available if c in wanted]
+
+
+def _frame_manifest(spec: Spec, data_sha256: str) -> dict[str, Any]:
+    """The manifest when the outcomes came as frames, not files: no files to list; the spec file's hash."""
+    from pathlib import Path
+
+    from uplift.data.files import file_sha256
+
+    p = Path(spec.path) if spec.path else None
+    spec_file = ({"name": p.name, "bytes": int(p.stat().st_size), "sha256": file_sha256(p)}
+                 if p is not None and p.is_file() else None)
+    return {"files": [], "data_sha256": data_sha256, "spec": spec_file,
+            "ledger_spec_sha256": [], "ledger_matches_spec": None,
+            "check": "the outcomes were passed in memory: there are no files to check"}
 
 
 def _provenance(spec: Spec, data_sha256: str, arms: Mapping[str, int], engine: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ The notebook itself calls :func:`uplift.readout.analysis.analyse` and writes
 from __future__ import annotations
 
 import copy
-import hashlib
 import html
 import shutil
 import sys
@@ -30,11 +29,12 @@ from typing import Any
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, read_table, write_json_atomic, write_text_atomic
+from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.source import open_source
 from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.spec import Spec
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "manifest_of", "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -66,8 +66,8 @@ def load_inputs(
     read into memory, with ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates
     come back). The ledger stays a path, opened beside the outcomes when arms are attached. The
     population, when given, is read into memory (eligibility and targeting are row-level). Returns
-    the inputs and ``data_sha256``: SHA-256 over the input files' digests, in a fixed order, so a
-    number in results.json can be traced to its inputs.
+    the inputs and their ``manifest`` (:func:`manifest_of`), with ``data_sha256``, the SHA-256 of the
+    manifest's checksum list (:func:`uplift.data.manifest.checksum_list_sha256`; not of any one file).
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -82,29 +82,47 @@ def load_inputs(
         "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine),
         "outcomes_label": str(out_path),
     }
-    digests = [f"outcomes:{_digest(out_path)}"]
     inputs["ledger"] = None
     if ledger:
         if not Path(ledger).exists():
             raise DataError(f"{ledger}: ledger file not found; check the path")
         inputs["ledger"] = str(ledger)
-        digests.append(f"ledger:{_digest(Path(ledger))}")
     inputs["population"] = None
     if pop_path is not None and pop_path.exists():
         inputs["population"] = read_table(pop_path, "population")
-        digests.append(f"population:{file_sha256(pop_path)}")
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
-    inputs["data_sha256"] = hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    used_pop = pop_path if inputs["population"] is not None else None
+    inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
+    inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
     return inputs
 
 
-def _digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's data files (name and digest of each, sorted)."""
-    if path.is_dir():
-        parts = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq", ".csv"))
-        return hashlib.sha256("".join(f"{p.relative_to(path)}:{file_sha256(p)}\n" for p in parts).encode()).hexdigest()
-    return file_sha256(path)
+def manifest_of(spec: Spec, outcomes: Path, fmt: str | None, ledger: str | Path | None,
+                population: Path | None) -> dict[str, Any]:
+    """The inputs' manifest (results.json ``manifest``): per data file its role, name, size in bytes,
+    rows and SHA-256 (equal to ``sha256sum <file>``; a folder is listed part by part), the spec file's
+    name and SHA-256, the spec hashes the ledger recorded, and ``data_sha256`` (SHA-256 of the
+    checksum list ``<sha256>  <name>``). Library versions are added by the analysis."""
+    files = input_entries("outcomes", outcomes, fmt)
+    if ledger:
+        files += input_entries("ledger", ledger)
+    if population is not None:
+        files += input_entries("population", population)
+    spec_file = None
+    if spec.path and Path(spec.path).is_file():
+        p = Path(spec.path)
+        spec_file = {"name": p.name, "bytes": int(p.stat().st_size), "sha256": file_sha256(p)}
+    recorded = ledger_spec_hashes(ledger) if ledger else []
+    return {
+        "files": files,
+        "data_sha256": checksum_list_sha256(files),
+        "spec": spec_file,
+        "ledger_spec_sha256": recorded,
+        "ledger_matches_spec": (spec.sha256 in recorded) if recorded else None,
+        "check": "sha256sum <file> prints the sha256 of each file; save the checksum lines as SHA256SUMS beside "
+                 "the files and run sha256sum -c SHA256SUMS",
+    }
 
 
 def write_results(
@@ -119,7 +137,7 @@ def write_results(
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-        data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
+        manifest=inputs["manifest"], label=inputs["outcomes_label"],
     )
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)

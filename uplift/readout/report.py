@@ -126,8 +126,6 @@ def header(r: Mapping[str, Any]) -> str:
         ("Data complete as of", _E(str(p.get("data_as_of") or "not stated"))),
         ("Units analysed", fmt_num(p.get("units_analysed"))),
         ("Arms", _E(", ".join(f"{a} ({n:,})" for a, n in r.get("arms", {}).items())) + f" &middot; control: <b>{_E(str(r.get('control')))}</b>"),
-        ("Spec SHA-256", f"<code>{_E(str(r.get('spec_sha256', '')))}</code>"),
-        ("Data SHA-256", f"<code>{_E(str(r.get('data_sha256', '')))}</code>"),
         ("Toolkit", _E(f"xsell-uplift {r.get('toolkit_version', '')}, Python {p.get('python', '')}")),
     ]
     return "<table class=\"provenance\"><tbody>" + "".join(
@@ -271,6 +269,8 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
                 f"{_E(str(row.get('covariate', 'the pre-period covariate')))}; unadjusted effect {diff(un.get('abs_effect'))} "
                 f"{_ci(un.get('abs_ci'), diff)}, {p_phrase(un.get('p_value'))}."
             )
+    described = {str(r.get("metric")): str(r.get("description")) for r in rows if r.get("description")}
+    notes += [f"{_E(k)}: {_E(v)}" for k, v in described.items()]  # each metric labelled by the spec's description
     methods = sorted({str(r.get("method")) for r in rows if r.get("method")})
     notes += [f"Method: {_E(m)}" for m in methods]
     return html_ + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
@@ -409,25 +409,69 @@ def sequential_note(r: Mapping[str, Any]) -> str:
 
 
 def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
-    """Section 10 (CLV part): CLV per arm, incremental CLV with CI, observed vs extrapolated share."""
+    """Section 10 (CLV part): CLV per arm; incremental CLV with its interval, its observed and
+    extrapolated shares, the first-year value beside it, the lifetime ROI; the margin's definition;
+    the influence check."""
     c = r.get("clv") or {}
     if not c:
         return "<p>No CLV section in the spec.</p>"
+    money = lambda x: fmt_money(x, currency)  # noqa: E731
     per_arm = c.get("arms") or {}
     rows = []
     for arm, v in per_arm.items():
-        rows.append([_E(str(arm)), fmt_money(v.get("clv"), currency), fmt_num(v.get("rmst"), 2),
+        rows.append([_E(str(arm)), money(v.get("clv")), fmt_num(v.get("rmst"), 2),
                      _E(str(v.get("model", ""))), fmt_pct(v.get("share_observed"), 0)])
     html_ = table(["Arm", "CLV per customer", "RMST (periods)", "Survival model", "Share of CLV observed"], rows) if rows else ""
     ci_name = ci_label([c])
+    tau = max((v.get("observed_periods") or 0 for v in per_arm.values()), default=0)
+    horizon = c.get("horizon_periods")
+    chosen = (c.get("extrapolation") or {}).get("chosen")
+    roi_arms = (r.get("roi") or {}).get("per_arm") or {}
     for arm, inc in (c.get("incremental") or {}).items():
-        html_ += box("good" if _ok(inc.get("ci", [None])[0]) and inc["ci"][0] > 0 else "warn",
-                     f"Incremental CLV, {_E(str(arm))}: {fmt_money(inc.get('clv'), currency)} per customer "
-                     f"({ci_name} {_ci(inc.get('ci'), lambda x: fmt_money(x, currency))})",
-                     f"<p>Scaled to the eligible population: {fmt_money(inc.get('population'), currency)} "
-                     f"({ci_name} {_ci(inc.get('population_ci'), lambda x: fmt_money(x, currency))}).</p>")
+        body = [f"Scaled to the eligible population: {money(inc.get('population'))} "
+                f"({ci_name} {_ci(inc.get('population_ci'), money)})."]
+        tail = (f"extrapolated beyond them (periods {tau + 1} to {horizon}, {_E(str(chosen))} model)" if chosen
+                else "beyond the observed periods (none: no extrapolation)")
+        body.append(f"Of the incremental CLV, {money(inc.get('observed_part'))} ({fmt_pct(inc.get('share_observed'), 0)}) "
+                    f"comes from the {tau} observed periods and <b>{money(inc.get('extrapolated_part'))} "
+                    f"({fmt_pct(inc.get('share_extrapolated'), 0)}) is {tail}</b>.")
+        fy = inc.get("first_year") or {}
+        if fy:
+            line = (f"Value in the first {fy.get('periods')} periods (one year, discounted): {money(fy.get('estimate'))} "
+                    f"({ci_name} {_ci(fy.get('ci'), money)}), against {money(inc.get('clv'))} over the "
+                    f"{horizon}-period lifetime horizon.")
+            profit = (roi_arms.get(arm) or {}).get("incremental_profit") or {}
+            if _ok(profit.get("estimate")):
+                line += (f" The finance section's 12-month incremental profit (undiscounted, from the [economics] "
+                         f"columns) is {money(profit.get('estimate'))} ({ci_name} {_ci(profit.get('ci'), money)}).")
+            body.append(line)
+        lr = inc.get("lifetime_roi") or {}
+        if lr:
+            if _ok(lr.get("estimate")):
+                body.append(f"<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {money(lr.get('campaign_cost'))} "
+                            f"per treated customer) / cost = <b>{fmt_pct(lr.get('estimate'), 0)}</b> "
+                            f"({ci_name} {_ci(lr.get('ci'), lambda x: fmt_pct(x, 0))}; {_E(str(lr.get('method', '')))}).")
+            else:
+                body.append(f"Lifetime ROI not computed: {_E(str(lr.get('note', '')))}.")
+        lo = (inc.get("ci") or [None])[0]
+        html_ += box("good" if _ok(lo) and lo > 0 else "warn",
+                     f"Incremental CLV, {_E(str(arm))}: {money(inc.get('clv'))} per customer "
+                     f"({ci_name} {_ci(inc.get('ci'), money)})",
+                     "".join(f"<p>{x}</p>" for x in body))
+    if c.get("margin_definition"):
+        html_ += f"<p><b>Margin.</b> {_E(str(c['margin_definition']))}</p>"
+    influence = c.get("influence") or {}
+    flagged = [x for x in (influence.get("arms") or {}).values() if x.get("flagged")]
+    if flagged:
+        html_ += box("warn", "One customer moves the incremental CLV",
+                     "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
+    elif influence.get("arms"):
+        worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
+        html_ += ("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
+                  "tenures and in those with the largest influence): the incremental CLV moves by at most "
+                  f"{money(abs(worst.get('change') or 0))}, less than one standard error ({money(worst.get('se'))}).</p>")
     html_ += "<p class=\"muted\">" + _E(
-        f"Discount rate {c.get('annual_discount_rate')} a year, horizon {c.get('horizon_periods')} periods "
+        f"Discount rate {c.get('annual_discount_rate')} a year, horizon {horizon} periods "
         f"({c.get('periods_per_year')} a year), margin timing: {c.get('margin_timing')}. {c.get('method', '')}"
     ) + "</p>"
     return html_

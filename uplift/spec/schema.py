@@ -84,6 +84,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "data_as_of": Field("str", default=""),
         "currency": Field("str", default="EUR"),
         "target_product": Field("str", default=""),
+        # What every analysed customer holds (e.g. "current account"): the holdings declaration. Only
+        # with it does the readout show cross-sell measures (cross-sell rate, attach rate, products per
+        # customer); without it a conversion is just the metric it is, under its own description.
+        "primary_product": Field("str", default=""),
     },
     "population": {
         "source": Field("str", default=""),
@@ -163,6 +167,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "margin_timing": Field("str", default="end", check=one_of("end", "start")),
         "products_column": Field("str", default=""),
         "n_bootstrap": Field("int", default=0, check=non_negative("200")),  # bootstrap check of the CLV interval
+        # The longest tenure the data can hold, in periods: a larger one is refused. Default (none given):
+        # the periods from [experiment] start_date to data_as_of, rounded up, when both dates are given
+        # (tenure counts periods since the campaign); otherwise 100 years of periods (100 x periods_per_year).
+        "max_tenure_periods": Field("int", default=None, check=positive("24")),
+        # What margin_per_period_column is net of: "cannibalisation" (margin lost on products the customer
+        # already held) and/or "cost_to_serve". The readout states it; [] says the margin is gross of both.
+        "margin_net_of": Field("str_list", default=[], check=lambda v: None if set(v) <= {"cannibalisation", "cost_to_serve"}
+                               else 'use "cannibalisation" and/or "cost_to_serve", e.g. ["cannibalisation", "cost_to_serve"]'),
     },
     "analysis": {
         "arm_column": Field("str", default=""),

@@ -71,6 +71,7 @@ class ExperimentSettings:
     data_as_of: str
     currency: str
     target_product: str
+    primary_product: str
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ class CLVSettings:
     margin_timing: str
     products_column: str
     n_bootstrap: int
+    max_tenure_periods: int | None
+    margin_net_of: tuple[str, ...]
 
 
 @dataclass(frozen=True)

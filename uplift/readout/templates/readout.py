@@ -35,6 +35,7 @@ from uplift.readout import money as money
 from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
+from uplift.readout.provenance import manifest_table
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
 from uplift.readout.render import load_inputs
@@ -46,7 +47,7 @@ spec = load_spec(spec_path or DEMO_SPEC)
 inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-    data_sha256=inputs["data_sha256"], label=inputs["outcomes_label"],
+    manifest=inputs["manifest"], label=inputs["outcomes_label"],
 )
 results = analysis.to_results()
 write_json_atomic(results, results_path)
@@ -65,7 +66,8 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)))
+display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)
+             + manifest_table(results)))
 
 # %% [markdown]
 # ## Decision
@@ -146,7 +148,7 @@ display(HTML(wrap(report.catalogue(results))))
 if analysis.clv is not None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     analysis.clv.plot_survival(axes[0])
-    analysis.clv.plot_cumulative_value(axes[1])
+    analysis.clv.plot_cumulative_value(axes[1], currency=currency)
     fig.tight_layout()
     show(fig)
 display(HTML(wrap(report.clv_summary(results, currency))))
