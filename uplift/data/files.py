@@ -9,13 +9,12 @@ the checks of :mod:`uplift.data.facts` count as missing and infinite.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
+from uplift.data.writes import commit_files
 from uplift.results import to_json
 
 __all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "atomic_write",
@@ -32,27 +31,11 @@ _NAN_TEXT = ("NaN", "nan", "-NaN", "-nan")
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     """Create ``path`` by ``write(temporary_path)``, fsync, then rename: never half-written.
 
-    The temporary file sits in the same folder (so the rename is atomic) and is removed if
-    ``write`` fails; the file gets the usual permissions (0666 minus the umask).
+    The temporary file sits in the same folder as the file (a symlink's target, so the link is
+    kept) and is removed if ``write`` fails; the file gets the usual permissions (0666 minus the
+    umask). Several files written as one unit: :func:`uplift.data.writes.commit_files`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report should get the usual permissions
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    commit_files([(path, write)])
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:

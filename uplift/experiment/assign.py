@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,14 +46,15 @@ import numpy as np
 import pandas as pd
 
 from uplift.data.files import read_table
+from uplift.data.writes import commit_files, ledger_lock, real_path
 from uplift.data.hashing import canonical_units, hash64
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
 from uplift.experiment.exclusions import (
-    Eligibility, apply_exclusions, exclusions_path, prepare_exclusion_log, write_exclusion_log,
+    Eligibility, apply_exclusions, exclusions_path, prepare_exclusion_log,
 )
 from uplift.experiment.ledger import (
-    assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, write_ledger,
+    assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, ledger_writer, table_writer,
 )
 from uplift.text import text_table
 
@@ -452,40 +454,47 @@ def _break_ties(order: np.ndarray, h: np.ndarray, codes: np.ndarray, canon: np.n
     order[:] = order[sub]
 
 
-
 def assign_to_ledger(
     spec,
     population_path: str | Path,
     ledger_path: str | Path,
     assigned_at: str | None = None,
     exclusions: str | Path | None = None,
+    wait: float = 10.0,
 ) -> Assignment:
     """Read the population, assign, and append the new rows to the ledger file atomically.
 
-    The ledger is rewritten (temporary file, then rename) only if rows were added, so
-    re-running the same spec on the same population leaves the file byte-identical.
-    The per-unit exclusion reasons are appended to ``exclusions`` (default
-    :func:`exclusions_path`) when they change. Nothing is written if any check fails.
+    The ledger's lock (:func:`uplift.data.writes.ledger_lock`, waiting up to ``wait`` seconds for
+    another run) is held from reading the ledger to renaming it, so concurrent runs append in
+    turn and none loses rows. The ledger is rewritten only if rows were added, so re-running the
+    same spec on the same population leaves the file byte-identical. The per-unit exclusion
+    reasons are appended to ``exclusions`` (default :func:`exclusions_path`) when they change.
+    The exclusion log and the ledger are replaced together or not at all
+    (:func:`uplift.data.writes.commit_files`); nothing is written if any check fails.
     """
     population = read_table(population_path, what="population")
     ledger_path = Path(ledger_path)
-    old = read_ledger(ledger_path, spec.unit)
-    result = assign(
-        spec, population, old, assigned_at=assigned_at, label=str(population_path), ledger_label=str(ledger_path)
-    )
     log = Path(exclusions) if exclusions else exclusions_path(ledger_path)
     if log.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserError(f"{log}: unknown exclusion-log type; name it .parquet or .csv")
-    if log.resolve() == ledger_path.resolve():
+    if real_path(log) == real_path(ledger_path):
         raise UserError(f"{log}: the exclusion log cannot be the ledger itself; give another file name")
-    log_frame, added_excl = prepare_exclusion_log(log, spec, result.eligibility, result.assigned_at)
-    # every check passed: write the ledger first (the record of arms), then the exclusion log
-    if result.added or old is None:
-        if old is not None and len(old):
-            _assert_prefix(old, result.ledger, spec.unit)
-        write_ledger(result.ledger, ledger_path, spec.unit)
-    if log_frame is not None:
-        write_exclusion_log(log, log_frame)
+    for out, flag in ((ledger_path, "--ledger"), (log, "--exclusions")):
+        if out.exists() and os.path.samefile(out, population_path):
+            raise UserError(f"{out}: is the --population input of this run; give {flag} another file name")
+    with ledger_lock(ledger_path, wait):
+        old = read_ledger(ledger_path, spec.unit)
+        result = assign(
+            spec, population, old, assigned_at=assigned_at, label=str(population_path), ledger_label=str(ledger_path)
+        )
+        log_frame, added_excl = prepare_exclusion_log(log, spec, result.eligibility, result.assigned_at)
+        # every check passed: the exclusion log and the ledger (the record of arms, renamed last) as one unit
+        writes = [] if log_frame is None else [(log, table_writer(log_frame, log))]
+        if result.added or old is None:
+            if old is not None and len(old):
+                _assert_prefix(old, result.ledger, spec.unit)
+            writes.append((ledger_path, ledger_writer(result.ledger, ledger_path, spec.unit)))
+        commit_files(writes)
     return Assignment(
         **{**result.__dict__, "extra": {"ledger_path": str(ledger_path), "exclusions_path": str(log),
                                         "exclusions_logged": added_excl}}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from uplift.errors import DataError
 
 __all__ = [
     "LEDGER_TEXT_COLUMNS", "concat_ledgers", "distinct_text", "ledger_columns", "assignment_config", "read_ledger",
-    "write_ledger", "write_table", "empty_ledger",
+    "write_ledger", "write_table", "table_writer", "ledger_writer", "empty_ledger",
 ]
 
 LEDGER_TEXT_COLUMNS: tuple[str, ...] = (
@@ -149,19 +149,27 @@ def read_ledger(path: str | Path, unit: str) -> pd.DataFrame | None:
 
 def write_ledger(df: pd.DataFrame, path: str | Path, unit: str) -> None:
     """Write the ledger atomically (temporary file, then rename)."""
-    p = Path(path)
-    _check_suffix(p)
-    write_table(normalise(df, unit), p)
+    atomic_write(path, ledger_writer(df, path, unit))
+
+
+def ledger_writer(df: pd.DataFrame, path: str | Path, unit: str) -> Callable[[str], object]:
+    """The function that writes the ledger ``df`` to a temporary file (see :func:`table_writer`)."""
+    _check_suffix(Path(path))
+    return table_writer(normalise(df, unit), path)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a ledger-style table atomically: CSV (no index, ``\\n`` line ends) when the file
     is named ``.csv``, else Parquet. Shared by the ledger and its exclusion log."""
-    p = Path(path)
-    if p.suffix.lower() == ".csv":
-        atomic_write(p, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
-    else:
-        atomic_write(p, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(path, table_writer(frame, path))
+
+
+def table_writer(frame: pd.DataFrame, path: str | Path) -> Callable[[str], object]:
+    """The function that writes ``frame`` to a temporary file in the format ``path`` names
+    (for :func:`uplift.data.writes.commit_files`)."""
+    if Path(path).suffix.lower() == ".csv":
+        return lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n")
+    return lambda tmp: frame.to_parquet(tmp, index=False)
 
 
 def describe(df: pd.DataFrame) -> dict[str, Any]:
