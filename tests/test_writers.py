@@ -197,3 +197,85 @@ def test_a_symlinked_ledger_is_updated_through_its_link(tmp_path):
     assert len(pd.read_parquet(real)) == 600 - int(
         pd.concat([pd.read_parquet(tmp_path / f"pop{i}.parquet") for i in (1, 2)]).opt_out.sum())
     assert sorted(p.name for p in store.iterdir()) == ["ledger.parquet"]  # no temporary or lock file left
+
+
+# --------------------------------------------------------------------------- a campaign to read out
+
+
+def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "uplift", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def one_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory, demo_spec_path):
+    """The demo spec assigned on 3,000 simulated customers, and the campaign's outcomes."""
+    root = tmp_path_factory.mktemp("campaign")
+    spec = root / "spec.toml"
+    spec.write_text(demo_spec_path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["simulate", "--customers", "3000", "--seed", "3", "--out", str(root / "sim"), "-q"]) == 0
+    ledger = root / "ledger.parquet"
+    assert main(["assign", str(spec), "--population", str(root / "sim" / "population.parquet"), "--ledger", str(ledger),
+                 "-q"]) == 0
+    assert main(["simulate", "--population", str(root / "sim" / "population.parquet"), "--ledger", str(ledger),
+                 "--seed", "3", "--out", str(root / "campaign"), "-q"]) == 0
+    return {"root": root, "spec": spec, "ledger": ledger, "population": root / "sim" / "population.parquet",
+            "outcomes": root / "campaign" / "outcomes.parquet", "text": spec.read_text(encoding="utf-8")}
+
+
+def edited(campaign, tmp_path, old: str, new: str) -> Path:
+    assert old in campaign["text"]
+    spec = tmp_path / "edited.toml"
+    spec.write_text(campaign["text"].replace(old, new, 1), encoding="utf-8")
+    return spec
+
+
+# --------------------------------------------------------------------------- spec drift after assignment
+
+
+def cli(capsys, *args: str) -> tuple[int, list[str]]:
+    """Run the command line in this process: (exit status, stderr lines)."""
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("old, new, key, was, now", [
+    ('control = "control"', 'control = "offer"', "control", '"control"', '"offer"'),
+    ("arms = { control = 0.10, offer = 0.90 }", "arms = { control = 0.20, offer = 0.80 }", "arms",
+     "{ control = 0.1, offer = 0.9 }", "{ control = 0.2, offer = 0.8 }"),
+    ('salt = "demo-mortgage-2026q1"', 'salt = "other"', "salt", '"demo-mortgage-2026q1"', '"other"'),
+    ('stratify = ["segment"]', "stratify = []", "stratify", '["segment"]', "[]"),
+])
+def test_a_changed_assignment_setting_stops_check_and_readout(campaign, tmp_path, capsys, old, new, key, was, now):
+    """Before: `check` exited 0 and the readout compared the arms the other way round (control swapped)."""
+    spec = edited(campaign, tmp_path, old, new)
+    runs = [cli(capsys, "check", str(spec), "--ledger", str(campaign["ledger"]))]
+    runs += [cli(capsys, "readout", str(spec), "--outcomes", str(campaign["outcomes"]), "--ledger", str(campaign["ledger"]),
+                 "--out", str(tmp_path / engine), "--json-only", "--engine", engine) for engine in ("pandas", "duckdb")]
+    assert [(code, len(err)) for code, err in runs] == [(2, 1)] * 3, runs
+    lines = [err[0] for _, err in runs]
+    print(lines[0])
+    expected = (f"{campaign['ledger']}: experiment 'demo' was assigned with a different [assignment] {key}: "
+                f"the ledger has {key} = {was}, the spec has {key} = {now}; put back {key} = {was} in the spec")
+    for line in lines:
+        assert expected in line, line
+    assert lines[1].split(": error: ")[1] == lines[2].split(": error: ")[1]  # the same message on both backends
+    assert not (tmp_path / "pandas").exists() and not (tmp_path / "duckdb").exists()
+
+
+def test_a_change_that_keeps_the_assignment_passes(campaign, tmp_path, capsys):
+    """Another alpha (or metrics) changes the spec's hash, not its assignment: check and readout run."""
+    spec = edited(campaign, tmp_path, "alpha = 0.05", "alpha = 0.10")
+    assert cli(capsys, "check", str(spec), "--ledger", str(campaign["ledger"]))[0] in (0, 1)
+    for engine in ("pandas", "duckdb"):
+        code, err = cli(capsys, "readout", str(spec), "--outcomes", str(campaign["outcomes"]), "--ledger",
+                        str(campaign["ledger"]), "--out", str(tmp_path / engine), "--json-only", "--engine", engine)
+        assert code == 0, err
+        assert json.loads((tmp_path / engine / "results.json").read_text())["experiment"] == "demo"

@@ -36,7 +36,6 @@ on the same input give byte-identical ledgers.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from uplift.experiment.exclusions import (
 from uplift.experiment.ledger import (
     assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, ledger_writer, table_writer,
 )
+from uplift.spec.record import check_recorded
 from uplift.text import text_table
 
 __all__ = [
@@ -227,15 +227,7 @@ def _validate_ledger(ledger: pd.DataFrame, spec, config: str, label: str) -> Non
             f"{label}: holds experiment {', '.join(repr(e) for e in exps)}, not {spec.name!r}; "
             "give this experiment its own ledger file"
         )
-    configs = distinct_text(ledger["assignment_config"])
-    if configs != [config]:
-        old = json.loads(configs[0]) if len(configs) == 1 else {}
-        new = json.loads(config)
-        changed = [k for k in ("salt", "arms", "control", "stratify", "unit") if old.get(k) != new.get(k)] or ["assignment"]
-        raise UserError(
-            f"{label}: experiment {spec.name!r} was assigned with a different [assignment] "
-            f"{', '.join(changed)}; restore the original values, or start a new experiment name with a new ledger"
-        )
+    check_recorded(distinct_text(ledger["assignment_config"]), config, label, spec.name)
     arms = set(distinct_text(ledger["arm"]))
     unknown = arms - set(spec.arms)
     if unknown:

@@ -20,7 +20,6 @@ so a crash mid-write leaves the previous ledger intact.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -30,6 +29,7 @@ from pandas.api.types import union_categoricals
 
 from uplift.data.files import atomic_write
 from uplift.errors import DataError
+from uplift.spec.record import assignment_config  # re-exported: what the ledger records
 
 __all__ = [
     "LEDGER_TEXT_COLUMNS", "concat_ledgers", "distinct_text", "ledger_columns", "assignment_config", "read_ledger",
@@ -45,21 +45,6 @@ _SUFFIXES = (".parquet", ".pq", ".csv")
 def ledger_columns(unit: str) -> list[str]:
     """The ledger's columns in order, with the unit column named ``unit``."""
     return ["experiment", unit, "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at"]
-
-
-def assignment_config(salt: str, arms: Mapping[str, float], control: str, stratify: list[str], unit: str) -> str:
-    """Canonical JSON of everything that decides an arm; a ledger never mixes two of these."""
-    return json.dumps(
-        {
-            "salt": salt,
-            "arms": [[a, float(w)] for a, w in arms.items()],  # order matters: arms are cut in this order
-            "control": control,
-            "stratify": list(stratify),
-            "unit": unit,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
 
 
 def empty_ledger(unit: str) -> pd.DataFrame:
