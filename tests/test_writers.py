@@ -279,3 +279,130 @@ def test_a_change_that_keeps_the_assignment_passes(campaign, tmp_path, capsys):
                         str(campaign["ledger"]), "--out", str(tmp_path / engine), "--json-only", "--engine", engine)
         assert code == 0, err
         assert json.loads((tmp_path / engine / "results.json").read_text())["experiment"] == "demo"
+
+
+# --------------------------------------------------------------------------- outputs never over inputs
+
+
+def test_target_never_writes_over_its_inputs_or_a_ledger(campaign, tmp_path, capsys):
+    """Before: `target --out ledger.parquet` replaced the ledger (exit 0); the next assign said 'is not a ledger'."""
+    before = {k: sha(campaign[k]) for k in ("ledger", "population", "outcomes")}
+    base = ["target", str(campaign["spec"]), "--outcomes", str(campaign["outcomes"]), "--population",
+            str(campaign["population"]), "--ledger", str(campaign["ledger"]), "-q", "--bootstrap", "5"]
+    for out, flag in ((campaign["ledger"], "--ledger"), (campaign["population"], "--population"),
+                      (campaign["outcomes"], "--outcomes")):
+        code, err = cli(capsys, *base, "--out", str(out), "--overwrite")
+        assert code == 2 and len(err) == 1 and f"{out}: is the {flag} input of this run" in err[0], err
+    # a ledger not named as an input is still never replaced, even with --overwrite
+    code, err = cli(capsys, *base[:-5], "-q", "--out", str(campaign["ledger"]), "--overwrite")
+    assert code == 2 and "is a ledger (or its exclusion log) written by `uplift assign`" in err[0], err
+    code, err = cli(capsys, *base[:-5], "-q", "--out", str(campaign["root"] / "ledger.exclusions.parquet"), "--overwrite")
+    assert code == 2 and "is a ledger" in err[0], err
+    assert {k: sha(campaign[k]) for k in ("ledger", "population", "outcomes")} == before
+    # an existing output of its own needs --overwrite
+    wave = tmp_path / "wave.parquet"
+    wave.write_bytes(b"an earlier list")
+    code, err = cli(capsys, *base, "--out", str(wave))
+    assert code == 2 and f"{wave}: the output file already exists; pass --overwrite" in err[0], err
+    assert wave.read_bytes() == b"an earlier list"
+
+
+def test_simulate_never_replaces_a_campaign_without_overwrite(campaign, tmp_path, capsys):
+    """Before: `simulate --out` over an existing campaign folder silently replaced its outcomes."""
+    folder = campaign["root"] / "campaign"
+    before = {p.name: sha(p) for p in folder.iterdir()}
+    args = ["simulate", "--population", str(campaign["population"]), "--ledger", str(campaign["ledger"]), "--seed", "9",
+            "--out", str(folder), "-q"]
+    code, err = cli(capsys, *args)
+    assert code == 2 and len(err) == 1 and f"{folder / 'outcomes.parquet'}: the output file already exists" in err[0]
+    assert "--overwrite" in err[0]
+    assert {p.name: sha(p) for p in folder.iterdir()} == before
+    # a new population over the folder of the population it would replace: refused too
+    code, err = cli(capsys, "simulate", "--customers", "100", "--out", str(campaign["root"] / "sim"), "-q")
+    assert code == 2 and "already exists" in err[0]
+    # with --overwrite, into a copy: replaced, all files of the simulation together
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in folder.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    assert cli(capsys, *args[:-2], str(copy), "-q", "--overwrite")[0] == 0
+    assert sha(copy / "outcomes.parquet") != before["outcomes.parquet"]
+    assert sorted(p.name for p in copy.iterdir()) == sorted(before)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_readout_never_writes_into_its_inputs(campaign, tmp_path, capsys, engine):
+    """A readout whose --out folder is the outcomes' folder of parts is refused (it would add files to its input)."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "part-0.parquet").write_bytes(campaign["outcomes"].read_bytes())
+    code, err = cli(capsys, "readout", str(campaign["spec"]), "--outcomes", str(parts), "--ledger",
+                    str(campaign["ledger"]), "--out", str(parts), "--json-only", "--engine", engine)
+    assert code == 2 and len(err) == 1 and f"{parts / 'results.json'}: is the --outcomes input of this run" in err[0]
+    assert sorted(p.name for p in parts.iterdir()) == ["part-0.parquet"]
+
+
+# --------------------------------------------------------------------------- a readout: all files or none
+
+
+def _old_readout(folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("results.json", "readout.html", "readout.ipynb"):
+        (folder / name).write_text(f"the earlier {name}\n", encoding="utf-8")
+    return {p.name: sha(p) for p in folder.iterdir()}
+
+
+def test_a_readout_failing_on_a_full_disk_leaves_the_earlier_readout_whole(campaign, tmp_path, monkeypatch, capsys):
+    """The page cannot be renamed into place (disk full): results.json and the notebook are the earlier
+    ones again (before: a new results.json beside the old readout.html), and no temporary file is left."""
+    out = tmp_path / "report"
+    before = _old_readout(out)
+    real = os.replace
+
+    def fail_on_page(src, dst, *args, **kwargs):
+        if Path(dst).name == "readout.html":
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", fail_on_page)
+    code, err = cli(capsys, "readout", str(campaign["spec"]), "--outcomes", str(campaign["outcomes"]), "--ledger",
+                    str(campaign["ledger"]), "--out", str(out), "-q")
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    assert {p.name: sha(p) for p in out.iterdir()} == before  # nothing else in the folder either
+
+
+def test_ctrl_c_during_a_readout_exits_130_with_one_line(campaign, tmp_path):
+    """SIGINT to the readout's process group while the kernel runs: exit 130, one line, no kernel traceback,
+    the earlier readout untouched and no temporary folder left."""
+    import signal
+    import time
+
+    out = tmp_path / "report"
+    before = _old_readout(out)
+    proc = subprocess.Popen([sys.executable, "-m", "uplift", "readout", str(campaign["spec"]), "--outcomes",
+                             str(campaign["outcomes"]), "--ledger", str(campaign["ledger"]), "--out", str(out), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    kernel_up = False
+    while proc.poll() is None and not kernel_up:  # the kernel's IPC sockets appear in the render folder
+        kernel_up = any((d / "kernel-ipc-1").exists() for d in out.glob(".render-*"))
+        time.sleep(0.05)
+    assert kernel_up, proc.communicate()[1]
+    time.sleep(1.0)  # the notebook's cells are running
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    print(repr(err))
+    assert proc.returncode == 130 and err.strip().splitlines() == ["uplift readout: interrupted"], err
+    assert {p.name: sha(p) for p in out.iterdir()} == before
+
+
+def test_assign_never_writes_its_ledger_or_log_over_the_population(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC, encoding="utf-8")
+    pop = tmp_path / "pop.parquet"
+    population(100, 0).to_parquet(pop, index=False)
+    before = sha(pop)
+    for extra, flag in ((["--ledger", str(pop)], "--ledger"),
+                        (["--ledger", str(tmp_path / "l.parquet"), "--exclusions", str(pop)], "--exclusions")):
+        code, err = cli(capsys, "assign", str(spec), "--population", str(pop), *extra)
+        assert code == 2 and len(err) == 1 and f"{pop}: is the --population input of this run; write {flag}" in err[0]
+    assert sha(pop) == before and sorted(p.name for p in tmp_path.iterdir()) == ["pop.parquet", "spec.toml"]

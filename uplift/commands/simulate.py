@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, out) -> dict:
     from uplift.errors import DataError
     from uplift.data.files import read_table
-    from uplift.simulate import output_paths, simulate_outcomes, write_outputs
+    from uplift.simulate import simulate_outcomes, write_outputs
 
     population = read_table(population_path, "population")
     ledger = read_table(ledger_path, "ledger")

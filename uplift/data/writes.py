@@ -23,11 +23,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from uplift.errors import UserError
 
-__all__ = ["ledger_lock", "guard_outputs", "commit_files", "real_path", "writes_of_record"]
+__all__ = ["commit_files", "guard_outputs", "ledger_lock", "real_path", "refuse_inputs", "writes_of_record"]
 
 _POLL = 0.05  # seconds between attempts to take a held lock
 
@@ -117,7 +117,7 @@ def writes_of_record(path: str | Path) -> bool:
                 names = [c.strip().strip('"') for c in fh.readline().split(",")]
         else:
             return False
-    except Exception:  # unreadable or not Parquet: not a ledger we could recognise
+    except Exception:  # noqa: BLE001  (unreadable or not Parquet: not a ledger we could recognise)
         return False
     return "spec_sha256" in names
 
@@ -147,13 +147,7 @@ def guard_outputs(outputs: Sequence[str | Path], inputs: Mapping[str, str | Path
     Raises a one-line :class:`UserError` naming the output, the input and the fix.
     """
     for out in (Path(o) for o in outputs):
-        for name, given in inputs.items():
-            if given is None or str(given) == "":
-                continue
-            src = Path(given)
-            if _same(out, src) or _inside(out, src):
-                raise UserError(f"{out}: is the {name} input of this run; write {flag} somewhere else, "
-                                "never over a file the command reads")
+        refuse_inputs(out, inputs, flag)
         if writes_of_record(out):
             raise UserError(f"{out}: is a ledger (or its exclusion log) written by `uplift assign`; "
                             f"give {flag} another file name: a ledger is never replaced by another command")
@@ -161,6 +155,18 @@ def guard_outputs(outputs: Sequence[str | Path], inputs: Mapping[str, str | Path
             what = "folder" if out.is_dir() else "file"
             raise UserError(f"{out}: the output {what} already exists; pass --overwrite to replace it, "
                             f"or give {flag} another name")
+
+
+def refuse_inputs(out: str | Path, inputs: Mapping[str, str | Path | None], flag: str) -> None:
+    """Raise a one-line :class:`UserError` if ``out`` is one of ``inputs`` (the same file, or inside an input folder)."""
+    out = Path(out)
+    for name, given in inputs.items():
+        if given is None or str(given) == "":
+            continue
+        src = Path(given)
+        if _same(out, src) or _inside(out, src):
+            raise UserError(f"{out}: is the {name} input of this run; write {flag} somewhere else, "
+                            "never over a file the command reads")
 
 
 def _tempfile_beside(target: Path) -> Path:

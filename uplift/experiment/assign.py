@@ -36,7 +36,6 @@ on the same input give byte-identical ledgers.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.data.files import read_table
-from uplift.data.writes import commit_files, ledger_lock, real_path
+from uplift.data.writes import commit_files, ledger_lock, real_path, refuse_inputs
 from uplift.data.hashing import canonical_units, hash64
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
@@ -472,8 +471,7 @@ def assign_to_ledger(
     if real_path(log) == real_path(ledger_path):
         raise UserError(f"{log}: the exclusion log cannot be the ledger itself; give another file name")
     for out, flag in ((ledger_path, "--ledger"), (log, "--exclusions")):
-        if out.exists() and os.path.samefile(out, population_path):
-            raise UserError(f"{out}: is the --population input of this run; give {flag} another file name")
+        refuse_inputs(out, {"--population": population_path}, flag)
     with ledger_lock(ledger_path, wait):
         old = read_ledger(ledger_path, spec.unit)
         result = assign(

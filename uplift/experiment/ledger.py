@@ -21,7 +21,7 @@ so a crash mid-write leaves the previous ledger intact.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd

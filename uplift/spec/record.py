@@ -17,7 +17,7 @@ from typing import Any
 
 from uplift.errors import UserError
 
-__all__ = ["assignment_config", "spec_assignment_config", "check_recorded"]
+__all__ = ["assignment_config", "check_recorded", "spec_assignment_config"]
 
 _KEYS = (("salt", "[assignment]"), ("arms", "[assignment]"), ("control", "[assignment]"),
          ("stratify", "[assignment]"), ("unit", "[experiment]"))
