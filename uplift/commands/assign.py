@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common
+    from uplift.data.writes import LOCK_WAIT
 
     p = sub.add_parser(
         "assign",
@@ -24,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--assigned-at",
         help="date recorded in assigned_at for the rows added (YYYY-MM-DD; default: [experiment] start_date)",
     )
-    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                   help="when another run is writing the ledger, wait up to SECONDS for it (default 10), then stop")
+    p.add_argument("--wait", type=float, default=LOCK_WAIT, metavar="SECONDS",
+                   help=f"when another run is writing the ledger, wait up to SECONDS for it (default {LOCK_WAIT:g}), "
+                   "then stop")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p

@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from uplift.errors import UserError
 
-__all__ = ["commit_files", "guard_outputs", "ledger_lock", "real_path", "refuse_inputs", "writes_of_record"]
+__all__ = ["LOCK_WAIT", "commit_files", "guard_outputs", "ledger_lock", "real_path", "refuse_inputs", "writes_of_record"]
 
 _POLL = 0.05  # seconds between attempts to take a held lock
+LOCK_WAIT = 10.0
+"""Seconds a writer waits for another to release a ledger by default (``uplift assign --wait``)."""
 
 
 def real_path(path: str | Path) -> Path:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.data.files import read_table
-from uplift.data.writes import commit_files, ledger_lock, real_path, refuse_inputs
+from uplift.data.writes import LOCK_WAIT, commit_files, ledger_lock, real_path, refuse_inputs
 from uplift.data.hashing import canonical_units, hash64
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
@@ -451,7 +451,7 @@ def assign_to_ledger(
     ledger_path: str | Path,
     assigned_at: str | None = None,
     exclusions: str | Path | None = None,
-    wait: float = 10.0,
+    wait: float = LOCK_WAIT,
 ) -> Assignment:
     """Read the population, assign, and append the new rows to the ledger file atomically.
 
