@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uplift.data.files import write_json_atomic, write_parquet_atomic
+from uplift.data.files import json_writer, parquet_writer
+from uplift.data.writes import commit_files
 from uplift.experiment.assign import assign
 from uplift.readout.render import ReadoutPaths, render_readout
 from uplift.simulate import simulate_outcomes, simulate_population
@@ -46,10 +47,8 @@ def run_demo(
         "outcomes": data / "outcomes.parquet",
         "ledger": data / "ledger.parquet",
     }
-    write_parquet_atomic(population, paths["population"])
-    write_parquet_atomic(outcomes, paths["outcomes"])
-    write_parquet_atomic(ledger, paths["ledger"])
-    write_json_atomic(truth.to_dict(), data / "truth.json")
+    commit_files([(paths["population"], parquet_writer(population)), (paths["outcomes"], parquet_writer(outcomes)),
+                  (paths["ledger"], parquet_writer(ledger)), (data / "truth.json", json_writer(truth.to_dict()))])
     return render_readout(
         spec, out, outcomes=paths["outcomes"], ledger=paths["ledger"], population=paths["population"], quiet=quiet
     )

@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from uplift.results import to_json
-from uplift.data.files import write_json_atomic, write_parquet_atomic
+from uplift.data.files import json_writer, parquet_writer
+from uplift.data.writes import commit_files
 from uplift.data.hashing import assign_by_weights
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "simulate_outcomes",
     "simulate",
     "true_clv",
+    "output_paths",
+    "write_outputs",
 ]
 
 PRODUCTS: tuple[str, ...] = (
@@ -126,18 +129,22 @@ class Simulation:
     truth: Truth
 
     def write(self, out: str | Path) -> dict[str, Path]:
-        """Write population.parquet, outcomes.parquet and truth.json into ``out`` atomically."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "population": out / "population.parquet",
-            "outcomes": out / "outcomes.parquet",
-            "truth": out / "truth.json",
-        }
-        write_parquet_atomic(self.population, paths["population"])
-        write_parquet_atomic(self.outcomes, paths["outcomes"])
-        write_json_atomic(self.truth.to_dict(), paths["truth"])
-        return paths
+        """Write population.parquet, outcomes.parquet and truth.json into ``out``, all three or none."""
+        return write_outputs(out, population=self.population, outcomes=self.outcomes, truth=self.truth.to_dict())
+
+
+def output_paths(out: str | Path) -> dict[str, Path]:
+    """The files a simulation writes into the folder ``out``."""
+    out = Path(out)
+    return {"population": out / "population.parquet", "outcomes": out / "outcomes.parquet", "truth": out / "truth.json"}
+
+
+def write_outputs(out: str | Path, **items: pd.DataFrame | dict) -> dict[str, Path]:
+    """Write the given items of :func:`output_paths` (frames as Parquet, the truth as JSON) as one unit."""
+    paths = {k: output_paths(out)[k] for k in items}
+    commit_files([(paths[k], parquet_writer(v) if isinstance(v, pd.DataFrame) else json_writer(v))
+                  for k, v in items.items()])
+    return paths
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

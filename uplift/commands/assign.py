@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common
+    from uplift.data.writes import LOCK_WAIT
 
     p = sub.add_parser(
         "assign",
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--assigned-at",
         help="date recorded in assigned_at for the rows added (YYYY-MM-DD; default: [experiment] start_date)",
     )
+    p.add_argument("--wait", type=float, default=LOCK_WAIT, metavar="SECONDS",
+                   help=f"when another run is writing the ledger, wait up to SECONDS for it (default {LOCK_WAIT:g}), "
+                   "then stop")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -48,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no ledger given; pass --ledger FILE (.parquet or .csv) or set [assignment] ledger in the spec")
     if not args.quiet and sys.stderr.isatty():
         print(f"assigning {population} -> {ledger} ...", file=sys.stderr, flush=True)
-    result = assign_to_ledger(spec, population, ledger, assigned_at=args.assigned_at, exclusions=args.exclusions)
+    if not args.wait >= 0:
+        raise UserError(f"--wait {args.wait} must be a number of seconds, 0 or more")
+    result = assign_to_ledger(spec, population, ledger, assigned_at=args.assigned_at, exclusions=args.exclusions,
+                              wait=args.wait)
     if args.json:
         print(to_json(result.to_dict()))
     else:

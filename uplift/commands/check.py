@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if ledger is None:
         raise UserError(f"{ledger_path}: ledger file not found; run `uplift assign` first or check the path")
     population = read_table(args.population, what="population") if args.population else None
-    result = check_ledger(spec, ledger, population)
+    result = check_ledger(spec, ledger, population, label=str(ledger_path))
     if args.json:
         print(to_json(result.to_dict()))
     else:

@@ -32,11 +32,18 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from uplift.data.writes import guard_outputs
     from uplift.readout.render import render_readout, write_results
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path("reports") / spec.name
+    names = ("results.json",) if args.json_only else ("results.json", "readout.ipynb", "readout.html")
+    # a readout replaces its own earlier report in the folder, never one of its inputs or a ledger
+    guard_outputs([out / n for n in names], {
+        "spec": args.spec, "--outcomes": spec.input_path(args.outcomes, "population", "outcomes"),
+        "--ledger": args.ledger, "--population": spec.input_path(args.population, "population", "source"),
+    }, overwrite=True)
     if args.json_only:
         path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine)
         print(path)

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--control", default="control", help="the control arm's name (default: control)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier simulation in DIR (never an input or a ledger)")
     p.add_argument("--offer-share", type=float, default=0.5, help="with --customers: share of customers in the offer arm (default 0.5)")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
@@ -41,14 +43,20 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from uplift.data.writes import guard_outputs
     from uplift.errors import UserError
+    from uplift.simulate import output_paths
 
+    out = Path(args.out)
+    names = ("outcomes", "truth") if (args.ledger or args.population) else ("population", "outcomes", "truth")
+    guard_outputs([output_paths(out)[k] for k in names], {"--population": args.population, "--ledger": args.ledger},
+                  overwrite=args.overwrite)
     if args.ledger or args.population:
         if not (args.ledger and args.population):
             raise UserError("--population and --ledger go together; give both, or --customers N alone")
         if args.customers is not None:
             raise UserError("--customers makes a new population; drop it when simulating outcomes for --ledger")
-        paths = _outcomes_for_ledger(Path(args.population), Path(args.ledger), args.control, args.seed, Path(args.out))
+        paths = _outcomes_for_ledger(Path(args.population), Path(args.ledger), args.control, args.seed, out)
     else:
         from uplift.simulate import simulate
 
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.offer_share < 1:
             raise UserError(f"--offer-share {args.offer_share} must lie in (0, 1), e.g. 0.5")
         sim = simulate(args.customers, seed=args.seed, arms={"control": 1 - args.offer_share, "offer": args.offer_share})
-        paths = sim.write(args.out)
+        paths = sim.write(out)
     if args.json:
         print(json.dumps({k: str(v) for k, v in paths.items()}))
     else:
@@ -70,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, out) -> dict:
     from uplift.errors import DataError
-    from uplift.data.files import read_table, write_json_atomic, write_parquet_atomic
-    from uplift.simulate import simulate_outcomes
+    from uplift.data.files import read_table
+    from uplift.simulate import simulate_outcomes, write_outputs
 
     population = read_table(population_path, "population")
     ledger = read_table(ledger_path, "ledger")
@@ -87,7 +95,4 @@ def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, 
     if control not in set(assigned["arm"].astype(str)):
         raise DataError(f"{ledger_path}: no unit in arm {control!r}; name the control arm with --control")
     outcomes, truth = simulate_outcomes(assigned.drop(columns=["arm"]), assigned["arm"].astype(str).to_numpy(), seed=seed, control=control)
-    paths = {"outcomes": out / "outcomes.parquet", "truth": out / "truth.json"}
-    write_parquet_atomic(outcomes.drop(columns=["arm"]), paths["outcomes"])
-    write_json_atomic(truth.to_dict(), paths["truth"])
-    return paths
+    return write_outputs(out, outcomes=outcomes.drop(columns=["arm"]), truth=truth.to_dict())

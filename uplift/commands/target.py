@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--population", required=True, help="customers to score (Parquet or CSV), with the feature columns")
     p.add_argument("--out", required=True, help="next-wave list to write (.parquet or .csv)")
     p.add_argument("--ledger", help="assignment ledger (from `uplift assign`) when the outcomes carry no arm column")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never an input or a ledger)")
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default: [targeting] n_bootstrap, 200)")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from uplift.errors import UserError
     from uplift.data.files import read_table, write_parquet_atomic, write_text_atomic
+    from uplift.data.writes import guard_outputs
     from uplift.spec import load_spec
     from uplift.targeting.analyse import targeting_analysis
 
@@ -42,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
     if args.bootstrap is not None and args.bootstrap < 1:
         raise UserError(f"--bootstrap {args.bootstrap} must be at least 1, e.g. 200")
+    guard_outputs([out], {"spec": args.spec, "--outcomes": args.outcomes, "--population": args.population,
+                          "--ledger": args.ledger}, overwrite=args.overwrite)
     spec = load_spec(args.spec)
     outcomes = read_table(args.outcomes, "outcomes")
     population = read_table(args.population, "population")

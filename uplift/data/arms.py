@@ -5,8 +5,8 @@ the engine's LEFT JOIN), and every check is a count the backend returns, validat
 :func:`uplift.data.facts.validate`:
 
 * the outcomes have rows and no unit twice (a unit counted twice, or in two arms);
-* the ledger has the unit and ``arm`` columns, belongs to this experiment, and holds each unit
-  once (a unit in one arm only);
+* the ledger has the unit and ``arm`` columns, belongs to this experiment, holds each unit
+  once (a unit in one arm only), and was assigned under the spec's current assignment settings;
 * outcomes of units missing from the ledger are counted and left out, and refused above
   ``max_unmatched_share`` (they would bias the comparison if many).
 """
@@ -22,6 +22,7 @@ import numpy as np
 from uplift.data.collect import group_counts
 from uplift.data.facts import ARM, GROUP, Facts, GroupRole, Required, validate
 from uplift.data.source import Source, open_source
+from uplift.spec.record import check_recorded
 
 __all__ = ["Armed", "attach_arms"]
 
@@ -41,13 +42,15 @@ class Armed:
 
 
 def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: str = "", experiment: str = "",
-                max_unmatched_share: float = 0.01) -> Armed:
+                max_unmatched_share: float = 0.01, assignment: str | None = None) -> Armed:
     """Arms for every outcome row. See the module docstring for the checks.
 
     Arms come from ``arm_column`` when given (an experiment randomised elsewhere), else from the
     ``ledger`` (a DataFrame, a Parquet/CSV path or a table of the same engine; opened beside the
     outcomes) joined on ``unit``, else from an ``arm`` column of the outcomes. ``experiment``
-    names the experiment a ledger must belong to. Raises :class:`~uplift.errors.DataError` (one line).
+    names the experiment a ledger must belong to; ``assignment`` the ``assignment_config`` its rows
+    must record (:func:`uplift.spec.record.check_recorded`: the spec's arms, weights, control, salt,
+    strata and unit, unchanged since assignment). Raises :class:`~uplift.errors.DataError` (one line).
     """
     schema = source.schema()
     rows, distinct, missing = source.table_facts(unit if unit in schema else None)
@@ -60,6 +63,8 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
         return Armed(source, "arm", group_counts(source, "arm", ARM), ())
     led = open_source(ledger, beside=source, label=str(ledger) if isinstance(ledger, (str, Path)) else "ledger")
     _check_ledger(led, unit, experiment)
+    if assignment and "assignment_config" in led.schema():
+        check_recorded(group_counts(led, "assignment_config", GROUP), assignment, led.label, experiment)
     validate(Facts(source.label, schema=schema, required=(Required(unit, "[experiment] unit", None),)))
     joined = source.join_columns(led, unit, ["arm"])
     counts = joined.counts(["arm"])

@@ -9,17 +9,16 @@ the checks of :mod:`uplift.data.facts` count as missing and infinite.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
+from uplift.data.writes import commit_files
 from uplift.results import to_json
 
 __all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "atomic_write",
-           "write_parquet_atomic", "write_json_atomic", "write_text_atomic", "file_sha256", "files_sha256"]
+           "write_parquet_atomic", "write_json_atomic", "write_text_atomic", "parquet_writer", "text_writer", "json_writer", "file_sha256", "files_sha256"]
 
 
 from uplift.errors import DataError  # noqa: E402  (re-exported)
@@ -32,45 +31,44 @@ _NAN_TEXT = ("NaN", "nan", "-NaN", "-nan")
 def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     """Create ``path`` by ``write(temporary_path)``, fsync, then rename: never half-written.
 
-    The temporary file sits in the same folder (so the rename is atomic) and is removed if
-    ``write`` fails; the file gets the usual permissions (0666 minus the umask).
+    The temporary file sits in the same folder as the file (a symlink's target, so the link is
+    kept) and is removed if ``write`` fails; the file gets the usual permissions (0666 minus the
+    umask). Several files written as one unit: :func:`uplift.data.writes.commit_files`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report should get the usual permissions
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    commit_files([(path, write)])
+
+
+def parquet_writer(df: pd.DataFrame) -> Callable[[str], object]:
+    """A writer of ``df`` as Parquet for :func:`atomic_write` / :func:`uplift.data.writes.commit_files`."""
+    return lambda tmp: df.to_parquet(tmp, index=False)
+
+
+def text_writer(text: str) -> Callable[[str], object]:
+    """A writer of UTF-8 text with ``\\n`` line ends (see :func:`parquet_writer`)."""
+    def w(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+    return w
+
+
+def json_writer(obj: Any) -> Callable[[str], object]:
+    """A writer of ``obj`` as JSON (:func:`uplift.results.to_json`: sorted keys, 2-space indent)."""
+    return text_writer(to_json(obj) + "\n")
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
     """Write a DataFrame to Parquet via a temporary file and a rename (never half-written)."""
-    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(path, parquet_writer(df))
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write text via a temporary file and a rename."""
-    def w(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-    atomic_write(path, w)
+    atomic_write(path, text_writer(text))
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:
     """Write ``obj`` as JSON (:func:`uplift.results.to_json`: sorted keys, 2-space indent) atomically."""
-    write_text_atomic(to_json(obj) + "\n", path)
+    atomic_write(path, json_writer(obj))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -36,7 +36,6 @@ on the same input give byte-identical ledgers.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,15 +44,17 @@ import numpy as np
 import pandas as pd
 
 from uplift.data.files import read_table
+from uplift.data.writes import LOCK_WAIT, commit_files, ledger_lock, real_path, refuse_inputs
 from uplift.data.hashing import canonical_units, hash64
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
 from uplift.experiment.exclusions import (
-    Eligibility, apply_exclusions, exclusions_path, prepare_exclusion_log, write_exclusion_log,
+    Eligibility, apply_exclusions, exclusions_path, prepare_exclusion_log,
 )
 from uplift.experiment.ledger import (
-    assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, write_ledger,
+    assignment_config, concat_ledgers, distinct_text, empty_ledger, ledger_columns, normalise, read_ledger, ledger_writer, table_writer,
 )
+from uplift.spec.record import check_recorded
 from uplift.text import text_table
 
 __all__ = [
@@ -225,15 +226,7 @@ def _validate_ledger(ledger: pd.DataFrame, spec, config: str, label: str) -> Non
             f"{label}: holds experiment {', '.join(repr(e) for e in exps)}, not {spec.name!r}; "
             "give this experiment its own ledger file"
         )
-    configs = distinct_text(ledger["assignment_config"])
-    if configs != [config]:
-        old = json.loads(configs[0]) if len(configs) == 1 else {}
-        new = json.loads(config)
-        changed = [k for k in ("salt", "arms", "control", "stratify", "unit") if old.get(k) != new.get(k)] or ["assignment"]
-        raise UserError(
-            f"{label}: experiment {spec.name!r} was assigned with a different [assignment] "
-            f"{', '.join(changed)}; restore the original values, or start a new experiment name with a new ledger"
-        )
+    check_recorded(distinct_text(ledger["assignment_config"]), config, label, spec.name)
     arms = set(distinct_text(ledger["arm"]))
     unknown = arms - set(spec.arms)
     if unknown:
@@ -452,40 +445,46 @@ def _break_ties(order: np.ndarray, h: np.ndarray, codes: np.ndarray, canon: np.n
     order[:] = order[sub]
 
 
-
 def assign_to_ledger(
     spec,
     population_path: str | Path,
     ledger_path: str | Path,
     assigned_at: str | None = None,
     exclusions: str | Path | None = None,
+    wait: float = LOCK_WAIT,
 ) -> Assignment:
     """Read the population, assign, and append the new rows to the ledger file atomically.
 
-    The ledger is rewritten (temporary file, then rename) only if rows were added, so
-    re-running the same spec on the same population leaves the file byte-identical.
-    The per-unit exclusion reasons are appended to ``exclusions`` (default
-    :func:`exclusions_path`) when they change. Nothing is written if any check fails.
+    The ledger's lock (:func:`uplift.data.writes.ledger_lock`, waiting up to ``wait`` seconds for
+    another run) is held from reading the ledger to renaming it, so concurrent runs append in
+    turn and none loses rows. The ledger is rewritten only if rows were added, so re-running the
+    same spec on the same population leaves the file byte-identical. The per-unit exclusion
+    reasons are appended to ``exclusions`` (default :func:`exclusions_path`) when they change.
+    The exclusion log and the ledger are replaced together or not at all
+    (:func:`uplift.data.writes.commit_files`); nothing is written if any check fails.
     """
     population = read_table(population_path, what="population")
     ledger_path = Path(ledger_path)
-    old = read_ledger(ledger_path, spec.unit)
-    result = assign(
-        spec, population, old, assigned_at=assigned_at, label=str(population_path), ledger_label=str(ledger_path)
-    )
     log = Path(exclusions) if exclusions else exclusions_path(ledger_path)
     if log.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserError(f"{log}: unknown exclusion-log type; name it .parquet or .csv")
-    if log.resolve() == ledger_path.resolve():
+    if real_path(log) == real_path(ledger_path):
         raise UserError(f"{log}: the exclusion log cannot be the ledger itself; give another file name")
-    log_frame, added_excl = prepare_exclusion_log(log, spec, result.eligibility, result.assigned_at)
-    # every check passed: write the ledger first (the record of arms), then the exclusion log
-    if result.added or old is None:
-        if old is not None and len(old):
-            _assert_prefix(old, result.ledger, spec.unit)
-        write_ledger(result.ledger, ledger_path, spec.unit)
-    if log_frame is not None:
-        write_exclusion_log(log, log_frame)
+    for out, flag in ((ledger_path, "--ledger"), (log, "--exclusions")):
+        refuse_inputs(out, {"--population": population_path}, flag)
+    with ledger_lock(ledger_path, wait):
+        old = read_ledger(ledger_path, spec.unit)
+        result = assign(
+            spec, population, old, assigned_at=assigned_at, label=str(population_path), ledger_label=str(ledger_path)
+        )
+        log_frame, added_excl = prepare_exclusion_log(log, spec, result.eligibility, result.assigned_at)
+        # every check passed: the exclusion log and the ledger (the record of arms, renamed last) as one unit
+        writes = [] if log_frame is None else [(log, table_writer(log_frame, log))]
+        if result.added or old is None:
+            if old is not None and len(old):
+                _assert_prefix(old, result.ledger, spec.unit)
+            writes.append((ledger_path, ledger_writer(result.ledger, ledger_path, spec.unit)))
+        commit_files(writes)
     return Assignment(
         **{**result.__dict__, "extra": {"ledger_path": str(ledger_path), "exclusions_path": str(log),
                                         "exclusions_logged": added_excl}}

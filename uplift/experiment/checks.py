@@ -36,6 +36,7 @@ from uplift.data.hashing import canonical_units
 from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
 from uplift.experiment.ledger import distinct_text
+from uplift.spec.record import check_recorded, spec_assignment_config
 from uplift.results import jsonable
 from uplift.text import text_table
 
@@ -314,13 +315,20 @@ def balance_covariates(spec, population: pd.DataFrame) -> list[str]:
 
 def check_ledger(
     spec, ledger: pd.DataFrame, population: pd.DataFrame | None = None, threshold_srm: float = 0.001,
-    threshold_smd: float = 0.1,
+    threshold_smd: float = 0.1, label: str = "ledger",
 ) -> CheckResult:
-    """SRM of a ledger (overall and per stratum) and, with a population, covariate balance."""
+    """SRM of a ledger (overall and per stratum) and, with a population, covariate balance.
+
+    A ledger assigned under other settings than the spec's (salt, arms, weights, control,
+    stratify, unit; :mod:`uplift.spec.record`) is refused: its arms would not mean the spec's.
+    """
     unit = spec.unit
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))
         raise UserError(f"ledger holds experiment {got}, not {spec.name!r}; give this experiment's ledger")
+    expected = spec_assignment_config(spec)
+    if len(ledger) and expected is not None and "assignment_config" in ledger.columns:
+        check_recorded(distinct_text(ledger["assignment_config"]), expected, label, spec.name)
     stratified = spec.assignment is not None and bool(spec.assignment.stratify)
     srm = srm_by_stratum(ledger, "arm", "stratum" if stratified else None, spec.arms, threshold_srm)
     balance = None

@@ -20,9 +20,8 @@ so a crash mid-write leaves the previous ledger intact.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -30,10 +29,11 @@ from pandas.api.types import union_categoricals
 
 from uplift.data.files import atomic_write
 from uplift.errors import DataError
+from uplift.spec.record import assignment_config  # re-exported: what the ledger records
 
 __all__ = [
     "LEDGER_TEXT_COLUMNS", "concat_ledgers", "distinct_text", "ledger_columns", "assignment_config", "read_ledger",
-    "write_ledger", "write_table", "empty_ledger",
+    "write_ledger", "write_table", "table_writer", "ledger_writer", "empty_ledger",
 ]
 
 LEDGER_TEXT_COLUMNS: tuple[str, ...] = (
@@ -45,21 +45,6 @@ _SUFFIXES = (".parquet", ".pq", ".csv")
 def ledger_columns(unit: str) -> list[str]:
     """The ledger's columns in order, with the unit column named ``unit``."""
     return ["experiment", unit, "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at"]
-
-
-def assignment_config(salt: str, arms: Mapping[str, float], control: str, stratify: list[str], unit: str) -> str:
-    """Canonical JSON of everything that decides an arm; a ledger never mixes two of these."""
-    return json.dumps(
-        {
-            "salt": salt,
-            "arms": [[a, float(w)] for a, w in arms.items()],  # order matters: arms are cut in this order
-            "control": control,
-            "stratify": list(stratify),
-            "unit": unit,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
 
 
 def empty_ledger(unit: str) -> pd.DataFrame:
@@ -149,19 +134,27 @@ def read_ledger(path: str | Path, unit: str) -> pd.DataFrame | None:
 
 def write_ledger(df: pd.DataFrame, path: str | Path, unit: str) -> None:
     """Write the ledger atomically (temporary file, then rename)."""
-    p = Path(path)
-    _check_suffix(p)
-    write_table(normalise(df, unit), p)
+    atomic_write(path, ledger_writer(df, path, unit))
+
+
+def ledger_writer(df: pd.DataFrame, path: str | Path, unit: str) -> Callable[[str], object]:
+    """The function that writes the ledger ``df`` to a temporary file (see :func:`table_writer`)."""
+    _check_suffix(Path(path))
+    return table_writer(normalise(df, unit), path)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a ledger-style table atomically: CSV (no index, ``\\n`` line ends) when the file
     is named ``.csv``, else Parquet. Shared by the ledger and its exclusion log."""
-    p = Path(path)
-    if p.suffix.lower() == ".csv":
-        atomic_write(p, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
-    else:
-        atomic_write(p, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(path, table_writer(frame, path))
+
+
+def table_writer(frame: pd.DataFrame, path: str | Path) -> Callable[[str], object]:
+    """The function that writes ``frame`` to a temporary file in the format ``path`` names
+    (for :func:`uplift.data.writes.commit_files`)."""
+    if Path(path).suffix.lower() == ".csv":
+        return lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n")
+    return lambda tmp: frame.to_parquet(tmp, index=False)
 
 
 def describe(df: pd.DataFrame) -> dict[str, Any]:

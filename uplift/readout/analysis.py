@@ -28,6 +28,7 @@ from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
+from uplift.spec.record import spec_assignment_config
 from uplift.targeting.analyse import targeting_analysis
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
@@ -125,7 +126,8 @@ def prepare_outcomes(
     """
     source = open_source(outcomes, label=label, engine=engine)
     armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=spec.analysis.arm_column,
-                        experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share)
+                        experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share,
+                        assignment=spec_assignment_config(spec))
     arms_from_counts(spec, armed.counts, armed.arm_column, spec.control_arm, source.label)
     return armed.source, armed.arm_column, list(armed.notes)
 

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from uplift.errors import DataError, UserError
-from uplift.data.files import file_sha256, read_table, write_json_atomic, write_text_atomic
+from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
+from uplift.data.writes import commit_files
 from uplift.data.source import open_source
 from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.spec import Spec
@@ -222,6 +223,8 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
                 kernel_manager_class="uplift.readout.render.LocalKernelManager",
             )
         except papermill.PapermillExecutionError as exc:
+            if exc.ename == "KeyboardInterrupt":  # the kernel got the Ctrl-C first
+                raise KeyboardInterrupt from None
             first = exc.evalue.splitlines()[0] if exc.evalue else ""
             if exc.ename in ("UserError", "SpecError", "DataError"):
                 raise UserError(first) from None
@@ -233,10 +236,10 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         page = _export_html(executed, spec)
         timings["export"] = time.perf_counter() - t2
         results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
-        # Every file is complete before any is replaced.
-        write_json_atomic(results, out_dir / "results.json")
-        write_text_atomic(nbformat.writes(executed) + "\n", out_dir / "readout.ipynb")
-        write_text_atomic(page, out_dir / "readout.html")
+        # The three files are replaced together, or (disk full, Ctrl-C) none of them.
+        commit_files([(out_dir / "results.json", json_writer(results)),
+                      (out_dir / "readout.ipynb", text_writer(nbformat.writes(executed) + "\n")),
+                      (out_dir / "readout.html", text_writer(page))])
     timings["total"] = time.perf_counter() - t0
     return ReadoutPaths(
         html=out_dir / "readout.html", results=out_dir / "results.json", notebook=out_dir / "readout.ipynb",
@@ -245,15 +248,24 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
 
 
 def _kernel_manager_class():
+    import subprocess
+
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
     class _Local(AsyncKernelManager):
-        """A kernel reached over local IPC sockets (not TCP): nothing listens on the network."""
+        """A kernel reached over local IPC sockets (not TCP): nothing listens on the network. Its own
+        stdout/stderr go nowhere (cell output reaches the notebook over the sockets), so a kernel
+        torn down by Ctrl-C never prints a traceback."""
 
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return _Local
 
