@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap is not None and args.bootstrap < 1:
         raise UserError(f"--bootstrap {args.bootstrap} must be at least 1, e.g. 200")
     spec = load_spec(args.spec)
-    outcomes = read_table(args.outcomes, "outcomes")
-    population = read_table(args.population, "population")
+    outcomes = read_table(args.outcomes, "outcomes", text_columns=(spec.unit,))
+    population = read_table(args.population, "population", text_columns=(spec.unit,))
     arm_column = spec.arm_column
     if args.ledger:
         from uplift.readout.analysis import prepare_outcomes
 
-        source, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
+        source, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger", text_columns=(spec.unit, "arm")), label=str(args.outcomes))
         outcomes = source.to_pandas()
     import sys
 

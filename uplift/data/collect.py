@@ -12,7 +12,8 @@ message wherever the rows live -- then returns the small table:
   table :mod:`uplift.survival.estimators` and :mod:`uplift.clv` work on;
 * :func:`group_summaries` - n, mean and variance per group of each column, missing values left
   out and counted (covariate balance);
-* :func:`aggregate_frame` - :func:`collect_cells` for a DataFrame, every co-moment.
+* :func:`aggregate_frame` - :func:`collect_cells` for a DataFrame, every co-moment;
+* :func:`unit_facts` - rows, distinct and missing ids, and ids a reader could not tell apart.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from uplift.data import hashing
 from uplift.data.facts import AMOUNT, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
 
-__all__ = ["collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
+__all__ = ["unit_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
            "group_summaries"]
 
 
@@ -44,6 +46,20 @@ def _roles(by: Mapping[str, GroupRole] | Sequence[str] | str | None) -> dict[str
 
 def _key(k: tuple) -> tuple:
     return tuple(str(v) for v in k)
+
+
+def unit_facts(source: Source, unit: str) -> Facts:
+    """The facts about the unit column ``unit`` the checks need (for :func:`~uplift.data.facts.validate`):
+    that its name is not one of the toolkit's, rows, distinct present ids, rows without an id, and
+    (:func:`uplift.data.hashing.id_findings`) ids with surrounding spaces or invisible characters and
+    ids that look like another id. Without the column: rows only (another check names it)."""
+    reserved = ((unit, "[experiment] unit"),)
+    if unit not in source.schema():
+        return Facts(source.label, reserved=reserved, rows=source.table_facts(None)[0], unit=unit)
+    rows, distinct, missing = source.table_facts(unit)
+    spaced, alike = hashing.id_findings(source.odd_ids(unit), lambda ids: source.ids_among(unit, ids))
+    return Facts(source.label, reserved=reserved, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing,
+                 spaced_ids=spaced, lookalike_ids=alike)
 
 
 def collect_cells(source: Source, by: Mapping[str, GroupRole] | Sequence[str], needs: Needs) -> dict[tuple, Moments]:

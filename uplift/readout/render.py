@@ -79,7 +79,8 @@ def load_inputs(
         raise DataError(f"{out_path}: outcomes file not found; check the path")
     fmt = spec.population.format or None
     inputs: dict[str, Any] = {
-        "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine),
+        "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine,
+                                text_columns=(spec.unit,)),
         "outcomes_label": str(out_path),
     }
     digests = [f"outcomes:{_digest(out_path)}"]
@@ -91,7 +92,7 @@ def load_inputs(
         digests.append(f"ledger:{_digest(Path(ledger))}")
     inputs["population"] = None
     if pop_path is not None and pop_path.exists():
-        inputs["population"] = read_table(pop_path, "population")
+        inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
         digests.append(f"population:{file_sha256(pop_path)}")
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")

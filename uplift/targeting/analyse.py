@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from uplift.data.hashing import same_id_type
 from uplift.targeting.evaluation import (
     Interval,
     UpliftEvaluation,
@@ -138,6 +139,10 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
                         control: str | None, n_boot: int | None, models: Sequence[str] | None,
                         arm: str | None, progress: bool = False) -> TargetingResult:
     """The steps of :func:`targeting_analysis`, in order."""
+    unit = spec.unit
+    if unit in population.columns and unit in outcomes.columns:  # integer ids in one file, text in the other
+        pop_ids, out_ids = same_id_type(population[unit], outcomes[unit])
+        population, outcomes = population.assign(**{unit: pop_ids}), outcomes.assign(**{unit: out_ids})
     setup = read_setup(spec, population, outcomes, arm_column, control, n_boot, models)
     eligible, excluded = eligible_customers(spec, setup, population)
     sample = training_sample(setup, population, outcomes, arm)
