@@ -348,3 +348,17 @@ def test_id_like_segment_column_is_refused_on_both_engines(sim, tmp_path, capsys
     out.to_parquet(tmp_path / "outcomes.parquet", index=False)
     line = refused_alike(capsys, tmp_path, spec_file(tmp_path, '[analysis]\nsegments = ["ref"]\n'), tmp_path / "outcomes.parquet")
     assert f"segment column 'ref' ([analysis] segments) has {len(out)} distinct values for {len(out)} units" in line
+
+
+def test_every_engine_hashes_the_text_of_a_csv_id(tmp_path):
+    """A CSV's padded ids reach the hash as written, in memory and in DuckDB (the bucket of '00000001', not of 1)."""
+    from uplift.data.hashing import hash64
+    from uplift.data.source import open_source
+
+    ids = [f"{i:08d}" for i in range(1, 201)]
+    pd.DataFrame({"customer_id": ids, "x": range(200)}).to_csv(tmp_path / "ids.csv", index=False)
+    want = hash64(ids, SALT, engine="hashlib")
+    for engine in ENGINES:
+        src = open_source(tmp_path / "ids.csv", engine=engine, text_columns=("customer_id",))
+        got = src.hash64("customer_id", SALT).set_index("customer_id")["hash64"]
+        assert got.reindex(ids).to_numpy(dtype=np.uint64).tolist() == want.tolist(), engine

@@ -18,7 +18,7 @@ message wherever the rows live -- then returns the small table:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -30,7 +30,7 @@ from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
 
-__all__ = ["unit_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
+__all__ = ["unit_facts", "id_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
            "group_summaries"]
 
 
@@ -57,9 +57,13 @@ def unit_facts(source: Source, unit: str) -> Facts:
     if unit not in source.schema():
         return Facts(source.label, reserved=reserved, rows=source.table_facts(None)[0], unit=unit)
     rows, distinct, missing = source.table_facts(unit)
+    return replace(id_facts(source, unit), reserved=reserved, rows=rows, distinct_units=distinct, missing_units=missing)
+
+
+def id_facts(source: Source, unit: str) -> Facts:
+    """The ids of ``unit`` a reader could not tell apart (:func:`uplift.data.hashing.id_findings`), as facts."""
     spaced, alike = hashing.id_findings(source.odd_ids(unit), lambda ids: source.ids_among(unit, ids))
-    return Facts(source.label, reserved=reserved, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing,
-                 spaced_ids=spaced, lookalike_ids=alike)
+    return Facts(source.label, unit=unit, spaced_ids=spaced, lookalike_ids=alike)
 
 
 def collect_cells(source: Source, by: Mapping[str, GroupRole] | Sequence[str], needs: Needs) -> dict[tuple, Moments]:

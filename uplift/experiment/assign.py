@@ -37,15 +37,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from uplift.data.collect import unit_facts
-from uplift.data.facts import LEDGER_COLUMNS, validate
+from uplift.data.collect import id_facts
+from uplift.data.facts import LEDGER_COLUMNS, Facts, validate
 from uplift.data.files import read_table
 from uplift.data.hashing import canonical_units, hash64
 from uplift.data.source import open_source
@@ -319,9 +319,10 @@ def _eligible_units(spec, population: pd.DataFrame, stratify: list[str], label: 
     if len(population) == 0:
         raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
     theirs = tuple((c, "a column of the population") for c in map(str, population.columns) if c in LEDGER_COLUMNS)
-    ids = unit_facts(open_source(population, label=label, engine="pandas"), spec.unit)
     # the unit's name and spelling here; missing and duplicate ids are refused by the exclusions step
-    validate(replace(ids, reserved=ids.reserved + theirs, rows=None, distinct_units=None, missing_units=0))
+    validate(Facts(label, reserved=((spec.unit, "[experiment] unit"), *theirs)))
+    if spec.unit in population.columns:
+        validate(id_facts(open_source(population, label=label, engine="pandas"), spec.unit))
     elig = apply_exclusions(spec, population, label=label)
     if len(elig.eligible) == 0:
         steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
