@@ -238,7 +238,7 @@ def test_reserved_names_are_the_ledger_columns_and_the_derived_ones():
     assert set(ledger_columns("customer_id")) - {"customer_id"} == set(LEDGER_COLUMNS) <= set(RESERVED_COLUMNS)
     from uplift.metrics.crosssell import NET_PROFIT, PRODUCTS_AFTER
 
-    assert {NET_PROFIT, PRODUCTS_AFTER} <= set(RESERVED_COLUMNS)
+    assert {NET_PROFIT, PRODUCTS_AFTER, "derived:bin"} <= set(RESERVED_COLUMNS)
 
 
 @pytest.mark.parametrize("unit", ["arm", "stratum"])

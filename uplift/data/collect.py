@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.data import hashing
-from uplift.data.facts import AMOUNT, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
+from uplift.data.facts import AMOUNT, BIN, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
@@ -248,8 +248,9 @@ def binned_life_table(source: Source, duration: str, event: str, column: str, ed
     ``edges[i] <= value < edges[i + 1]`` (the last bin open above), ``"<edges[0]"`` anything below.
     The bin is the table's ``bin`` column. Refuses (one line) a non-numeric column or any missing
     or negative count."""
-    validate(Facts(source.label, schema=source.schema(), required=(Required(column, role),)))
-    lt = life_table(source.with_bins(column, edges, labels, "bin"), duration, event, by="bin")
+    validate(Facts(source.label, reserved=((duration, "the duration"), (event, "the event flag"), (column, role)),
+                   schema=source.schema(), required=(Required(column, role),)))
+    lt = life_table(source.with_bins(column, edges, labels, BIN), duration, event, by=BIN).rename(columns={BIN: "bin"})
     bad = lt["bin"].isin(["__missing", "__negative"]).to_numpy()
     nbad = int((lt["events"] + lt["censored"]).to_numpy()[bad].sum())
     validate(Facts(source.label, invalid_counts=((column, role, nbad),)))

@@ -30,7 +30,7 @@ from typing import Mapping
 
 from uplift.errors import DataError
 
-__all__ = ["LEDGER_COLUMNS", "NET_PROFIT", "PRODUCTS_AFTER", "RESERVED_COLUMNS", "NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+__all__ = ["LEDGER_COLUMNS", "NET_PROFIT", "PRODUCTS_AFTER", "BIN", "RESERVED_COLUMNS", "NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
 
 LEDGER_COLUMNS: tuple[str, ...] = ("experiment", "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at")
 """The ledger's own columns (besides the unit column), in the ledger's order after the unit."""
@@ -38,6 +38,8 @@ NET_PROFIT = "derived:net_profit"
 """Derived column: margin - cannibalised margin - cost to serve."""
 PRODUCTS_AFTER = "derived:products_after"
 """Derived column: products held before the campaign + converted."""
+BIN = "derived:bin"
+"""Derived column: the bin of a count column (:func:`uplift.data.collect.binned_life_table`)."""
 RESERVED_COLUMNS: Mapping[str, str] = {
     "experiment": "the ledger's experiment column",
     "arm": "the toolkit's arm column",
@@ -47,6 +49,7 @@ RESERVED_COLUMNS: Mapping[str, str] = {
     "assigned_at": "the ledger's assigned_at column",
     NET_PROFIT: "the toolkit's derived net-profit column",
     PRODUCTS_AFTER: "the toolkit's derived products-after column",
+    BIN: "the toolkit's derived bin column",
 }
 """Every column name the toolkit writes or derives, and what it is: the one list of reserved names."""
 
