@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     ledger = read_ledger(ledger_path, spec.unit)
     if ledger is None:
         raise UserError(f"{ledger_path}: ledger file not found; run `uplift assign` first or check the path")
-    population = read_table(args.population, what="population") if args.population else None
+    population = read_table(args.population, what="population", text_columns=(spec.unit,)) if args.population else None
     result = check_ledger(spec, ledger, population, label=str(ledger_path))
     if args.json:
         print(to_json(result.to_dict()))

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
-    population = read_table(args.population, what="population") if args.population else None
+    population = read_table(args.population, what="population", text_columns=(spec.unit,)) if args.population else None
     result = design_experiment(spec, population, n_total=args.n)
     if args.json:
         print(to_json(result.to_dict()))

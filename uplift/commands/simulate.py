@@ -81,15 +81,18 @@ def _outcomes_for_ledger(population_path, ledger_path, control: str, seed: int, 
     from uplift.data.files import read_table
     from uplift.simulate import simulate_outcomes, write_outputs
 
-    population = read_table(population_path, "population")
-    ledger = read_table(ledger_path, "ledger")
+    population = read_table(population_path, "population", text_columns=("customer_id",))
+    ledger = read_table(ledger_path, "ledger", text_columns=("customer_id", "arm"))
     unit = "customer_id"
     for name, frame in (("population", population), ("ledger", ledger)):
         if unit not in frame.columns:
             raise DataError(f"{name}: no column '{unit}'; simulated campaigns need the simulator's population")
     if "arm" not in ledger.columns:
         raise DataError(f"{ledger_path}: no 'arm' column; give a ledger written by `uplift assign`")
-    assigned = population.merge(ledger[[unit, "arm"]], on=unit, how="inner")
+    from uplift.data.hashing import same_id_type
+
+    left, right = same_id_type(population[unit], ledger[unit])
+    assigned = population.assign(**{unit: left}).merge(ledger[[unit, "arm"]].assign(**{unit: right}), on=unit, how="inner")
     if len(assigned) < len(ledger):
         raise DataError(f"{ledger_path}: {len(ledger) - len(assigned)} ledger units are not in {population_path}; give the population the ledger was assigned from")
     if control not in set(assigned["arm"].astype(str)):

@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([out], {"spec": args.spec, "--outcomes": args.outcomes, "--population": args.population,
                           "--ledger": args.ledger}, overwrite=args.overwrite)
     spec = load_spec(args.spec)
-    outcomes = read_table(args.outcomes, "outcomes")
-    population = read_table(args.population, "population")
+    outcomes = read_table(args.outcomes, "outcomes", text_columns=(spec.unit,))
+    population = read_table(args.population, "population", text_columns=(spec.unit,))
     arm_column = spec.arm_column
     if args.ledger:
         from uplift.readout.analysis import prepare_outcomes
 
-        source, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger"), label=str(args.outcomes))
+        source, arm_column, _ = prepare_outcomes(spec, outcomes, read_table(args.ledger, "ledger", text_columns=(spec.unit, "arm")), label=str(args.outcomes))
         outcomes = source.to_pandas()
     import sys
 

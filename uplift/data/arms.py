@@ -13,13 +13,13 @@ the engine's LEFT JOIN), and every check is a count the backend returns, validat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from uplift.data.collect import group_counts
+from uplift.data.collect import group_counts, unit_facts
 from uplift.data.facts import ARM, GROUP, Facts, GroupRole, Required, validate
 from uplift.data.source import Source, open_source
 from uplift.spec.record import check_recorded
@@ -53,15 +53,15 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     strata and unit, unchanged since assignment). Raises :class:`~uplift.errors.DataError` (one line).
     """
     schema = source.schema()
-    rows, distinct, missing = source.table_facts(unit if unit in schema else None)
-    validate(Facts(source.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing))
+    validate(unit_facts(source, unit))
     notes: list[str] = []
     if arm_column:
         return Armed(source, arm_column, group_counts(source, arm_column, ARM_COLUMN), ())
     if ledger is None:
         validate(Facts(source.label, schema=schema, groups=(("arm", NO_ARMS),)))
         return Armed(source, "arm", group_counts(source, "arm", ARM), ())
-    led = open_source(ledger, beside=source, label=str(ledger) if isinstance(ledger, (str, Path)) else "ledger")
+    led = open_source(ledger, beside=source, label=str(ledger) if isinstance(ledger, (str, Path)) else "ledger",
+                      text_columns=(unit, "arm"))
     _check_ledger(led, unit, experiment)
     if assignment and "assignment_config" in led.schema():
         check_recorded(group_counts(led, "assignment_config", GROUP), assignment, led.label, experiment)
@@ -90,6 +90,4 @@ def _check_ledger(led: Source, unit: str, experiment: str) -> None:
     if experiment and "experiment" in schema:
         names = sorted(str(v) for v in group_counts(led, "experiment", GROUP) if str(v) != experiment)
         other = (names[0], experiment) if names else None
-    rows, distinct, missing = led.table_facts(unit)
-    validate(Facts(led.label, rows=rows, unit=unit, distinct_units=distinct, missing_units=missing,
-                   other_experiment=other))
+    validate(replace(unit_facts(led, unit), other_experiment=other))

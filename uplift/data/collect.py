@@ -12,23 +12,25 @@ message wherever the rows live -- then returns the small table:
   table :mod:`uplift.survival.estimators` and :mod:`uplift.clv` work on;
 * :func:`group_summaries` - n, mean and variance per group of each column, missing values left
   out and counted (covariate balance);
-* :func:`aggregate_frame` - :func:`collect_cells` for a DataFrame, every co-moment.
+* :func:`aggregate_frame` - :func:`collect_cells` for a DataFrame, every co-moment;
+* :func:`unit_facts` - rows, distinct and missing ids, and ids a reader could not tell apart.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from uplift.data.facts import AMOUNT, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
+from uplift.data import hashing
+from uplift.data.facts import AMOUNT, BIN, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
 
-__all__ = ["collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
+__all__ = ["unit_facts", "id_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
            "group_summaries"]
 
 
@@ -44,6 +46,24 @@ def _roles(by: Mapping[str, GroupRole] | Sequence[str] | str | None) -> dict[str
 
 def _key(k: tuple) -> tuple:
     return tuple(str(v) for v in k)
+
+
+def unit_facts(source: Source, unit: str) -> Facts:
+    """The facts about the unit column ``unit`` the checks need (for :func:`~uplift.data.facts.validate`):
+    that its name is not one of the toolkit's, rows, distinct present ids, rows without an id, and
+    (:func:`uplift.data.hashing.id_findings`) ids with surrounding spaces or invisible characters and
+    ids that look like another id. Without the column: rows only (another check names it)."""
+    reserved = ((unit, "[experiment] unit"),)
+    if unit not in source.schema():
+        return Facts(source.label, reserved=reserved, rows=source.table_facts(None)[0], unit=unit)
+    rows, distinct, missing = source.table_facts(unit)
+    return replace(id_facts(source, unit), reserved=reserved, rows=rows, distinct_units=distinct, missing_units=missing)
+
+
+def id_facts(source: Source, unit: str) -> Facts:
+    """The ids of ``unit`` a reader could not tell apart (:func:`uplift.data.hashing.id_findings`), as facts."""
+    spaced, alike = hashing.id_findings(source.odd_ids(unit), lambda ids: source.ids_among(unit, ids))
+    return Facts(source.label, unit=unit, spaced_ids=spaced, lookalike_ids=alike)
 
 
 def collect_cells(source: Source, by: Mapping[str, GroupRole] | Sequence[str], needs: Needs) -> dict[tuple, Moments]:
@@ -240,8 +260,9 @@ def binned_life_table(source: Source, duration: str, event: str, column: str, ed
     ``edges[i] <= value < edges[i + 1]`` (the last bin open above), ``"<edges[0]"`` anything below.
     The bin is the table's ``bin`` column. Refuses (one line) a non-numeric column or any missing
     or negative count."""
-    validate(Facts(source.label, schema=source.schema(), required=(Required(column, role),)))
-    lt = life_table(source.with_bins(column, edges, labels, "bin"), duration, event, by="bin")
+    validate(Facts(source.label, reserved=((duration, "the duration"), (event, "the event flag"), (column, role)),
+                   schema=source.schema(), required=(Required(column, role),)))
+    lt = life_table(source.with_bins(column, edges, labels, BIN), duration, event, by=BIN).rename(columns={BIN: "bin"})
     bad = lt["bin"].isin(["__missing", "__negative"]).to_numpy()
     nbad = int((lt["events"] + lt["censored"]).to_numpy()[bad].sum())
     validate(Facts(source.label, invalid_counts=((column, role, nbad),)))

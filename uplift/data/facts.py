@@ -12,6 +12,15 @@ The missing-value rule (the same on every backend): a value is *missing* when it
 (SQL ``NULL``; an empty field in a CSV file) or NaN. Text such as ``NA``, ``None`` or
 ``null`` in a CSV file is text, not a missing value: in a numeric column it makes the
 column a text column. ``inf``/``-inf`` are *infinite*, not missing.
+
+The id rule (the same on every backend): a unit id is its text exactly as written (CSV files
+read the unit column as text, so ``00000001`` keeps its zeros; whole-number ids from Parquet are
+their decimal text). Nothing is trimmed or normalised: an id with surrounding spaces or invisible
+(zero-width) characters is refused, and so are two ids that differ only by such characters, by
+width (full-width letters) or by Unicode form (:func:`uplift.data.hashing.id_findings`).
+
+The toolkit's own column names (:data:`RESERVED_COLUMNS`: the ledger's columns and the columns the
+analysis derives) are defined here once; a user's column named like one of them is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +30,28 @@ from typing import Mapping
 
 from uplift.errors import DataError
 
-__all__ = ["NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+__all__ = ["LEDGER_COLUMNS", "NET_PROFIT", "PRODUCTS_AFTER", "BIN", "RESERVED_COLUMNS", "NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+
+LEDGER_COLUMNS: tuple[str, ...] = ("experiment", "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at")
+"""The ledger's own columns (besides the unit column), in the ledger's order after the unit."""
+NET_PROFIT = "derived:net_profit"
+"""Derived column: margin - cannibalised margin - cost to serve."""
+PRODUCTS_AFTER = "derived:products_after"
+"""Derived column: products held before the campaign + converted."""
+BIN = "derived:bin"
+"""Derived column: the bin of a count column (:func:`uplift.data.collect.binned_life_table`)."""
+RESERVED_COLUMNS: Mapping[str, str] = {
+    "experiment": "the ledger's experiment column",
+    "arm": "the toolkit's arm column",
+    "stratum": "the ledger's stratum column",
+    "spec_sha256": "the ledger's spec_sha256 column",
+    "assignment_config": "the ledger's assignment_config column",
+    "assigned_at": "the ledger's assigned_at column",
+    NET_PROFIT: "the toolkit's derived net-profit column",
+    PRODUCTS_AFTER: "the toolkit's derived products-after column",
+    BIN: "the toolkit's derived bin column",
+}
+"""Every column name the toolkit writes or derives, and what it is: the one list of reserved names."""
 
 NUMERIC = frozenset({"boolean", "integer", "floating", "decimal"})
 """Type families that hold numbers (booleans count as 0/1)."""
@@ -76,6 +106,7 @@ class Facts:
     """
 
     label: str
+    reserved: tuple[tuple[str, str], ...] = ()
     schema: Mapping[str, str] | None = None
     groups: tuple[tuple[str, GroupRole], ...] = ()
     required: tuple[Required, ...] = ()
@@ -83,6 +114,8 @@ class Facts:
     unit: str = ""
     distinct_units: int | None = None
     missing_units: int = 0
+    spaced_ids: tuple[int, str] | None = None
+    lookalike_ids: tuple[int, str, str] | None = None
     other_experiment: tuple[str, str] | None = None
     groups_missing: tuple[tuple[str, GroupRole, int, int], ...] = ()
     values: tuple[ValueFact, ...] = ()
@@ -93,16 +126,26 @@ class Facts:
     flags: tuple[tuple[str, str, int, float], ...] = ()
     invalid_counts: tuple[tuple[str, str, int], ...] = ()
     unmatched: tuple[int, int, float] | None = None
+    id_like: tuple[str, int, int] | None = None
 
 
 def validate(facts: Facts) -> None:
     """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
     first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
-    for check in (_groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment, _groups_complete,
-                  _values_complete, _binary, _non_negative, _whole, _bounded, _flags, _counts, _matched):
+    for check in (_not_reserved, _groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _ids_plain,
+                  _ids_distinct, _one_experiment, _groups_complete, _values_complete, _binary, _non_negative, _whole,
+                  _bounded, _flags, _counts, _matched, _not_id_like):
         message = check(facts)
         if message:
             raise DataError(f"{facts.label}: {message}")
+
+
+def _not_reserved(f: Facts) -> str:
+    for col, use in f.reserved:
+        if col in RESERVED_COLUMNS:
+            return (f"column '{col}' ({use}) is {RESERVED_COLUMNS[col]}; rename it in the data "
+                    "(and wherever the spec names it)")
+    return ""
 
 
 def _groups_exist(f: Facts) -> str:
@@ -142,6 +185,22 @@ def _units_unique(f: Facts) -> str:
         return ""
     return (f"{f.rows - f.missing_units - f.distinct_units} duplicate ids in unit column '{f.unit}' (a unit counted twice, "
             "or in two arms); give one row per unit")
+
+
+def _ids_plain(f: Facts) -> str:
+    if not f.spaced_ids:
+        return ""
+    count, example = f.spaced_ids
+    return (f"unit column '{f.unit}' has {count} ids with surrounding spaces or invisible characters (e.g. {example!r}); "
+            "remove them so each customer has one id")
+
+
+def _ids_distinct(f: Facts) -> str:
+    if not f.lookalike_ids:
+        return ""
+    count, a, b = f.lookalike_ids
+    return (f"unit column '{f.unit}' has {count} ids that look like another id (e.g. {a!r} and {b!r}: the same after "
+            "Unicode NFKC normalisation); give each customer one spelling of its id")
 
 
 def _one_experiment(f: Facts) -> str:
@@ -220,6 +279,17 @@ def _matched(f: Facts) -> str:
         return ""
     return (f"{unmatched} of {rows} units ({share:.1%}) are not in the ledger, above [analysis] max_unmatched_share "
             f"= {limit:g}; check that outcomes and ledger belong together")
+
+
+def _not_id_like(f: Facts) -> str:
+    if f.id_like is None:
+        return ""
+    col, values, units = f.id_like
+    if 2 * values <= units:
+        return ""
+    return (f"segment column '{col}' ([analysis] segments) has {values} distinct values for {units} units, "
+            "fewer than 2 units per value: it would publish (nearly) one customer per value; "
+            "remove it from [analysis] segments or group its values")
 
 
 @dataclass(frozen=True)

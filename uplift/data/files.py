@@ -4,7 +4,8 @@ CSV files follow one missing-value rule wherever they are read (in memory here, 
 embedded DuckDB in :mod:`uplift.data.ibis_backend`): only an *empty* field is missing. Text
 such as ``NA``, ``None`` or ``null`` is text (a numeric column holding it is a text column);
 ``NaN`` and ``inf`` in a numeric column are the floating-point values NaN and infinity, which
-the checks of :mod:`uplift.data.facts` count as missing and infinite.
+the checks of :mod:`uplift.data.facts` count as missing and infinite. The unit column (the
+``text_columns`` the callers name) is always read as text, so an id keeps its leading zeros.
 """
 
 from __future__ import annotations
@@ -138,12 +139,15 @@ def resolve_files(path: str | Path, fmt: str | None, label: str) -> tuple[tuple[
     return tuple(files), str(fmt)
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
+def read_csv(path: str | Path, text_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Read a CSV file into pandas with the module's missing-value rule: only an empty field is
-    missing; ``NA``/``None``/``null`` stay text; a column of numbers and ``NaN`` is numeric."""
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing; ``NA``/``None``/``null`` stay text; a column of numbers and ``NaN`` is numeric.
+    ``text_columns`` (the unit column) are text whatever they hold (``00000001`` stays ``00000001``)."""
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in text_columns})
     for c in df.columns:
         col = df[c]
+        if c in text_columns:
+            continue
         if col.dtype == object and col.isin(_NAN_TEXT).any():
             try:
                 df[c] = pd.to_numeric(col.where(~col.isin(_NAN_TEXT)), errors="raise")
@@ -152,18 +156,20 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def read_file(paths: str | Path | list[str], fmt: str, label: str) -> pd.DataFrame:
+def read_file(paths: str | Path | list[str], fmt: str, label: str,
+              text_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Read one Parquet/CSV file, or several of one format (concatenated in order), into pandas.
 
     Raises a one-line :class:`DataError` naming ``label`` for an empty (0-byte) or unreadable file;
     a file with a header and no rows is returned as an empty frame (the callers' checks count rows).
+    ``text_columns`` are read from CSV as text (:func:`read_csv`).
     """
     files = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
     frames = []
     for p in files:
         refuse_empty(p, label)
         try:
-            frames.append(pd.read_parquet(p) if fmt == "parquet" else read_csv(p))
+            frames.append(pd.read_parquet(p) if fmt == "parquet" else read_csv(p, text_columns))
         except Exception as exc:  # pyarrow/pandas raise many types for corrupt or unreadable files
             if isinstance(exc, PermissionError):
                 raise DataError(f"{label}: cannot be read (permission denied); check the file's permissions") from None
@@ -173,9 +179,10 @@ def read_file(paths: str | Path | list[str], fmt: str, label: str) -> pd.DataFra
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
+def read_table(path: str | Path, what: str = "data", text_columns: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
     """Read a Parquet or CSV file into pandas, with a one-line :class:`DataError` on failure
-    (missing, a directory, an unknown type, unreadable, or no rows)."""
+    (missing, a directory, an unknown type, unreadable, or no rows); ``text_columns`` (the unit
+    column) are read from CSV as text."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: {what} file not found; check the path")
@@ -184,7 +191,7 @@ def read_table(path: str | Path, what: str = "data") -> pd.DataFrame:
     suffix = p.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv", ".txt"):
         raise DataError(f"{p}: unknown file type {suffix or '(none)'}; use .parquet or .csv")
-    df = read_file(p, FORMATS[suffix], str(p))
+    df = read_file(p, FORMATS[suffix], str(p), text_columns)
     if len(df) == 0:
         raise DataError(f"{p}: {what} file has no rows; give a file with at least one row")
     return df

@@ -219,6 +219,22 @@ class FrameSource:
         out["level"] = out["level"].astype(object).where(out["level"].notna(), None)
         return out
 
+    def odd_ids(self, unit: str) -> list[str]:
+        """The distinct text ids of ``unit`` that are not plain (:data:`uplift.data.hashing.PLAIN_ID`); [] for numbers."""
+        col = self.frame[unit]
+        if type_family(col) != "string":
+            return []
+        values = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col.dropna())
+        text = pd.Series(values, dtype=object).map(str)
+        return sorted(set(text[text.str.contains(hashing.PLAIN_ID, regex=True)]))
+
+    def ids_among(self, unit: str, candidates: Sequence[str]) -> set[str]:
+        """Which of the text ids ``candidates`` the column ``unit`` holds."""
+        col = self.frame[unit]
+        if type_family(col) != "string":
+            return set()
+        return {str(v) for v in pd.unique(col[col.isin(list(candidates))])}
+
     def hash64(self, unit: str, salt: str) -> pd.DataFrame:
         """``unit``, ``hash64`` (uint64) and ``bucket`` per row (:func:`uplift.data.hashing.hash64`)."""
         units = self.frame[unit]
@@ -233,6 +249,11 @@ class FrameSource:
         """This table LEFT JOINed with ``columns`` of ``other`` on ``unit`` (same-named columns replaced)."""
         base = self.frame.drop(columns=[c for c in columns if c in self.frame.columns])
         right = other.frame[[unit, *columns]]
+        left_ids, right_ids = hashing.same_id_type(base[unit], right[unit])
+        if left_ids is not base[unit]:
+            base = base.assign(**{unit: left_ids})
+        if right_ids is not right[unit]:
+            right = right.assign(**{unit: right_ids})
         return replace(self, frame=base.merge(right, on=unit, how="left"))
 
     def where_present(self, column: str) -> "FrameSource":

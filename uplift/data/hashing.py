@@ -5,7 +5,9 @@
 
 which lies in [0, 1). Arms are cut at the cumulative weights in the order the spec
 lists them. The canonical string of a unit is ``str(unit)`` for text and for whole
-numbers (``10000001``, never ``10000001.0``). The same digest is available in SQL
+numbers (``10000001``, never ``10000001.0``): the id exactly as written, never trimmed or
+normalised (CSV files read the unit column as text, so ``00000001`` keeps its zeros on every
+engine). Ids a reader could not tell apart are refused instead (:func:`id_findings`). The same digest is available in SQL
 engines (DuckDB ``sha256``, Spark ``sha2(..., 256)``), so buckets can be computed
 where the data lives. Never an engine's native ``hash()``: it differs between
 engines and releases.
@@ -26,7 +28,8 @@ Without DuckDB it falls back to a :mod:`hashlib` loop.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Mapping
+import unicodedata
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,8 +37,12 @@ import pandas as pd
 from uplift.errors import DataError
 
 __all__ = [
+    "PLAIN_ID",
+    "id_key",
+    "id_findings",
     "canonical_unit",
     "canonical_units",
+    "same_id_type",
     "bucket",
     "buckets",
     "hash64",
@@ -50,6 +57,45 @@ _SPOT_CHECKS = 64  # rows re-hashed with hashlib on every vectorised call
 _INT64_MAX = 2**63 - 1
 
 
+PLAIN_ID = "[^!-~]"
+"""Regular expression (Python and RE2 alike) finding a character outside printable ASCII without the
+space: an id without one is *plain*, equal to its own :func:`id_key`, and cannot look like another id."""
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width space/non-joiner/joiner, word joiner, BOM, soft hyphen
+
+
+def id_key(text: str) -> str:
+    """What a reader sees of an id: Unicode NFKC form (full-width letters become ASCII, composed and
+    decomposed accents agree), without zero-width characters, without surrounding white space."""
+    key = unicodedata.normalize("NFKC", text)
+    return key.translate({ord(c): None for c in _INVISIBLE}).strip()
+
+
+def id_findings(odd: Sequence[str], present: Callable[[list[str]], set[str]]
+                ) -> tuple[tuple[int, str] | None, tuple[int, str, str] | None]:
+    """Ids a reader could not tell apart, from the distinct ids that are not plain (``odd``, see
+    :data:`PLAIN_ID`) and ``present(candidates)``: which of the candidate ids the table holds.
+
+    Returns ``(spaced, lookalike)``: ``spaced`` = (count, first example) of ids with surrounding white
+    space or an invisible character; ``lookalike`` = (count of ids, first pair) of ids that share
+    their :func:`id_key` with another id of the table. None where there are none. Every backend
+    answers the same two questions, so the findings are the same everywhere.
+    """
+    odd = sorted(set(odd))
+    spaced = [t for t in odd if t != t.strip() or any(c in t for c in _INVISIBLE)]
+    keys = {t: id_key(t) for t in odd}
+    candidates = sorted({k for t, k in keys.items() if k != t and k not in keys})
+    found = present(candidates) if candidates else set()
+    groups: dict[str, set[str]] = {}
+    for t, k in keys.items():
+        groups.setdefault(k, set()).add(t)
+    for k in candidates:
+        if k in found:
+            groups[k].add(k)
+    alike = [sorted(g) for _, g in sorted(groups.items()) if len(g) > 1]
+    return ((len(spaced), spaced[0]) if spaced else None,
+            (sum(len(g) for g in alike), alike[0][0], alike[0][1]) if alike else None)
+
+
 def canonical_unit(unit: object) -> str:
     """The canonical text of a unit id: integers without a decimal point, text as is."""
     if isinstance(unit, (bool, np.bool_)):
@@ -61,6 +107,25 @@ def canonical_unit(unit: object) -> str:
             return str(int(unit))
         raise TypeError(f"unit id {unit!r} is not a whole number or text")
     return str(unit)
+
+
+def same_id_type(left: pd.Series, right: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Two unit columns ready to be matched: unchanged when both hold whole numbers or both text;
+    else both as their canonical text (:func:`canonical_units`), so integer ids from one file meet
+    text ids from another as the same strings the hash sees."""
+    def numeric(s: pd.Series) -> bool:
+        return bool(pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype))
+
+    if numeric(left) == numeric(right):
+        return left, right
+
+    def text(s: pd.Series) -> pd.Series:
+        keep = s.notna().to_numpy()
+        out = np.full(len(s), None, dtype=object)
+        if keep.any():
+            out[keep] = canonical_units(s[keep]).astype(str)
+        return pd.Series(out, index=s.index, name=s.name)
+    return text(left), text(right)
 
 
 def _hash64_one(text: str, salt: str) -> int:

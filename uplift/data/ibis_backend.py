@@ -80,10 +80,12 @@ def duckdb_connection(threads: int | None = None) -> Any:
     return con
 
 
-def files_source(paths: Sequence[str], fmt: str, label: str, threads: int | None = None) -> "IbisSource":
-    """Parquet/CSV files read by a private embedded DuckDB (only the needed columns are read)."""
+def files_source(paths: Sequence[str], fmt: str, label: str, threads: int | None = None,
+                 text_columns: Sequence[str] = ()) -> "IbisSource":
+    """Parquet/CSV files read by a private embedded DuckDB (only the needed columns are read);
+    ``text_columns`` (the unit column) are read from CSV as text, as :func:`uplift.data.files.read_csv` does."""
     con = duckdb_connection(threads)
-    return IbisSource(_read_files(con, paths, fmt, label), label, con=con, paths=tuple(paths))
+    return IbisSource(_read_files(con, paths, fmt, label, text_columns), label, con=con, paths=tuple(paths))
 
 
 def frame_source(frame: pd.DataFrame, label: str, con: Any = None) -> "IbisSource":
@@ -98,12 +100,28 @@ def table_source(table: Any, label: str) -> "IbisSource":
     return IbisSource(table, label)
 
 
-def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str) -> Any:
+def _same_id_type(left: Any, right: Any) -> tuple[Any, Any]:
+    """Two unit columns ready to be matched, as :func:`uplift.data.hashing.same_id_type`: whole numbers
+    meeting text become their decimal text."""
+    def numeric(x: Any) -> bool:
+        return bool(x.type().is_integer() or x.type().is_floating())
+
+    if numeric(left) == numeric(right):
+        return left, right
+    def text(x: Any) -> Any:
+        return x.cast("int64").cast("string") if numeric(x) else x
+    return text(left), text(right)
+
+
+def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str, text_columns: Sequence[str] = ()) -> Any:
     name = f"uplift_src_{next(_counter)}"
     try:
         if fmt == "parquet":
             return con.read_parquet(list(paths), table_name=name)
-        return con.read_csv(list(paths), table_name=name)
+        table = con.read_csv(list(paths), table_name=name)
+        retype = {c: "VARCHAR" for c in text_columns if c in table.columns and not table[c].type().is_string()}
+        # DuckDB guesses types from the values (00000001 -> 1); ids are text, as in memory
+        return con.read_csv(list(paths), table_name=name, types=retype) if retype else table
     except Exception as exc:  # duckdb's IOException / InvalidInputException
         first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
         raise DataError(f"{label}: cannot be read as {fmt} ({first}); check the file is complete") from None
@@ -344,6 +362,23 @@ class IbisSource:
         res["level"] = res["level"].astype(object).where(res["level"].notna(), None)
         return res
 
+    def odd_ids(self, unit: str) -> list[str]:
+        """The distinct text ids of ``unit`` that are not plain (:data:`uplift.data.hashing.PLAIN_ID`),
+        found in the engine; [] for numbers."""
+        t = self.table
+        if not t[unit].type().is_string():
+            return []
+        res = self.execute(t.filter(t[unit].re_search(hashing.PLAIN_ID)).select(t[unit].name("id")).distinct())
+        return sorted(str(v) for v in res["id"])
+
+    def ids_among(self, unit: str, candidates: Sequence[str]) -> set[str]:
+        """Which of the text ids ``candidates`` the column ``unit`` holds."""
+        t = self.table
+        if not t[unit].type().is_string() or not candidates:
+            return set()
+        res = self.execute(t.filter(t[unit].isin(list(candidates))).select(t[unit].name("id")).distinct())
+        return {str(v) for v in res["id"]}
+
     def hash64(self, unit: str, salt: str) -> pd.DataFrame:
         """``unit``, ``hash64`` (uint64) and ``bucket`` per row, computed in the engine
         (:func:`uplift.data.hashing.hash_columns`); rows in the engine's order."""
@@ -354,7 +389,7 @@ class IbisSource:
         return pd.DataFrame({unit: res[unit].to_numpy(), "hash64": h, "bucket": res["bucket"].to_numpy(dtype=float)})
 
     # ------------------------------------------------------------------ new tables from this one
-    def beside(self, obj: Any, label: str) -> "IbisSource":
+    def beside(self, obj: Any, label: str, text_columns: Sequence[str] = ()) -> "IbisSource":
         """A DataFrame, or the files of :func:`uplift.data.files.resolve_files` as ``(paths, fmt)``, as a
         table this one can be joined with: on the same connection."""
         import ibis
@@ -364,7 +399,7 @@ class IbisSource:
         if self.con is None:
             raise DataError(f"{label}: a file can be joined to files or DataFrames only; load it into the same engine")
         paths, fmt = obj
-        return IbisSource(_read_files(self.con, paths, fmt, label), label, con=self.con, paths=tuple(paths),
+        return IbisSource(_read_files(self.con, paths, fmt, label, text_columns), label, con=self.con, paths=tuple(paths),
                           _cache={"shared": True})
 
     def _derived(self, table: Any) -> "IbisSource":
@@ -374,7 +409,10 @@ class IbisSource:
         """This table LEFT JOINed with ``columns`` of ``other`` on ``unit`` (same-named columns replaced)."""
         t, o = self.table, other.table
         base = t.drop(*[c for c in columns if c in t.columns]) if any(c in t.columns for c in columns) else t
-        right = o.select(o[unit].name("__unit"), *[o[c] for c in columns])
+        left_id, right_id = _same_id_type(base[unit], o[unit])
+        right = o.select(right_id.name("__unit"), *[o[c] for c in columns])
+        if left_id is not base[unit]:
+            return self._derived(base.left_join(right, left_id == right["__unit"]).drop("__unit"))
         return self._derived(base.left_join(right, base[unit] == right["__unit"]).drop("__unit"))
 
     def where_present(self, column: str) -> "IbisSource":

@@ -83,6 +83,10 @@ class Source(Protocol):
 
     def level_counts(self, by: str, column: str) -> pd.DataFrame: ...
 
+    def odd_ids(self, unit: str) -> list[str]: ...
+
+    def ids_among(self, unit: str, candidates: Sequence[str]) -> set[str]: ...
+
     def hash64(self, unit: str, salt: str) -> pd.DataFrame: ...
 
     def join_columns(self, other: Any, unit: str, columns: Sequence[str]) -> "Source": ...
@@ -108,17 +112,17 @@ def _spark_table(obj: Any, label: str | None) -> IbisSource:
     return ibis_backend.table_source(con.table(name), label or f"spark table {name}")
 
 
-def _beside(obj: Any, other: Source, label: str, fmt: str | None) -> Source:
+def _beside(obj: Any, other: Source, label: str, fmt: str | None, text: tuple[str, ...]) -> Source:
     """``obj`` on ``other``'s backend (and connection), so the two can be joined."""
     if isinstance(other, FrameSource):
         if isinstance(obj, pd.DataFrame):
             return FrameSource(obj, label)
         if isinstance(obj, (str, Path)):
             files, fmt = resolve_files(obj, fmt, label)
-            return FrameSource(read_file(list(files), fmt, label), label, paths=files)
+            return FrameSource(read_file(list(files), fmt, label, text), label, paths=files)
         return FrameSource(open_source(obj, label=label).to_pandas(), label)
     if isinstance(obj, (str, Path)):
-        return other.beside(resolve_files(obj, fmt, label), label)
+        return other.beside(resolve_files(obj, fmt, label), label, text)
     if isinstance(obj, pd.DataFrame):
         return other.beside(obj, label)
     src = open_source(obj, label=label)  # a source, an Ibis table or a Spark DataFrame
@@ -126,7 +130,7 @@ def _beside(obj: Any, other: Source, label: str, fmt: str | None) -> Source:
 
 
 def open_source(obj: Any, *, format: str | None = None, label: str | None = None, threads: int | None = None,
-                engine: str | None = None, beside: Source | None = None) -> Source:
+                engine: str | None = None, beside: Source | None = None, text_columns: Sequence[str] = ()) -> Source:
     """A :class:`Source` for ``obj``: a DataFrame, a path (file or folder of Parquet/CSV), an Ibis
     table, a PySpark DataFrame, or an existing Source.
 
@@ -134,7 +138,8 @@ def open_source(obj: Any, *, format: str | None = None, label: str | None = None
     to an engine (a DataFrame is scanned by the embedded DuckDB), None or "auto" decides from the
     object (a DataFrame stays in memory, everything else stays in its engine). ``beside`` opens
     ``obj`` on that source's backend and connection, to be joined with it (a ledger, a population).
-    ``format`` ("parquet" or "csv") overrides the file suffix; ``threads`` caps DuckDB's threads.
+    ``format`` ("parquet" or "csv") overrides the file suffix; ``threads`` caps DuckDB's threads;
+    ``text_columns`` (the unit column) are read from CSV files as text on every engine.
     Raises :class:`DataError` (one line) for a missing path, an unknown file type, a folder
     without data files, an empty or unreadable file, or an object it cannot read.
     """
@@ -143,8 +148,9 @@ def open_source(obj: Any, *, format: str | None = None, label: str | None = None
     if engine not in (None, *ENGINES):
         raise DataError(f"engine {engine!r}: use one of {', '.join(ENGINES)}")
     fmt = None if format in (None, "", "auto") else format
+    text = tuple(c for c in text_columns if c)
     if beside is not None:
-        return _beside(obj, beside, label or (str(obj) if isinstance(obj, (str, Path)) else "data"), fmt)
+        return _beside(obj, beside, label or (str(obj) if isinstance(obj, (str, Path)) else "data"), fmt, text)
     in_memory = engine == "pandas"
     if _is_source(obj):
         if in_memory and isinstance(obj, IbisSource):
@@ -160,8 +166,8 @@ def open_source(obj: Any, *, format: str | None = None, label: str | None = None
         label = label or str(obj)
         files, fmt = resolve_files(obj, fmt, label)
         if in_memory:
-            return FrameSource(read_file(list(files), fmt, label), label, paths=files)
-        return ibis_backend.files_source(files, fmt, label, threads)
+            return FrameSource(read_file(list(files), fmt, label, text), label, paths=files)
+        return ibis_backend.files_source(files, fmt, label, threads, text)
     mod = type(obj).__module__
     if mod.startswith("pyspark.sql"):
         src = _spark_table(obj, label)
@@ -179,8 +185,9 @@ def source_from_spec(spec: Any, which: str = "outcomes", override: Any = None, e
     read as ``[population] format`` (default: from the file suffix)."""
     fmt = spec.population.format or None
     if override is not None:
-        return open_source(override, format=fmt if isinstance(override, (str, Path)) else None, engine=engine)
+        return open_source(override, format=fmt if isinstance(override, (str, Path)) else None, engine=engine,
+                           text_columns=(spec.unit,))
     rel = getattr(spec.population, which)
     if not rel:
         raise DataError(f"{spec.label}: no [population] {which} path; add it or pass the data explicitly")
-    return open_source(spec.resolve(rel), format=fmt, engine=engine)
+    return open_source(spec.resolve(rel), format=fmt, engine=engine, text_columns=(spec.unit,))

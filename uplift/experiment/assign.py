@@ -43,9 +43,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from uplift.data.collect import id_facts
+from uplift.data.facts import LEDGER_COLUMNS, Facts, validate
 from uplift.data.files import read_table
 from uplift.data.writes import LOCK_WAIT, commit_files, ledger_lock, real_path, refuse_inputs
 from uplift.data.hashing import canonical_units, hash64
+from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.checks import SRMResult, sample_ratio_mismatch
 from uplift.experiment.exclusions import (
@@ -280,7 +283,8 @@ def assign(
     new_ids = known.eligible_ids[~known.in_ledger]
     codes, labels = _strata(new_rows, stratify)
     arm_idx = _choose_arms(hash64(new_ids, a.salt), codes, labels, new_ids, old, weights, bool(stratify))
-    new = _ledger_rows(spec, new_rows[unit].to_numpy(), new_ids, arm_idx, codes, labels, config, when)
+    units = _like_ledger(new_rows[unit], new_ids, old[unit], label, ledger_label)
+    new = _ledger_rows(spec, units, new_ids, arm_idx, codes, labels, config, when)
     if len(old) and len(new) == 0:
         full = old
     elif len(old):
@@ -307,6 +311,11 @@ def _eligible_units(spec, population: pd.DataFrame, stratify: list[str], label: 
     """The exclusions applied; refuses an empty population, nothing eligible, or a missing stratum column."""
     if len(population) == 0:
         raise DataError(f"{label}: the population has no rows; give a population with at least one unit")
+    theirs = tuple((c, "a column of the population") for c in map(str, population.columns) if c in LEDGER_COLUMNS)
+    # the unit's name and spelling here; missing and duplicate ids are refused by the exclusions step
+    validate(Facts(label, reserved=((spec.unit, "[experiment] unit"), *theirs)))
+    if spec.unit in population.columns:
+        validate(id_facts(open_source(population, label=label, engine="pandas"), spec.unit))
     elig = apply_exclusions(spec, population, label=label)
     if len(elig.eligible) == 0:
         steps = ", ".join(f"{w['step']} {w['excluded']:,}" for w in elig.waterfall[1:] if w["excluded"])
@@ -349,6 +358,25 @@ def _known_units(population: pd.DataFrame, elig: Eligibility, old: pd.DataFrame,
     now_excluded = int(old_s.isin(all_keys[~elig.mask]).sum())
     not_in_population = int((~old_s.isin(all_keys)).sum())
     return _KnownUnits(eligible_ids, in_ledger, now_excluded, not_in_population)
+
+
+def _like_ledger(units: pd.Series, ids: np.ndarray, old: pd.Series, label: str, ledger_label: str) -> np.ndarray:
+    """The new rows' unit ids in the type of the ledger's (one column never mixes whole numbers and
+    text): text ids for a text ledger; whole numbers for a whole-number ledger when every new id is
+    the decimal text of one (``17``, not ``017``), else a one-line error."""
+    if not len(old) or not len(units):
+        return units.to_numpy()
+    old_numeric = pd.api.types.is_integer_dtype(old.dtype)
+    if ids.dtype.kind in "iu":
+        return units.to_numpy() if old_numeric else ids.astype(str).astype(object)
+    if not old_numeric:
+        return units.to_numpy()
+    text = pd.Series(ids, dtype=object).astype(str)
+    plain = text.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})")
+    if not plain.all():
+        raise DataError(f"{label}: unit id {text[~plain].iloc[0]!r} is not a whole number, but {ledger_label} holds "
+                        "whole-number ids; give the ids as the ledger has them (a leading zero makes another id)")
+    return text.astype(np.int64).to_numpy()
 
 
 def _choose_arms(
@@ -463,7 +491,7 @@ def assign_to_ledger(
     The exclusion log and the ledger are replaced together or not at all
     (:func:`uplift.data.writes.commit_files`); nothing is written if any check fails.
     """
-    population = read_table(population_path, what="population")
+    population = read_table(population_path, what="population", text_columns=(spec.unit,))
     ledger_path = Path(ledger_path)
     log = Path(exclusions) if exclusions else exclusions_path(ledger_path)
     if log.suffix.lower() not in (".csv", ".parquet", ".pq"):

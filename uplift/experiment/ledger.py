@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from uplift.data.facts import LEDGER_COLUMNS
 from uplift.data.files import atomic_write
 from uplift.errors import DataError
 from uplift.spec.record import assignment_config  # re-exported: what the ledger records
@@ -36,15 +37,13 @@ __all__ = [
     "write_ledger", "write_table", "table_writer", "ledger_writer", "empty_ledger",
 ]
 
-LEDGER_TEXT_COLUMNS: tuple[str, ...] = (
-    "experiment", "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at",
-)
+LEDGER_TEXT_COLUMNS: tuple[str, ...] = LEDGER_COLUMNS  # defined once, with the other reserved names
 _SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 def ledger_columns(unit: str) -> list[str]:
     """The ledger's columns in order, with the unit column named ``unit``."""
-    return ["experiment", unit, "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at"]
+    return [LEDGER_COLUMNS[0], unit, *LEDGER_COLUMNS[1:]]
 
 
 def empty_ledger(unit: str) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 
 from uplift.data.collect import collect_cells
-from uplift.data.facts import ARM, SEGMENT
+from uplift.data.facts import ARM, SEGMENT, Facts, validate
 from uplift.data.moments import Moments, pool
 from uplift.data.needs import Needs
 from uplift.data.source import open_source
@@ -191,15 +191,19 @@ def analyse_metrics(
     :class:`~uplift.errors.DataError` (one line) for a missing or text column, missing values, a
     non-0/1 proportion column, an arm with no customers, or an unknown arm.
     """
-    source = open_source(outcomes, engine=engine)
+    source = open_source(outcomes, engine=engine, text_columns=(spec.unit,))
     arm_column = arm_column or spec.arm_column
     control = str(control or spec.control_arm)
     segments = list(spec.analysis.segments)
     notes: list[str] = []
     plan = _column_plan(spec, source.columns, notes)
+    named = [(s, "[analysis] segments") for s in segments] + [(c, r) for c, r in plan["roles"].items() if c != arm_column]
+    validate(Facts(source.label, reserved=tuple(named)))
     cells = collect_cells(source, {arm_column: ARM, **{s: SEGMENT for s in segments}}, metric_needs(spec, plan))
+    units = int(sum(m.n for m in cells.values()))
     for j, s in enumerate(segments):
         nvals = len({k[1 + j] for k in cells})
+        validate(Facts(source.label, id_like=(s, nvals, units)))
         if nvals > _MAX_SEGMENT_VALUES:
             raise DataError(f"{source.label}: segment column '{s}' has {nvals} distinct values; segments need a "
                             f"categorical column with at most {_MAX_SEGMENT_VALUES} values (band it first)")

@@ -27,6 +27,7 @@ from scipy import stats as st
 
 from uplift.data.moments import Moments, pool
 from uplift.metrics.base import Metric, unadjusted_block
+from uplift.data.facts import NET_PROFIT, PRODUCTS_AFTER  # derived columns: reserved names, defined with the others
 from uplift.metrics.valuation import Valuation, interval
 from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
@@ -37,10 +38,6 @@ __all__ = [
     "incremental_roi", "crosssell_catalogue", "finance_valuations", "net_value_weights",
 ]
 
-NET_PROFIT = "derived:net_profit"
-"""Derived column: margin - cannibalised margin - cost to serve."""
-PRODUCTS_AFTER = "derived:products_after"
-"""Derived column: products held before the campaign + converted."""
 
 
 def with_derived_columns(m: Moments, econ_columns: Mapping[str, str], conversion_column: str,
@@ -107,9 +104,15 @@ def segment_effects(segments: Sequence[str], cells: Mapping[tuple, Moments], arm
     """``metric`` (the primary metric) per value of each segment column, each arm against control.
 
     ``cells`` are keyed (arm, segment values...) in the order of ``segments``; a segment value's
-    cells are pooled over the other segment columns (exact). A cell with fewer than
-    ``min_cell`` customers in the arm or in control is suppressed (no numbers reported).
-    p-values are Benjamini-Hochberg adjusted across all segment cells.
+    cells are pooled over the other segment columns (exact). p-values are Benjamini-Hochberg
+    adjusted across all segment cells.
+
+    Small-cell suppression with complementary suppression (Hundepool et al. 2012, *Statistical
+    Disclosure Control*, sec. 4.2 and 5.5): a value of a segment column is suppressed (no numbers,
+    in every arm's row) when any analysed arm has fewer than ``min_cell`` customers in it; when that
+    leaves exactly one suppressed value, the value with the next-smallest arm is suppressed too.
+    Each arm's overall figures are published, so a single hidden cell would be its arm's total
+    minus the published cells; with none or at least two hidden, no subtraction recovers one.
     """
     out: dict[str, Any] = {"metric": None if metric is None else metric.name, "min_cell_size": min_cell,
                            "adjustment": "benjamini-hochberg across all segment cells", "by": {}}
@@ -118,18 +121,17 @@ def segment_effects(segments: Sequence[str], cells: Mapping[tuple, Moments], arm
     rows_all: list[dict] = []
     for j, seg in enumerate(segments):
         values = sorted({k[1 + j] for k in cells}, key=lambda v: str(v))
+        aggs = {v: {a: [m for k, m in cells.items() if k[0] == a and k[1 + j] == v] for a in arms} for v in values}
+        hidden = _suppressed(values, aggs, [control, *treat], min_cell)
         rows = []
         for v in values:
-            agg = {a: [m for k, m in cells.items() if k[0] == a and k[1 + j] == v] for a in arms}
-            n_ctrl = sum(m.n for m in agg[control])
+            agg = aggs[v]
             for a in treat:
-                n_arm = sum(m.n for m in agg[a])
                 row: dict[str, Any] = {"segment_column": seg, "segment": v if isinstance(v, (int, float, bool)) else str(v),
                                        "arm": a, "control": control}
-                if n_arm < min_cell or n_ctrl < min_cell:
+                if v in hidden:
                     row.update(suppressed=True, n_arm=None, n_control=None, abs_effect=None, abs_ci=None,
-                               rel_effect=None, rel_ci=None, p_value=None, p_value_adjusted=None,
-                               reason=f"fewer than {min_cell} customers in an arm of this cell")
+                               rel_effect=None, rel_ci=None, p_value=None, p_value_adjusted=None, reason=hidden[v])
                 else:
                     comp = metric.compare(pool(agg[a]), pool(agg[control]), confidence)
                     row.update(suppressed=False, **comp.to_dict())
@@ -141,6 +143,19 @@ def segment_effects(segments: Sequence[str], cells: Mapping[tuple, Moments], arm
     for r, p in zip(rows_all, adj):
         r["p_value_adjusted"] = p
     return out
+
+
+def _suppressed(values: Sequence[Any], aggs: Mapping[Any, Mapping[str, Sequence[Moments]]], arms: Sequence[str],
+                min_cell: int) -> dict[Any, str]:
+    """The values of one segment column to suppress, with the reason (see :func:`segment_effects`)."""
+    smallest = {v: min(sum(m.n for m in aggs[v][a]) for a in arms) for v in values}
+    hidden = {v: f"fewer than {min_cell} customers in an arm of this cell" for v in values if smallest[v] < min_cell}
+    if len(hidden) == 1:
+        rest = sorted((v for v in values if v not in hidden), key=lambda v: (smallest[v], str(v)))
+        if rest:
+            hidden[rest[0]] = ("suppressed with a small cell of this segment column, so that no subtraction "
+                               "from the published totals recovers it")
+    return hidden
 
 
 def delta_interval(est: float, var: float, z: float) -> dict:

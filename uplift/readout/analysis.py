@@ -124,7 +124,7 @@ def prepare_outcomes(
     Then every arm of the spec must have units and the control must be there
     (:func:`uplift.metrics.analyse.arms_from_counts`).
     """
-    source = open_source(outcomes, label=label, engine=engine)
+    source = open_source(outcomes, label=label, engine=engine, text_columns=(spec.unit,))
     armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=spec.analysis.arm_column,
                         experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share,
                         assignment=spec_assignment_config(spec))

@@ -80,7 +80,8 @@ def load_inputs(
         raise DataError(f"{out_path}: outcomes file not found; check the path")
     fmt = spec.population.format or None
     inputs: dict[str, Any] = {
-        "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine),
+        "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine,
+                                text_columns=(spec.unit,)),
         "outcomes_label": str(out_path),
     }
     inputs["ledger"] = None
@@ -90,7 +91,7 @@ def load_inputs(
         inputs["ledger"] = str(ledger)
     inputs["population"] = None
     if pop_path is not None and pop_path.exists():
-        inputs["population"] = read_table(pop_path, "population")
+        inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
     used_pop = pop_path if inputs["population"] is not None else None

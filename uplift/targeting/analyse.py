@@ -80,6 +80,7 @@ import pandas as pd
 from scipy.stats import norm
 from tqdm import tqdm
 
+from uplift.data.hashing import same_id_type
 from uplift.metrics.analyse import economics_valuation
 from uplift.metrics.valuation import Valuation, expected_profit
 from uplift.targeting.evaluation import (
@@ -175,6 +176,10 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
                         arm: str | None, progress: bool = False,
                         valuations: Mapping[str, Valuation] | None = None) -> TargetingResult:
     """The steps of :func:`targeting_analysis`, in order."""
+    unit = spec.unit
+    if unit in population.columns and unit in outcomes.columns:  # integer ids in one file, text in the other
+        pop_ids, out_ids = same_id_type(population[unit], outcomes[unit])
+        population, outcomes = population.assign(**{unit: pop_ids}), outcomes.assign(**{unit: out_ids})
     setup = read_setup(spec, population, outcomes, arm_column, control, n_boot, models)
     eligible, excluded = eligible_customers(spec, setup, population)
     sample = training_sample(setup, population, outcomes, arm)
