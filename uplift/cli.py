@@ -16,6 +16,7 @@ import sys
 from typing import Sequence
 
 from uplift.errors import UserError
+from uplift.text import one_line
 
 __all__ = ["main", "COMMANDS"]
 
@@ -26,7 +27,13 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``uplift readout: error: ... (see --help)``, exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, say(f"{self.prog}: error: {message} (see {self.prog} --help)"))
+
+
+def say(message: str) -> str:
+    """The one place a message is made ready for stderr: one line, control characters escaped
+    (:func:`uplift.text.one_line`), so text from a spec or data file never drives the terminal."""
+    return one_line(message) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,11 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        message = " ".join(str(exc).split())  # always one line
-        print(f"uplift {args.command}: error: {message}", file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: error: {exc}"))
         return 2
     except KeyboardInterrupt:
-        print(f"uplift {args.command}: interrupted", file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: interrupted"))
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `uplift rules ... | head`): stop quietly, as Unix tools do.
@@ -81,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # The environment refused (disk full, no permission to write the output): one line, exit 2.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"uplift {args.command}: error: {exc.strerror or exc}{where}; check the path, its permissions and free space",
-              file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: error: {exc.strerror or exc}{where}; "
+                             "check the path, its permissions and free space"))
         return 2
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from uplift.results import jsonable
 from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, rmst
+from uplift.text import chart_label
 
 __all__ = ["ArmCLV", "IncrementalCLV", "CLVResult"]
 
@@ -257,7 +258,7 @@ class CLVResult:
             color = ax.lines[-1].get_color()
             if self.horizon_periods > r.tau and np.isfinite(r.survival_curve[r.tau:]).all():
                 tt = np.arange(r.tau, self.horizon_periods + 1)
-                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=f"{a} (extrapolated)")
+                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=chart_label(f"{a} (extrapolated)"))
         ax.axvline(self._tau, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("periods since the campaign")
         ax.set_ylabel("share of customers still active")
@@ -269,7 +270,7 @@ class CLVResult:
     def plot_cumulative_value(self, ax: Any) -> Any:
         """Cumulative discounted value per customer over the horizon, per arm."""
         for a, r in self.arms.items():
-            ax.plot(r.grid, r.discounted_cumulative, label=a)
+            ax.plot(r.grid, r.discounted_cumulative, label=chart_label(a))
         ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
         ax.set_xlabel("period")
         ax.set_ylabel("cumulative discounted value per customer")

@@ -23,10 +23,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from uplift.data.facts import AMOUNT, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
+from uplift.data.facts import AMOUNT, GROUP, MAX_MAGNITUDE, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
+from uplift.spec.schema import MAX_PERIODS
 
 __all__ = ["collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
            "group_summaries"]
@@ -61,7 +62,26 @@ def collect_cells(source: Source, by: Mapping[str, GroupRole] | Sequence[str], n
                    required=tuple(Required(c, needs.role(c)) for c in needs.columns)))
     cells, tally = source.moments(list(roles), needs)
     validate(_tally_facts(source.label, tally, roles, needs))
+    validate(Facts(source.label, too_large=tuple((c, needs.role(c)) for c in _too_large(cells.values(), needs.columns))))
     return dict(sorted(cells.items(), key=lambda kv: _key(kv[0])))
+
+
+def _too_large(cells: Any, columns: Sequence[str]) -> list[str]:
+    """The columns holding values beyond :data:`~uplift.data.facts.MAX_MAGNITUDE` in size, seen in the moments."""
+    cells = list(cells)
+    return [c for i, c in enumerate(columns)
+            if _beyond([m.n for m in cells], [m.mean[i] for m in cells], [m.comoment[i, i] for m in cells])]
+
+
+def _beyond(n: Any, mean: Any, m2: Any) -> bool:
+    """True if some cell (count ``n``, ``mean``, centred sum of squares ``m2``) holds a value beyond
+    :data:`~uplift.data.facts.MAX_MAGNITUDE` in size: a cell's |mean| and its root mean square
+    sqrt(mean^2 + m2/n) are at most its largest |value|, so either above the limit (or not finite,
+    after an overflow) shows one. Cells within the limit in both hold no value that overflows a square."""
+    n, mean, m2 = (np.asarray(v, dtype=float) for v in (n, mean, m2))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rms = np.sqrt(mean * mean + np.where(n > 0, m2 / np.maximum(n, 1), 0.0))
+        return bool(((n > 0) & ~(np.abs(mean) <= MAX_MAGNITUDE) | (n > 0) & ~(rms <= MAX_MAGNITUDE)).any())
 
 
 def _tally_facts(label: str, tally: Tally, roles: Mapping[str, GroupRole], needs: Needs) -> Facts:
@@ -133,6 +153,7 @@ def life_table(
     finite = np.isfinite(t)
     other = ~np.isnan(e) & ~np.isin(e, (0.0, 1.0))
     negative = finite & (t < 0)
+    too_long = finite & (t > MAX_PERIODS)
     values = [ValueFact(duration, "tenure", rows, int(n[np.isnan(t)].sum()), int(n[np.isinf(t)].sum())),
               ValueFact(event, "churn flag", rows, int(n[np.isnan(e)].sum()))]
     if value:
@@ -142,6 +163,9 @@ def life_table(
         groups_missing=tuple((c, r, int(n[long[c].isna().to_numpy()].sum()), rows) for c, r in roles.items()),
         values=tuple(values),
         negative=((duration, "tenure", int(n[negative].sum()), float(t[negative].min()) if negative.any() else 0.0),),
+        too_long=((duration, "tenure", int(n[too_long].sum()), float(t[too_long].max()) if too_long.any() else 0.0),),
+        too_large=((value, "margin per period"),) if value and _beyond(
+            n, long["value_sum"].to_numpy(dtype=float) / np.maximum(n, 1), long["value_m2"].to_numpy(dtype=float)) else (),
         non_integer=((duration, "tenure"),) if integer_durations and (t[finite] != np.round(t[finite])).any() else (),
         flags=((event, "churn flag", int(n[other].sum()), float(e[other][0]) if other.any() else 0.0),),
     ))

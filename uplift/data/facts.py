@@ -20,13 +20,20 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from uplift.errors import DataError
+from uplift.spec.schema import MAX_ARMS, MAX_PERIODS
 
-__all__ = ["NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+__all__ = ["NUMERIC", "AMOUNT", "MAX_MAGNITUDE", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts",
+           "Tally", "validate"]
 
 NUMERIC = frozenset({"boolean", "integer", "floating", "decimal"})
 """Type families that hold numbers (booleans count as 0/1)."""
 AMOUNT = frozenset({"integer", "floating", "decimal"})
 """Type families that hold amounts or durations (not booleans)."""
+MAX_MAGNITUDE = 1e15
+"""The largest size of value an analysed column may hold (a quadrillion: no amount per customer comes
+near). Past it, sums of squares lose all precision and then overflow floating point (1e200 squared is
+above 1.8e308), so a readout of such a column would be wrong or crash. Checked on the moments every
+backend returns: a cell whose mean or root mean square exceeds it holds such values."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Facts:
 
     label: str
     schema: Mapping[str, str] | None = None
+    arms: tuple[str, int] | None = None
     groups: tuple[tuple[str, GroupRole], ...] = ()
     required: tuple[Required, ...] = ()
     rows: int | None = None
@@ -88,6 +96,8 @@ class Facts:
     values: tuple[ValueFact, ...] = ()
     non_binary: tuple[tuple[str, str, float, float], ...] = ()
     negative: tuple[tuple[str, str, int, float], ...] = ()
+    too_long: tuple[tuple[str, str, int, float], ...] = ()
+    too_large: tuple[tuple[str, str], ...] = ()
     non_integer: tuple[tuple[str, str], ...] = ()
     flags: tuple[tuple[str, str, int, float], ...] = ()
     invalid_counts: tuple[tuple[str, str, int], ...] = ()
@@ -97,11 +107,23 @@ class Facts:
 def validate(facts: Facts) -> None:
     """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
     first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
-    for check in (_groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment, _groups_complete,
-                  _values_complete, _binary, _non_negative, _whole, _flags, _counts, _matched):
+    for check in (_delimited, _groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _one_experiment,
+                  _groups_complete, _few_arms, _values_complete, _binary, _non_negative, _plausible_tenure, _magnitude,
+                  _whole, _flags, _counts, _matched):
         message = check(facts)
         if message:
             raise DataError(f"{facts.label}: {message}")
+
+
+def _delimited(f: Facts) -> str:
+    """A file read as one column whose header holds ';' was saved with another separator (Excel in many
+    locales writes ';'). Reported before any "column not found", which would mislead."""
+    if f.schema is None or len(f.schema) != 1:
+        return ""
+    (header,) = f.schema
+    if ";" not in str(header):
+        return ""
+    return "looks semicolon-separated (one column whose header holds ';'); save it as comma-separated CSV"
 
 
 def _groups_exist(f: Facts) -> str:
@@ -157,6 +179,14 @@ def _groups_complete(f: Facts) -> str:
     return ""
 
 
+def _few_arms(f: Facts) -> str:
+    if f.arms is None or f.arms[1] <= MAX_ARMS:
+        return ""
+    col, n = f.arms
+    return (f"arm column '{col}' holds {n:,} distinct arms, more than the maximum of {MAX_ARMS}; "
+            "check it is the arm column (not an id), or analyse fewer arms at a time")
+
+
 def _values_complete(f: Facts) -> str:
     for v in f.values:
         bad = v.missing + v.infinite
@@ -179,6 +209,21 @@ def _non_negative(f: Facts) -> str:
     for col, role, count, low in f.negative:
         if count:
             return f"column '{col}' ({role}) has {count} negative values (min {low:g}); a {role} must be >= 0"
+    return ""
+
+
+def _plausible_tenure(f: Facts) -> str:
+    for col, role, count, high in f.too_long:
+        if count:
+            return (f"column '{col}' ({role}) has {count} values above {MAX_PERIODS:,} periods (max {high:g}); "
+                    f"give tenure in periods (e.g. months), at most {MAX_PERIODS:,} (100 years of months)")
+    return ""
+
+
+def _magnitude(f: Facts) -> str:
+    for col, role in f.too_large:
+        return (f"column '{col}' ({role}) holds values too large to analyse (beyond {MAX_MAGNITUDE:g} in size, "
+                "where sums of squares overflow); check the column's units or remove those values")
     return ""
 
 

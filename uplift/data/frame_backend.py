@@ -174,7 +174,8 @@ class FrameSource:
         codes, keys = _group_codes(df, by)
         arrays = [df[c].to_numpy() if not pd.api.types.is_extension_array_dtype(df[c]) else _floats(df[c])
                   for c in columns]
-        cells = moments_by_code(codes, len(keys), arrays, columns)
+        with np.errstate(over="ignore", invalid="ignore"):  # values too large to square: refused by the caller's checks
+            cells = moments_by_code(codes, len(keys), arrays, columns)
         return {tuple(_py(v) for v in keys[g]): mask_unasked(m, needs) for g, m in cells.items()}, tally
 
     def life_counts(self, by: Sequence[str], duration: str, event: str,

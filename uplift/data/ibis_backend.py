@@ -103,7 +103,9 @@ def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str) -> Any:
     try:
         if fmt == "parquet":
             return con.read_parquet(list(paths), table_name=name)
-        return con.read_csv(list(paths), table_name=name)
+        # comma-separated only, as the in-memory reader: a ';'-separated export is refused the same way
+        # on both backends (uplift.data.facts), not silently sniffed here and misread there
+        return con.read_csv(list(paths), table_name=name, delim=",")
     except Exception as exc:  # duckdb's IOException / InvalidInputException
         first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
         raise DataError(f"{label}: cannot be read as {fmt} ({first}); check the file is complete") from None

@@ -202,9 +202,12 @@ def health(r: Mapping[str, Any]) -> str:
     wf = el.get("waterfall") or []
     if wf:
         out.append("<h3>Eligibility: exclusion waterfall</h3>" + table(
-            ["Step", "Excluded", "Remaining"],
-            [(_E(str(x.get("step"))), fmt_num(x.get("excluded")), fmt_num(x.get("remaining"))) for x in wf],
-            caption="Rules applied in order; a customer is counted under the first rule that matches."))
+            ["Step", "Excluded", "Missing value", "Remaining"],
+            [(_E(str(x.get("step"))), fmt_num(x.get("excluded")),
+              "" if "missing" not in x else f"{fmt_num(x.get('missing'))} ({_E(str(x.get('when_missing', 'exclude')))})",
+              fmt_num(x.get("remaining"))) for x in wf],
+            caption="Rules applied in order; a customer is counted under the first rule that matches. Missing value: "
+                    "customers with no value in the rule's column, excluded or kept as the rule's when_missing says."))
     return "".join(out) or "<p>No health checks available.</p>"
 
 
