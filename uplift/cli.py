@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from uplift.errors import UserError
 from uplift.text import one_line
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "add_common", "whole_number"]
 
 COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "target", "rules")
 
@@ -55,6 +56,30 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
+
+
+def whole_number(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in [lo, hi] (``hi`` None: no upper bound), written as digits
+    or as a whole number in e-notation (``1e6``); anything else is a one-line argparse error naming the range."""
+    span = f"from {lo:,} to {hi:,}" if hi is not None else f"of at least {lo:,}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                f = float(text)
+            except ValueError:
+                f = math.nan
+            if not (math.isfinite(f) and f == int(f)):
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one {span}") from None
+            value = int(f)
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give a whole number {span}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
 
 
 def add_common(parser: argparse.ArgumentParser, json_flag: bool = False) -> None:

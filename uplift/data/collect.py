@@ -216,11 +216,17 @@ def group_summaries(source: Source, by: str, columns: Sequence[str]) -> dict[str
     Numeric and 0/1 columns are summarised as they are (missing = empty or NaN); any other column
     becomes one 0/1 indicator per text value, named ``column=value`` (missing where the column is),
     whose mean is the share p = k / n and variance n p (1 - p) / (n - 1), exactly the centred sum
-    of squares of the indicator. Keys in the order of ``columns``, levels sorted.
+    of squares of the indicator. Keys in the order of ``columns``, levels sorted. An infinite value
+    in a numeric column is refused (one line naming the column): it would make a mean meaningless.
     """
     sch = source.schema()
     numeric = [c for c in columns if sch.get(c) in NUMERIC]
     table = source.summaries(by, numeric) if numeric else None
+    if table is not None:
+        rows_all = int((table["n"] + table["missing"]).groupby(table["column"]).sum().max())
+        inf = table.groupby("column")["infinite"].sum()
+        validate(Facts(source.label, values=tuple(ValueFact(c, "balance covariate", rows_all, 0, int(inf.get(c, 0)))
+                                                  for c in numeric)))
     out: dict[str, dict[str, Summary]] = {}
     for c in columns:
         if c in numeric:

@@ -191,8 +191,9 @@ class FrameSource:
 
     def summaries(self, by: str, columns: Sequence[str]) -> pd.DataFrame:
         """Per group of ``by`` (missing groups left out) and numeric column: ``n`` (non-missing rows),
-        ``missing``, ``mean`` and ``var`` (n - 1 denominator, from centred values) over the non-missing
-        values. Columns: ``group``, ``column``, ``n``, ``missing``, ``mean``, ``var``."""
+        ``missing``, ``infinite`` (rows of +-inf, counted in ``n``), ``mean`` and ``var`` (n - 1 denominator,
+        from centred values) over the non-missing values. Columns: ``group``, ``column``, ``n``, ``missing``,
+        ``infinite``, ``mean``, ``var``."""
         groups = self.frame[by]
         keep = groups.notna().to_numpy()
         codes, uniq = pd.factorize(groups[keep], sort=True)
@@ -203,11 +204,13 @@ class FrameSource:
                 xs = x[codes == g]
                 nan = np.isnan(xs)
                 v = xs[~nan]
-                n = len(v)
-                m = float(v.mean()) if n else float("nan")
-                var = float(np.sum((v - m) ** 2) / (n - 1)) if n > 1 else float("nan")
-                rows.append({"group": _py(name), "column": c, "n": n, "missing": int(nan.sum()), "mean": m, "var": var})
-        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "mean", "var"])
+                n, inf = len(v), int(np.isinf(v).sum())
+                with np.errstate(invalid="ignore"):  # an infinite value: counted, and refused by the caller
+                    m = float(v.mean()) if n else float("nan")
+                    var = float(np.sum((v - m) ** 2) / (n - 1)) if n > 1 else float("nan")
+                rows.append({"group": _py(name), "column": c, "n": n, "missing": int(nan.sum()), "infinite": inf,
+                             "mean": m, "var": var})
+        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "infinite", "mean", "var"])
 
     def level_counts(self, by: str, column: str) -> pd.DataFrame:
         """Rows per (group of ``by``, text value of ``column``; missing values as None): ``group``, ``level``, ``n``."""

@@ -316,8 +316,9 @@ class IbisSource:
 
     def summaries(self, by: str, columns: Sequence[str]) -> pd.DataFrame:
         """Per group of ``by`` (missing groups left out) and numeric column: ``n`` (non-missing rows),
-        ``missing``, ``mean`` and ``var`` over the non-missing values (NaN counts as missing): ONE group-by.
-        Columns: ``group``, ``column``, ``n``, ``missing``, ``mean``, ``var``."""
+        ``missing``, ``infinite`` (rows of +-inf, counted in ``n``), ``mean`` and ``var`` over the non-missing
+        values (NaN counts as missing): ONE group-by. Columns: ``group``, ``column``, ``n``, ``missing``,
+        ``infinite``, ``mean``, ``var``."""
         import ibis
 
         t, sch = self.table, self.schema()
@@ -327,6 +328,7 @@ class IbisSource:
             x = t[c].cast("float64")
             if sch[c] in ("floating", "decimal"):
                 x = ibis.cases((x.isnan(), ibis.null("float64")), else_=x)
+                aggs[f"i{i}"] = x.isinf().cast("int64").sum()
             aggs.update({f"n{i}": x.count(), f"m{i}": x.mean(), f"v{i}": x.var(how="sample")})
         res = self.execute(t.group_by(t[by].name("group")).aggregate(**aggs))
         rows = []
@@ -334,9 +336,9 @@ class IbisSource:
             for i, c in enumerate(columns):
                 n = int(r[f"n{i}"])
                 rows.append({"group": _py(r["group"]), "column": c, "n": n, "missing": int(r["__rows"]) - n,
-                             "mean": _f(r[f"m{i}"]) if n else float("nan"),
+                             "infinite": _i(r.get(f"i{i}")), "mean": _f(r[f"m{i}"]) if n else float("nan"),
                              "var": _f(r[f"v{i}"]) if n > 1 else float("nan")})
-        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "mean", "var"])
+        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "infinite", "mean", "var"])
 
     def level_counts(self, by: str, column: str) -> pd.DataFrame:
         """Rows per (group of ``by``, text value of ``column``; missing as None): ``group``, ``level``, ``n``."""
