@@ -306,8 +306,11 @@ def funnel_table(r: Mapping[str, Any]) -> str:
         rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
                      fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
                      f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
-    return table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)", "Step conversion (control &rarr; arm)"],
-                 rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
+    warn = "".join(f"<div class=\"box warn\">&#9888; Stage '{_E(str(x.get('stage')))}' has more customers than '{_E(str(x.get('previous')))}' "
+                   f"listed before it (in {_E(', '.join(map(str, x.get('arms') or [])))}): the stages are not nested as listed, "
+                   "so that step conversion is not shown.</div>" for x in f.get("not_nested") or [])
+    return warn + table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)",
+                         "Step conversion (control &rarr; arm)"], rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
 
 
 def segment_rows(r: Mapping[str, Any]) -> list[dict]:
