@@ -154,8 +154,8 @@ def _has_rows(f: Facts) -> str:
 def _units_present(f: Facts) -> str:
     if not f.missing_units:
         return ""
-    return (f"unit column '{f.unit}' is missing for {f.missing_units} of {f.rows} rows; every row needs a unit id: "
-            "fill or remove those rows")
+    return (f"{f.missing_units} of {f.rows} rows have no {f.unit} (unit column '{f.unit}' is missing or blank there); "
+            "every row needs a unit id: fill or remove those rows")
 
 
 def _units_unique(f: Facts) -> str:

@@ -147,12 +147,16 @@ class FrameSource:
 
     # ------------------------------------------------------------------ the questions
     def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
-        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit column."""
+        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit column.
+        A text id that is empty or only blanks is no id: counted with the missing ones, as in the engine."""
         n = len(self.frame)
         if not unit:
             return n, None, 0
         units = self.frame[unit]
-        return n, int(units.nunique(dropna=True)), int(units.isna().sum())
+        absent = units.isna().to_numpy()
+        if type_family(units) == "string" or units.dtype == object:
+            absent = absent | (units.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
+        return n, int(units[~absent].nunique(dropna=True)), int(absent.sum())
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): columns ``by`` + ``n``."""

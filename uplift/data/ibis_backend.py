@@ -189,7 +189,12 @@ class IbisSource:
         t = self.table
         if not unit:
             return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
-        r = self.execute(t.aggregate(n=t.count(), d=t[unit].nunique(), k=t[unit].count())).iloc[0]
+        ids = t[unit]
+        if type_family(ids.type()) == "string":  # an empty or blank text id is no id (as in memory)
+            import ibis
+
+            ids = ibis.cases((ids.strip() == "", ibis.null("string")), else_=ids)
+        r = self.execute(t.aggregate(n=t.count(), d=ids.nunique(), k=ids.count())).iloc[0]
         return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from uplift.data.collect import Summary, group_summaries
 from uplift.data.hashing import canonical_units
 from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
+from uplift.experiment.exclusions import check_population
 from uplift.experiment.ledger import distinct_text
 from uplift.results import jsonable
 from uplift.text import text_table
@@ -321,6 +322,7 @@ def check_ledger(
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))
         raise UserError(f"ledger holds experiment {got}, not {spec.name!r}; give this experiment's ledger")
+    check_population(ledger, unit, label="ledger")  # every row a unit id, each unit once
     stratified = spec.assignment is not None and bool(spec.assignment.stratify)
     srm = srm_by_stratum(ledger, "arm", "stratum" if stratified else None, spec.arms, threshold_srm)
     balance = None

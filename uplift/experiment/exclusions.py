@@ -105,8 +105,11 @@ def check_population(population: pd.DataFrame, unit: str, label: str = "populati
     if pd.api.types.is_bool_dtype(ids.dtype):
         raise DataError(f"{label}: unit column '{unit}' holds true/false; use customer ids (whole numbers or text)")
     n_missing = int(ids.isna().sum())
+    if ids.dtype == object or isinstance(ids.dtype, (pd.StringDtype, pd.CategoricalDtype)):
+        n_missing += int((ids.astype("string").str.strip() == "").fillna(False).sum())  # a blank text id is no id
     if n_missing:
-        raise DataError(f"{label}: unit column '{unit}' has {n_missing:,} missing id(s); give every row an id or drop those rows")
+        raise DataError(f"{label}: {n_missing:,} of {len(ids):,} rows have no {unit} (unit column '{unit}' is missing or "
+                        "blank there); give every row an id or drop those rows")
     try:
         canonical_units(ids)
     except TypeError as exc:
