@@ -21,6 +21,7 @@ second pass over the rows (:func:`with_derived_columns`).
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any, Mapping, Sequence
 
 from scipy import stats as st
@@ -83,16 +84,16 @@ def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: 
     rates = {a: {s: per_arm[a].mean_of(s) for s in stages} for a in arms}
 
     def count(a: str, s: str) -> int:
-        return int(round(per_arm[a].n * per_arm[a].mean_of(s)))
+        return round(per_arm[a].n * per_arm[a].mean_of(s))
 
     not_nested = [{"previous": prev, "stage": s, "arms": [a for a in arms if count(a, s) > count(a, prev)]}
-                  for prev, s in zip(stages[:-1], stages[1:])]
+                  for prev, s in pairwise(stages)]
     not_nested = [x for x in not_nested if x["arms"]]
     broken = {(x["previous"], x["stage"]) for x in not_nested}
     conditional = {
         a: {s: (per_arm[a].mean_of(s) / per_arm[a].mean_of(prev)
                 if per_arm[a].mean_of(prev) > 0 and (prev, s) not in broken else None)
-            for prev, s in zip(stages[:-1], stages[1:])}
+            for prev, s in pairwise(stages)}
         for a in arms
     }
     if not_nested and notes is not None:
