@@ -84,7 +84,6 @@ class Facts:
 
     label: str
     schema: Mapping[str, str] | None = None
-    arms: tuple[str, int] | None = None
     groups: tuple[tuple[str, GroupRole], ...] = ()
     required: tuple[Required, ...] = ()
     rows: int | None = None
@@ -93,6 +92,7 @@ class Facts:
     missing_units: int = 0
     other_experiment: tuple[str, str] | None = None
     groups_missing: tuple[tuple[str, GroupRole, int, int], ...] = ()
+    arms: tuple[str, int] | None = None  # (arm column, distinct arms): at most MAX_ARMS
     values: tuple[ValueFact, ...] = ()
     non_binary: tuple[tuple[str, str, float, float], ...] = ()
     negative: tuple[tuple[str, str, int, float], ...] = ()
