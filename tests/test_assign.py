@@ -153,7 +153,7 @@ def test_reasons_add_up_to_the_waterfall(demo_spec, pop):
     [
         (lambda d: d.drop(columns=["customer_id"]), "has no unit column 'customer_id'"),
         (lambda d: pd.concat([d, d.iloc[:3]]), "3 duplicate id(s)"),
-        (lambda d: d.assign(customer_id=d.customer_id.astype(float).where(d.index != 5)), "missing id"),
+        (lambda d: d.assign(customer_id=d.customer_id.astype(float).where(d.index != 5)), "1 of 20,000 rows have no customer_id"),
         (lambda d: d.drop(columns=["complaints_90d"]), "no column 'complaints_90d' used by [[exclude]] rule 'recent_complaint'"),
         (lambda d: d.assign(financial_stress="no"), "holds text, not numbers"),
     ],

@@ -681,7 +681,7 @@ CATALOGUE = {
     "duplicate units": (lambda d, t: _ledger_case(d, t, pd.concat([d["out"], d["out"].iloc[:2]], ignore_index=True)),
                         ["customer_id", "2 duplicate ids"]),
     "missing unit id": (lambda d, t: _plain(d, t, _with(d["out"], customer_id=(4, np.nan))),
-                        ["customer_id", "missing for 1 of"]),
+                        ["customer_id", "1 of 1500 rows have no customer_id"]),
     "empty file": (lambda d, t: (write_spec(t), _empty(t / "outcomes.csv"), []), ["outcomes.csv", "0 bytes"]),
     "no rows": (lambda d, t: _plain(d, t, d["out"].iloc[:0]), ["no rows"]),
     "missing arm": (lambda d, t: _plain(d, t, _with(d["out"].astype({"arm": str}), arm=(4, None))), ["arm", "missing"]),

@@ -105,7 +105,9 @@ def test_simulate_cli_writes_three_files(tmp_path):
 
     assert main(["simulate", "--customers", "500", "--seed", "1", "--out", str(tmp_path), "--quiet"]) == 0
     assert {p.name for p in tmp_path.iterdir()} == {"population.parquet", "outcomes.parquet", "truth.json"}
-    assert main(["simulate", "--customers", "0", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(SystemExit) as stop:  # out of range: an argparse error, one line, exit 2
+        main(["simulate", "--customers", "0", "--out", str(tmp_path / "x")])
+    assert stop.value.code == 2
     assert not (tmp_path / "x").exists()
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from uplift.errors import UserError
+from uplift.text import one_line
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "add_common", "whole_number"]
 
 COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "target", "rules")
 
@@ -26,7 +28,13 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``uplift readout: error: ... (see --help)``, exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, say(f"{self.prog}: error: {message} (see {self.prog} --help)"))
+
+
+def say(message: str) -> str:
+    """The one place a message is made ready for stderr: one line, control characters escaped
+    (:func:`uplift.text.one_line`), so text from a spec or data file never drives the terminal."""
+    return one_line(message) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def whole_number(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in [lo, hi] (``hi`` None: no upper bound), written as digits
+    or as a whole number in e-notation (``1e6``); anything else is a one-line argparse error naming the range."""
+    span = f"from {lo:,} to {hi:,}" if hi is not None else f"of at least {lo:,}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                f = float(text)
+            except ValueError:
+                f = math.nan
+            if not (math.isfinite(f) and f == int(f)):
+                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one {span}") from None
+            value = int(f)
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give a whole number {span}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
 def add_common(parser: argparse.ArgumentParser, json_flag: bool = False) -> None:
     """Flags shared by commands: ``--quiet`` (no progress bars) and optionally ``--json``."""
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -67,11 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        message = " ".join(str(exc).split())  # always one line
-        print(f"uplift {args.command}: error: {message}", file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: error: {exc}"))
         return 2
     except KeyboardInterrupt:
-        print(f"uplift {args.command}: interrupted", file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: interrupted"))
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `uplift rules ... | head`): stop quietly, as Unix tools do.
@@ -81,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         # The environment refused (disk full, no permission to write the output): one line, exit 2.
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"uplift {args.command}: error: {exc.strerror or exc}{where}; check the path, its permissions and free space",
-              file=sys.stderr)
+        sys.stderr.write(say(f"uplift {args.command}: error: {exc.strerror or exc}{where}; "
+                             "check the path, its permissions and free space"))
         return 2
 
 

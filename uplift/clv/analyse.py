@@ -55,6 +55,7 @@ from uplift.data import collect
 from uplift.data.facts import ARM, GROUP
 from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError
+from uplift.spec.schema import MAX_PERIODS
 from uplift.survival.estimators import KaplanMeier, kaplan_meier, logrank_test, rmst_difference
 
 __all__ = [
@@ -308,7 +309,8 @@ def tenure_bound(spec: Any) -> tuple[int, str]:
         start = dt.date.fromisoformat(e.start_date)
         end = dt.date.fromisoformat(e.data_as_of)
     except ValueError:
-        return 100 * c.periods_per_year, f"100 years ({100 * c.periods_per_year} periods; no [experiment] dates)"
+        bound = min(100 * c.periods_per_year, MAX_PERIODS)
+        return bound, f"100 years or at most {MAX_PERIODS:,} periods ({bound:,} periods; no [experiment] dates)"
     periods = max(1, math.ceil((end - start).days / 365.25 * c.periods_per_year))
     return periods, f"the study's follow-up ([experiment] start_date {e.start_date} to data_as_of {e.data_as_of})"
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from uplift.results import jsonable
 from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, rmst
+from uplift.text import chart_label
 
 __all__ = ["ArmCLV", "IncrementalCLV", "CLVResult"]
 
@@ -280,7 +281,7 @@ class CLVResult:
             color = ax.lines[-1].get_color()
             if self.horizon_periods > r.tau and np.isfinite(r.survival_curve[r.tau:]).all():
                 tt = np.arange(r.tau, self.horizon_periods + 1)
-                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=f"{a} (extrapolated)")
+                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=chart_label(f"{a} (extrapolated)"))
         ax.axvline(self._tau, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("periods since the campaign")
         ax.set_ylabel("share of customers still active")
@@ -296,7 +297,7 @@ class CLVResult:
 
         z = stats.norm.ppf(0.5 + self.confidence / 2)
         for a, r in self.arms.items():
-            line, = ax.plot(r.grid, r.discounted_cumulative, label=a)
+            line, = ax.plot(r.grid, r.discounted_cumulative, label=chart_label(a))
             if r.cumulative_se is not None:
                 ax.fill_between(r.grid, r.discounted_cumulative - z * r.cumulative_se,
                                 r.discounted_cumulative + z * r.cumulative_se, color=line.get_color(), alpha=0.18, lw=0)

@@ -6,7 +6,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from uplift.cli import add_common
+    from uplift.cli import add_common, whole_number
+    from uplift.commands.simulate import MAX_CUSTOMERS
 
     p = sub.add_parser(
         "demo",
@@ -16,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Prints the readout's path.",
     )
     p.add_argument("--out", default="reports/demo", help="output folder (default: reports/demo)")
-    p.add_argument("--customers", type=int, default=100_000, help="population size (default 100,000)")
-    p.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    p.add_argument("--customers", type=whole_number(1, MAX_CUSTOMERS), default=100_000,
+                   help=f"population size (default 100,000; at most {MAX_CUSTOMERS:,})")
+    p.add_argument("--seed", type=whole_number(0), default=2026, help="random seed (default 2026)")
     p.add_argument("--spec", default=None, help="spec to use (default: the bundled experiments/demo.toml)")
     add_common(p)
     p.set_defaults(func=run)

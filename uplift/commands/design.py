@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from uplift.cli import add_common
+    from uplift.cli import add_common, whole_number
 
     p = sub.add_parser(
         "design",
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("spec", help="experiment spec (.toml)")
     p.add_argument("--population", help="population file (.parquet or .csv) for variances and eligibility")
-    p.add_argument("--n", type=int, help="total units in the test: report MDE and power at this n")
+    p.add_argument("--n", type=whole_number(2), help="total units in the test: report MDE and power at this n")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p

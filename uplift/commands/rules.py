@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from uplift.cli import add_common
+    from uplift.cli import add_common, whole_number
 
     p = sub.add_parser(
         "rules",
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--holdings", required=True, help="holdings file (Parquet or CSV)")
     p.add_argument("--min-support", type=float, default=0.01, help="minimum support of a rule (default 0.01)")
-    p.add_argument("--top", type=int, default=10, help="number of rules to print (default 10)")
+    p.add_argument("--top", type=whole_number(1), default=10, help="number of rules to print (default 10)")
     p.add_argument("--sort", default="lift", choices=["lift", "confidence", "support", "candidates", "leverage"],
                    help="order of the printed rules (default lift)")
     p.add_argument("--unit", help="unit column of a long table")

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 
+MAX_CUSTOMERS = 10_000_000
+"""The largest simulated population (--customers): about 3 GB in memory; more is refused, not attempted."""
+
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from uplift.cli import add_common
+    from uplift.cli import add_common, whole_number
 
     p = sub.add_parser(
         "simulate",
@@ -25,11 +28,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--ledger: simulates the campaign's outcomes for the customers in the ledger (DIR/outcomes.parquet, "
         "DIR/truth.json).",
     )
-    p.add_argument("--customers", type=int, help="number of customers of a new population")
+    p.add_argument("--customers", type=whole_number(1, MAX_CUSTOMERS),
+                   help=f"number of customers of a new population (1 to {MAX_CUSTOMERS:,})")
     p.add_argument("--population", help="an existing population file (with --ledger)")
     p.add_argument("--ledger", help="an assignment ledger written by `uplift assign` (with --population)")
-    p.add_argument("--control", default="control", help="the control arm's name (default: control)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    p.add_argument("--control", help="with --ledger: the control arm's name in the ledger (default: control)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed, a whole number >= 0 (same seed, same files)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the files of an earlier simulation in DIR (never an input or a ledger)")
@@ -56,14 +60,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--population and --ledger go together; give both, or --customers N alone")
         if args.customers is not None:
             raise UserError("--customers makes a new population; drop it when simulating outcomes for --ledger")
-        paths = _outcomes_for_ledger(Path(args.population), Path(args.ledger), args.control, args.seed, out)
+        paths = _outcomes_for_ledger(Path(args.population), Path(args.ledger), args.control or "control", args.seed, out)
     else:
         from uplift.simulate import simulate
 
         if args.customers is None:
             raise UserError("give --customers N (a new population) or --population FILE --ledger FILE")
-        if args.customers < 1:
-            raise UserError(f"--customers {args.customers} must be at least 1")
+        if args.control not in (None, "control"):
+            raise UserError(f"--control {args.control} names the control arm of a --ledger; a new population's arms are "
+                            "'control' and 'offer' (set the offer's share with --offer-share); drop --control")
         if not 0 < args.offer_share < 1:
             raise UserError(f"--offer-share {args.offer_share} must lie in (0, 1), e.g. 0.5")
         sim = simulate(args.customers, seed=args.seed, arms={"control": 1 - args.offer_share, "offer": args.offer_share})

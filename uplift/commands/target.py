@@ -6,7 +6,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from uplift.cli import add_common
+    from uplift.cli import add_common, whole_number
+    from uplift.spec.schema import MAX_BOOTSTRAP
 
     p = sub.add_parser(
         "target",
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="next-wave list to write (.parquet or .csv)")
     p.add_argument("--ledger", help="assignment ledger (from `uplift assign`) when the outcomes carry no arm column")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never an input or a ledger)")
-    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default: [targeting] n_bootstrap, 200)")
+    p.add_argument("--bootstrap", type=whole_number(1, MAX_BOOTSTRAP), default=None, help="bootstrap resamples (default: [targeting] n_bootstrap, 200)")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p

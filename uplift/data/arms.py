@@ -7,6 +7,7 @@ the engine's LEFT JOIN), and every check is a count the backend returns, validat
 * the outcomes have rows and no unit twice (a unit counted twice, or in two arms);
 * the ledger has the unit and ``arm`` columns, belongs to this experiment, holds each unit
   once (a unit in one arm only), and was assigned under the spec's current assignment settings;
+* at most :data:`~uplift.spec.schema.MAX_ARMS` arms;
 * outcomes of units missing from the ledger are counted and left out, and refused above
   ``max_unmatched_share`` (they would bias the comparison if many).
 """
@@ -56,10 +57,10 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     validate(unit_facts(source, unit))
     notes: list[str] = []
     if arm_column:
-        return Armed(source, arm_column, group_counts(source, arm_column, ARM_COLUMN), ())
+        return _few(Armed(source, arm_column, group_counts(source, arm_column, ARM_COLUMN), ()))
     if ledger is None:
         validate(Facts(source.label, schema=schema, groups=(("arm", NO_ARMS),)))
-        return Armed(source, "arm", group_counts(source, "arm", ARM), ())
+        return _few(Armed(source, "arm", group_counts(source, "arm", ARM), ()))
     led = open_source(ledger, beside=source, label=str(ledger) if isinstance(ledger, (str, Path)) else "ledger",
                       text_columns=(unit, "arm"))
     _check_ledger(led, unit, experiment)
@@ -77,7 +78,14 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
         joined = joined.where_present("arm")
     arms = {(v.item() if isinstance(v, np.generic) else v): int(k)
             for v, k in zip(counts["arm"][~unmatched_rows], n[~unmatched_rows])}
-    return Armed(joined, "arm", arms, tuple(notes))
+    return _few(Armed(joined, "arm", arms, tuple(notes)))
+
+
+def _few(armed: Armed) -> Armed:
+    """``armed``, refused (one line) when it holds more arms than :data:`uplift.spec.schema.MAX_ARMS`:
+    the readout compares every pair of arms, so its work grows with the square of their number."""
+    validate(Facts(armed.source.label, arms=(armed.arm_column, len(armed.counts))))
+    return armed
 
 
 def _check_ledger(led: Source, unit: str, experiment: str) -> None:

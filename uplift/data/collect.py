@@ -25,10 +25,12 @@ import numpy as np
 import pandas as pd
 
 from uplift.data import hashing
-from uplift.data.facts import AMOUNT, BIN, GROUP, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact, validate
+from uplift.data.facts import (AMOUNT, BIN, GROUP, MAX_MAGNITUDE, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact,
+                               validate)
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
+from uplift.spec.schema import MAX_PERIODS
 
 __all__ = ["unit_facts", "id_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
            "group_summaries"]
@@ -81,7 +83,26 @@ def collect_cells(source: Source, by: Mapping[str, GroupRole] | Sequence[str], n
                    required=tuple(Required(c, needs.role(c)) for c in needs.columns)))
     cells, tally = source.moments(list(roles), needs)
     validate(_tally_facts(source.label, tally, roles, needs))
+    validate(Facts(source.label, too_large=tuple((c, needs.role(c)) for c in _too_large(cells.values(), needs.columns))))
     return dict(sorted(cells.items(), key=lambda kv: _key(kv[0])))
+
+
+def _too_large(cells: Any, columns: Sequence[str]) -> list[str]:
+    """The columns holding values beyond :data:`~uplift.data.facts.MAX_MAGNITUDE` in size, seen in the moments."""
+    cells = list(cells)
+    return [c for i, c in enumerate(columns)
+            if _beyond([m.n for m in cells], [m.mean[i] for m in cells], [m.comoment[i, i] for m in cells])]
+
+
+def _beyond(n: Any, mean: Any, m2: Any) -> bool:
+    """True if some cell (count ``n``, ``mean``, centred sum of squares ``m2``) holds a value beyond
+    :data:`~uplift.data.facts.MAX_MAGNITUDE` in size: a cell's |mean| and its root mean square
+    sqrt(mean^2 + m2/n) are at most its largest |value|, so either above the limit (or not finite,
+    after an overflow) shows one. Cells within the limit in both hold no value that overflows a square."""
+    n, mean, m2 = (np.asarray(v, dtype=float) for v in (n, mean, m2))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rms = np.sqrt(mean * mean + np.where(n > 0, m2 / np.maximum(n, 1), 0.0))
+        return bool(((n > 0) & ~(np.abs(mean) <= MAX_MAGNITUDE) | (n > 0) & ~(rms <= MAX_MAGNITUDE)).any())
 
 
 def _tally_facts(label: str, tally: Tally, roles: Mapping[str, GroupRole], needs: Needs) -> Facts:
@@ -163,6 +184,8 @@ def life_table(
         groups_missing=tuple((c, r, int(n[long[c].isna().to_numpy()].sum()), rows) for c, r in roles.items()),
         values=tuple(values),
         negative=((duration, "tenure", int(n[negative].sum()), float(t[negative].min()) if negative.any() else 0.0),),
+        too_large=((value, "margin per period"),) if value and _beyond(
+            n, long["value_sum"].to_numpy(dtype=float) / np.maximum(n, 1), long["value_m2"].to_numpy(dtype=float)) else (),
         non_integer=((duration, "tenure"),) if integer_durations and (t[finite] != np.round(t[finite])).any() else (),
         too_long=_too_long(duration, t, n, finite, max_duration),
         flags=((event, "churn flag", int(n[other].sum()), float(e[other][0]) if other.any() else 0.0),),
@@ -172,10 +195,9 @@ def life_table(
 
 def _too_long(duration: str, t: np.ndarray, n: np.ndarray, finite: np.ndarray,
               max_duration: tuple[float, str] | None) -> tuple[tuple[str, str, int, float, float, str], ...]:
-    """The :class:`Facts` ``too_long`` entry: rows with a duration above the bound, their maximum."""
-    if max_duration is None:
-        return ()
-    bound, source = max_duration
+    """The :class:`Facts` ``too_long`` entry: rows with a duration above the bound, their maximum. Without a
+    bound from the spec, :data:`~uplift.spec.schema.MAX_PERIODS` (100 years of months)."""
+    bound, source = max_duration or (MAX_PERIODS, f"the maximum of {MAX_PERIODS:,} periods (100 years of months)")
     over = finite & (t > bound)
     return ((duration, "tenure", int(n[over].sum()), float(t[over].max()) if over.any() else 0.0, float(bound), source),)
 
@@ -224,11 +246,17 @@ def group_summaries(source: Source, by: str, columns: Sequence[str]) -> dict[str
     Numeric and 0/1 columns are summarised as they are (missing = empty or NaN); any other column
     becomes one 0/1 indicator per text value, named ``column=value`` (missing where the column is),
     whose mean is the share p = k / n and variance n p (1 - p) / (n - 1), exactly the centred sum
-    of squares of the indicator. Keys in the order of ``columns``, levels sorted.
+    of squares of the indicator. Keys in the order of ``columns``, levels sorted. An infinite value
+    in a numeric column is refused (one line naming the column): it would make a mean meaningless.
     """
     sch = source.schema()
     numeric = [c for c in columns if sch.get(c) in NUMERIC]
     table = source.summaries(by, numeric) if numeric else None
+    if table is not None:
+        rows_all = int((table["n"] + table["missing"]).groupby(table["column"]).sum().max())
+        inf = table.groupby("column")["infinite"].sum()
+        validate(Facts(source.label, values=tuple(ValueFact(c, "balance covariate", rows_all, 0, int(inf.get(c, 0)))
+                                                  for c in numeric)))
     out: dict[str, dict[str, Summary]] = {}
     for c in columns:
         if c in numeric:

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from uplift.errors import DataError
+from uplift.spec.schema import MAX_ARMS
 
-__all__ = ["LEDGER_COLUMNS", "NET_PROFIT", "PRODUCTS_AFTER", "BIN", "RESERVED_COLUMNS", "NUMERIC", "AMOUNT", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
+__all__ = ["LEDGER_COLUMNS", "NET_PROFIT", "PRODUCTS_AFTER", "BIN", "RESERVED_COLUMNS", "NUMERIC", "AMOUNT", "MAX_MAGNITUDE", "GroupRole", "ARM", "SEGMENT", "GROUP", "Required", "ValueFact", "Facts", "Tally", "validate"]
 
 LEDGER_COLUMNS: tuple[str, ...] = ("experiment", "arm", "stratum", "spec_sha256", "assignment_config", "assigned_at")
 """The ledger's own columns (besides the unit column), in the ledger's order after the unit."""
@@ -57,6 +58,11 @@ NUMERIC = frozenset({"boolean", "integer", "floating", "decimal"})
 """Type families that hold numbers (booleans count as 0/1)."""
 AMOUNT = frozenset({"integer", "floating", "decimal"})
 """Type families that hold amounts or durations (not booleans)."""
+MAX_MAGNITUDE = 1e15
+"""The largest size of value an analysed column may hold (a quadrillion: no amount per customer comes
+near). Past it, sums of squares lose all precision and then overflow floating point (1e200 squared is
+above 1.8e308), so a readout of such a column would be wrong or crash. Checked on the moments every
+backend returns: a cell whose mean or root mean square exceeds it holds such values."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,11 @@ class Facts:
     lookalike_ids: tuple[int, str, str] | None = None
     other_experiment: tuple[str, str] | None = None
     groups_missing: tuple[tuple[str, GroupRole, int, int], ...] = ()
+    arms: tuple[str, int] | None = None  # (arm column, distinct arms): at most MAX_ARMS
     values: tuple[ValueFact, ...] = ()
     non_binary: tuple[tuple[str, str, float, float], ...] = ()
     negative: tuple[tuple[str, str, int, float], ...] = ()
+    too_large: tuple[tuple[str, str], ...] = ()
     non_integer: tuple[tuple[str, str], ...] = ()
     too_long: tuple[tuple[str, str, int, float, float, str], ...] = ()
     flags: tuple[tuple[str, str, int, float], ...] = ()
@@ -132,9 +140,9 @@ class Facts:
 def validate(facts: Facts) -> None:
     """Raise :class:`DataError` (one line: the table, the column, the problem, the fix) for the
     first problem in ``facts``; return None when there is none. See :class:`Facts` for the order."""
-    for check in (_not_reserved, _groups_exist, _columns_exist, _has_rows, _units_present, _units_unique, _ids_plain,
-                  _ids_distinct, _one_experiment, _groups_complete, _values_complete, _binary, _non_negative, _whole,
-                  _bounded, _flags, _counts, _matched, _not_id_like):
+    for check in (_delimited, _not_reserved, _groups_exist, _columns_exist, _has_rows, _units_present, _units_unique,
+                  _ids_plain, _ids_distinct, _one_experiment, _groups_complete, _few_arms, _values_complete, _binary,
+                  _non_negative, _bounded, _magnitude, _whole, _flags, _counts, _matched, _not_id_like):
         message = check(facts)
         if message:
             raise DataError(f"{facts.label}: {message}")
@@ -146,6 +154,17 @@ def _not_reserved(f: Facts) -> str:
             return (f"column '{col}' ({use}) is {RESERVED_COLUMNS[col]}; rename it in the data "
                     "(and wherever the spec names it)")
     return ""
+
+
+def _delimited(f: Facts) -> str:
+    """A file read as one column whose header holds ';' was saved with another separator (Excel in many
+    locales writes ';'). Reported before any "column not found", which would mislead."""
+    if f.schema is None or len(f.schema) != 1:
+        return ""
+    (header,) = f.schema
+    if ";" not in str(header):
+        return ""
+    return "looks semicolon-separated (one column whose header holds ';'); save it as comma-separated CSV"
 
 
 def _groups_exist(f: Facts) -> str:
@@ -176,8 +195,8 @@ def _has_rows(f: Facts) -> str:
 def _units_present(f: Facts) -> str:
     if not f.missing_units:
         return ""
-    return (f"unit column '{f.unit}' is missing for {f.missing_units} of {f.rows} rows; every row needs a unit id: "
-            "fill or remove those rows")
+    return (f"{f.missing_units} of {f.rows} rows have no {f.unit} (unit column '{f.unit}' is missing or blank there); "
+            "every row needs a unit id: fill or remove those rows")
 
 
 def _units_unique(f: Facts) -> str:
@@ -217,6 +236,14 @@ def _groups_complete(f: Facts) -> str:
     return ""
 
 
+def _few_arms(f: Facts) -> str:
+    if f.arms is None or f.arms[1] <= MAX_ARMS:
+        return ""
+    col, n = f.arms
+    return (f"arm column '{col}' holds {n:,} distinct arms, more than the maximum of {MAX_ARMS}; "
+            "check it is the arm column (not an id), or analyse fewer arms at a time")
+
+
 def _values_complete(f: Facts) -> str:
     for v in f.values:
         bad = v.missing + v.infinite
@@ -242,6 +269,13 @@ def _non_negative(f: Facts) -> str:
     return ""
 
 
+def _magnitude(f: Facts) -> str:
+    for col, role in f.too_large:
+        return (f"column '{col}' ({role}) holds values too large to analyse (beyond {MAX_MAGNITUDE:g} in size, "
+                "where sums of squares overflow); check the column's units or remove those values")
+    return ""
+
+
 def _whole(f: Facts) -> str:
     for col, role in f.non_integer:
         return f"column '{col}' ({role}) has values that are not whole numbers; give whole periods (e.g. months)"
@@ -251,7 +285,7 @@ def _whole(f: Facts) -> str:
 def _bounded(f: Facts) -> str:
     for col, role, count, high, bound, source in f.too_long:
         if count:
-            return (f"column '{col}' ({role}) has {count} values above {bound:g} periods (max {high:g}), longer than "
+            return (f"column '{col}' ({role}) has {count} values above {bound:,.0f} periods (max {high:g}), longer than "
                     f"{source}; fix those rows or set [clv] max_tenure_periods")
     return ""
 

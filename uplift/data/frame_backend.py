@@ -147,12 +147,16 @@ class FrameSource:
 
     # ------------------------------------------------------------------ the questions
     def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
-        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit column."""
+        """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit column.
+        A text id that is empty or only blanks is no id: counted with the missing ones, as in the engine."""
         n = len(self.frame)
         if not unit:
             return n, None, 0
         units = self.frame[unit]
-        return n, int(units.nunique(dropna=True)), int(units.isna().sum())
+        absent = units.isna().to_numpy()
+        if type_family(units) == "string" or units.dtype == object:
+            absent = absent | (units.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
+        return n, int(units[~absent].nunique(dropna=True)), int(absent.sum())
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): columns ``by`` + ``n``."""
@@ -174,7 +178,8 @@ class FrameSource:
         codes, keys = _group_codes(df, by)
         arrays = [df[c].to_numpy() if not pd.api.types.is_extension_array_dtype(df[c]) else _floats(df[c])
                   for c in columns]
-        cells = moments_by_code(codes, len(keys), arrays, columns)
+        with np.errstate(over="ignore", invalid="ignore"):  # values too large to square: refused by the caller's checks
+            cells = moments_by_code(codes, len(keys), arrays, columns)
         return {tuple(_py(v) for v in keys[g]): mask_unasked(m, needs) for g, m in cells.items()}, tally
 
     def life_counts(self, by: Sequence[str], duration: str, event: str,
@@ -190,8 +195,9 @@ class FrameSource:
 
     def summaries(self, by: str, columns: Sequence[str]) -> pd.DataFrame:
         """Per group of ``by`` (missing groups left out) and numeric column: ``n`` (non-missing rows),
-        ``missing``, ``mean`` and ``var`` (n - 1 denominator, from centred values) over the non-missing
-        values. Columns: ``group``, ``column``, ``n``, ``missing``, ``mean``, ``var``."""
+        ``missing``, ``infinite`` (rows of +-inf, counted in ``n``), ``mean`` and ``var`` (n - 1 denominator,
+        from centred values) over the non-missing values. Columns: ``group``, ``column``, ``n``, ``missing``,
+        ``infinite``, ``mean``, ``var``."""
         groups = self.frame[by]
         keep = groups.notna().to_numpy()
         codes, uniq = pd.factorize(groups[keep], sort=True)
@@ -202,11 +208,13 @@ class FrameSource:
                 xs = x[codes == g]
                 nan = np.isnan(xs)
                 v = xs[~nan]
-                n = len(v)
-                m = float(v.mean()) if n else float("nan")
-                var = float(np.sum((v - m) ** 2) / (n - 1)) if n > 1 else float("nan")
-                rows.append({"group": _py(name), "column": c, "n": n, "missing": int(nan.sum()), "mean": m, "var": var})
-        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "mean", "var"])
+                n, inf = len(v), int(np.isinf(v).sum())
+                with np.errstate(invalid="ignore"):  # an infinite value: counted, and refused by the caller
+                    m = float(v.mean()) if n else float("nan")
+                    var = float(np.sum((v - m) ** 2) / (n - 1)) if n > 1 else float("nan")
+                rows.append({"group": _py(name), "column": c, "n": n, "missing": int(nan.sum()), "infinite": inf,
+                             "mean": m, "var": var})
+        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "infinite", "mean", "var"])
 
     def level_counts(self, by: str, column: str) -> pd.DataFrame:
         """Rows per (group of ``by``, text value of ``column``; missing values as None): ``group``, ``level``, ``n``."""

@@ -118,10 +118,12 @@ def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str, text_colum
     try:
         if fmt == "parquet":
             return con.read_parquet(list(paths), table_name=name)
-        table = con.read_csv(list(paths), table_name=name)
+        # comma-separated only, as the in-memory reader: a ';'-separated export is refused the same way
+        # on both backends (uplift.data.facts), not silently sniffed here and misread there
+        table = con.read_csv(list(paths), table_name=name, delim=",")
         retype = {c: "VARCHAR" for c in text_columns if c in table.columns and not table[c].type().is_string()}
         # DuckDB guesses types from the values (00000001 -> 1); ids are text, as in memory
-        return con.read_csv(list(paths), table_name=name, types=retype) if retype else table
+        return con.read_csv(list(paths), table_name=name, delim=",", types=retype) if retype else table
     except Exception as exc:  # duckdb's IOException / InvalidInputException
         first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
         raise DataError(f"{label}: cannot be read as {fmt} ({first}); check the file is complete") from None
@@ -205,7 +207,12 @@ class IbisSource:
         t = self.table
         if not unit:
             return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
-        r = self.execute(t.aggregate(n=t.count(), d=t[unit].nunique(), k=t[unit].count())).iloc[0]
+        ids = t[unit]
+        if type_family(ids.type()) == "string":  # an empty or blank text id is no id (as in memory)
+            import ibis
+
+            ids = ibis.cases((ids.strip() == "", ibis.null("string")), else_=ids)
+        r = self.execute(t.aggregate(n=t.count(), d=ids.nunique(), k=ids.count())).iloc[0]
         return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
@@ -332,8 +339,9 @@ class IbisSource:
 
     def summaries(self, by: str, columns: Sequence[str]) -> pd.DataFrame:
         """Per group of ``by`` (missing groups left out) and numeric column: ``n`` (non-missing rows),
-        ``missing``, ``mean`` and ``var`` over the non-missing values (NaN counts as missing): ONE group-by.
-        Columns: ``group``, ``column``, ``n``, ``missing``, ``mean``, ``var``."""
+        ``missing``, ``infinite`` (rows of +-inf, counted in ``n``), ``mean`` and ``var`` over the non-missing
+        values (NaN counts as missing): ONE group-by. Columns: ``group``, ``column``, ``n``, ``missing``,
+        ``infinite``, ``mean``, ``var``."""
         import ibis
 
         t, sch = self.table, self.schema()
@@ -343,6 +351,7 @@ class IbisSource:
             x = t[c].cast("float64")
             if sch[c] in ("floating", "decimal"):
                 x = ibis.cases((x.isnan(), ibis.null("float64")), else_=x)
+                aggs[f"i{i}"] = x.isinf().cast("int64").sum()
             aggs.update({f"n{i}": x.count(), f"m{i}": x.mean(), f"v{i}": x.var(how="sample")})
         res = self.execute(t.group_by(t[by].name("group")).aggregate(**aggs))
         rows = []
@@ -350,9 +359,9 @@ class IbisSource:
             for i, c in enumerate(columns):
                 n = int(r[f"n{i}"])
                 rows.append({"group": _py(r["group"]), "column": c, "n": n, "missing": int(r["__rows"]) - n,
-                             "mean": _f(r[f"m{i}"]) if n else float("nan"),
+                             "infinite": _i(r.get(f"i{i}")), "mean": _f(r[f"m{i}"]) if n else float("nan"),
                              "var": _f(r[f"v{i}"]) if n > 1 else float("nan")})
-        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "mean", "var"])
+        return pd.DataFrame(rows, columns=["group", "column", "n", "missing", "infinite", "mean", "var"])
 
     def level_counts(self, by: str, column: str) -> pd.DataFrame:
         """Rows per (group of ``by``, text value of ``column``; missing as None): ``group``, ``level``, ``n``."""

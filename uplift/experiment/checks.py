@@ -35,6 +35,7 @@ from uplift.data.collect import Summary, group_summaries
 from uplift.data.hashing import canonical_units
 from uplift.data.source import open_source
 from uplift.errors import DataError, UserError
+from uplift.experiment.exclusions import check_population
 from uplift.experiment.ledger import distinct_text
 from uplift.spec.record import check_recorded, spec_assignment_config
 from uplift.results import jsonable
@@ -326,6 +327,7 @@ def check_ledger(
     if len(ledger) and distinct_text(ledger["experiment"]) != [spec.name]:
         got = ", ".join(distinct_text(ledger["experiment"]))
         raise UserError(f"ledger holds experiment {got}, not {spec.name!r}; give this experiment's ledger")
+    check_population(ledger, unit, label="ledger")  # every row a unit id, each unit once
     expected = spec_assignment_config(spec)
     if len(ledger) and expected is not None and "assignment_config" in ledger.columns:
         check_recorded(distinct_text(ledger["assignment_config"]), expected, label, spec.name)

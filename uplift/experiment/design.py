@@ -337,6 +337,10 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
             raise UserError(f"--n {n_total} is too small; give at least one unit per arm")
         n_exact = float(n_total)
     else:
+        if eff is None and d.mde_relative is not None:  # set, but relative to a baseline of zero
+            raise UserError(f"{label}: primary metric '{primary.name}' has a baseline of 0 ({src or 'its baseline'}), so "
+                            "[design] mde_relative cannot size the test (a share of zero is zero); "
+                            "set mde_absolute instead, e.g. mde_absolute = 0.005")
         if eff is None:
             raise UserError(f"{label}: [design] needs mde_relative or mde_absolute to size the test; add one, e.g. mde_relative = 0.1")
         n_exact = n_for(primary.kind, b, sd, eff)

@@ -3,14 +3,19 @@
 Rules
     The spec's ``[[exclude]]`` rules are applied in order to the customers still
     eligible; the first rule a customer matches is the reason recorded for them.
-    A missing value in a rule's column counts as a match (we cannot show the
-    customer may be contacted), and is counted in the waterfall's ``missing``.
-    Rules are data (column, op, value); nothing is evaluated as code.
+    A missing value (empty or NaN) in a rule's column follows the rule's
+    ``when_missing``: ``"exclude"`` (the default: we cannot show the rule does not
+    apply, e.g. an unknown marketing opt-out) records the customer under the rule's
+    reason; ``"keep"`` leaves the customer eligible (the rule does not apply, e.g.
+    an empty ``days_since_last_contact`` for a customer never contacted). Either way
+    the waterfall's ``missing`` counts the still-eligible customers whose value was
+    missing. Rules are data (column, op, value); nothing is evaluated as code.
 
 Waterfall
     One row per step: the population, then per rule the units it excluded (of those
-    still eligible), how many of them only because the value was missing, and the
-    units remaining. The reasons add up to the waterfall; no unit is dropped silently.
+    still eligible), how many of those still eligible had no value in the rule's
+    column (``missing``: excluded with ``when_missing = "exclude"``, kept with
+    ``"keep"``; ``when_missing`` is in the row), and the units remaining. The reasons add up to the waterfall; no unit is dropped silently.
 
 Exclusion log
     Beside a ledger, ``<ledger>.exclusions.<ext>`` records (unit, reason) per excluded
@@ -28,6 +33,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from uplift.data.facts import Facts, validate
 from uplift.data.hashing import canonical_units
 from uplift.errors import DataError, SpecError, UserError
 from uplift.experiment.ledger import distinct_text, write_table
@@ -50,8 +56,8 @@ class Eligibility:
     ``eligible``: the rows kept. ``reasons``: unit id -> first matching reason, for
     excluded rows only. ``waterfall``: one row per step, starting with
     ``{"step": "population", "excluded": 0, "remaining": N}``; rule rows also carry
-    ``rule`` (the rule as text) and ``missing`` (rows excluded because the value was
-    missing).
+    ``rule`` (the rule as text), ``missing`` (still-eligible rows whose value was
+    missing) and ``when_missing`` (whether those were excluded or kept).
     """
 
     eligible: pd.DataFrame
@@ -81,15 +87,15 @@ class Eligibility:
         """The exclusion waterfall as a text table."""
         rows = [("step", "rule", "excluded", "missing", "remaining")]
         for r in self.waterfall:
-            rows.append(
-                (str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}",
-                 f"{r['missing']:,}" if "missing" in r else "", f"{r['remaining']:,}")
-            )
+            missing = f"{r['missing']:,} {'kept' if r.get('when_missing') == 'keep' else 'excluded'}" \
+                if r.get("missing") else ("0" if "missing" in r else "")
+            rows.append((str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}", missing, f"{r['remaining']:,}"))
         return "Exclusion waterfall (first matching reason wins)\n" + text_table(rows)
 
 
 def check_population(population: pd.DataFrame, unit: str, label: str = "population") -> None:
     """Raise :class:`DataError` unless ``population`` has a complete, unique unit column."""
+    validate(Facts(label, schema={str(c): "" for c in population.columns}))  # e.g. a ';'-separated file
     if unit not in population.columns:
         raise DataError(
             f"{label}: has no unit column '{unit}' (the spec's [experiment] unit); "
@@ -99,8 +105,11 @@ def check_population(population: pd.DataFrame, unit: str, label: str = "populati
     if pd.api.types.is_bool_dtype(ids.dtype):
         raise DataError(f"{label}: unit column '{unit}' holds true/false; use customer ids (whole numbers or text)")
     n_missing = int(ids.isna().sum())
+    if ids.dtype == object or isinstance(ids.dtype, (pd.StringDtype, pd.CategoricalDtype)):
+        n_missing += int((ids.astype("string").str.strip() == "").fillna(False).sum())  # a blank text id is no id
     if n_missing:
-        raise DataError(f"{label}: unit column '{unit}' has {n_missing:,} missing id(s); give every row an id or drop those rows")
+        raise DataError(f"{label}: {n_missing:,} of {len(ids):,} rows have no {unit} (unit column '{unit}' is missing or "
+                        "blank there); give every row an id or drop those rows")
     try:
         canonical_units(ids)
     except TypeError as exc:
@@ -125,13 +134,14 @@ def _is_number(v: Any) -> bool:
 
 
 def _rule_match(col: pd.Series, rule, label: str) -> tuple[np.ndarray, np.ndarray]:
-    """(matches, missing) for one rule on one column. Missing values match (except for is_null/not_null)."""
+    """(matches, missing) for one rule on one column. A missing value matches when the rule's
+    ``when_missing`` is "exclude" and does not when it is "keep" (is_null/not_null test missingness itself)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = pd.Series(col.cat.categories)
         m_cat, _ = _rule_match(cats, rule, label)
         codes = col.cat.codes.to_numpy()
         missing = codes < 0
-        match = np.where(missing, True, m_cat[np.maximum(codes, 0)] if len(cats) else False)
+        match = np.where(missing, rule.when_missing == "exclude", m_cat[np.maximum(codes, 0)] if len(cats) else False)
         if rule.op in ("is_null", "not_null"):
             return (missing if rule.op == "is_null" else ~missing), np.zeros(len(col), bool)
         return match.astype(bool), missing
@@ -186,7 +196,8 @@ def _rule_match(col: pd.Series, rule, label: str) -> tuple[np.ndarray, np.ndarra
             m = s.isin(values).to_numpy()
         else:
             m = ~s.isin(values).to_numpy()
-    return np.asarray(m, dtype=bool) | missing, missing
+    m = np.asarray(m, dtype=bool) & ~missing
+    return (m | missing if rule.when_missing == "exclude" else m), missing
 
 
 def apply_exclusions(spec, population: pd.DataFrame, label: str = "population") -> Eligibility:
@@ -217,7 +228,8 @@ def apply_exclusions(spec, population: pd.DataFrame, label: str = "population") 
                 "step": rule.reason,
                 "rule": _rule_text(rule),
                 "excluded": int(hit.sum()),
-                "missing": int((hit & missing).sum()),
+                "missing": int((missing & (remaining | hit)).sum()),
+                "when_missing": rule.when_missing,
                 "remaining": int(remaining.sum()),
             }
         )

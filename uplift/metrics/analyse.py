@@ -377,7 +377,7 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative,
                               metrics=spec.metrics, per_arm=per_arm, confidence=confidence)
 
-    funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence)
+    funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence, notes)
     primary = next((metric_for(m) for m in spec.metrics if m.primary), None)
     segments = segment_effects(segment_columns, cells, arms_order, treat_arms, control, primary,
                                spec.analysis.min_cell_size, confidence)

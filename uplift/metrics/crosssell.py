@@ -21,6 +21,7 @@ second pass over the rows (:func:`with_derived_columns`).
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any, Mapping, Sequence
 
 from scipy import stats as st
@@ -62,22 +63,42 @@ def with_derived_columns(m: Moments, econ_columns: Mapping[str, str], conversion
 
 
 def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: Sequence[str], treat: Sequence[str],
-                   control: str, confidence: float) -> dict:
+                   control: str, confidence: float, notes: list[str] | None = None) -> dict:
     """Rate per funnel stage and arm, stage-to-stage conversion and the incremental effect per stage.
 
-    Each stage is a 0/1 column; stages are nested (a customer who opened also accepted).
+    Each stage is a 0/1 column; stages are meant to be nested (a customer who opened also accepted).
     Conditional rate of stage s = rate(s) / rate(previous stage). Effect per stage and arm:
     :func:`uplift.stats.compare.compare_proportions`; p-values Benjamini-Hochberg adjusted
     across stages x arms. Empty dict when there are no stages.
+
+    Nesting is checked on the counts (per-customer nesting cannot be seen in aggregates): where a
+    stage has more customers than the stage listed before it in any arm, the stages are out of order
+    or not nested, so that step's conditional rate (it would exceed 100%) is None, the pair is listed
+    in ``not_nested`` and a note naming the stages is added to ``notes``. The per-stage rates and
+    effects stand: each is a share of all customers.
     """
     if not stages:
         return {}
     rates = {a: {s: per_arm[a].mean_of(s) for s in stages} for a in arms}
+
+    def count(a: str, s: str) -> int:
+        return round(per_arm[a].n * per_arm[a].mean_of(s))
+
+    not_nested = [{"previous": prev, "stage": s, "arms": [a for a in arms if count(a, s) > count(a, prev)]}
+                  for prev, s in pairwise(stages)]
+    not_nested = [x for x in not_nested if x["arms"]]
+    broken = {(x["previous"], x["stage"]) for x in not_nested}
     conditional = {
-        a: {s: (per_arm[a].mean_of(s) / per_arm[a].mean_of(prev) if per_arm[a].mean_of(prev) > 0 else None)
-            for prev, s in zip(stages[:-1], stages[1:])}
+        a: {s: (per_arm[a].mean_of(s) / per_arm[a].mean_of(prev)
+                if per_arm[a].mean_of(prev) > 0 and (prev, s) not in broken else None)
+            for prev, s in pairwise(stages)}
         for a in arms
     }
+    if not_nested and notes is not None:
+        pairs = "; ".join(f"'{x['stage']}' has more customers than '{x['previous']}' (in {', '.join(map(str, x['arms']))})"
+                          for x in not_nested)
+        notes.append(f"[funnel] stages are not nested as listed: {pairs}; step conversion is not shown for those steps. "
+                     "List the stages in the order customers pass them, or check the stage columns.")
     rows = []
     for s in stages:
         for a in treat:
@@ -94,6 +115,7 @@ def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: 
         "conditional_rates": conditional,
         "conditional_rate_definition": "share of customers at the previous stage who reached this stage "
                                        "(stage rate / previous stage rate; stages are nested)",
+        "not_nested": not_nested,
         "effects": rows,
     }
 

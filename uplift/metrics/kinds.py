@@ -30,6 +30,7 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 import pandas as pd
 
+from uplift.data.facts import Facts, ValueFact, validate
 from uplift.data.moments import Moments
 from uplift.errors import DataError, UserError
 from uplift.spec.schema import METRIC_KINDS
@@ -47,10 +48,20 @@ _NO_POPULATION = "no variance: give --population with the metric's column or its
 # --------------------------------------------------------------------------- population summaries for design
 
 
+def design_values(population: pd.DataFrame, column: str) -> np.ndarray:
+    """The numeric values of a population column the design reads, as floats (missing as NaN).
+
+    An infinite value is refused (one line naming the column, :func:`uplift.data.facts.validate`):
+    dropped, it would silently shrink a standard deviation; kept, it would make it infinite."""
+    x = pd.to_numeric(population[column], errors="coerce").to_numpy(dtype=float)
+    validate(Facts("population", values=(ValueFact(column, "design input", len(x), 0, int(np.isinf(x).sum())),)))
+    return x
+
+
 def column_mean_sd(population: pd.DataFrame, column: str) -> tuple[float, float, int]:
     """(mean, sample standard deviation (n - 1), n) of the numeric values of one population column,
-    from centred values."""
-    x = pd.to_numeric(population[column], errors="coerce").to_numpy(dtype=float)
+    from centred values; missing values left out, infinite ones refused (:func:`design_values`)."""
+    x = design_values(population, column)
     x = x[np.isfinite(x)]
     if len(x) < 2:
         raise DataError(f"population: column '{column}' has fewer than two numeric values; check the column")
@@ -59,9 +70,9 @@ def column_mean_sd(population: pd.DataFrame, column: str) -> tuple[float, float,
 
 
 def correlation(population: pd.DataFrame, a: str, b: str) -> float:
-    """Pearson correlation of two population columns over the rows where both are finite."""
-    x = pd.to_numeric(population[a], errors="coerce").to_numpy(dtype=float)
-    y = pd.to_numeric(population[b], errors="coerce").to_numpy(dtype=float)
+    """Pearson correlation of two population columns over the rows where both are present
+    (infinite values refused, :func:`design_values`)."""
+    x, y = design_values(population, a), design_values(population, b)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
     return float((x @ y) / math.sqrt((x @ x) * (y @ y)))
@@ -324,6 +335,6 @@ class Ratio(Metric):
         if not num or not den:
             missing = self.column if not num else self.denominator
             return DesignInputs(missing=f"population has no column {missing} (nor a pre-period covariate); variance unknown")
-        r, v = ratio_unit_variance(population[num].to_numpy(dtype=float), population[den].to_numpy(dtype=float))
+        r, v = ratio_unit_variance(design_values(population, num), design_values(population, den))
         proxy = " (pre-period proxy)" if (num, den) != (self.column, self.denominator) else ""
         return DesignInputs(r, math.sqrt(v), f"population columns {num}/{den} (delta method){proxy}")

@@ -99,7 +99,7 @@ class Analysis:
             "precision": self.precision,
             "clv": self.clv,
             "targeting": self.targeting,
-            "notes": self.notes,
+            "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
         for row in (*results["metrics"], *results["guardrails"]):

@@ -1,5 +1,8 @@
 """Matplotlib charts of the readout drawn from the results dict: forest plot and funnel.
 
+Every label that can hold user text (arm, segment, metric and stage names) goes through
+:func:`uplift.text.chart_label`, so a ``$`` in a name is shown, never parsed as mathtext.
+
 Survival, cumulative value and Qini charts are drawn by their result objects
 (:mod:`uplift.clv.analyse`, :mod:`uplift.targeting.analyse`), next to the numbers they fit.
 """
@@ -9,6 +12,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+
+from uplift.text import chart_label
 
 __all__ = ["style", "forest_plot", "funnel_chart"]
 
@@ -40,9 +45,9 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], title: str, percent: bool = T
         ax.plot([est * scale], [y], "o", color=color)
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r.get("label", "") for r in reversed(rows)])
+    ax.set_yticklabels([chart_label(r.get("label", "")) for r in reversed(rows)])
     ax.set_xlabel("effect vs control, percentage points" if percent else "effect vs control")
-    ax.set_title(title)
+    ax.set_title(chart_label(title))
     if fig is not None:
         fig.tight_layout()
     return fig if fig is not None else ax.figure
@@ -60,11 +65,11 @@ def funnel_chart(funnel: Mapping[str, Any], ax=None):
     for j, arm in enumerate(arms):
         vals = [100 * (rates[arm].get(s) or 0.0) for s in stages]
         xs = [i + (j - (len(arms) - 1) / 2) * width for i in range(len(stages))]
-        bars = ax.bar(xs, vals, width=width, label=arm, color=_COLORS[j % len(_COLORS)])
+        bars = ax.bar(xs, vals, width=width, label=chart_label(arm), color=_COLORS[j % len(_COLORS)])
         for b, v in zip(bars, vals):
             ax.annotate(f"{v:.1f}%", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(stages)))
-    ax.set_xticklabels(stages)
+    ax.set_xticklabels([chart_label(s) for s in stages])
     ax.set_ylabel("share of customers, %")
     ax.set_title("Funnel: share of customers reaching each stage")
     ax.legend(frameon=False)

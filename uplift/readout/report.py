@@ -218,9 +218,12 @@ def health(r: Mapping[str, Any]) -> str:
     wf = el.get("waterfall") or []
     if wf:
         out.append("<h3>Eligibility: exclusion waterfall</h3>" + table(
-            ["Step", "Excluded", "Remaining"],
-            [(_E(str(x.get("step"))), fmt_num(x.get("excluded")), fmt_num(x.get("remaining"))) for x in wf],
-            caption="Rules applied in order; a customer is counted under the first rule that matches."))
+            ["Step", "Excluded", "Missing value", "Remaining"],
+            [(_E(str(x.get("step"))), fmt_num(x.get("excluded")),
+              "" if "missing" not in x else f"{fmt_num(x.get('missing'))} ({_E(str(x.get('when_missing', 'exclude')))})",
+              fmt_num(x.get("remaining"))) for x in wf],
+            caption="Rules applied in order; a customer is counted under the first rule that matches. Missing value: "
+                    "customers with no value in the rule's column, excluded or kept as the rule's when_missing says."))
     return "".join(out) or "<p>No health checks available.</p>"
 
 
@@ -332,8 +335,11 @@ def funnel_table(r: Mapping[str, Any]) -> str:
         rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
                      fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
                      f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
-    return table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)", "Step conversion (control &rarr; arm)"],
-                 rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
+    warn = "".join(f"<div class=\"box warn\">&#9888; Stage '{_E(str(x.get('stage')))}' has more customers than '{_E(str(x.get('previous')))}' "
+                   f"listed before it (in {_E(', '.join(map(str, x.get('arms') or [])))}): the stages are not nested as listed, "
+                   "so that step conversion is not shown.</div>" for x in f.get("not_nested") or [])
+    return warn + table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)",
+                         "Step conversion (control &rarr; arm)"], rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
 
 
 def segment_rows(r: Mapping[str, Any]) -> list[dict]:

@@ -138,7 +138,18 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def parse_spec(text: str, path: Path | None = None, label: str = "<spec>") -> Spec:
-    """Validate a spec given as TOML text. ``label`` names the file in error messages."""
+    """Validate a spec given as TOML text. ``label`` names the file in error messages.
+
+    A spec nests at most a few levels (a table of arm weights); a value nested hundreds of levels
+    deep exhausts the parser's recursion and is refused as a spec error, not a traceback."""
+    try:
+        return _parse(text, path, label)
+    except RecursionError:
+        raise SpecError(f"{label}: nests arrays or tables too deeply to read; a spec needs at most a few levels "
+                        "(e.g. arms = { control = 0.5, offer = 0.5 }); flatten the nested values") from None
+
+
+def _parse(text: str, path: Path | None, label: str) -> Spec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

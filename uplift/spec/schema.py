@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "check_table",
-           "check_cross_fields", "suggest", "key_name", "show_value"]
+__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS",
+           "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
 
@@ -30,6 +30,17 @@ OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
 # listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
 # adds a new kind here too (tests/test_kinds.py checks the two agree).
 METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
+
+# Upper bounds that keep the work bounded (a typo such as 1e9 periods would otherwise run out of
+# memory or for hours). They are far above any real campaign:
+MAX_ARMS = 26
+"""At most 26 arms (control included), in [assignment] arms, [analysis] weights and in the data's
+arm column: the readout compares every pair of arms, so its work grows with the square of the arms."""
+MAX_PERIODS = 1200
+"""At most 1,200 periods (100 years of months) for [clv] horizon_periods, and for a tenure in the data
+(:mod:`uplift.data.facts`): the CLV grid holds one value per period."""
+MAX_BOOTSTRAP = 10_000
+"""At most 10,000 bootstrap resamples ([clv] and [targeting] n_bootstrap)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,11 @@ def positive(example: str) -> Callable[[Any], str | None]:
 
 def non_negative(example: str) -> Callable[[Any], str | None]:
     return lambda v: None if v >= 0 else f"use a number of at least 0, e.g. {example}"
+
+
+def between(lo: int, hi: int, example: str) -> Callable[[Any], str | None]:
+    """A whole number in [lo, hi] (``hi`` a documented maximum, see :data:`MAX_PERIODS` and friends)."""
+    return lambda v: None if lo <= v <= hi else f"use a whole number from {lo:,} to {hi:,}, e.g. {example}"
 
 
 def one_of(*options: str) -> Callable[[Any], str | None]:
@@ -101,6 +117,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "op": Field("str", required=True, check=one_of(*OPS)),
         "value": Field("scalar_or_list"),
         "description": Field("str", default=""),
+        # a unit whose value in `column` is missing (empty or NaN): "exclude" it under this rule's reason
+        # (we cannot show the rule does not apply, e.g. an unknown opt-out), or "keep" it (the rule
+        # does not apply, e.g. days_since_last_contact is empty for a customer never contacted).
+        # Either way the waterfall counts these units in `missing`. Ignored by is_null / not_null.
+        "when_missing": Field("str", default="exclude", check=one_of("exclude", "keep")),
     },
     "assignment": {
         "salt": Field("str", required=True, check=non_empty),
@@ -118,7 +139,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "alternative": Field("str", default="two-sided", check=one_of("two-sided", "larger", "smaller")),
         "multiple_arms": Field("str", default="bonferroni", check=one_of("bonferroni", "none")),
         "weekly_inflow": Field("int", default=None, check=positive("5000")),
-        "looks": Field("int", default=1, check=positive("1")),
+        "looks": Field("int", default=1, check=between(1, 100, "1")),
         "current_look": Field("int", default=None, check=positive("1")),
         # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
         "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
@@ -160,17 +181,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "tenure_column": Field("str", required=True, check=non_empty),
         "churned_column": Field("str", required=True, check=non_empty),
         "margin_per_period_column": Field("str", default=""),
-        "horizon_periods": Field("int", default=60, check=positive("60")),
-        "periods_per_year": Field("int", default=12, check=positive("12")),
+        "horizon_periods": Field("int", default=60, check=between(1, MAX_PERIODS, "60")),
+        "periods_per_year": Field("int", default=12, check=between(1, 366, "12")),
         "annual_discount_rate": Field("number", default=0.08, check=in_open(-1, 10, "0.08")),
         "extrapolation": Field("str", default="auto", check=one_of("auto", "sbg", "weibull", "none")),
         "margin_timing": Field("str", default="end", check=one_of("end", "start")),
         "products_column": Field("str", default=""),
-        "n_bootstrap": Field("int", default=0, check=non_negative("200")),  # bootstrap check of the CLV interval
+        "n_bootstrap": Field("int", default=0, check=between(0, MAX_BOOTSTRAP, "200")),  # bootstrap check of the CLV interval
         # The longest tenure the data can hold, in periods: a larger one is refused. Default (none given):
         # the periods from [experiment] start_date to data_as_of, rounded up, when both dates are given
         # (tenure counts periods since the campaign); otherwise 100 years of periods (100 x periods_per_year).
-        "max_tenure_periods": Field("int", default=None, check=positive("24")),
+        "max_tenure_periods": Field("int", default=None, check=between(1, MAX_PERIODS, "24")),
         # What margin_per_period_column is net of: "cannibalisation" (margin lost on products the customer
         # already held) and/or "cost_to_serve". The readout states it; [] says the margin is gross of both.
         "margin_net_of": Field("str_list", default=[], check=lambda v: None if set(v) <= {"cannibalisation", "cost_to_serve"}
@@ -197,7 +218,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "value_per_conversion": Field("number", default=None, check=non_negative("250")),
         # what one conversion is worth: 12-month net margin from [economics], or incremental CLV from [clv]
         "value": Field("str", default="margin", check=one_of("margin", "clv")),
-        "n_bootstrap": Field("int", default=200, check=positive("200")),
+        "n_bootstrap": Field("int", default=200, check=between(1, MAX_BOOTSTRAP, "200")),
     },
 }
 
@@ -284,6 +305,9 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
         arms = a["arms"]
         if len(arms) < 2:
             raise SpecError(f"{label}: [assignment] arms has {len(arms)} arm; give a control and at least one offer arm")
+        if len(arms) > MAX_ARMS:
+            raise SpecError(f"{label}: [assignment] arms has {len(arms):,} arms, more than the maximum of {MAX_ARMS}; "
+                            "test fewer arms at a time")
         total = sum(arms.values())
         if abs(total - 1.0) > 1e-9:
             raise SpecError(f"{label}: [assignment] arms weights sum to {total:g}, not 1; make them add up to 1")
@@ -297,6 +321,9 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
         raise SpecError(f"{label}: [analysis] needs both arm_column and control, or neither; add the missing one")
     if an and an.get("weights") is not None:
         w = an["weights"]
+        if len(w) > MAX_ARMS:
+            raise SpecError(f"{label}: [analysis] weights has {len(w):,} arms, more than the maximum of {MAX_ARMS}; "
+                            "test fewer arms at a time")
         if abs(sum(w.values()) - 1.0) > 1e-9:
             raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
         if an.get("control") and an["control"] not in w:

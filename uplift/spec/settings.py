@@ -31,13 +31,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """One exclusion rule: customers where ``column op value`` holds are excluded with ``reason``."""
+    """One exclusion rule: customers where ``column op value`` holds are excluded with ``reason``;
+    ``when_missing`` ("exclude" or "keep") says what happens to a customer whose value is missing.
+    Built from the validated table, which holds every key (defaults in :mod:`uplift.spec.schema`)."""
 
     reason: str
     column: str
     op: str
-    value: Any = None
-    description: str = ""
+    value: Any
+    description: str
+    when_missing: str
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from uplift.data import collect
 from uplift.data.source import open_source
 from uplift.errors import DataError
 from uplift.results import jsonable
+from uplift.text import chart_label
 
 __all__ = [
     "life_table",
@@ -154,7 +155,7 @@ class KaplanMeier:
         """Draw the step curve (and its band) on a matplotlib Axes."""
         t = np.concatenate([[0.0], self.times])
         s = np.concatenate([[1.0], self.survival])
-        line = ax.step(t, s, where="post", label=self.label, color=color, **kwargs)[0]
+        line = ax.step(t, s, where="post", label=chart_label(self.label), color=color, **kwargs)[0]
         if band:
             lo = np.concatenate([[1.0], self.lower])
             hi = np.concatenate([[1.0], self.upper])

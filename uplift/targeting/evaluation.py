@@ -38,6 +38,7 @@ import pandas as pd
 
 from uplift.errors import DataError
 from uplift.results import jsonable
+from uplift.text import chart_label
 
 __all__ = [
     "Interval",
@@ -402,7 +403,7 @@ class UpliftEvaluation:
         The perfect curve is off by default: with a binary outcome it rises far above any
         real model and squashes the curve the reader came to see.
         """
-        ax.plot(self.qini_x, self.qini_y, label=f"{label} (Qini {self.qini.estimate:.3f})")
+        ax.plot(self.qini_x, self.qini_y, label=chart_label(f"{label} (Qini {self.qini.estimate:.3f})"))
         if perfect:
             ax.plot(self.perfect_x, self.perfect_y, ls=":", color="grey", label="perfect")
         ax.plot([0, self.qini_x[-1]], [0, self.qini_y[-1]], ls="--", color="black", label="random")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from uplift.results import jsonable
 from uplift.targeting.evaluation import Interval, UpliftEvaluation
+from uplift.text import chart_label
 
 __all__ = ["ModelComparison", "TargetingResult"]
 
@@ -190,7 +191,7 @@ class TargetingResult:
         ax.axhline(0, color="black", lw=0.8)
         ax.axvline(self.best_depth * 100, ls="--", color="grey", label=f"best depth {self.best_depth:.0%}")
         ax.set_xlabel("eligible customers contacted (%)")
-        ax.set_ylabel(f"incremental profit ({self.currency})")
+        ax.set_ylabel(chart_label(f"incremental profit ({self.currency})"))
         ax.set_title("Profit by targeting depth")
         ax.legend()
         return ax

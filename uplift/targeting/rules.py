@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
+from uplift.text import chart_label
 
 __all__ = ["RulesResult", "PropensityResult", "holdings_matrix", "association_rules", "rule_candidates", "propensity_model",
            "gains_table"]
@@ -246,7 +247,7 @@ class PropensityResult:
         ax.plot(x, np.r_[0, self.gains["gain"]] * 100, marker="o", label=f"model (AUC {self.auc:.2f})")
         ax.plot([0, 100], [0, 100], ls="--", color="black", label="random")
         ax.set_xlabel("customers contacted (%)")
-        ax.set_ylabel(f"{self.target} buyers found (%)")
+        ax.set_ylabel(chart_label(f"{self.target} buyers found (%)"))
         ax.set_title("Cumulative gains (test data)")
         ax.legend()
         return ax
