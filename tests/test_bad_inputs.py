@@ -312,7 +312,7 @@ def test_implausible_tenure(data, tmp_path, capsys):
     src = outcomes_file(tmp_path, df)
     out = tmp_path / "report"
     run_bad(capsys, readout_args(write_spec(tmp_path, CLV), src, out),
-            ["tenure_months", "above 1200 periods (max 32000)", "100 years"], [out])
+            ["tenure_months", "above 1,200 periods (max 32000)", "100 years"], [out])
 
 
 def test_tenure_beyond_the_study_or_the_spec_bound(data, tmp_path, capsys):
@@ -705,7 +705,7 @@ CATALOGUE = {
     "CSV NaN spelling": (lambda d, t: (write_spec(t), _csv_with(d, t, "revenue_12m", "NaN"), []), ["revenue_12m", "missing (empty or NaN)"]),
     "negative tenure": (lambda d, t: _plain(d, t, _with(d["out"], tenure_months=(4, -3)), CLV), ["tenure_months", "negative"]),
     "implausible tenure": (lambda d, t: _plain(d, t, _with(d["out"], tenure_months=(4, 32_000)), CLV),
-                           ["tenure_months", "1200 periods", "max_tenure_periods"]),
+                           ["tenure_months", "1,200 periods", "max_tenure_periods"]),
     "churn flag not 0/1": (lambda d, t: _plain(d, t, _with(d["out"], churned=(4, 2)), CLV), ["churned", "0 or 1"]),
     "missing margin": (lambda d, t: _plain(d, t, _with(d["out"], monthly_margin=(4, np.nan)), CLV), ["monthly_margin", "missing"]),
 }

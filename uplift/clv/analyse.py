@@ -309,8 +309,9 @@ def tenure_bound(spec: Any) -> tuple[int, str]:
         start = dt.date.fromisoformat(e.start_date)
         end = dt.date.fromisoformat(e.data_as_of)
     except ValueError:
-        bound = min(100 * c.periods_per_year, MAX_PERIODS)
-        return bound, f"100 years or at most {MAX_PERIODS:,} periods ({bound:,} periods; no [experiment] dates)"
+        if 100 * c.periods_per_year <= MAX_PERIODS:
+            return 100 * c.periods_per_year, "100 years (no [experiment] dates)"
+        return MAX_PERIODS, f"the maximum of {MAX_PERIODS:,} periods (no [experiment] dates)"
     periods = max(1, math.ceil((end - start).days / 365.25 * c.periods_per_year))
     return periods, f"the study's follow-up ([experiment] start_date {e.start_date} to data_as_of {e.data_as_of})"
 

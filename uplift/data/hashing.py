@@ -80,7 +80,7 @@ def id_findings(odd: Sequence[str], present: Callable[[list[str]], set[str]]
     their :func:`id_key` with another id of the table. None where there are none. Every backend
     answers the same two questions, so the findings are the same everywhere.
     """
-    odd = sorted(set(odd))
+    odd = sorted(t for t in set(odd) if t.strip())  # a blank id is no id: counted as missing, not here
     spaced = [t for t in odd if t != t.strip() or any(c in t for c in _INVISIBLE)]
     keys = {t: id_key(t) for t in odd}
     candidates = sorted({k for t, k in keys.items() if k != t and k not in keys})
