@@ -245,7 +245,7 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
             ("value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
              "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value"),
             f"scaled to N = {N} customers ({'[economics] eligible_population' if given_n else 'the analysed customers'}), N treated as fixed",
-            "intervals: normal approximation, delta method",
+            "intervals: delta method, normal approximation; incremental revenue by Welch's t, as the metrics table",
         ],
         "contact_cost": k0, "incentive_cost": k1, "eligible_population": int(N),
         "columns": {**{k: v or None for k, v in cols.items()}, "conversion_column": conv_col or None},
