@@ -20,6 +20,7 @@ import html
 import shutil
 import sys
 import json
+import logging
 import re
 import tempfile
 import time
@@ -217,19 +218,31 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         nbformat.write(nb, src)
         executed_path = tmp_dir / "executed.ipynb"
         t1 = time.perf_counter()
+        # The notebook's own errors come back as one line below; the libraries' log lines (nbclient's
+        # "Kernel died" when Ctrl-C reaches the kernel first, the traceback of the execution task it
+        # cancels, logged on the way out) would only add noise: logging stays off after a Ctrl-C.
+        previous, interrupted = logging.root.manager.disable, False
+        logging.disable(logging.CRITICAL)
         try:
             papermill.execute_notebook(
                 str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
                 kernel_manager_class="uplift.readout.render.LocalKernelManager",
             )
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         except papermill.PapermillExecutionError as exc:
             if exc.ename == "KeyboardInterrupt":  # the kernel got the Ctrl-C first
+                interrupted = True
                 raise KeyboardInterrupt from None
             first = exc.evalue.splitlines()[0] if exc.evalue else ""
             if exc.ename in ("UserError", "SpecError", "DataError"):
                 raise UserError(first) from None
             raise UserError(f"readout notebook failed: {exc.ename}: {first}") from None
+        finally:
+            if not interrupted:
+                logging.disable(previous)
         timings["execute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
