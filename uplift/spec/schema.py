@@ -85,6 +85,15 @@ def metric_kind(v: Any) -> str | None:
     return one_of(*METRIC_KINDS)(v)
 
 
+def relative_effect(v: Any) -> str | None:
+    """A relative effect is a fraction of the baseline in (0, 1]: 0.2 is 20%; 20 is refused with the fraction."""
+    if v <= 0:
+        return "use a fraction of the baseline above 0, e.g. 0.1 for 10%"
+    if v > 1:
+        return f"it is a fraction of the baseline, not a percentage: did {v:g} mean {v / 100:g} ({v:g}%)? use a number in (0, 1]"
+    return None
+
+
 def non_empty(v: Any) -> str | None:
     return None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value"
 
@@ -133,7 +142,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "design": {
         "alpha": Field("number", default=0.05, check=in_open(0, 0.5, "0.05")),
         "power": Field("number", default=0.80, check=in_open(0, 1, "0.8")),
-        "mde_relative": Field("number", default=None, check=positive("0.1")),
+        "mde_relative": Field("number", default=None, check=relative_effect),
         "mde_absolute": Field("number", default=None, check=positive("0.005")),
         "baseline_rate": Field("number", default=None, check=in_open(0, 1, "0.03")),
         "alternative": Field("str", default="two-sided", check=one_of("two-sided", "larger", "smaller")),
@@ -163,6 +172,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "bad_direction": Field("str", default="increase", check=one_of("increase", "decrease")),
         "margin": Field("number", default=None, check=non_negative("0.002")),
         "description": Field("str", default=""),
+        "baseline": Field("number", default=None, check=in_open(0, 1, "0.01")),
     },
     "funnel": {
         "stages": Field("str_list", required=True),
