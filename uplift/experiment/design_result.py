@@ -127,8 +127,8 @@ class DesignResult:
         lines = [
             self.feasibility.get("text", ""),
             f"Design of experiment '{self.experiment}' (primary metric: {self.primary})",
-            f"alpha {self.alpha:g} ({self.alternative}); {self.n_comparisons} offer arm(s) vs {self.control}: "
-            f"{self.multiple_arms} -> alpha per comparison {self.alpha_per_comparison:.4g}; target power {self.power_target:g}",
+            (f"alpha {self.alpha:g} ({self.alternative}); {self.n_comparisons} offer arm(s) vs {self.control}: "
+            f"{self.multiple_arms} -> alpha per comparison {self.alpha_per_comparison:.4g}; target power {self.power_target:g}"),
         ]
         rows = [("arm", "weight", "n")]
         for a, w in self.weights.items():
