@@ -6,6 +6,7 @@ the MDE the eligible units reach against what `uplift assign` then records.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import shutil
@@ -152,14 +153,22 @@ def test_power_curves_equal_statsmodels_point_by_point(tour, tmp_path, capsys):
                                                          alpha=alpha / 2, ratio=w1 / w0, alternative="larger"), rel=1e-9)
 
 
-def test_design_json_reruns_byte_identical_and_bad_input_writes_nothing(tour, tmp_path, capsys):
+def test_design_json_and_html_rerun_byte_identical_and_bad_input_writes_nothing(tour, tmp_path, capsys):
     pop = tour / "sim" / "population.parquet"
     out = tmp_path / "out"
     assert main(["design", str(DEMO), "--population", str(pop), "--out", str(out), "--quiet"]) == 0
-    first = (out / "design.json").read_bytes()
+    first = {n: (out / n).read_bytes() for n in ("design.json", "design.html")}
     assert main(["design", str(DEMO), "--population", str(pop), "--out", str(out), "--quiet"]) == 0
-    assert (out / "design.json").read_bytes() == first
+    assert {n: (out / n).read_bytes() for n in first} == first
     capsys.readouterr()
+    # the page: offline (no scripts, nothing fetched) and drawn from design.json's numbers
+    d, page = json.loads(first["design.json"]), first["design.html"].decode("utf-8")
+    assert "<script" not in page.lower() and "http" not in page and page.count('src="data:image/png;base64,') == 2
+    assert html.escape(d["feasibility"]["text"]) in page and f"<b>{d['n_total']:,}</b>" in page
+    for w in d["exclusions"]["waterfall"]:
+        assert f"<td>{w['remaining']:,}</td>" in page
+    for g in d["guardrails"]:
+        assert f"{100 * g['power']:.2f}%" in page
     bad = _spec(tmp_path, DEMO.read_text().replace('column = "holds_mortgage"', 'column = "holds_mortgage_x"'))
     assert main(["design", str(bad), "--population", str(pop), "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err

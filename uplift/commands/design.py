@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "variances of mean and ratio metrics (the metric's column, else its pre-period covariate) and the "
         "eligible count. With --n, gives MDE and power at that total n instead of solving for n. With --out "
         "DIR, writes DIR/design.json (the --json output: power against n, MDE against n and duration per "
-        "metric, guardrail power).",
+        "metric, guardrail power) and DIR/design.html, the same numbers as a self-contained page.",
     )
     p.add_argument("spec", help="experiment spec (.toml)")
     p.add_argument("--population",
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-population", action="store_true",
                    help="design from the spec alone, without the spec's [population] source")
     p.add_argument("--n", type=whole_number(2), help="total units in the test: report MDE and power at this n")
-    p.add_argument("--out", help="output folder for design.json")
+    p.add_argument("--out", help="output folder for design.json and design.html")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from uplift.data.files import json_writer, read_table
+    from uplift.data.files import json_writer, read_table, text_writer
     from uplift.data.writes import commit_files, guard_outputs
     from uplift.errors import UserError
     from uplift.experiment.design import design_experiment
@@ -52,18 +52,21 @@ def run(args: argparse.Namespace) -> int:
     if path is not None and not args.population and not path.exists():
         raise UserError(f"{path}: the spec's [population] source is not found; pass --population FILE, or "
                         "--no-population to design from the spec alone")
-    out = Path(args.out) / "design.json" if args.out else None
-    if out is not None:  # refuse before any work: never over an input or a ledger
-        guard_outputs([out], {"spec": args.spec, "--population": path}, overwrite=True)
+    outs = [Path(args.out) / "design.json", Path(args.out) / "design.html"] if args.out else []
+    if outs:  # refuse before any work: never over an input or a ledger
+        guard_outputs(outs, {"spec": args.spec, "--population": path}, overwrite=True)
     population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
     data = result.to_dict()
-    if out is not None:
-        commit_files([(out, json_writer(data))])
+    if outs:
+        from uplift.readout.design_page import design_html
+
+        page = design_html(data, spec.experiment.hypothesis, spec.design.looks)
+        commit_files([(outs[0], json_writer(data)), (outs[1], text_writer(page))])  # both new, or both old
     if args.json:
         print(to_json(data))
     else:
         print(result.summary())
-        if out is not None:
-            print(f"design: {out}")
+        for o in outs:
+            print(f"design: {o}")
     return 0

@@ -116,6 +116,7 @@ class DesignResult:
             "notes": list(self.notes),
             "method": self.method,
             "enrolment": self.enrolment,
+            "data_as_of": self.data_as_of,
             "feasibility": dict(self.feasibility),
             "exclusions": {"waterfall": [dict(r) for r in self.waterfall]} if self.waterfall else None,
             "guardrails": [dict(g) for g in self.guardrails],
