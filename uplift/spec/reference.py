@@ -99,7 +99,6 @@ def json_schema() -> dict[str, Any]:
         props[section] = t
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/xsell-uplift/spec.schema.json",
         "title": "xsell-uplift experiment spec",
         "description": "An experiment spec (TOML) for the uplift toolkit. Generated from uplift/spec/schema.py "
                        "by `python -m uplift.spec.reference docs`; see docs/spec-reference.md.",
