@@ -125,19 +125,25 @@ def test_ratio_delta_method_by_hand_and_by_simulation():
 def test_demo_design_numbers_and_json(capsys):
     spec = load_spec(DEMO)
     res = design_experiment(spec)
-    # conversion: p0 = 0.02, +15% -> 0.003, 10/90 split, two-sided 5%, 80%
-    n_exact = sample_size(0.003, kind="proportion", baseline=0.02, weights=(0.1, 0.9))
+    # conversion: p0 = 0.02, +30% -> 0.006, 10/90 split, two-sided 5%, 80%
+    n_exact = sample_size(0.006, kind="proportion", baseline=0.02, weights=(0.1, 0.9))
     assert res.n_total_exact == pytest.approx(n_exact, rel=1e-12)
     assert res.n_per_arm == {"control": math.ceil(0.1 * n_exact), "offer": math.ceil(0.9 * n_exact)}
-    assert res.power >= 0.8 and res.mde <= 0.003
-    assert res.duration_weeks == pytest.approx(res.n_total / 20000)
-    assert main(["design", str(DEMO), "--json"]) == 0
+    assert res.power >= 0.8 and res.mde <= 0.006
+    # no weekly_inflow: a fixed pool, no enrolment time; without a population its size is unknown
+    assert res.duration_weeks is None and res.enrolment == "fixed pool" and res.feasibility["verdict"] == "unknown"
+    assert main(["design", str(DEMO), "--json", "--no-population"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["n_per_arm"] == res.n_per_arm and data["duration_weeks"] == pytest.approx(res.duration_weeks)
+    assert data["n_per_arm"] == res.n_per_arm and data["duration_weeks"] is None
     assert data["mde"] == pytest.approx(res.mde) and data["power"] == pytest.approx(res.power)
-    assert main(["design", str(DEMO)]) == 0
+    assert main(["design", str(DEMO), "--no-population"]) == 0
     text = capsys.readouterr().out
-    assert f"{res.n_per_arm['offer']:,}" in text and "weeks" in text and "MDE" in text
+    assert f"{res.n_per_arm['offer']:,}" in text and "fixed pool" in text and "MDE" in text
+    assert text.startswith("Feasibility unknown")
+    inflow = parse_spec(DEMO.read_text().replace("looks = 1\n", "looks = 1\nweekly_inflow = 20000\n"))
+    res = design_experiment(inflow)
+    assert res.duration_weeks == pytest.approx(res.n_total / 20000) and res.enrolment == "inflow"
+    assert f"{res.duration_weeks:.2f} weeks at 20,000 eligible per week" in res.summary().splitlines()[0]
 
 
 def test_population_variance_cuped_and_multiple_arms(tmp_path):
@@ -159,7 +165,7 @@ def test_population_variance_cuped_and_multiple_arms(tmp_path):
     # CUPED: n scales by 1 - rho^2 (up to rounding each arm up)
     assert rev.cuped_n_total == pytest.approx(rev.n_total * (1 - rho**2), abs=3)
     # same n as statsmodels at alpha/2 for the comparison control (0.2) vs offer (0.4)
-    d = 0.15 * elig["revenue_12m"].mean() / rev.sd
+    d = 0.30 * elig["revenue_12m"].mean() / rev.sd
     ref_n0 = SM.solve_power(effect_size=d, nobs1=None, alpha=0.025, power=0.8, ratio=2.0)
     assert rev.n_per_arm["control"] == math.ceil(ref_n0 - 1e-6)
 
@@ -253,7 +259,7 @@ def test_end_to_end_simulate_at_designed_n_small_counts(full):
     print(f"end-to-end simulate at n = {n:,} (~{0.1 * n * p0:.0f} control conversions): power {rej / reps:.4f} over {reps} runs")
     assert abs(rej / reps - 0.80) < 0.05 + 2 * math.sqrt(0.16 / reps)
     text = DEMO.read_text().replace("baseline_rate = 0.02", f"baseline_rate = {p0:.6f}").replace(
-        "mde_relative = 0.15", f"mde_relative = {(p1 - p0) / p0:.6f}")
+        "mde_relative = 0.30", f"mde_relative = {(p1 - p0) / p0:.6f}")
     assert any("normal approximation" in note for note in design_experiment(parse_spec(text)).notes)
 
 
@@ -302,11 +308,11 @@ def test_design_cli_population_and_n(tmp_path, capsys):
     assert main(["design", str(DEMO), "--population", str(path), "--n", "50000", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["n_total"] == 50000 and d["n_per_arm"] == {"control": 5000, "offer": 45000}
-    assert d["power"] == pytest.approx(power_at(0.003, 5000, 45000, kind="proportion", baseline=0.02), rel=1e-12)
+    assert d["power"] == pytest.approx(power_at(0.006, 5000, 45000, kind="proportion", baseline=0.02), rel=1e-12)
     assert d["mde"] == pytest.approx(mde_at_n(5000, 45000, kind="proportion", baseline=0.02), rel=1e-12)
     rev = next(m for m in d["metrics"] if m["name"] == "revenue")
     assert "revenue_pre_12m" in rev["source"] and rev["sd"] > 0
-    assert d["eligible"] < len(pop) and any("eligible" in n for n in d["notes"])
+    assert d["eligible"] < len(pop) and d["feasibility"]["verdict"] == "not feasible"
     assert main(["design", str(DEMO), "--population", str(tmp_path / "missing.parquet")]) == 2
     err = capsys.readouterr().err
     assert "not found" in err and err.count("\n") == 1

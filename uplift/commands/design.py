@@ -1,4 +1,4 @@
-"""``uplift design SPEC [--population FILE] [--n N] [--json]``."""
+"""``uplift design SPEC [--population FILE | --no-population] [--n N] [--json] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -10,34 +10,63 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "design",
-        help="sample size per arm, MDE, power and duration of a test",
-        description="Plan the test in SPEC: units per arm for the primary metric's target effect "
-        "([design] mde_relative or mde_absolute, at [design] alpha and power), the MDE and power at that n, "
-        "the duration at [design] weekly_inflow, and the smaller n with CUPED. With --population, variances "
-        "of mean and ratio metrics come from the population (the metric's column, else its pre-period "
-        "covariate) and the eligible count after exclusions is shown. With --n, gives MDE and power at that "
-        "total n instead of solving for n.",
+        help="feasibility, sample size per arm, MDE, power, duration and power curves of a test",
+        description="Plan the test in SPEC. First line: whether the test can reach its power with the eligible "
+        "population (a fixed pool unless [design] weekly_inflow says units keep arriving), with the MDE the "
+        "eligible units reach. Then units per arm for the primary metric's target effect ([design] mde_relative "
+        "or mde_absolute, at [design] alpha and power), the MDE and power at that n, the duration, the smaller "
+        "n with CUPED, the exclusion waterfall (as `uplift assign` would record it; nothing is written) and "
+        "each guardrail's power. The population (--population, default: the spec's [population] source) gives "
+        "variances of mean and ratio metrics (the metric's column, else its pre-period covariate) and the "
+        "eligible count. With --n, gives MDE and power at that total n instead of solving for n. With --out "
+        "DIR, writes DIR/design.json (the --json output: power against n, MDE against n and duration per "
+        "metric, guardrail power) and DIR/design.html, the same numbers as a self-contained page.",
     )
     p.add_argument("spec", help="experiment spec (.toml)")
-    p.add_argument("--population", help="population file (.parquet or .csv) for variances and eligibility")
+    p.add_argument("--population",
+                   help="population file (.parquet or .csv) for variances and eligibility; default: the spec's "
+                   "[population] source")
+    p.add_argument("--no-population", action="store_true",
+                   help="design from the spec alone, without the spec's [population] source")
     p.add_argument("--n", type=whole_number(2), help="total units in the test: report MDE and power at this n")
+    p.add_argument("--out", help="output folder for design.json and design.html")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from uplift.results import to_json
+    from pathlib import Path
 
+    from uplift.data.files import json_writer, read_table, text_writer
+    from uplift.data.writes import commit_files, guard_outputs
+    from uplift.errors import UserError
     from uplift.experiment.design import design_experiment
-    from uplift.data.files import read_table
+    from uplift.results import to_json
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
-    population = read_table(args.population, what="population", text_columns=(spec.unit,)) if args.population else None
+    if args.population and args.no_population:
+        raise UserError("--population and --no-population contradict each other; give one of them")
+    path = None if args.no_population else spec.input_path(args.population, "population", "source")
+    if path is not None and not args.population and not path.exists():
+        raise UserError(f"{path}: the spec's [population] source is not found; pass --population FILE, or "
+                        "--no-population to design from the spec alone")
+    outs = [Path(args.out) / "design.json", Path(args.out) / "design.html"] if args.out else []
+    if outs:  # refuse before any work: never over an input or a ledger
+        guard_outputs(outs, {"spec": args.spec, "--population": path}, overwrite=True)
+    population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
+    data = result.to_dict()
+    if outs:
+        from uplift.readout.design_page import design_html
+
+        page = design_html(data, spec.experiment.hypothesis, spec.design.looks)
+        commit_files([(outs[0], json_writer(data)), (outs[1], text_writer(page))])  # both new, or both old
     if args.json:
-        print(to_json(result.to_dict()))
+        print(to_json(data))
     else:
         print(result.summary())
+        for o in outs:
+            print(f"design: {o}")
     return 0

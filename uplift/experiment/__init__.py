@@ -2,7 +2,9 @@
 
 In the order of a campaign:
 
-* :mod:`~uplift.experiment.design` - n per arm, MDE and duration before the test (``uplift design``);
+* :mod:`~uplift.experiment.power` - the z-test's power, MDE and sample size;
+* :mod:`~uplift.experiment.design` - feasibility, n per arm, MDE and duration before the test (``uplift design``),
+  with power curves and guardrail power from :mod:`~uplift.experiment.design_curves`;
 * :mod:`~uplift.experiment.precision` - the precision a finished test actually achieved;
 * :mod:`~uplift.experiment.exclusions` - eligibility: the spec's rules, a reason per excluded
   unit, the waterfall and the exclusion log;

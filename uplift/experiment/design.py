@@ -41,20 +41,22 @@ is the largest N over the comparisons. CUPED (Deng, Xu, Kohavi & Walker 2013,
 "Improving the sensitivity of online controlled experiments by utilizing
 pre-experiment data", WSDM) multiplies the variance by 1 - rho^2, rho the
 correlation of the metric with its pre-period covariate, so N shrinks by the same
-factor. Duration in weeks = N / ``[design] weekly_inflow``.
+factor. Duration in weeks = N / ``[design] weekly_inflow`` (an inflow; without it the units come from
+a fixed pool, the eligible population, and the test is feasible when the pool holds N).
+The formulas live in :mod:`uplift.experiment.power`; curves in :mod:`uplift.experiment.design_curves`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import pandas as pd
-from scipy import optimize, stats
 
 from uplift.errors import DataError, UserError
-from uplift.metrics.kinds import correlation, metric_class, metric_for, ratio_unit_variance
-from uplift.experiment.design_result import DesignResult, MetricDesign
+from uplift.experiment.design_result import DesignResult, MetricDesign, judge_feasibility
+from uplift.experiment.power import alpha_per_comparison, mde_at_n, power_at, power_z, sample_size, unit_variance
+from uplift.metrics.kinds import correlation, metric_for, ratio_unit_variance
 
 __all__ = [
     "DesignResult",
@@ -68,169 +70,6 @@ __all__ = [
     "ratio_unit_variance",
     "alpha_per_comparison",
 ]
-
-_ALTERNATIVES = ("two-sided", "larger", "smaller")
-
-
-# --------------------------------------------------------------------------- core formulas
-
-
-def _check_alt(alternative: str) -> None:
-    if alternative not in _ALTERNATIVES:
-        raise UserError(f"alternative {alternative!r} is not one of {', '.join(_ALTERNATIVES)}")
-
-
-def _crit(alpha: float, alternative: str) -> float:
-    """z_{1-a/2} (two-sided) or z_{1-a} (one-sided)."""
-    return float(stats.norm.isf(alpha / 2 if alternative == "two-sided" else alpha))
-
-
-def power_z(delta: float, se: float, alpha: float = 0.05, alternative: str = "two-sided") -> float:
-    """Power of a z-test for a true difference ``delta`` with standard error ``se``.
-
-    two-sided: Phi(delta/se - z_{1-a/2}) + Phi(-delta/se - z_{1-a/2}); larger:
-    Phi(delta/se - z_{1-a}); smaller: Phi(-delta/se - z_{1-a}) (statsmodels ``normal_power``).
-    """
-    _check_alt(alternative)
-    if not se > 0:
-        raise UserError("the standard error must be above 0; check the variance and the sample size")
-    c = _crit(alpha, alternative)
-    t = delta / se
-    if alternative == "larger":
-        return float(stats.norm.sf(c - t))
-    if alternative == "smaller":
-        return float(stats.norm.cdf(-c - t))
-    return float(stats.norm.sf(c - t) + stats.norm.cdf(-c - t))
-
-
-def _signed(delta: float, alternative: str) -> float:
-    """Effects are given as magnitudes; a ``smaller`` test looks for a decrease."""
-    return -abs(delta) if alternative == "smaller" else abs(delta)
-
-
-def unit_variance(kind: str, baseline: float, delta: float = 0.0, sd: float | None = None) -> tuple[float, float]:
-    """Per-unit variances (v_0, v_1) of control and the offer arm, as the metric kind gives them
-    (:meth:`uplift.metrics.base.Metric.unit_variance`).
-
-    proportion: v_0 = p_0 (1 - p_0), v_1 = p_1 (1 - p_1), p_1 = p_0 + delta (delta signed);
-    mean or ratio: v_0 = v_1 = sd^2.
-    """
-    return metric_class(kind).unit_variance(baseline, delta, sd)
-
-
-def _se(kind: str, baseline: float, delta: float, sd: float | None, n0: float, n1: float) -> float:
-    v0, v1 = unit_variance(kind, baseline, delta, sd)
-    return math.sqrt(v0 / n0 + v1 / n1)
-
-
-def power_at(
-    effect: float,
-    n_control: float,
-    n_arm: float,
-    *,
-    kind: str = "proportion",
-    baseline: float | None = None,
-    sd: float | None = None,
-    alpha: float = 0.05,
-    alternative: str = "two-sided",
-) -> float:
-    """Power to detect an absolute ``effect`` (magnitude; a decrease for ``smaller``) at realised n.
-
-    ``kind`` names a registered metric kind (:mod:`uplift.metrics.kinds`): proportion needs
-    ``baseline`` (control rate); mean/ratio need ``sd`` (per-unit).
-    Formula: :func:`power_z` with se = sqrt(v_0/n_0 + v_1/n_1) (module docstring).
-    """
-    _check_alt(alternative)
-    if not (n_control > 0 and n_arm > 0):
-        raise UserError("both arms need at least one unit to compute power")
-    delta = _signed(effect, alternative)
-    return power_z(delta, _se(kind, baseline or 0.0, delta, sd, n_control, n_arm), alpha, alternative)
-
-
-def mde_at_n(
-    n_control: float,
-    n_arm: float,
-    *,
-    kind: str = "proportion",
-    baseline: float | None = None,
-    sd: float | None = None,
-    alpha: float = 0.05,
-    power: float = 0.80,
-    alternative: str = "two-sided",
-) -> float:
-    """The smallest absolute effect detected with probability ``power`` at realised n (a magnitude).
-
-    Solves power_at(delta) = power for delta > 0 (Brent); for a mean metric the closed form
-    without the far tail is delta = (z_{1-a'} + z_power) sd sqrt(1/n_0 + 1/n_1).
-    For a kind whose effect is bounded (a proportion must stay inside (0, 1):
-    :meth:`uplift.metrics.base.Metric.max_effect`), NaN if no admissible effect reaches the power.
-    """
-    _check_alt(alternative)
-    if not 0 < power < 1:
-        raise UserError(f"power {power} must lie in (0, 1), e.g. 0.8")
-    if not (n_control > 0 and n_arm > 0):
-        raise UserError("both arms need at least one unit to compute an MDE")
-
-    def f(d: float) -> float:
-        return power_at(d, n_control, n_arm, kind=kind, baseline=baseline, sd=sd, alpha=alpha, alternative=alternative) - power
-
-    bound = metric_class(kind).max_effect(baseline, alternative)
-    if math.isfinite(bound):
-        hi = bound * (1 - 1e-12)
-        if f(hi) < 0:
-            return float("nan")
-    else:
-        se0 = _se(kind, baseline or 0.0, 0.0, sd, n_control, n_arm)
-        hi = 2 * (_crit(alpha, alternative) + stats.norm.ppf(power) + 10) * se0
-    return float(optimize.brentq(f, hi * 1e-12, hi, xtol=1e-300, rtol=1e-14, maxiter=500))
-
-
-def sample_size(
-    effect: float,
-    *,
-    kind: str = "proportion",
-    baseline: float | None = None,
-    sd: float | None = None,
-    weights: Sequence[float] = (0.5, 0.5),
-    alpha: float = 0.05,
-    power: float = 0.80,
-    alternative: str = "two-sided",
-) -> float:
-    """Units N in the whole test (not rounded) so the test has ``power`` for ``effect``.
-
-    ``weights`` = (w_0, w_1): the shares of control and the offer arm in the whole test,
-    so n_0 = w_0 N and n_1 = w_1 N (w_0 + w_1 < 1 when there are other arms). Solves power(delta, se(N)) = power
-    with se(N)^2 = (v_0/w_0 + v_1/w_1)/N, starting from the closed form
-    N = (z_{1-a'} + z_power)^2 (v_0/w_0 + v_1/w_1) / delta^2 (module docstring).
-    """
-    _check_alt(alternative)
-    if not effect or not math.isfinite(effect):
-        raise UserError("the effect to detect must be a non-zero number; set [design] mde_relative or mde_absolute")
-    if not 0 < power < 1:
-        raise UserError(f"power {power} must lie in (0, 1), e.g. 0.8")
-    w0, w1 = (float(weights[0]), float(weights[1]))
-    delta = _signed(effect, alternative)
-    v0, v1 = unit_variance(kind, baseline or 0.0, delta, sd)
-    k = v0 / w0 + v1 / w1
-    closed = (_crit(alpha, alternative) + stats.norm.ppf(power)) ** 2 * k / delta**2
-
-    def f(n: float) -> float:
-        return power_z(delta, math.sqrt(k / n), alpha, alternative) - power
-
-    lo = closed * 0.5
-    while f(lo) > 0:  # pragma: no cover - the far tail never adds this much at sensible alpha
-        lo *= 0.5
-    return float(optimize.brentq(f, lo, closed * 1.0000001 + 1e-9, xtol=1e-300, rtol=1e-14, maxiter=500))
-
-
-def alpha_per_comparison(alpha: float, n_comparisons: int, method: str = "bonferroni") -> float:
-    """Family-wise alpha split over K offer-vs-control comparisons: a/K (Bonferroni) or a (none)."""
-    if method == "none" or n_comparisons <= 1:
-        return alpha
-    if method == "bonferroni":
-        return alpha / n_comparisons
-    raise UserError(f"multiple_arms {method!r} is not one of bonferroni, none")
-
 
 # --------------------------------------------------------------------------- the spec-level design
 
@@ -247,9 +86,16 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     ``population`` (optional) supplies variances of mean/ratio metrics (the metric's
     column, else its pre-period covariate), CUPED's rho (when it has both the metric and
     its covariate), proportion baselines other than ``[design] baseline_rate``, and the
-    eligible count after exclusions. ``n_total`` (optional) replaces the solved N: the
-    result then gives the MDE and power at that N. Formulas: module docstring.
+    eligible count after exclusions (the exclusion waterfall, as ``uplift assign`` would
+    record it; nothing is written). ``n_total`` (optional) replaces the solved N: the
+    result then gives the MDE and power at that N. Without ``[design] weekly_inflow`` the
+    units come from a fixed pool (the eligible population, assigned at once); the result's
+    ``feasibility`` says whether the pool holds the N units and the MDE its eligible units
+    reach. Power curves and guardrail power: :mod:`uplift.experiment.design_curves`.
+    Formulas: module docstring.
     """
+    from uplift.experiment.design_curves import guardrail_power, metric_curves
+
     d = spec.design
     if not spec.arms or not spec.control:
         raise UserError(f"{spec.label}: design needs [assignment] arms and control")
@@ -268,15 +114,18 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
 
     eligible = None
     pop = population
+    waterfall: list[dict] = []
     if population is not None:
-        if spec.exclusions:
-            from uplift.experiment.assign import apply_exclusions
+        if spec.exclusions:  # the rules as `uplift assign` applies them; nothing is written
+            from uplift.experiment.exclusions import apply_exclusions
 
             el = apply_exclusions(spec, population)
             eligible = el.n_eligible
             pop = el.eligible
+            waterfall = el.waterfall
         else:
             eligible = len(population)
+            waterfall = [{"step": "population", "excluded": 0, "remaining": eligible}]
     if pop is not None and len(pop) < 2:
         raise DataError("population: fewer than two eligible units; check the exclusion rules or the file")
 
@@ -397,13 +246,15 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
 
     top = rows[0]
     duration = (n_tot / inflow) if inflow else None
-    if inflow is None:
-        notes.append("no [design] weekly_inflow: duration unknown; add weekly_inflow = eligible customers per week")
-    if eligible is not None and n_tot > eligible:
-        notes.append(
-            f"the test needs {n_tot:,} units but only {eligible:,} are eligible; "
-            "relax a rule, accept a larger MDE, or run longer if the inflow allows"
-        )
+    at_eligible = None
+    if eligible is not None:
+        try:  # the primary metric with every eligible unit in the test (a fixed pool: what `assign` does)
+            at_eligible = mde_power(primary.kind, b, sd, _split(eligible, weights), eff)
+        except UserError:  # too few eligible units for one per arm
+            at_eligible = None
+    feasibility = judge_feasibility(
+        n_tot, eligible, inflow, at_eligible, b, target, uneven=len(set(weights.values())) > 1
+    )
     for m in rows:
         events = metrics[m.name].expected_events(m.baseline, n_arm[control]) if m.primary else None
         if events is not None and events < 50:
@@ -427,6 +278,10 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         n_per_arm=n_arm, n_total=n_tot, n_total_exact=n_exact, mde=top.mde, mde_relative=top.mde_relative,
         power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
         metrics=tuple(rows), notes=tuple(notes), method=method,
+        enrolment="inflow" if inflow else "fixed pool", feasibility=feasibility, waterfall=tuple(waterfall),
+        data_as_of=spec.experiment.data_as_of,
+        curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),
+        guardrails=guardrail_power(spec.guardrails, pop, weights, control, alpha, target, n_tot, eligible),
     )
 
 

@@ -8,13 +8,15 @@ plain-text ``summary()``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from uplift.experiment.exclusions import waterfall_text
 from uplift.results import jsonable
 from uplift.text import text_table
 
-__all__ = ["DesignResult", "MetricDesign"]
+__all__ = ["DesignResult", "MetricDesign", "judge_feasibility"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class DesignResult:
     metrics: tuple[MetricDesign, ...]
     notes: tuple[str, ...] = ()
     method: str = ""
+    enrolment: str = "fixed pool"
+    feasibility: Mapping[str, Any] = field(default_factory=dict)
+    waterfall: tuple[Mapping[str, Any], ...] = ()
+    data_as_of: str = ""
+    curves: tuple[Mapping[str, Any], ...] = ()
+    guardrails: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -107,14 +115,21 @@ class DesignResult:
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
             "method": self.method,
+            "enrolment": self.enrolment,
+            "data_as_of": self.data_as_of,
+            "feasibility": dict(self.feasibility),
+            "exclusions": {"waterfall": [dict(r) for r in self.waterfall]} if self.waterfall else None,
+            "guardrails": [dict(g) for g in self.guardrails],
+            "curves": [dict(c) for c in self.curves],
         })
 
     def summary(self) -> str:
 
         lines = [
+            self.feasibility.get("text", ""),
             f"Design of experiment '{self.experiment}' (primary metric: {self.primary})",
-            f"alpha {self.alpha:g} ({self.alternative}); {self.n_comparisons} offer arm(s) vs {self.control}: "
-            f"{self.multiple_arms} -> alpha per comparison {self.alpha_per_comparison:.4g}; target power {self.power_target:g}",
+            (f"alpha {self.alpha:g} ({self.alternative}); {self.n_comparisons} offer arm(s) vs {self.control}: "
+            f"{self.multiple_arms} -> alpha per comparison {self.alpha_per_comparison:.4g}; target power {self.power_target:g}"),
         ]
         rows = [("arm", "weight", "n")]
         for a, w in self.weights.items():
@@ -128,8 +143,14 @@ class DesignResult:
         )
         if self.duration_weeks is not None:
             lines.append(
-                f"duration: {self.duration_weeks:.2f} weeks at {self.weekly_inflow:,} eligible per week "
-                f"(plan {self.duration_weeks_whole} week(s))"
+                f"duration: an inflow of {self.weekly_inflow:,} eligible per week enrols the {self.n_total:,} units in "
+                f"{self.duration_weeks:.2f} weeks (plan {self.duration_weeks_whole} week(s)), then the outcome window"
+            )
+        else:
+            lines.append(
+                "duration: a fixed pool (no [design] weekly_inflow): every eligible unit is assigned at once, so the "
+                "test lasts its outcome window"
+                + (f" (outcomes read at [experiment] data_as_of {self.data_as_of})" if self.data_as_of else "")
             )
         if self.cuped:
             c = self.cuped
@@ -138,8 +159,8 @@ class DesignResult:
                 f"n total {c['n_total']:,}"
                 + (f", {c['duration_weeks']:.2f} weeks" if c.get("duration_weeks") is not None else "")
             )
-        if self.eligible is not None:
-            lines.append(f"eligible in the population after exclusions: {self.eligible:,}")
+        if self.waterfall:
+            lines.append(waterfall_text(list(self.waterfall)))
         head = ("metric", "kind", "baseline", "sd", "effect", "n total", "MDE at n", "MDE rel", "power", "CUPED n")
         body = []
         for m in self.metrics:
@@ -155,6 +176,15 @@ class DesignResult:
         for m in self.metrics:
             if m.note:
                 lines.append(f"  {m.name}: {m.note}")
+        if self.guardrails:
+            lines.append(f"Guardrails (one-sided non-inferiority at alpha/2 = {self.alpha / 2:g}, true harm 0, "
+                         "at the design's n):")
+            rows_g = [("guardrail", "kind", "baseline", "margin", "power", "margin at target power")]
+            for g in self.guardrails:
+                rows_g.append((g["guardrail"], g["kind"], _fmt(g.get("baseline")), _fmt(g.get("margin")),
+                               _pct(g.get("power")), _fmt(g.get("margin_at_power"))))
+            lines.append(text_table(rows_g))
+            lines += [f"  {g['guardrail']}: {g['note']}" for g in self.guardrails if g.get("note")]
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"method: {self.method}")
         del p
@@ -177,3 +207,44 @@ def _pct(x) -> str:
 
 def _int(x) -> str:
     return "-" if x is None else f"{x:,}"
+
+
+def judge_feasibility(n_total: int, eligible: int | None, inflow: int | None,
+                      at_eligible: tuple[float, float | None] | None, baseline: float | None,
+                      target_power: float, uneven: bool = False) -> dict[str, Any]:
+    """Whether the test can reach its power with the units it can get, in one line first.
+
+    A fixed pool (no ``[design] weekly_inflow``): ``uplift assign`` puts every eligible unit in the
+    test, so the test is feasible when the eligible count E is at least the N the design needs;
+    ``at_eligible`` = (MDE, power at the target effect) of the primary metric with all E units
+    (split by the arm weights), which is what the test will reach. An inflow: the N units enrol
+    over N / inflow weeks, so the pool is not a bound. Without a population the pool is unknown.
+    """
+    mde_e, power_e = at_eligible if at_eligible is not None else (None, None)
+    rel_e = mde_e / abs(baseline) if (mde_e is not None and baseline) else None
+    out: dict[str, Any] = {"enrolment": "inflow" if inflow else "fixed pool", "needed": n_total, "eligible": eligible,
+                           "mde_at_eligible": mde_e, "mde_relative_at_eligible": rel_e,
+                           "power_at_eligible": power_e}
+    reach = (f"with all {eligible:,} the MDE is {_fmt(mde_e)} ({_pct(rel_e)} of the baseline)"
+             + (f" and the power at the target effect {_pct(power_e)}" if power_e is not None else "")) \
+        if eligible is not None else ""
+    if inflow:
+        out["verdict"] = "feasible"
+        out["text"] = (f"Feasible as an inflow: the {n_total:,} units enrol in {n_total / inflow:.2f} weeks at "
+                       f"{inflow:,} eligible per week"
+                       + (f" (the population holds {eligible:,} eligible today)" if eligible is not None else ""))
+    elif eligible is None:
+        out["verdict"] = "unknown"
+        out["text"] = (f"Feasibility unknown: the test needs {n_total:,} units from a fixed pool; give the population "
+                       "(--population FILE or [population] source) to count the eligible units")
+    elif n_total <= eligible:
+        out["verdict"] = "feasible"
+        out["text"] = (f"Feasible: the test needs {n_total:,} units and {eligible:,} are eligible "
+                       f"({n_total / eligible:.0%}); `uplift assign` puts all of them in the test: {reach}")
+    else:
+        out["verdict"] = "not feasible"
+        out["text"] = (f"NOT FEASIBLE: the test needs {n_total:,} units for {_pct(target_power)} power but only "
+                       f"{eligible:,} are eligible (a fixed pool, no [design] weekly_inflow); {reach}; accept that MDE, "
+                       "relax an exclusion rule" + (", use a more even split" if uneven else "")
+                       + " or set weekly_inflow if units keep arriving")
+    return out

@@ -45,6 +45,7 @@ __all__ = [
     "check_population",
     "exclusions_path",
     "prepare_exclusion_log",
+    "waterfall_text",
     "write_exclusion_log",
 ]
 
@@ -85,12 +86,17 @@ class Eligibility:
 
     def summary(self) -> str:
         """The exclusion waterfall as a text table."""
-        rows = [("step", "rule", "excluded", "missing", "remaining")]
-        for r in self.waterfall:
-            missing = f"{r['missing']:,} {'kept' if r.get('when_missing') == 'keep' else 'excluded'}" \
-                if r.get("missing") else ("0" if "missing" in r else "")
-            rows.append((str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}", missing, f"{r['remaining']:,}"))
-        return "Exclusion waterfall (first matching reason wins)\n" + text_table(rows)
+        return waterfall_text(self.waterfall)
+
+
+def waterfall_text(waterfall: list[dict]) -> str:
+    """An exclusion waterfall (:attr:`Eligibility.waterfall`) as a text table (``assign`` and ``design`` print it)."""
+    rows = [("step", "rule", "excluded", "missing", "remaining")]
+    for r in waterfall:
+        missing = f"{r['missing']:,} {'kept' if r.get('when_missing') == 'keep' else 'excluded'}" \
+            if r.get("missing") else ("0" if "missing" in r else "")
+        rows.append((str(r["step"]), str(r.get("rule", "")), f"{r['excluded']:,}", missing, f"{r['remaining']:,}"))
+    return "Exclusion waterfall (first matching reason wins)\n" + text_table(rows)
 
 
 def check_population(population: pd.DataFrame, unit: str, label: str = "population") -> None:

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from scipy.optimize import brentq
 
-from uplift.experiment.design import power_z
+from uplift.experiment.power import power_z
 from uplift.metrics.base import format_effect_text
 from uplift.spec import Spec
 

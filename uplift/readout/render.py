@@ -36,7 +36,7 @@ from uplift.data.source import open_source
 from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.spec import Spec
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "load_inputs", "manifest_of", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -354,9 +354,14 @@ def _export_html(nb: Any, spec: Spec) -> str:
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     body, _ = exporter.from_notebook_node(page_nb)
     body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
-    title = html.escape(f"Readout: {spec.name}")
+    return html_page(f"Readout: {spec.name}", body)
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained page (inline CSS, no scripts, nothing fetched) around an HTML ``body``: the
+    readout's page, and the design's (:mod:`uplift.readout.design_page`)."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

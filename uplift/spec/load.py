@@ -199,7 +199,7 @@ def _build(sections: dict[str, Any], path: Path | None, text: str) -> Spec:
         MetricSpec(
             name=g["name"], kind=g["kind"], column=g["column"], denominator=g["denominator"],
             description=g["description"], bad_direction=g["bad_direction"], margin=g["margin"],
-            is_guardrail=True,
+            is_guardrail=True, baseline=g["baseline"],
         )
         for g in sections.get("guardrails", [])
     )

@@ -44,37 +44,63 @@ MAX_BOOTSTRAP = 10_000
 
 
 @dataclass(frozen=True)
+class Check:
+    """A range check: ``fix(value)`` is the fix text if ``value`` is out of range, else None.
+
+    ``bounds`` states the same range as JSON Schema keywords and ``allowed`` in words, for the
+    spec reference and the editor schema (:mod:`uplift.spec.reference`)."""
+
+    fix: Callable[[Any], str | None]
+    bounds: Mapping[str, Any]
+    allowed: str
+
+    def __call__(self, value: Any) -> str | None:
+        return self.fix(value)
+
+
+@dataclass(frozen=True)
 class Field:
-    """One key of a section: its type, whether it is required, its default and a range check."""
+    """One key of a section: its type, whether it is required, its default and a range check.
+    Its meaning and an example: :mod:`uplift.spec.meanings`."""
 
     kind: str  # str, bool, int, number, str_list, weights, scalar, scalar_or_list
     required: bool = False
     default: Any = None
-    check: Callable[[Any], str | None] | None = None  # returns the fix text if invalid
+    check: Check | None = None
 
 
-def in_open(lo: float, hi: float, example: str) -> Callable[[Any], str | None]:
-    return lambda v: None if lo < v < hi else f"use a number in ({lo:g}, {hi:g}), e.g. {example}"
+def in_open(lo: float, hi: float, example: str) -> Check:
+    return Check(lambda v: None if lo < v < hi else f"use a number in ({lo:g}, {hi:g}), e.g. {example}",
+                 {"exclusiveMinimum": lo, "exclusiveMaximum": hi}, f"in ({lo:g}, {hi:g})")
 
 
-def positive(example: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v > 0 else f"use a number above 0, e.g. {example}"
+def positive(example: str) -> Check:
+    return Check(lambda v: None if v > 0 else f"use a number above 0, e.g. {example}", {"exclusiveMinimum": 0}, "above 0")
 
 
-def non_negative(example: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v >= 0 else f"use a number of at least 0, e.g. {example}"
+def non_negative(example: str) -> Check:
+    return Check(lambda v: None if v >= 0 else f"use a number of at least 0, e.g. {example}", {"minimum": 0}, "at least 0")
 
 
-def between(lo: int, hi: int, example: str) -> Callable[[Any], str | None]:
+def between(lo: int, hi: int, example: str) -> Check:
     """A whole number in [lo, hi] (``hi`` a documented maximum, see :data:`MAX_PERIODS` and friends)."""
-    return lambda v: None if lo <= v <= hi else f"use a whole number from {lo:,} to {hi:,}, e.g. {example}"
+    return Check(lambda v: None if lo <= v <= hi else f"use a whole number from {lo:,} to {hi:,}, e.g. {example}",
+                 {"minimum": lo, "maximum": hi}, f"{lo:,} to {hi:,}")
 
 
-def one_of(*options: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v in options else "use one of " + ", ".join(repr(o) for o in options)
+def one_of(*options: str) -> Check:
+    return Check(lambda v: None if v in options else "use one of " + ", ".join(repr(o) for o in options),
+                 {"enum": list(options)}, "one of " + ", ".join(f'"{o}"' for o in options))
 
 
-def metric_kind(v: Any) -> str | None:
+def subset_of(*options: str) -> Check:
+    """A list of names, each one of ``options``."""
+    return Check(lambda v: None if set(v) <= set(options) else
+                 "use " + " and/or ".join(f'"{o}"' for o in options) + ", e.g. [" + ", ".join(f'"{o}"' for o in options) + "]",
+                 {"items": {"enum": list(options)}}, "any of " + ", ".join(f'"{o}"' for o in options))
+
+
+def _metric_kind(v: Any) -> str | None:
     """A registered metric kind (proportion, mean, ratio and any added by ``register_kind``).
 
     A name not listed yet loads the registry (``uplift.metrics.kinds``, whose classes register
@@ -85,8 +111,21 @@ def metric_kind(v: Any) -> str | None:
     return one_of(*METRIC_KINDS)(v)
 
 
-def non_empty(v: Any) -> str | None:
-    return None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value"
+metric_kind = Check(_metric_kind, {"enum": list(METRIC_KINDS)}, "a metric kind: " + ", ".join(f'"{k}"' for k in METRIC_KINDS))
+
+
+def _relative_effect(v: Any) -> str | None:
+    """A relative effect is a fraction of the baseline in (0, 1]: 0.2 is 20%; 20 is refused with the fraction."""
+    if v <= 0:
+        return "use a fraction of the baseline above 0, e.g. 0.1 for 10%"
+    if v > 1:
+        return f"it is a fraction of the baseline, not a percentage: did {v:g} mean {v / 100:g} ({v:g}%)? use a number in (0, 1]"
+    return None
+
+
+relative_effect = Check(_relative_effect, {"exclusiveMinimum": 0, "maximum": 1}, "in (0, 1]: a fraction, 0.2 = +20%")
+non_empty = Check(lambda v: None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value",
+                  {"minLength": 1, "pattern": "\\S"}, "not empty")
 
 
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -133,7 +172,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "design": {
         "alpha": Field("number", default=0.05, check=in_open(0, 0.5, "0.05")),
         "power": Field("number", default=0.80, check=in_open(0, 1, "0.8")),
-        "mde_relative": Field("number", default=None, check=positive("0.1")),
+        "mde_relative": Field("number", default=None, check=relative_effect),
         "mde_absolute": Field("number", default=None, check=positive("0.005")),
         "baseline_rate": Field("number", default=None, check=in_open(0, 1, "0.03")),
         "alternative": Field("str", default="two-sided", check=one_of("two-sided", "larger", "smaller")),
@@ -163,6 +202,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "bad_direction": Field("str", default="increase", check=one_of("increase", "decrease")),
         "margin": Field("number", default=None, check=non_negative("0.002")),
         "description": Field("str", default=""),
+        "baseline": Field("number", default=None, check=in_open(0, 1, "0.01")),
     },
     "funnel": {
         "stages": Field("str_list", required=True),
@@ -194,8 +234,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "max_tenure_periods": Field("int", default=None, check=between(1, MAX_PERIODS, "24")),
         # What margin_per_period_column is net of: "cannibalisation" (margin lost on products the customer
         # already held) and/or "cost_to_serve". The readout states it; [] says the margin is gross of both.
-        "margin_net_of": Field("str_list", default=[], check=lambda v: None if set(v) <= {"cannibalisation", "cost_to_serve"}
-                               else 'use "cannibalisation" and/or "cost_to_serve", e.g. ["cannibalisation", "cost_to_serve"]'),
+        "margin_net_of": Field("str_list", default=[], check=subset_of("cannibalisation", "cost_to_serve")),
     },
     "analysis": {
         "arm_column": Field("str", default=""),

@@ -59,6 +59,7 @@ class MetricSpec:
     margin: float | None = None
     is_guardrail: bool = False
     unit: str = ""
+    baseline: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""design.html: the pre-registration page of ``uplift design --out DIR``, drawn from design.json.
+
+Every number on the page is read from the design dict (:meth:`uplift.experiment.design_result.DesignResult.to_dict`,
+written beside it as design.json), so the page and the file agree; the hypothesis and planned
+looks come from the spec. The page is self-contained (inline CSS, charts as embedded PNG, no
+scripts) and byte-identical on reruns: the charts are drawn on a bare matplotlib ``Figure``
+with the readout's style and saved without a timestamp.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from uplift.readout.charts import style
+from uplift.readout.render import html_page
+from uplift.readout.report import box, fmt_num, fmt_pct, table
+from uplift.text import chart_label
+
+__all__ = ["design_html"]
+
+_E = html.escape
+_COLORS = ("#1f4e99", "#d4762c", "#2e8b57", "#8e44ad", "#b03a48", "#5b6475")
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
+
+
+def _chart(series: Sequence[tuple[str, list[float], list[float]]], xlabel: str, ylabel: str, title: str,
+           hline: float | None = None, vlines: Sequence[tuple[float, str]] = (), percent: bool = True) -> str:
+    from matplotlib.figure import Figure
+
+    style()
+    fig = Figure(figsize=(8, 3.6))
+    ax = fig.add_subplot()
+    scale = 100.0 if percent else 1.0
+    for i, (label, xs, ys) in enumerate(series):
+        pts = [(x, y * scale) for x, y in zip(xs, ys) if y is not None]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=_COLORS[i % len(_COLORS)],
+                    lw=2, label=chart_label(label))
+    if hline is not None:
+        ax.axhline(hline * scale, color="black", lw=1, ls="--")
+    for x, label in vlines:
+        ax.axvline(x, color="#777777", lw=1, ls=":")
+        ax.annotate(chart_label(label), (x, ax.get_ylim()[1]), ha="left", va="top", fontsize=8, rotation=90)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(chart_label(title))
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def _feasibility(d: Mapping[str, Any]) -> str:
+    f = d.get("feasibility") or {}
+    kind = {"feasible": "good", "not feasible": "bad"}.get(f.get("verdict"), "warn")
+    return box(kind, _E(str(f.get("verdict", "unknown")).capitalize()), f"<p>{_E(f.get('text', ''))}</p>")
+
+
+def _sizes(d: Mapping[str, Any]) -> str:
+    rows = [[_E(a), fmt_num(w, 3), f"{d['n_per_arm'][a]:,}"] for a, w in d["weights"].items()]
+    rows.append(["<b>total</b>", "", f"<b>{d['n_total']:,}</b>"])
+    return table(["arm", "weight", "units"], rows)
+
+
+def _metrics(d: Mapping[str, Any]) -> str:
+    rows = []
+    for m in d["metrics"]:
+        rows.append([_E(m["name"]) + (" (primary)" if m["primary"] else ""), _E(m["kind"]), fmt_num(m["baseline"], 4),
+                     fmt_num(m["effect"], 4), "&mdash;" if m["n_total"] is None else f"{m['n_total']:,}",
+                     fmt_num(m["mde"], 4), fmt_pct(m["mde_relative"]), fmt_pct(m["power"]), _E(m.get("note") or "")])
+    return table(["metric", "kind", "baseline", "target effect", "n needed", "MDE at n", "MDE relative",
+                  "power at target", "note"], rows,
+                 caption="MDE and power at the design's n (the primary metric's); the worst offer arm.")
+
+
+def _guardrails(d: Mapping[str, Any]) -> str:
+    if not d.get("guardrails"):
+        return "<p>No guardrails in the spec.</p>"
+    rows = [[_E(g["guardrail"]), _E(g["bad_direction"]), fmt_num(g["baseline"], 4), fmt_num(g["margin"], 4),
+             fmt_pct(g["power"]), fmt_num(g["margin_at_power"], 4), _E(g.get("note") or "")] for g in d["guardrails"]]
+    a = d["guardrails"][0]["alpha_one_sided"]
+    return table(["guardrail", "harm is", "baseline", "margin", "power", "margin at target power", "note"], rows,
+                 caption=f"One-sided non-inferiority test at {a:g} against the margin, true harm 0, at the design's n.")
+
+
+def _waterfall(d: Mapping[str, Any]) -> str:
+    w = (d.get("exclusions") or {}).get("waterfall")
+    if not w:
+        return "<p>No population given: the exclusion waterfall is unknown (pass --population).</p>"
+    rows = [[_E(str(r["step"])), _E(str(r.get("rule", ""))), f"{r['excluded']:,}", f"{r.get('missing', 0):,}",
+             f"{r['remaining']:,}"] for r in w]
+    return table(["step", "rule", "excluded", "missing", "remaining"], rows,
+                 caption="Computed from the population as `uplift assign` will record it; nothing was written.")
+
+
+def _curves(d: Mapping[str, Any]) -> str:
+    curves = d.get("curves") or []
+    out = []
+    power_series = [(c["metric"], [p["n_total"] for p in c["power_vs_n"]], [p["power"] for p in c["power_vs_n"]])
+                    for c in curves if c["power_vs_n"]]
+    power_series += [("guardrail " + g["guardrail"], [p["n_total"] for p in g["power_vs_n"]],
+                      [p["power"] for p in g["power_vs_n"]]) for g in d.get("guardrails") or [] if g["power_vs_n"]]
+    marks = [(d["n_total"], f"design n {d['n_total']:,}")]
+    if d.get("eligible") is not None:
+        marks.append((d["eligible"], f"eligible {d['eligible']:,}"))
+    if power_series:
+        out.append(_chart(power_series, "units in the test", "power, %", "Power at the target effect against n",
+                          hline=d["power_target"], vlines=marks))
+    weeks = [c for c in curves if c["mde_vs_weeks"]]
+    if weeks:
+        out.append(_chart([(c["metric"], [p["weeks"] for p in c["mde_vs_weeks"]],
+                            [p["mde_relative"] for p in c["mde_vs_weeks"]]) for c in weeks],
+                          "weeks of enrolment", "MDE, % of the baseline", "MDE against duration"))
+    else:
+        out.append(_chart([(c["metric"], [p["n_total"] for p in c["mde_vs_n"]], [p["mde_relative"] for p in c["mde_vs_n"]])
+                           for c in curves], "units in the test", "MDE, % of the baseline",
+                          "MDE against n (a fixed pool: no enrolment time)", vlines=marks))
+    return "\n".join(out)
+
+
+def design_html(d: Mapping[str, Any], hypothesis: str = "", looks: int = 1) -> str:
+    """The design page for design dict ``d`` (design.json), the spec's hypothesis and planned looks."""
+    dur = (f"An inflow of {d['weekly_inflow']:,} eligible units per week enrols the {d['n_total']:,} units in "
+           f"{d['duration_weeks']:.2f} weeks (plan {d['duration_weeks_whole']}), then the outcome window."
+           if d.get("duration_weeks") is not None else
+           "A fixed pool: every eligible unit is assigned at once; the test lasts its outcome window"
+           + (f" (outcomes read at [experiment] data_as_of {d['data_as_of']})." if d.get("data_as_of") else "."))
+    plan = ("One look at the end (fixed horizon)." if looks <= 1 else
+            f"{looks} looks, group-sequential (O'Brien-Fleming boundaries) on the primary metrics.")
+    body = [
+        f"<h1>Design: {_E(d['experiment'])}</h1>",
+        f"<p>{_E(hypothesis)}</p>" if hypothesis else "",
+        _feasibility(d),
+        "<h2>Sizes per arm</h2>", _sizes(d),
+        (f"<p>Primary metric <b>{_E(d['primary'])}</b>: MDE {fmt_num(d['mde'], 4)} ({fmt_pct(d['mde_relative'])} of the "
+        f"baseline), power {fmt_pct(d['power'])} at the target effect; alpha {d['alpha']:g} ({_E(d['alternative'])}), "
+        f"{d['alpha_per_comparison']:.4g} per comparison.</p>"),
+        "<h2>Duration</h2>", f"<p>{_E(dur)}</p>",
+        "<h2>Metrics</h2>", _metrics(d),
+        "<h2>Guardrails</h2>", _guardrails(d),
+        "<h2>Power curves</h2>", _curves(d),
+        "<h2>Eligibility</h2>", _waterfall(d),
+        "<h2>Looks</h2>", f"<p>{_E(plan)}</p>",
+    ]
+    if d.get("notes"):
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_E(n)}</li>" for n in d["notes"]) + "</ul>"]
+    body.append(f"<p class=\"muted\">Method: {_E(d['method'])}. The numbers are those of design.json beside this page.</p>")
+    return html_page(f"Design: {d['experiment']}", "\n".join(x for x in body if x))
