@@ -47,7 +47,7 @@ def timing_section(block: Mapping[str, Any]) -> str:
     for e in block["window"]["effects"]:
         lines.append(f"<p>{html.escape(str(e['arm']))} vs {html.escape(str(e['control']))}: "
                      f"<b>{fmt_pp(e['difference'])}</b> converted within {block['window_days']} days "
-                     f"({level} [{fmt_pp(e['lower'])}, {fmt_pp(e['upper'])}], {p_phrase(e["p_value"])}).</p>")
+                     f"({level} [{fmt_pp(e['lower'])}, {fmt_pp(e['upper'])}], {p_phrase(e['p_value'])}).</p>")
     lines.append(f"<p>Maturity: {fmt_pct(maturity, 1)} of the {block['window_days']}-day window observed "
                  f"(mean over customers of min(follow-up, window) / window).</p>")
     if block.get("assumption"):
@@ -62,7 +62,7 @@ def timing_section(block: Mapping[str, Any]) -> str:
                                          f"[{fmt_pct(h['incidence'][a]['lower'])}, {fmt_pct(h['incidence'][a]['upper'])}]"
                                          for a in arms]
         effects = "; ".join(f"{html.escape(str(e['arm']))}: {fmt_pp(e['difference'])} [{fmt_pp(e['lower'])}, "
-                            f"{fmt_pp(e['upper'])}], {p_phrase(e["p_value"])}" for e in h["effects"])
+                            f"{fmt_pp(e['upper'])}], {p_phrase(e['p_value'])}" for e in h["effects"])
         rows.append(cells + [effects])
     head = ["Horizon"] + [f"{html.escape(str(a))} ({level})" for a in arms] + [f"Effect vs control ({level})"]
     counts = ", ".join(f"{html.escape(str(a))}: {v['n']:,} customers, {v['conversions']:,} conversions"
