@@ -204,3 +204,123 @@ def _same(a, b) -> bool:
         return True
     assert a == b
     return True
+
+
+# --------------------------------------------------------------------------- bad input: one line, exit 2, both engines
+
+SPEC = """
+[experiment]
+name = "delayed"
+unit = "customer_id"
+
+[analysis]
+arm_column = "arm"
+control = "control"
+
+[[metrics]]
+name = "conversion"
+kind = "proportion"
+column = "converted"
+primary = true
+time_column = "days_to_conversion"
+followup_column = "days_observed"
+competing_time_column = "days_to_closure"
+window_days = {window}
+"""
+
+
+@pytest.fixture(scope="module")
+def bank():
+    from uplift.simulate import simulate
+
+    out = simulate(1500, seed=16).outcomes
+    return out.drop(columns=[c for c in out.columns if c.startswith("true_")])
+
+
+def _readout(tmp_path, capsys, df: pd.DataFrame, engine: str, window: int = 90) -> tuple[int, str]:
+    from uplift.cli import main
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.format(window=window), encoding="utf-8")
+    data = tmp_path / "outcomes.parquet"
+    df.to_parquet(data, index=False)
+    out = tmp_path / f"report-{engine}"
+    capsys.readouterr()
+    rc = main(["readout", str(spec), "--outcomes", str(data), "--out", str(out), "--json-only", "-q", "--engine", engine])
+    err = capsys.readouterr().err
+    if rc != 0:
+        assert not out.exists(), "nothing is written on error"
+    return rc, err
+
+
+def _bad_rows(df: pd.DataFrame, case: str) -> pd.DataFrame:
+    df = df.copy()
+    conv = df.index[df["converted"] == 1]
+    none = df.index[df["converted"] == 0]
+    if case == "negative":
+        df.loc[conv[:3], "days_to_conversion"] = -5
+    elif case == "beyond":
+        df.loc[conv[:2], "days_to_conversion"] = df.loc[conv[:2], "days_observed"] + 10
+    elif case == "time_without_conversion":
+        df.loc[none[:4], "days_to_conversion"] = 30.0
+    return df
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_good_rows_read_out_with_the_block(bank, tmp_path, capsys, engine):
+    import json
+
+    rc, err = _readout(tmp_path, capsys, bank, engine)
+    assert rc == 0, err
+    block = json.loads((tmp_path / f"report-{engine}" / "results.json").read_text())["conversion_timing"][0]
+    assert block["metric"] == "conversion" and block["window_days"] == 90 and [h["days"] for h in block["horizons"]] == [30, 60, 90]
+
+
+@pytest.mark.parametrize("case, names", [
+    ("negative", ["column 'days_to_conversion'", "negative days in 3 rows", ">= 0"]),
+    ("beyond", ["days_to_conversion", "beyond 'days_observed'", "in 2 rows"]),
+    ("time_without_conversion", ["days_to_conversion", "'converted' is 0", "in 4 rows", "leave it empty"]),
+])
+def test_bad_rows_give_one_line_the_same_on_both_engines(bank, tmp_path, capsys, case, names):
+    lines = []
+    for engine in ENGINES:
+        rc, err = _readout(tmp_path, capsys, _bad_rows(bank, case), engine)
+        assert rc == 2, err
+        assert err.count("\n") == 1 and "Traceback" not in err and ";" in err, err
+        for n in names:
+            assert n in err, (n, err)
+        lines.append(err)
+    print(lines[0].strip())
+    assert lines[0] == lines[1]
+
+
+def test_window_longer_than_anyones_follow_up(bank, tmp_path, capsys):
+    lines = []
+    for engine in ENGINES:
+        rc, err = _readout(tmp_path, capsys, bank, engine, window=800)
+        assert rc == 2, err
+        assert err.count("\n") == 1 and "window_days = 800" in err and "lower window_days" in err, err
+        lines.append(err)
+    print(lines[0].strip())
+    assert lines[0] == lines[1]
+
+
+@pytest.mark.parametrize("entry, names", [
+    ('name = "r"\nkind = "mean"\ncolumn = "revenue_12m"\ntime_column = "d"\nfollowup_column = "f"\nwindow_days = 90',
+     ["time_column", "kind = 'proportion'"]),
+    ('name = "r"\nkind = "proportion"\ncolumn = "converted"\ntime_column = "d"\nwindow_days = 90',
+     ["time_column needs followup_column", "add followup_column"]),
+    ('name = "r"\nkind = "proportion"\ncolumn = "converted"\ntime_column = "d"\nfollowup_column = "f"\nwindow_days = 0',
+     ["window_days = 0", "out of range"]),
+])
+def test_bad_timing_keys_in_the_spec(tmp_path, entry, names):
+    from uplift.errors import SpecError
+    from uplift.spec import load_spec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.split("[[metrics]]")[0] + "[[metrics]]\nprimary = true\n" + entry + "\n", encoding="utf-8")
+    with pytest.raises(SpecError) as e:
+        load_spec(spec)
+    for n in names:
+        assert n in str(e.value), (n, str(e.value))
+    assert "\n" not in str(e.value)

@@ -346,8 +346,12 @@ def _refuse_timing(label: str, where: str, counts: dict[int, int], flag: str, ti
     messages = {
         timing.BAD_FOLLOWUP: f"column '{followup}' (days of follow-up) is empty or infinite in {{k:,}} rows; "
                              "give every customer the days observed from their start to the data cut",
-        timing.NEGATIVE: f"columns '{time}', '{followup}'" + (f", '{competing}'" if competing else "")
-                         + " hold negative days in {k:,} rows; days count from the customer's start and must be >= 0",
+        timing.NEGATIVE: f"column '{followup}' (days of follow-up) holds negative days in {{k:,}} rows; "
+                         "days count from the customer's start and must be >= 0",
+        timing.NEGATIVE_TIME: f"column '{time}' (days to conversion) holds negative days in {{k:,}} rows; "
+                              "days count from the customer's start and must be >= 0",
+        timing.NEGATIVE_COMPETING: f"column '{competing}' (days to competing event) holds negative days in {{k:,}} rows; "
+                                   "days count from the customer's start and must be >= 0",
         timing.BAD_FLAG: f"column '{flag}' (conversion flag) is empty or not 0/1 in {{k:,}} rows; use 1 for converted, 0 otherwise",
         timing.TIME_WITHOUT_CONVERSION: f"column '{time}' (days to conversion) has a value in {{k:,}} rows where "
                                         f"'{flag}' is 0; leave it empty when not converted, or set '{flag}' to 1",

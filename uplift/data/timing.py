@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CENSORED", "CONVERTED", "COMPETING", "BAD_FOLLOWUP", "NEGATIVE", "BAD_FLAG", "TIME_WITHOUT_CONVERSION",
+__all__ = ["CENSORED", "CONVERTED", "COMPETING", "BAD_FOLLOWUP", "NEGATIVE", "NEGATIVE_TIME", "NEGATIVE_COMPETING", "BAD_FLAG", "TIME_WITHOUT_CONVERSION",
            "CONVERSION_WITHOUT_TIME", "BEYOND_FOLLOWUP", "COMPETING_BEYOND_FOLLOWUP", "frame_timing", "ibis_timing"]
 
 CENSORED, CONVERTED, COMPETING = 0, 1, 2
 BAD_FOLLOWUP = 10  # follow-up missing or not finite
-NEGATIVE = 11  # a negative number of days in any of the three day columns
+NEGATIVE = 11  # negative days of follow-up
+NEGATIVE_TIME = 17  # negative days to conversion
+NEGATIVE_COMPETING = 18  # negative days to the competing event
 BAD_FLAG = 12  # the conversion flag missing or not 0/1
 TIME_WITHOUT_CONVERSION = 13
 CONVERSION_WITHOUT_TIME = 14
@@ -51,10 +53,10 @@ def frame_timing(df: pd.DataFrame, flag: str, time: str, followup: str, competin
     has_t, has_c = ~np.isnan(t), ~np.isnan(c)
     with np.errstate(invalid="ignore"):
         first_conv = has_t & (~has_c | (t <= c))
-        conditions = [~np.isfinite(f), (f < 0) | (has_t & (t < 0)) | (has_c & (c < 0)), ~np.isin(x, (0.0, 1.0)),
+        conditions = [~np.isfinite(f), f < 0, has_t & (t < 0), has_c & (c < 0), ~np.isin(x, (0.0, 1.0)),
                       has_t & (x == 0), ~has_t & (x == 1), has_t & (t > f), has_c & (c > f), first_conv, has_c]
-    codes = [BAD_FOLLOWUP, NEGATIVE, BAD_FLAG, TIME_WITHOUT_CONVERSION, CONVERSION_WITHOUT_TIME, BEYOND_FOLLOWUP,
-             COMPETING_BEYOND_FOLLOWUP, CONVERTED, COMPETING]
+    codes = [BAD_FOLLOWUP, NEGATIVE, NEGATIVE_TIME, NEGATIVE_COMPETING, BAD_FLAG, TIME_WITHOUT_CONVERSION,
+             CONVERSION_WITHOUT_TIME, BEYOND_FOLLOWUP, COMPETING_BEYOND_FOLLOWUP, CONVERTED, COMPETING]
     code = np.select(conditions, codes, default=CENSORED).astype(np.int64)
     days = np.select([code >= BAD_FOLLOWUP, code == CONVERTED, code == COMPETING], [0.0, t, c], default=f)
     share = np.where(code >= BAD_FOLLOWUP, 0.0, np.minimum(np.where(np.isfinite(f), f, 0.0), window) / window)
@@ -77,7 +79,9 @@ def ibis_timing(table: Any, flag: str, time: str, followup: str, competing: str 
     first_conv = has_t & (~has_c | (t <= c))
     code = ibis.cases(
         (bad_f, BAD_FOLLOWUP),
-        ((f < 0) | (has_t & (t < 0)) | (has_c & (c < 0)), NEGATIVE),
+        (f < 0, NEGATIVE),
+        (has_t & (t < 0), NEGATIVE_TIME),
+        (has_c & (c < 0), NEGATIVE_COMPETING),
         (x.isnull() | ~x.isin([0.0, 1.0]), BAD_FLAG),
         (has_t & (x == 0), TIME_WITHOUT_CONVERSION),
         (~has_t & (x == 1), CONVERSION_WITHOUT_TIME),
