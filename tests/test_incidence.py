@@ -324,3 +324,27 @@ def test_bad_timing_keys_in_the_spec(tmp_path, entry, names):
     for n in names:
         assert n in str(e.value), (n, str(e.value))
     assert "\n" not in str(e.value)
+
+
+def test_design_counts_the_outcome_window(capsys):
+    """`uplift design` on the demo (primary conversion with window_days = 90): the readout can first
+    answer the question after recruitment + the window."""
+    import json
+    from pathlib import Path
+
+    from uplift.cli import main
+    from uplift.experiment.design import design_experiment
+    from uplift.spec import load_spec
+
+    demo = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
+    res = design_experiment(load_spec(demo))
+    assert res.window_days == 90
+    assert res.readout_weeks == pytest.approx(res.n_total / 20000 + 90 / 7)
+    assert main(["design", str(demo), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["window_days"] == 90 and data["readout_weeks"] == pytest.approx(res.readout_weeks)
+    assert main(["design", str(demo)]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.startswith("outcome window"))
+    print(line)
+    assert f"{res.readout_weeks:.2f} weeks" in line

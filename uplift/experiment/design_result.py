@@ -76,10 +76,20 @@ class DesignResult:
     metrics: tuple[MetricDesign, ...]
     notes: tuple[str, ...] = ()
     method: str = ""
+    window_days: int | None = None
 
     @property
     def duration_weeks_whole(self) -> int | None:
         return None if self.duration_weeks is None else int(math.ceil(self.duration_weeks - 1e-9))
+
+    @property
+    def readout_weeks(self) -> float | None:
+        """Weeks from the start until the readout can first answer the question: recruitment
+        (``duration_weeks``) + the primary metric's outcome window (``window_days`` / 7), when the
+        primary is a time to conversion; else the recruitment alone."""
+        if self.duration_weeks is None:
+            return None
+        return self.duration_weeks + (self.window_days or 0) / 7.0
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
@@ -102,6 +112,8 @@ class DesignResult:
             "weekly_inflow": self.weekly_inflow,
             "duration_weeks": self.duration_weeks,
             "duration_weeks_whole": self.duration_weeks_whole,
+            "window_days": self.window_days,
+            "readout_weeks": self.readout_weeks,
             "cuped": dict(self.cuped) if self.cuped else None,
             "eligible": self.eligible,
             "metrics": [m.to_dict() for m in self.metrics],
@@ -131,6 +143,11 @@ class DesignResult:
                 f"duration: {self.duration_weeks:.2f} weeks at {self.weekly_inflow:,} eligible per week "
                 f"(plan {self.duration_weeks_whole} week(s))"
             )
+            if self.window_days:
+                lines.append(
+                    f"outcome window: {self.window_days} days -> the readout can first answer the question "
+                    f"{self.readout_weeks:.2f} weeks after the start (recruitment + window)"
+                )
         if self.cuped:
             c = self.cuped
             lines.append(
