@@ -26,8 +26,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CENSORED", "CONVERTED", "COMPETING", "BAD_FOLLOWUP", "NEGATIVE", "NEGATIVE_TIME", "NEGATIVE_COMPETING", "BAD_FLAG", "TIME_WITHOUT_CONVERSION",
-           "CONVERSION_WITHOUT_TIME", "BEYOND_FOLLOWUP", "COMPETING_BEYOND_FOLLOWUP", "frame_timing", "ibis_timing"]
+__all__ = [
+    "BAD_FLAG",
+    "BAD_FOLLOWUP",
+    "BEYOND_FOLLOWUP",
+    "CENSORED",
+    "COMPETING",
+    "COMPETING_BEYOND_FOLLOWUP",
+    "CONVERSION_WITHOUT_TIME",
+    "CONVERTED",
+    "NEGATIVE",
+    "NEGATIVE_COMPETING",
+    "NEGATIVE_TIME",
+    "TIME_WITHOUT_CONVERSION",
+    "frame_timing",
+    "ibis_timing",
+]
 
 CENSORED, CONVERTED, COMPETING = 0, 1, 2
 BAD_FOLLOWUP = 10  # follow-up missing or not finite

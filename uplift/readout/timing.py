@@ -7,7 +7,8 @@ that results.json carries, so the page and the file show the same numbers.
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 

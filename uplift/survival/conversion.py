@@ -14,8 +14,9 @@ who started earlier). :data:`ASSUMPTION` states it on the page and in results.js
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,14 @@ from uplift.data.source import Source
 from uplift.errors import DataError
 from uplift.results import jsonable
 from uplift.spec.settings import MetricSpec
-from uplift.survival.incidence import Incidence, IncidenceDifference, cumulative_incidence, incidence_difference
+from uplift.survival.incidence import (
+    Incidence,
+    IncidenceDifference,
+    cumulative_incidence,
+    incidence_difference,
+)
 
-__all__ = ["HORIZONS_DAYS", "ASSUMPTION", "ConversionTiming", "conversion_timing", "timed_metrics"]
+__all__ = ["ASSUMPTION", "HORIZONS_DAYS", "ConversionTiming", "conversion_timing", "timed_metrics"]
 
 HORIZONS_DAYS: tuple[int, ...] = (30, 60, 90)
 """The days at which the readout shows the effect besides the window (those up to the window)."""

@@ -39,7 +39,7 @@ from scipy import stats
 from uplift.survival.estimators import kaplan_meier
 from uplift.text import chart_label
 
-__all__ = ["Incidence", "cumulative_incidence", "IncidenceDifference", "incidence_difference"]
+__all__ = ["Incidence", "IncidenceDifference", "cumulative_incidence", "incidence_difference"]
 
 
 @dataclass(frozen=True)
