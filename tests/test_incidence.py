@@ -149,8 +149,8 @@ def test_partial_maturity_is_unbiased_where_the_naive_readout_is_not(sim_size):
     """Follow-up 120 U^2 days (recent starts dominate): ~40% of the 90-day window observed. The naive
     share converted at the data cut undercounts both arms by different amounts; the incidence at 90
     days does not."""
-    runs = sim_size(15, 100)
-    rng = np.random.default_rng(40)
+    runs = sim_size(15, 400)
+    rng = np.random.default_rng(16)
     truth = _true_incidence("offer", 90) - _true_incidence("control", 90)
     naive, ours, maturities = [], [], []
     for _ in range(runs):
