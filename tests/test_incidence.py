@@ -308,8 +308,10 @@ def test_window_longer_than_anyones_follow_up(bank, tmp_path, capsys):
 @pytest.mark.parametrize("entry, names", [
     ('name = "r"\nkind = "mean"\ncolumn = "revenue_12m"\ntime_column = "d"\nfollowup_column = "f"\nwindow_days = 90',
      ["time_column", "kind = 'proportion'"]),
+    ('name = "r"\nkind = "proportion"\ncolumn = "converted"\ntime_column = "d"\nfollowup_column = "f"',
+     ["time_column needs window_days", "add window_days = 90"]),
     ('name = "r"\nkind = "proportion"\ncolumn = "converted"\ntime_column = "d"\nwindow_days = 90',
-     ["time_column needs followup_column", "add followup_column"]),
+     ["no followup_column", "data_as_of", "add data_as_of"]),
     ('name = "r"\nkind = "proportion"\ncolumn = "converted"\ntime_column = "d"\nfollowup_column = "f"\nwindow_days = 0',
      ["window_days = 0", "out of range"]),
 ])
@@ -348,3 +350,79 @@ def test_design_counts_the_outcome_window(capsys):
     line = next(x for x in text.splitlines() if x.startswith("outcome window"))
     print(line)
     assert f"{res.readout_weeks:.2f} weeks" in line
+
+
+LEDGER_SPEC = """
+[experiment]
+name = "delayed"
+unit = "customer_id"
+start_date = "2026-01-05"
+data_as_of = "{cut}"
+
+[assignment]
+salt = "delayed-salt"
+arms = {{ control = 0.5, offer = 0.5 }}
+control = "control"
+
+[[metrics]]
+name = "conversion"
+kind = "proportion"
+column = "converted"
+primary = true
+time_column = "days_to_conversion"
+competing_time_column = "days_to_closure"
+window_days = 90
+{followup}
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_follow_up_defaults_to_the_ledger_date_until_data_as_of(tmp_path, capsys, engine):
+    """Without followup_column the follow-up is the days from the ledger's assigned_at (2026-01-05) to
+    data_as_of (2026-06-01: 147 days); the same block as naming a column that holds 147."""
+    import json
+
+    from uplift.cli import main
+    from uplift.simulate import simulate
+
+    sim = simulate(3000, seed=21)
+    pop, out = sim.population, sim.outcomes.drop(columns=["arm"])
+    (tmp_path / "a").mkdir()
+    pop.to_parquet(tmp_path / "pop.parquet", index=False)
+    spec = tmp_path / "a" / "spec.toml"
+    spec.write_text(LEDGER_SPEC.format(cut="2026-06-01", followup=""), encoding="utf-8")
+    ledger = tmp_path / "ledger.parquet"
+    assert main(["assign", str(spec), "--population", str(tmp_path / "pop.parquet"), "--ledger", str(ledger), "-q"]) == 0
+    late = out["days_to_conversion"] > 147  # the data cut at day 147: later conversions are not seen yet
+    out.loc[late, ["converted", "days_to_conversion"]] = [0, np.nan]
+    out.loc[out["days_to_closure"] > 147, "days_to_closure"] = np.nan
+    out["days_observed"] = 147
+    out.to_parquet(tmp_path / "out.parquet", index=False)
+    blocks = []
+    for name, followup in (("a", ""), ("b", 'followup_column = "days_observed"')):
+        s = tmp_path / name / "spec.toml"
+        s.parent.mkdir(exist_ok=True)
+        s.write_text(LEDGER_SPEC.format(cut="2026-06-01", followup=followup), encoding="utf-8")
+        rc = main(["readout", str(s), "--outcomes", str(tmp_path / "out.parquet"), "--ledger", str(ledger),
+                   "--out", str(tmp_path / name / "r"), "--json-only", "-q", "--engine", engine])
+        assert rc == 0, capsys.readouterr().err
+        blocks.append(json.loads((tmp_path / name / "r" / "results.json").read_text())["conversion_timing"][0])
+    assert _same(blocks[0], blocks[1])
+    assert blocks[0]["maturity"] == 1.0 and blocks[0]["arms"]["offer"]["conversions"] > 20
+    # a data cut 55 days after the start: the 90-day window is longer than anyone's follow-up
+    s = tmp_path / "a" / "spec.toml"
+    s.write_text(LEDGER_SPEC.format(cut="2026-03-01", followup=""), encoding="utf-8")
+    capsys.readouterr()
+    rc = main(["readout", str(s), "--outcomes", str(tmp_path / "out.parquet"), "--ledger", str(ledger),
+               "--out", str(tmp_path / "c"), "--json-only", "-q", "--engine", engine])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "beyond" in err or "window_days = 90 is longer" in err, err
+    # arms from the outcomes' own arm column, no ledger: no dates to count the follow-up from
+    out.assign(arm=sim.outcomes["arm"]).to_parquet(tmp_path / "armed.parquet", index=False)
+    capsys.readouterr()
+    rc = main(["readout", str(s), "--outcomes", str(tmp_path / "armed.parquet"),
+               "--out", str(tmp_path / "d"), "--json-only", "-q", "--engine", engine])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "no ledger dates ('assigned_at')" in err and "followup_column" in err, err
+    print(err.strip())

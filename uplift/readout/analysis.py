@@ -130,7 +130,8 @@ def prepare_outcomes(
     source = open_source(outcomes, label=label, engine=engine, text_columns=(spec.unit,))
     armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=spec.analysis.arm_column,
                         experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share,
-                        assignment=spec_assignment_config(spec))
+                        assignment=spec_assignment_config(spec),
+                        ledger_columns=("assigned_at",) if any(not m.followup_column for m in timed_metrics(spec.metrics)) else ())
     arms_from_counts(spec, armed.counts, armed.arm_column, spec.control_arm, source.label)
     return armed.source, armed.arm_column, list(armed.notes)
 
@@ -165,8 +166,8 @@ def analyse(
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
     clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
-    timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence)
-                   for m in timed_metrics(spec.metrics))
+    timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
+                                     data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None

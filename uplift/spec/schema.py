@@ -369,7 +369,7 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
                 with_den = " or ".join(repr(k) for k, d in METRIC_KINDS.items() if d)
                 raise SpecError(f"{label}: [{where}] denominator is only for kind = {with_den}; remove it or change kind")
     for i, m in enumerate(s.get("metrics", [])):
-        check_timing(label, f"metrics[{i}]", m)
+        check_timing(label, f"metrics[{i}]", m, exp["data_as_of"])
     if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
         raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
     f = s.get("funnel")
@@ -390,9 +390,10 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
         )
 
 
-def check_timing(label: str, where: str, m: Mapping[str, Any]) -> None:
-    """A metric's time-to-conversion keys: all or none of time_column, followup_column and window_days
-    (competing_time_column optional), on a proportion metric only."""
+def check_timing(label: str, where: str, m: Mapping[str, Any], data_as_of: str) -> None:
+    """A metric's time-to-conversion keys: time_column and window_days together (followup_column and
+    competing_time_column optional), on a proportion metric only. Without followup_column the follow-up
+    counts from the ledger's date of assignment to [experiment] data_as_of, which must then be given."""
     keys = ("time_column", "followup_column", "competing_time_column", "window_days")
     given = [k for k in keys if m[k] not in ("", None)]
     if not given:
@@ -400,10 +401,14 @@ def check_timing(label: str, where: str, m: Mapping[str, Any]) -> None:
     if m["kind"] != "proportion":
         raise SpecError(f"{label}: [{where}] {given[0]} is only for kind = 'proportion' (a conversion); "
                         "remove it or change kind")
-    for k in ("time_column", "followup_column", "window_days"):
+    for k in ("time_column", "window_days"):
         if m[k] in ("", None):
-            example = "90" if k == "window_days" else '"days_to_conversion"' if k == "time_column" else '"days_observed"'
+            example = "90" if k == "window_days" else '"days_to_conversion"'
             raise SpecError(f"{label}: [{where}] {given[0]} needs {k} too; add {k} = {example}")
+    if not m["followup_column"] and not data_as_of:
+        raise SpecError(f"{label}: [{where}] has no followup_column, so the follow-up counts from each customer's "
+                        "assignment to [experiment] data_as_of, which is not set; add data_as_of = \"YYYY-MM-DD\" "
+                        "or followup_column = \"days_observed\"")
 
 
 def suggest(word: str, options: Mapping[str, Any]) -> str:

@@ -18,10 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from datetime import date
 
-from uplift.data.collect import incidence_table
-from uplift.data.source import Source
+import numpy as np
+import pandas as pd
+
+from uplift.data.collect import group_counts, incidence_table
+from uplift.data.source import Source, open_source
 from uplift.errors import DataError
 from uplift.results import jsonable
 from uplift.spec.settings import MetricSpec
@@ -32,7 +35,7 @@ from uplift.survival.incidence import (
     incidence_difference,
 )
 
-__all__ = ["ASSUMPTION", "HORIZONS_DAYS", "ConversionTiming", "conversion_timing", "timed_metrics"]
+__all__ = ["ASSUMPTION", "HORIZONS_DAYS", "ConversionTiming", "conversion_timing", "default_followup", "timed_metrics"]
 
 HORIZONS_DAYS: tuple[int, ...] = (30, 60, 90)
 """The days at which the readout shows the effect besides the window (those up to the window)."""
@@ -100,16 +103,53 @@ def timed_metrics(metrics: tuple[MetricSpec, ...]) -> tuple[MetricSpec, ...]:
     return tuple(m for m in metrics if m.timed)
 
 
+LEDGER_START = "assigned_at"
+"""The ledger column (:mod:`uplift.experiment.ledger`) a default follow-up counts from."""
+FOLLOWUP = "derived:followup_days"
+
+
+def default_followup(source: Source, data_as_of: str, where: str) -> Source:
+    """``source`` with a :data:`FOLLOWUP` column: the days from each customer's ``assigned_at`` (the ledger's
+    date of assignment, joined beside the arm) to ``[experiment] data_as_of``. Refuses (one line) what
+    cannot be counted: no ledger dates, no data_as_of, a date that is not ISO, a start after the data cut."""
+    fix = "add followup_column = \"...\" to the metric (days observed per customer)"
+    if LEDGER_START not in source.columns:
+        raise DataError(f"{source.label}: {where} has no followup_column and no ledger dates ('{LEDGER_START}') to count "
+                        f"the follow-up from; {fix}, or give --ledger")
+    try:
+        cut = date.fromisoformat(data_as_of[:10])
+    except ValueError:
+        raise DataError(f"{source.label}: {where} has no followup_column, so the follow-up counts to [experiment] "
+                        f"data_as_of, which is {data_as_of!r}; set data_as_of = \"YYYY-MM-DD\" or {fix}") from None
+    days: dict[Any, int] = {}
+    for start in group_counts(source, LEDGER_START):
+        try:
+            days[start] = (cut - date.fromisoformat(str(start)[:10])).days
+        except ValueError:
+            raise DataError(f"{source.label}: {where} ledger column '{LEDGER_START}' holds {str(start)!r}, not a date, "
+                            f"so the follow-up cannot be counted; {fix}, or assign with --assigned-at") from None
+    late = sorted(str(k) for k, v in days.items() if v < 0)
+    if late:
+        raise DataError(f"{source.label}: {where} customers assigned on {late[0]} start after [experiment] data_as_of "
+                        f"= {data_as_of}; fix data_as_of or {fix}")
+    table = pd.DataFrame({LEDGER_START: list(days), FOLLOWUP: np.asarray(list(days.values()), dtype=np.int64)})
+    return source.join_columns(open_source(table, beside=source, label="ledger dates"), LEDGER_START, [FOLLOWUP])
+
+
 def conversion_timing(source: Source, metric: MetricSpec, arm_column: str, control: str,
-                      confidence: float = 0.95) -> ConversionTiming:
-    """The :class:`ConversionTiming` of ``metric`` (a proportion with ``time_column``, ``followup_column``,
-    ``window_days``) on the rows of ``source``, arms in ``arm_column``.
+                      confidence: float = 0.95, data_as_of: str = "") -> ConversionTiming:
+    """The :class:`ConversionTiming` of ``metric`` (a proportion with ``time_column``, ``window_days`` and
+    ``followup_column``, or without it the days from the ledger's ``assigned_at`` to ``data_as_of``:
+    :func:`default_followup`) on the rows of ``source``, arms in ``arm_column``.
 
     Refuses (one line) a window longer than every follow-up of an arm: the incidence is not
     observed that far, so the readout cannot answer yet."""
     window = int(metric.window_days or 0)
     where = f"[metrics] {metric.name}:"
-    table, maturity = incidence_table(source, arm_column, metric.column, metric.time_column, metric.followup_column,
+    followup = metric.followup_column
+    if not followup:
+        source, followup = default_followup(source, data_as_of, where), FOLLOWUP
+    table, maturity = incidence_table(source, arm_column, metric.column, metric.time_column, followup,
                                       metric.competing_time_column or None, window, where=where)
     competing = bool(metric.competing_time_column)
     curves = {str(a): cumulative_incidence(part.drop(columns=arm_column), competing, confidence, label=str(a))
