@@ -12,11 +12,15 @@ The simulator is the demo's data and the tests' ground truth. It draws
   funnel seen -> accepted -> opened -> used -> retained (each stage implies the
   one before), conversion to the target product, 12-month revenue and margin,
   cannibalised margin, cost to serve, complaints, and post-campaign monthly
-  tenure with churn and right-censoring at the data cut;
+  tenure with churn and right-censoring at the data cut; and the timing of the
+  conversion (``days_to_conversion``, ``days_observed``, ``days_to_closure``: a
+  mortgage completes 74 days after the offer on average, 58 under the offer; see
+  :func:`true_conversion_by_day`), drawn from a stream of its own;
 * the **truth** (:class:`Truth`): the true average effect per metric and arm
   (the mean over the simulated customers of each customer's expected outcome
   under the arm minus under control, i.e. the conditional average treatment
-  effect) and per-customer true effects as ``true_*`` columns of the outcomes.
+  effect) and per-customer true effects as ``true_*`` columns of the outcomes;
+  ``conversion_by_day`` the true share converted by 30, 60, 90, 180 and 365 days per arm.
 
 Model (per customer *i*, offer intensity *s* of the arm, 0 for control)::
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
