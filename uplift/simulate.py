@@ -12,11 +12,15 @@ The simulator is the demo's data and the tests' ground truth. It draws
   funnel seen -> accepted -> opened -> used -> retained (each stage implies the
   one before), conversion to the target product, 12-month revenue and margin,
   cannibalised margin, cost to serve, complaints, and post-campaign monthly
-  tenure with churn and right-censoring at the data cut;
+  tenure with churn and right-censoring at the data cut; and the timing of the
+  conversion (``days_to_conversion``, ``days_observed``, ``days_to_closure``: a
+  mortgage completes 74 days after the offer on average, 58 under the offer; see
+  :func:`true_conversion_by_day`), drawn from a stream of its own;
 * the **truth** (:class:`Truth`): the true average effect per metric and arm
   (the mean over the simulated customers of each customer's expected outcome
   under the arm minus under control, i.e. the conditional average treatment
-  effect) and per-customer true effects as ``true_*`` columns of the outcomes.
+  effect) and per-customer true effects as ``true_*`` columns of the outcomes;
+  ``conversion_by_day`` the true share converted by 30, 60, 90, 180 and 365 days per arm.
 
 Model (per customer *i*, offer intensity *s* of the arm, 0 for control)::
 
@@ -60,6 +64,8 @@ __all__ = [
     "simulate_outcomes",
     "simulate",
     "true_clv",
+    "true_conversion_by_day",
+    "TRUTH_DAYS",
     "output_paths",
     "write_outputs",
 ]
@@ -103,6 +109,7 @@ class Truth:
     means: Mapping[str, Mapping[str, float]]
     ate: Mapping[str, Mapping[str, float]]
     clv: Mapping[str, object] = field(default_factory=dict)
+    conversion_by_day: Mapping[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (what ``truth.json`` holds)."""
@@ -117,6 +124,7 @@ class Truth:
             "means": {a: dict(m) for a, m in self.means.items()},
             "ate": {a: dict(m) for a, m in self.ate.items()},
             "clv": dict(self.clv),
+            "conversion_by_day": dict(self.conversion_by_day),
         }
 
 
@@ -352,6 +360,11 @@ def simulate_outcomes(
             "segment": population["segment"].to_numpy(),
         }
     )
+    days, observed_days, closure = _conversion_days(converted, lifetime, churned, observed,
+                                                    np.array([strength[a] for a in arm_values]) if n else np.zeros(0), seed)
+    out["days_to_conversion"] = days
+    out["days_observed"] = observed_days
+    out["days_to_closure"] = closure
     out["true_p_control"] = expected[control]["p"]
     for a in arm_names:
         if a == control:
@@ -380,8 +393,64 @@ def simulate_outcomes(
         ate=ate,
     )
     clv = true_clv(out, control=control, arms=arm_names)
-    truth = Truth(**{**truth.__dict__, "clv": clv})
+    by_day = true_conversion_by_day({a: expected[a]["p"] for a in arm_names}, strength, control)
+    truth = Truth(**{**truth.__dict__, "clv": clv, "conversion_by_day": by_day})
     return out, truth
+
+
+_LAG_SHIFT, _LAG_SHAPE, _LAG_SCALE, _LAG_SPEEDUP = 10, 4.0, 16.0, 0.33
+_DAYS_PER_MONTH = 30
+TRUTH_DAYS: tuple[int, ...] = (30, 60, 90, 180, 365)
+"""The days at which the truth gives the share converted per arm (``Truth.conversion_by_day``)."""
+
+
+def _lag_scale(strength: np.ndarray | float) -> np.ndarray:
+    """The Gamma scale of the days to conversion: 16 under control, 16 / (1 + 0.33 s) under an offer of
+    strength s (the offer speeds the application up: mean lag 74 days under control, 58 under s = 1)."""
+    return _LAG_SCALE / (1.0 + _LAG_SPEEDUP * np.asarray(strength, dtype=float))
+
+
+def _conversion_days(converted: np.ndarray, lifetime: np.ndarray, churned: np.ndarray, observed_months: np.ndarray,
+                     strength: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Days to conversion, days observed and days to closing the relationship, from their own random stream
+    (so the other outcome columns do not change).
+
+    days_to_conversion = floor(10 + G), G ~ Gamma(4, scale(s)), at most 364 (a mortgage is completed
+    10 + 4 x 16 = 74 days after the offer on average; the offer's customers 58), empty when not converted;
+    days_observed = 30 x months from the customer's wave to the data cut (390 to 720 days);
+    days_to_closure = 30 x churn month - U{0..29}, for customers who churned without converting
+    (a competing event: it ends the chance to convert), empty otherwise."""
+    rng = np.random.default_rng([seed, 5])
+    n = len(converted)
+    lag = np.minimum(np.floor(_LAG_SHIFT + rng.gamma(_LAG_SHAPE, _lag_scale(strength), size=n)), 364)
+    days = np.where(converted, lag, np.nan)
+    observed_days = (observed_months * _DAYS_PER_MONTH).astype(np.int32)
+    closing = lifetime * _DAYS_PER_MONTH - rng.integers(0, _DAYS_PER_MONTH, size=n)
+    closure = np.where(churned & ~converted, closing, np.nan)
+    return days, observed_days, closure
+
+
+def true_conversion_by_day(p: Mapping[str, np.ndarray], strength: Mapping[str, float], control: str,
+                           days: tuple[int, ...] = TRUTH_DAYS) -> dict:
+    """The true share converted by each day per arm: mean_i p_i(arm) P(lag_arm <= day), with
+    P(floor(10 + G) <= d) = P(G < d - 9) = GammaCDF(d - 9; 4, scale(s)) (days below 365, where the cap
+    at 364 does not bind), and its difference from control. Closing the relationship only happens to
+    customers who do not convert, so it does not change this share."""
+    from scipy import stats
+
+    def share(a: str, d: int) -> float:
+        if not len(p[a]):
+            return float("nan")
+        cdf = stats.gamma.cdf(d - (_LAG_SHIFT - 1), _LAG_SHAPE, scale=float(_lag_scale(strength[a])))
+        return float(np.mean(p[a]) * (cdf if d < 365 else 1.0))
+
+    means = {a: {str(d): share(a, d) for d in days} for a in p}
+    return {
+        "definition": "mean over customers of P(converted within d days of their start | arm)",
+        "days": list(days),
+        "means": means,
+        "ate": {a: {k: means[a][k] - means[control][k] for k in means[a]} for a in means if a != control},
+    }
 
 
 def true_clv(

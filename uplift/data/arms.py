@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -43,7 +43,8 @@ class Armed:
 
 
 def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: str = "", experiment: str = "",
-                max_unmatched_share: float = 0.01, assignment: str | None = None) -> Armed:
+                max_unmatched_share: float = 0.01, assignment: str | None = None,
+                ledger_columns: Sequence[str] = ()) -> Armed:
     """Arms for every outcome row. See the module docstring for the checks.
 
     Arms come from ``arm_column`` when given (an experiment randomised elsewhere), else from the
@@ -51,7 +52,8 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     outcomes) joined on ``unit``, else from an ``arm`` column of the outcomes. ``experiment``
     names the experiment a ledger must belong to; ``assignment`` the ``assignment_config`` its rows
     must record (:func:`uplift.spec.record.check_recorded`: the spec's arms, weights, control, salt,
-    strata and unit, unchanged since assignment). Raises :class:`~uplift.errors.DataError` (one line).
+    strata and unit, unchanged since assignment); ``ledger_columns`` other ledger columns to join
+    beside ``arm`` when they are there (e.g. ``assigned_at``). Raises :class:`~uplift.errors.DataError` (one line).
     """
     schema = source.schema()
     validate(unit_facts(source, unit))
@@ -67,7 +69,7 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     if assignment and "assignment_config" in led.schema():
         check_recorded(group_counts(led, "assignment_config", GROUP), assignment, led.label, experiment)
     validate(Facts(source.label, schema=schema, required=(Required(unit, "[experiment] unit", None),)))
-    joined = source.join_columns(led, unit, ["arm"])
+    joined = source.join_columns(led, unit, ["arm", *(c for c in ledger_columns if c in led.columns and c != "arm")])
     counts = joined.counts(["arm"])
     unmatched_rows = counts["arm"].isna().to_numpy()
     n = counts["n"].to_numpy(dtype=np.int64)

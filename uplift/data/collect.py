@@ -10,6 +10,8 @@ message wherever the rows live -- then returns the small table:
 * :func:`life_table` - at risk, events and censored per period and group, with the count, sum
   and centred sum of squares of a value column (Kalbfleisch & Prentice 2002, sec. 1.4), the
   table :mod:`uplift.survival.estimators` and :mod:`uplift.clv` work on;
+* :func:`incidence_table` - at risk, conversions, competing events and censored per day and arm,
+  and the share of the outcome window observed (:mod:`uplift.survival.incidence`);
 * :func:`group_summaries` - n, mean and variance per group of each column, missing values left
   out and counted (covariate balance);
 * :func:`aggregate_frame` - :func:`collect_cells` for a DataFrame, every co-moment;
@@ -24,15 +26,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from uplift.data import hashing
+from uplift.data import hashing, timing
 from uplift.data.facts import (AMOUNT, BIN, GROUP, MAX_MAGNITUDE, NUMERIC, Facts, GroupRole, Required, Tally, ValueFact,
                                validate)
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.data.source import Source, open_source
+from uplift.errors import DataError
 from uplift.spec.schema import MAX_PERIODS
 
-__all__ = ["unit_facts", "id_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary",
+__all__ = ["unit_facts", "id_facts", "collect_cells", "aggregate_frame", "group_counts", "life_table", "binned_life_table", "Summary", "incidence_table",
            "group_summaries"]
 
 
@@ -295,3 +298,70 @@ def binned_life_table(source: Source, duration: str, event: str, column: str, ed
     nbad = int((lt["events"] + lt["censored"]).to_numpy()[bad].sum())
     validate(Facts(source.label, invalid_counts=((column, role, nbad),)))
     return lt
+
+
+_TIMING_NAMES = ("derived:days", "derived:timing", "derived:maturity")
+
+
+def incidence_table(source: Source, by: str, flag: str, time: str, followup: str, competing: str | None,
+                    window: float, *, where: str = "[metrics]") -> tuple[pd.DataFrame, dict[str, float]]:
+    """The competing-risks life table per group of ``by`` and the share of the window observed per group,
+    from ONE group-by of (group, observed days, code) in the backend (rules: :mod:`uplift.data.timing`).
+
+    Table columns: ``by``, ``time``, ``at_risk`` (observed days >= time), ``events`` (converted at
+    ``time``), ``competing`` (competing event at ``time``), ``censored`` (follow-up ended at ``time``).
+    Maturity per group: the mean of min(follow-up, window) / window. A one-line
+    :class:`~uplift.errors.DataError` names the column and the fix for: missing or non-numeric
+    columns, a missing or infinite follow-up, negative days, a flag other than 0/1, a time without
+    a conversion (or a conversion without a time), a conversion or competing event after the follow-up.
+    """
+    cols = [(flag, "conversion flag"), (time, "days to conversion"), (followup, "days of follow-up")]
+    if competing:
+        cols.append((competing, "days to competing event"))
+    validate(Facts(source.label, schema=source.schema(), groups=((by, GROUP),),
+                   required=tuple(Required(c, r, NUMERIC if c == flag else AMOUNT) for c, r in cols)))
+    days, code, share = _TIMING_NAMES
+    derived = source.with_timing(flag, time, followup, competing, float(window), _TIMING_NAMES)
+    long, _ = derived.life_counts([by], days, code, share)
+    n = long["n"].to_numpy(dtype=np.int64)
+    codes = pd.to_numeric(long["event"]).to_numpy(dtype=np.int64)
+    validate(Facts(source.label, groups_missing=((by, GROUP, int(n[long[by].isna().to_numpy()].sum()), int(n.sum())),)))
+    _refuse_timing(source.label, where, {int(k): int(n[codes == k].sum()) for k in np.unique(codes)},
+                   flag, time, followup, competing)
+    long = long.assign(time=pd.to_numeric(long["time"]).astype(float), event=codes)
+    maturity = {str(g): float(part["value_sum"].sum() / part["n"].sum()) for g, part in long.groupby(by, observed=True)}
+    wide = long.pivot_table(index=[by, "time"], columns="event", values="n", aggfunc="sum", fill_value=0, observed=True)
+    out = pd.DataFrame(index=wide.index)
+    for name, k in (("events", timing.CONVERTED), ("competing", timing.COMPETING), ("censored", timing.CENSORED)):
+        out[name] = wide[k].to_numpy(dtype=np.int64) if k in wide.columns else np.zeros(len(wide), np.int64)
+    out = out.reset_index().sort_values([by, "time"], kind="stable").reset_index(drop=True)
+    leaving = out["events"] + out["competing"] + out["censored"]
+    out["at_risk"] = leaving[::-1].groupby(out[by], observed=True, sort=False).cumsum()[::-1].astype(np.int64)
+    return out[[by, "time", "at_risk", "events", "competing", "censored"]], maturity
+
+
+def _refuse_timing(label: str, where: str, counts: dict[int, int], flag: str, time: str, followup: str,
+                   competing: str | None) -> None:
+    """One line for the first kind of bad row (in the order of :mod:`uplift.data.timing`), with its count."""
+    messages = {
+        timing.BAD_FOLLOWUP: f"column '{followup}' (days of follow-up) is empty or infinite in {{k:,}} rows; "
+                             "give every customer the days observed from their start to the data cut",
+        timing.NEGATIVE: f"column '{followup}' (days of follow-up) holds negative days in {{k:,}} rows; "
+                         "days count from the customer's start and must be >= 0",
+        timing.NEGATIVE_TIME: f"column '{time}' (days to conversion) holds negative days in {{k:,}} rows; "
+                              "days count from the customer's start and must be >= 0",
+        timing.NEGATIVE_COMPETING: f"column '{competing}' (days to competing event) holds negative days in {{k:,}} rows; "
+                                   "days count from the customer's start and must be >= 0",
+        timing.BAD_FLAG: f"column '{flag}' (conversion flag) is empty or not 0/1 in {{k:,}} rows; use 1 for converted, 0 otherwise",
+        timing.TIME_WITHOUT_CONVERSION: f"column '{time}' (days to conversion) has a value in {{k:,}} rows where "
+                                        f"'{flag}' is 0; leave it empty when not converted, or set '{flag}' to 1",
+        timing.CONVERSION_WITHOUT_TIME: f"column '{time}' (days to conversion) is empty in {{k:,}} rows where "
+                                        f"'{flag}' is 1; give the days from the customer's start to conversion",
+        timing.BEYOND_FOLLOWUP: f"column '{time}' (days to conversion) is beyond '{followup}' (days of follow-up) "
+                                "in {k:,} rows; a conversion must happen within the follow-up: check both columns",
+        timing.COMPETING_BEYOND_FOLLOWUP: f"column '{competing}' (days to competing event) is beyond '{followup}' "
+                                          "(days of follow-up) in {k:,} rows; leave it empty for events after the data cut",
+    }
+    for code, message in messages.items():
+        if counts.get(code, 0):
+            raise DataError(f"{label}: {where} " + message.replace("{k:,}", f"{counts[code]:,}"))

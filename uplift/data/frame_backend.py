@@ -20,6 +20,7 @@ from uplift.data.files import files_sha256
 from uplift.data.moments import Moments, moments_by_code
 from uplift.data.needs import Needs
 from uplift.data.facts import Tally
+from uplift.data.timing import frame_timing
 from uplift.errors import DataError
 
 __all__ = ["FrameSource", "type_family", "mask_unasked"]
@@ -279,6 +280,12 @@ class FrameSource:
         out = np.where(p < 0, "__negative", out)
         out = np.where(np.isnan(p), "__missing", out)
         return replace(self, frame=self.frame.assign(**{name: out}))
+
+    def with_timing(self, flag: str, time: str, followup: str, competing: str | None, window: float,
+                    names: tuple[str, str, str]) -> "FrameSource":
+        """Columns ``names`` = (observed days, code, maturity share) of :func:`uplift.data.timing.frame_timing`."""
+        days, code, share = frame_timing(self.frame, flag, time, followup, competing, window)
+        return replace(self, frame=self.frame.assign(**dict(zip(names, (days, code, share)))))
 
 
 def _life_bincount(df: pd.DataFrame, by: list[str], duration: str, event: str, value: str | None) -> pd.DataFrame | None:

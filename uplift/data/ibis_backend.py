@@ -31,6 +31,7 @@ import pandas as pd
 
 from uplift.data import hashing
 from uplift.data.facts import Tally
+from uplift.data.timing import ibis_timing
 from uplift.data.files import files_sha256
 from uplift.data.moments import Moments
 from uplift.data.needs import Needs
@@ -436,3 +437,9 @@ class IbisSource:
         branches = [(p.isnull() | p.isnan(), "__missing"), (p < 0, "__negative"), (p < edges[0], f"<{edges[0]:g}")]
         branches += [(p < hi, lab) for hi, lab in zip(edges[1:], labels[:-1])]
         return self._derived(self.table.mutate(**{name: ibis.cases(*branches, else_=labels[-1])}))
+
+    def with_timing(self, flag: str, time: str, followup: str, competing: str | None, window: float,
+                    names: tuple[str, str, str]) -> "IbisSource":
+        """Columns ``names`` = (observed days, code, maturity share) of :func:`uplift.data.timing.ibis_timing`."""
+        days, code, share = ibis_timing(self.table, flag, time, followup, competing, window)
+        return self._derived(self.table.mutate(**dict(zip(names, (days, code, share)))))

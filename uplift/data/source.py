@@ -95,6 +95,9 @@ class Source(Protocol):
 
     def with_bins(self, column: str, edges: Sequence[float], labels: Sequence[str], name: str) -> "Source": ...
 
+    def with_timing(self, flag: str, time: str, followup: str, competing: str | None, window: float,
+                    names: tuple[str, str, str]) -> "Source": ...
+
 
 def _is_source(obj: Any) -> bool:
     return isinstance(obj, (FrameSource, IbisSource))

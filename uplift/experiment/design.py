@@ -42,7 +42,9 @@ is the largest N over the comparisons. CUPED (Deng, Xu, Kohavi & Walker 2013,
 pre-experiment data", WSDM) multiplies the variance by 1 - rho^2, rho the
 correlation of the metric with its pre-period covariate, so N shrinks by the same
 factor. Duration in weeks = N / ``[design] weekly_inflow`` (an inflow; without it the units come from
-a fixed pool, the eligible population, and the test is feasible when the pool holds N).
+a fixed pool, the eligible population, and the test is feasible when the pool holds N). When the primary
+metric is a time to conversion (``window_days``), the readout can first answer the question after the
+recruitment plus the outcome window (``readout_weeks`` = duration + window_days / 7; a fixed pool: the window).
 The formulas live in :mod:`uplift.experiment.power`; curves in :mod:`uplift.experiment.design_curves`.
 """
 
@@ -277,7 +279,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         multiple_arms=method_k if len(offers) > 1 else "none needed (one offer arm)", n_comparisons=len(offers),
         n_per_arm=n_arm, n_total=n_tot, n_total_exact=n_exact, mde=top.mde, mde_relative=top.mde_relative,
         power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
-        metrics=tuple(rows), notes=tuple(notes), method=method,
+        metrics=tuple(rows), notes=tuple(notes), method=method, window_days=primary.window_days,
         enrolment="inflow" if inflow else "fixed pool", feasibility=feasibility, waterfall=tuple(waterfall),
         data_as_of=spec.experiment.data_as_of,
         curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),

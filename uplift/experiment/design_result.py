@@ -84,10 +84,21 @@ class DesignResult:
     data_as_of: str = ""
     curves: tuple[Mapping[str, Any], ...] = ()
     guardrails: tuple[Mapping[str, Any], ...] = ()
+    window_days: int | None = None
 
     @property
     def duration_weeks_whole(self) -> int | None:
         return None if self.duration_weeks is None else int(math.ceil(self.duration_weeks - 1e-9))
+
+    @property
+    def readout_weeks(self) -> float | None:
+        """Weeks from the start until the readout can first answer the question: recruitment
+        (``duration_weeks``) + the primary metric's outcome window (``window_days`` / 7), when the
+        primary is a time to conversion; else the recruitment alone. A fixed pool is assigned at once:
+        the window alone (None without one)."""
+        if self.duration_weeks is None:  # a fixed pool, assigned at once: the window alone
+            return self.window_days / 7.0 if self.window_days else None
+        return self.duration_weeks + (self.window_days or 0) / 7.0
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
@@ -110,6 +121,8 @@ class DesignResult:
             "weekly_inflow": self.weekly_inflow,
             "duration_weeks": self.duration_weeks,
             "duration_weeks_whole": self.duration_weeks_whole,
+            "window_days": self.window_days,
+            "readout_weeks": self.readout_weeks,
             "cuped": dict(self.cuped) if self.cuped else None,
             "eligible": self.eligible,
             "metrics": [m.to_dict() for m in self.metrics],
@@ -151,6 +164,11 @@ class DesignResult:
                 "duration: a fixed pool (no [design] weekly_inflow): every eligible unit is assigned at once, so the "
                 "test lasts its outcome window"
                 + (f" (outcomes read at [experiment] data_as_of {self.data_as_of})" if self.data_as_of else "")
+            )
+        if self.window_days and self.readout_weeks is not None:
+            lines.append(
+                f"outcome window: {self.window_days} days -> the readout can first answer the question "
+                f"{self.readout_weeks:.2f} weeks after the start (recruitment + window)"
             )
         if self.cuped:
             c = self.cuped

@@ -29,6 +29,7 @@ from uplift.metrics.analyse import analyse_metrics, arms_from_counts
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
+from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
 from uplift.targeting.analyse import targeting_analysis
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
@@ -63,6 +64,7 @@ class Analysis:
     clv: CLVResult | None = None
     targeting: TargetingResult | None = None
     precision: PrecisionResult | None = None
+    timing: tuple[ConversionTiming, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_results(self) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class Analysis:
             "precision": self.precision,
             "clv": self.clv,
             "targeting": self.targeting,
+            "conversion_timing": [t.to_dict() for t in self.timing],
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
@@ -127,7 +130,8 @@ def prepare_outcomes(
     source = open_source(outcomes, label=label, engine=engine, text_columns=(spec.unit,))
     armed = attach_arms(source, unit=spec.unit, ledger=ledger, arm_column=spec.analysis.arm_column,
                         experiment=spec.name, max_unmatched_share=spec.analysis.max_unmatched_share,
-                        assignment=spec_assignment_config(spec))
+                        assignment=spec_assignment_config(spec),
+                        ledger_columns=("assigned_at",) if any(not m.followup_column for m in timed_metrics(spec.metrics)) else ())
     arms_from_counts(spec, armed.counts, armed.arm_column, spec.control_arm, source.label)
     return armed.source, armed.arm_column, list(armed.notes)
 
@@ -162,6 +166,8 @@ def analyse(
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
     clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
+    timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
+                                     data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
@@ -176,7 +182,7 @@ def analyse(
     return Analysis(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        precision=precision, timing=timing, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
     )
 
 

@@ -192,6 +192,8 @@ def _build(sections: dict[str, Any], path: Path | None, text: str) -> Spec:
             name=m["name"], kind=m["kind"], column=m["column"], denominator=m["denominator"],
             covariate=m["covariate"], denominator_covariate=m["denominator_covariate"],
             primary=m["primary"], description=m["description"], unit=m["unit"],
+            time_column=m["time_column"], followup_column=m["followup_column"],
+            competing_time_column=m["competing_time_column"], window_days=m["window_days"],
         )
         for m in sections.get("metrics", [])
     )

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS",
+__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS",
            "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
@@ -39,6 +39,8 @@ arm column: the readout compares every pair of arms, so its work grows with the 
 MAX_PERIODS = 1200
 """At most 1,200 periods (100 years of months) for [clv] horizon_periods, and for a tenure in the data
 (:mod:`uplift.data.facts`): the CLV grid holds one value per period."""
+MAX_WINDOW_DAYS = 3650
+"""At most 3,650 days (10 years) for a metric's window_days: the incidence curve holds one value per day."""
 MAX_BOOTSTRAP = 10_000
 """At most 10,000 bootstrap resamples ([clv] and [targeting] n_bootstrap)."""
 
@@ -193,6 +195,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "primary": Field("bool", default=False),
         "description": Field("str", default=""),
         "unit": Field("str", default="", check=one_of("", "currency", "count")),
+        # Conversions that take time (kind = "proportion" only): days from the customer's start to
+        # conversion (empty when not converted), days observed, days to an event that ends the chance
+        # to convert (empty when none), and the outcome window the decision is about, in days.
+        "time_column": Field("str", default=""),
+        "followup_column": Field("str", default=""),
+        "competing_time_column": Field("str", default=""),
+        "window_days": Field("int", default=None, check=between(1, MAX_WINDOW_DAYS, "90")),
     },
     "guardrails": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
@@ -398,6 +407,8 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
             if not takes_denominator and m["denominator"]:
                 with_den = " or ".join(repr(k) for k, d in METRIC_KINDS.items() if d)
                 raise SpecError(f"{label}: [{where}] denominator is only for kind = {with_den}; remove it or change kind")
+    for i, m in enumerate(s.get("metrics", [])):
+        check_timing(label, f"metrics[{i}]", m, exp["data_as_of"])
     if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
         raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
     f = s.get("funnel")
@@ -416,6 +427,27 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
             f"{label}: [experiment] name = {exp['name']!r} may hold only letters, digits, '-', '_' and '.'; "
             "it names the report folder"
         )
+
+
+def check_timing(label: str, where: str, m: Mapping[str, Any], data_as_of: str) -> None:
+    """A metric's time-to-conversion keys: time_column and window_days together (followup_column and
+    competing_time_column optional), on a proportion metric only. Without followup_column the follow-up
+    counts from the ledger's date of assignment to [experiment] data_as_of, which must then be given."""
+    keys = ("time_column", "followup_column", "competing_time_column", "window_days")
+    given = [k for k in keys if m[k] not in ("", None)]
+    if not given:
+        return
+    if m["kind"] != "proportion":
+        raise SpecError(f"{label}: [{where}] {given[0]} is only for kind = 'proportion' (a conversion); "
+                        "remove it or change kind")
+    for k in ("time_column", "window_days"):
+        if m[k] in ("", None):
+            example = "90" if k == "window_days" else '"days_to_conversion"'
+            raise SpecError(f"{label}: [{where}] {given[0]} needs {k} too; add {k} = {example}")
+    if not m["followup_column"] and not data_as_of:
+        raise SpecError(f"{label}: [{where}] has no followup_column, so the follow-up counts from each customer's "
+                        "assignment to [experiment] data_as_of, which is not set; add data_as_of = \"YYYY-MM-DD\" "
+                        "or followup_column = \"days_observed\"")
 
 
 def suggest(word: str, options: Mapping[str, Any]) -> str:

@@ -45,7 +45,11 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric or guardrail. ``kind`` is proportion, mean or ratio (``column / denominator``)."""
+    """One metric or guardrail. ``kind`` is proportion, mean or ratio (``column / denominator``).
+
+    A proportion metric with ``time_column`` also has ``followup_column``, ``window_days`` and optionally
+    ``competing_time_column``: its conversion is read as a time to conversion with censoring
+    (:mod:`uplift.survival.conversion`)."""
 
     name: str
     kind: str
@@ -60,6 +64,15 @@ class MetricSpec:
     is_guardrail: bool = False
     unit: str = ""
     baseline: float | None = None
+    time_column: str = ""
+    followup_column: str = ""
+    competing_time_column: str = ""
+    window_days: int | None = None
+
+    @property
+    def timed(self) -> bool:
+        """True when the metric names the days to conversion (a time-to-conversion readout)."""
+        return bool(self.time_column)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
+from uplift.readout.timing import timing_chart, timing_section
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
 from uplift.readout.render import load_inputs
@@ -88,6 +89,12 @@ display(HTML(report.health(results)))
 primary = [r for r in results["metrics"] if r.get("primary")]
 display(HTML(wrap(report.metric_table(primary, currency, adjusted_label=report.adjustment_label(primary)))))
 display(HTML(report.sequential_note(results)))
+
+# %%
+for block in results.get("conversion_timing") or []:
+    display(HTML(f"<h3>Conversion over time: {html.escape(block['metric'])}</h3>"))
+    show(timing_chart(block))
+    display(HTML(wrap(timing_section(block))))
 
 # %% [markdown]
 # ## Guardrails
