@@ -330,7 +330,7 @@ def test_bad_timing_keys_in_the_spec(tmp_path, entry, names):
 
 def test_design_counts_the_outcome_window(capsys):
     """`uplift design` on the demo (primary conversion with window_days = 90): the readout can first
-    answer the question after recruitment + the window."""
+    answer the question after recruitment + the window (the demo's fixed pool: the window alone)."""
     import json
     from pathlib import Path
 
@@ -341,11 +341,12 @@ def test_design_counts_the_outcome_window(capsys):
     demo = Path(__file__).resolve().parents[1] / "experiments" / "demo.toml"
     res = design_experiment(load_spec(demo))
     assert res.window_days == 90
-    assert res.readout_weeks == pytest.approx(res.n_total / 20000 + 90 / 7)
-    assert main(["design", str(demo), "--json"]) == 0
+    assert res.weekly_inflow is None  # the demo is a fixed pool, assigned at once: the window alone
+    assert res.readout_weeks == pytest.approx(90 / 7)
+    assert main(["design", str(demo), "--no-population", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["window_days"] == 90 and data["readout_weeks"] == pytest.approx(res.readout_weeks)
-    assert main(["design", str(demo)]) == 0
+    assert main(["design", str(demo), "--no-population"]) == 0
     text = capsys.readouterr().out
     line = next(x for x in text.splitlines() if x.startswith("outcome window"))
     print(line)

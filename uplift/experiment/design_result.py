@@ -168,7 +168,8 @@ class DesignResult:
         if self.window_days and self.readout_weeks is not None:
             lines.append(
                 f"outcome window: {self.window_days} days -> the readout can first answer the question "
-                f"{self.readout_weeks:.2f} weeks after the start (recruitment + window)"
+                f"{self.readout_weeks:.2f} weeks after the start "
+                + ("(recruitment + window)" if self.duration_weeks is not None else "(a fixed pool, assigned at once: the window)")
             )
         if self.cuped:
             c = self.cuped

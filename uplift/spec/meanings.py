@@ -114,6 +114,16 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("metrics", "denominator_covariate"): (("A ratio's pre-period denominator, for CUPED against the pre-period "
                                            "ratio covariate / denominator_covariate."), "products_held_pre"),
     ("metrics", "primary"): ("true on the metrics that decide the test (at least one; the first sizes it).", True),
+    ("metrics", "time_column"): (("A proportion metric's days from the customer's start (assignment or contact) to "
+                                  "conversion, empty when not converted: the readout estimates the share converted "
+                                  "by each day with censoring (with window_days)."), "days_to_conversion"),
+    ("metrics", "followup_column"): (("Days each customer has been observed; default: from the ledger's assigned_at "
+                                      "to [experiment] data_as_of."), "days_observed"),
+    ("metrics", "competing_time_column"): (("Days to an event that ends the chance to convert (closing the "
+                                            "relationship, churn), empty when none: Aalen-Johansen incidence."),
+                                           "days_to_closure"),
+    ("metrics", "window_days"): (("The outcome window the decision is about, in days (1 to 3,650): the effect is "
+                                  "read at this day, with the maturity reached."), 90),
     ("metrics", "description"): ("The metric in words, shown in the readout.", "Opened a credit card within 6 months."),
     ("metrics", "unit"): (("How values are shown: \"currency\" (money, in [experiment] currency), \"count\", or empty "
                           "(a plain number; a proportion shows as a rate)."), "currency"),
