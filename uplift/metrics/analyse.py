@@ -371,7 +371,8 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     per_arm = {a: pool(v for k, v in cells.items() if k[0] == a) for a in arms_order}
 
     looks = decision.look_plan(spec.design, alpha, notes)
-    metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks)
+    metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks,
+                                       analysis=spec.analysis, alpha=alpha)
     decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative)
     guard_rows = decision.guardrail_rows(spec.guardrails, per_arm, treat_arms, control, confidence, alpha)
     verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative,

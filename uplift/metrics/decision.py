@@ -28,10 +28,12 @@ from typing import Any, Mapping, Sequence
 from uplift.data.moments import Moments
 from uplift.metrics.base import unadjusted_block
 from uplift.metrics.kinds import metric_for
-from uplift.spec.settings import DesignSettings
+from uplift.spec.settings import AnalysisSettings, DesignSettings
+from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.guardrails import guardrail_state, noninferiority
 from uplift.stats.multiplicity import benjamini_hochberg, holm
 from uplift.stats.sequential import obrien_fleming_boundaries
+from uplift.stats.sequences import always_valid
 
 __all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "compare_arms", "decide",
            "watch_text"]
@@ -76,12 +78,17 @@ def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPla
 
 
 def metric_rows(metrics: Sequence[Any], per_arm: Mapping[str, Moments], treat: Sequence[str], control: str,
-                confidence: float, alternative: str, plan: LookPlan) -> list[dict]:
+                confidence: float, alternative: str, plan: LookPlan, analysis: AnalysisSettings | None = None,
+                alpha: float = 0.05) -> list[dict]:
     """One results row per (metric, offer arm): the comparison by the metric's kind, the unadjusted
     comparison beside a CUPED one, and the primary family's repeated interval at an interim look.
 
     ``metrics`` are the spec's ``[[metrics]]`` entries (:class:`uplift.spec.MetricSpec`).
     With a one-sided ``alternative`` the row's ``p_value`` is one-sided (``p_value_two_sided`` kept).
+    Given ``analysis``, from the comparison's own estimate and se (nothing re-estimated): each primary
+    row's ``bayes`` block (chance to beat control and expected losses, :mod:`uplift.stats.bayes`, prior
+    ``[analysis] prior_mean`` / ``prior_sd``) and, with ``[analysis] always_valid``, every row's
+    ``always_valid`` interval and p-value at two-sided ``alpha`` (:mod:`uplift.stats.sequences`).
     """
     rows: list[dict] = []
     ctrl = per_arm[control]
@@ -101,8 +108,23 @@ def metric_rows(metrics: Sequence[Any], per_arm: Mapping[str, Moments], treat: S
                        description=m.description, display=metric.display)
             if m.primary and plan.boundary_z is not None:
                 row["sequential_ci"] = [comp.estimate - plan.boundary_z * comp.se, comp.estimate + plan.boundary_z * comp.se]
+            if analysis is not None:
+                _add_views(row, comp.estimate, comp.se, comp.n_treatment + comp.n_control, m.primary, analysis,
+                           confidence, alternative, alpha)
             rows.append(row)
     return rows
+
+
+def _add_views(row: dict, estimate: float, se: float, n: int, primary: bool, analysis: AnalysisSettings,
+               confidence: float, alternative: str, alpha: float) -> None:
+    """The Bayesian view (primary rows) and the always-valid interval (when switched on) of one row."""
+    ok = math.isfinite(estimate) and math.isfinite(se) and se > 0
+    if primary and ok:
+        prior = prior_for(se, n, analysis.prior_mean, analysis.prior_sd, "[analysis] prior_sd")
+        row["bayes"] = normal_posterior(estimate, se, prior).to_dict(
+            confidence, "smaller" if alternative == "smaller" else "larger")
+    if analysis.always_valid:
+        row["always_valid"] = always_valid(estimate, se, n, alpha, analysis.always_valid_tuning_n).to_dict() if ok else None
 
 
 def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str) -> None:

@@ -85,6 +85,12 @@ def metric_kind(v: Any) -> str | None:
     return one_of(*METRIC_KINDS)(v)
 
 
+def prior_sd(example: str) -> Callable[[Any], str | None]:
+    """A prior's standard deviation: above 0 (a prior of sd 0 or less is not a distribution)."""
+    return lambda v: None if v > 0 else (f"a prior's standard deviation must be above 0, e.g. {example}; "
+                                         "leave the key out for the weakly informative default")
+
+
 def non_empty(v: Any) -> str | None:
     return None if (v if not isinstance(v, str) else v.strip()) else "give a non-empty value"
 
@@ -176,6 +182,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "contact_cost": Field("number", default=0.0, check=non_negative("1.5")),
         "incentive_cost": Field("number", default=0.0, check=non_negative("20")),
         "eligible_population": Field("int", default=None, check=positive("250000")),
+        # Prior of the net incremental profit per treated customer (currency) for the Bayesian view, e.g. from
+        # past campaigns. Without profit_prior_sd: the weakly informative unit-information prior (sd = sqrt(n) x se,
+        # worth one customer; uplift.stats.bayes), centred at profit_prior_mean.
+        "profit_prior_mean": Field("number", default=0.0),
+        "profit_prior_sd": Field("number", default=None, check=prior_sd("5")),
     },
     "clv": {
         "tenure_column": Field("str", required=True, check=non_empty),
@@ -206,6 +217,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "covariates": Field("str_list", default=[]),
         "confidence": Field("number", default=0.95, check=in_open(0.5, 1, "0.95")),
         "weights": Field("weights", default=None),  # designed arm weights for the SRM check
+        # Prior of each primary metric's absolute effect for the chance to beat control (uplift.stats.bayes);
+        # without prior_sd: the weakly informative unit-information prior centred at prior_mean.
+        "prior_mean": Field("number", default=0.0),
+        "prior_sd": Field("number", default=None, check=prior_sd("0.01")),
+        # Always-valid monitoring (uplift.stats.sequences): an always-valid interval and p-value per metric row,
+        # valid however often the campaign is looked at; always_valid_tuning_n is the sample size (both arms)
+        # where the confidence sequence is narrowest (GrowthBook's default tuning, 5,000).
+        "always_valid": Field("bool", default=False),
+        "always_valid_tuning_n": Field("int", default=5000, check=positive("5000")),
     },
     "targeting": {
         "features": Field("str_list", default=[]),

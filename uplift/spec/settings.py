@@ -126,6 +126,10 @@ class AnalysisSettings:
     covariates: tuple[str, ...]
     confidence: float
     weights: Mapping[str, float] | None
+    prior_mean: float
+    prior_sd: float | None
+    always_valid: bool
+    always_valid_tuning_n: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,8 @@ class EconomicsSettings:
     contact_cost: float
     incentive_cost: float
     eligible_population: int | None
+    profit_prior_mean: float
+    profit_prior_sd: float | None
 
 
 @dataclass(frozen=True)
