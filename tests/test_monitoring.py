@@ -23,6 +23,7 @@ from uplift.spec import MetricSpec
 from uplift.stats.sequences import (
     always_valid,
     crossed,
+    look_history,
     mixture_rho,
     mixture_variance,
     running,
@@ -157,3 +158,15 @@ def test_readout_rows_carry_the_always_valid_interval(demo_spec, simulation):
         assert av["ci"] == pytest.approx(list(ref.ci), rel=1e-12) and av["p_value"] == pytest.approx(ref.p_value, rel=1e-12)
         assert av["ci"][0] < row["abs_ci"][0] and av["ci"][1] > row["abs_ci"][1]
         assert av["p_value"] >= row.get("p_value_two_sided", row["p_value"])
+
+
+def test_look_history_of_weekly_readouts(demo_spec, simulation):
+    """Weekly readouts of growing data: the history is the running intersection of each row's interval."""
+    out = simulation.outcomes
+    rows = [analyse_metrics(demo_spec, out.iloc[: len(out) * k // 3]).to_dict()["metrics"][0] for k in (1, 2, 3)]
+    hist = look_history(rows)
+    assert [h["n"] for h in hist] == [r["n_arm"] + r["n_control"] for r in rows]
+    assert hist[-1]["ci"] == [max(r["always_valid"]["ci"][0] for r in rows), min(r["always_valid"]["ci"][1] for r in rows)]
+    assert hist[-1]["p_value"] == min(r["always_valid"]["p_value"] for r in rows)
+    with pytest.raises(ValueError, match="always_valid"):
+        look_history([{**rows[0], "always_valid": None}])

@@ -34,11 +34,11 @@ simulation with 30 looks.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AlwaysValid", "always_valid", "crossed", "mixture_rho", "mixture_variance", "running"]
+__all__ = ["AlwaysValid", "always_valid", "crossed", "look_history", "mixture_rho", "mixture_variance", "running"]
 
 
 def mixture_rho(alpha: float, tuning_n: int) -> float:
@@ -107,3 +107,17 @@ def running(looks: Iterable[AlwaysValid]) -> list[dict[str, Any]]:
 def crossed(history: Sequence[dict[str, Any]], alpha: float) -> bool:
     """True when the running always-valid p-value fell below ``alpha`` at some look."""
     return any(h["p_value"] < alpha for h in history)
+
+
+def look_history(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`running` over one metric's results.json rows, one row per look in time order (each
+    with its ``always_valid`` block, ``[analysis] always_valid = true``)."""
+    looks = []
+    for r in rows:
+        av = r.get("always_valid")
+        if not av:
+            raise ValueError(f"row of {r.get('metric')!r} has no always_valid block; set [analysis] always_valid = true")
+        looks.append(AlwaysValid(float(r["abs_effect"]), float(r["abs_se"]), int(av["n"]), float(av["alpha"]),
+                                 int(av["tuning_n"]), (float(av["ci"][0]), float(av["ci"][1])), float(av["p_value"]),
+                                 float("nan")))
+    return running(looks)
