@@ -19,7 +19,7 @@ from scipy import stats as st
 from uplift.data.moments import block_moments
 from uplift.metrics.analyse import analyse_metrics
 from uplift.metrics.kinds import metric_for
-from uplift.spec import MetricSpec
+from uplift.spec import MetricSpec, load_spec
 from uplift.stats.sequences import (
     always_valid,
     crossed,
@@ -170,3 +170,38 @@ def test_look_history_of_weekly_readouts(demo_spec, simulation):
     assert hist[-1]["p_value"] == min(r["always_valid"]["p_value"] for r in rows)
     with pytest.raises(ValueError, match="always_valid"):
         look_history([{**rows[0], "always_valid": None}])
+
+
+def _spec_with(demo_spec_path, tmp_path, extra: str):
+    text = demo_spec_path.read_text(encoding="utf-8").replace("[analysis]\n", f"[analysis]\n{extra}\n", 1)
+    p = tmp_path / "demo.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_the_decision_can_use_the_always_valid_p_values(demo_spec_path, simulation, tmp_path):
+    from uplift.stats.multiplicity import holm
+
+    spec = load_spec(_spec_with(demo_spec_path, tmp_path, 'decision = "always-valid"'))
+    r = analyse_metrics(spec, simulation.outcomes).to_dict()
+    prim = [x for x in r["metrics"] if x["primary"]]
+    expected = holm([x["always_valid"]["p_value"] for x in prim])
+    for x, p in zip(prim, expected):
+        assert x["decision_p_value"] == "always-valid"
+        assert x["p_value_adjusted"] == pytest.approx(p, rel=1e-12)
+        assert x["significant"] == (p < r["alpha"]) and x["alpha_used"] == r["alpha"]
+    assert "always-valid" in r["decision"]["rule"]
+    fixed = analyse_metrics(load_spec(demo_spec_path), simulation.outcomes).to_dict()
+    assert all(x["decision_p_value"] == "fixed-horizon" for x in fixed["metrics"] if x["primary"])
+
+
+def test_an_always_valid_decision_without_the_intervals_is_one_clear_line(demo_spec_path, tmp_path):
+    from uplift.errors import SpecError
+
+    text = demo_spec_path.read_text(encoding="utf-8").replace("always_valid = true", 'decision = "always-valid"')
+    p = tmp_path / "demo.toml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as e:
+        load_spec(p)
+    msg = str(e.value)
+    assert "\n" not in msg and "[analysis] decision" in msg and "always_valid = true" in msg and str(p) in msg

@@ -373,10 +373,11 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     looks = decision.look_plan(spec.design, alpha, notes)
     metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks,
                                        analysis=spec.analysis, alpha=alpha)
-    decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative)
+    by_av = spec.analysis.decision == "always-valid"
+    decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative, always_valid=by_av)
     guard_rows = decision.guardrail_rows(spec.guardrails, per_arm, treat_arms, control, confidence, alpha)
     verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative,
-                              metrics=spec.metrics, per_arm=per_arm, confidence=confidence)
+                              metrics=spec.metrics, per_arm=per_arm, confidence=confidence, always_valid=by_av)
 
     funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence, notes)
     primary = next((metric_for(m) for m in spec.metrics if m.primary), None)

@@ -127,17 +127,29 @@ def _add_views(row: dict, estimate: float, se: float, n: int, primary: bool, ana
         row["always_valid"] = always_valid(estimate, se, n, alpha, analysis.always_valid_tuning_n).to_dict() if ok else None
 
 
-def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str) -> None:
+def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str,
+                            always_valid: bool = False) -> None:
     """Adjust the p-values of ``rows`` in place: Holm across the primary family (tested at the
     look's nominal alpha), Benjamini-Hochberg across the secondary metrics (at ``alpha``); mark
-    each row ``significant`` and ``improved`` (significant in the direction of ``alternative``)."""
+    each row ``significant`` and ``improved`` (significant in the direction of ``alternative``).
+    With ``always_valid`` (``[analysis] decision = "always-valid"``) the primary family is tested on
+    its rows' two-sided always-valid p-values (Holm, at ``alpha``, valid at any look; rows need
+    their ``always_valid`` block) and each primary row's ``decision_p_value`` says so."""
     prim = [i for i, r in enumerate(rows) if r["primary"]]
     sec = [i for i, r in enumerate(rows) if not r["primary"]]
+
+    def p_of(r: Mapping[str, Any]) -> float | None:
+        if always_valid and r["primary"]:
+            return (r.get("always_valid") or {}).get("p_value")
+        return r["p_value"]
+
     for idxs, fn, name in ((prim, holm, "holm"), (sec, benjamini_hochberg, "benjamini-hochberg")):
-        adj = fn([rows[i]["p_value"] for i in idxs])
+        adj = fn([p_of(rows[i]) for i in idxs])
         for i, p in zip(idxs, adj):
             r = rows[i]
-            level = plan.nominal_alpha if r["primary"] else alpha
+            level = (alpha if always_valid else plan.nominal_alpha) if r["primary"] else alpha
+            if r["primary"]:
+                r["decision_p_value"] = "always-valid" if always_valid else "fixed-horizon"
             r["p_value_adjusted"] = p
             r["adjustment"] = name
             r["adjustment_family_size"] = len(idxs)
@@ -288,7 +300,7 @@ def _headline(per_arm: Mapping[str, Mapping[str, Any]], ranked: Sequence[str], p
 
 def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mapping[str, Any]], treat: Sequence[str],
            plan: LookPlan, alpha: float, alternative: str, *, metrics: Sequence[Any] = (),
-           per_arm: Mapping[str, Moments] | None = None, confidence: float = 0.95) -> dict:
+           per_arm: Mapping[str, Moments] | None = None, confidence: float = 0.95, always_valid: bool = False) -> dict:
     """The pre-registered rule, per arm: ship an arm only if a primary metric improved
     significantly (Holm-adjusted, at the look's nominal alpha) and no guardrail failed; do not
     ship it when a guardrail failed or a primary metric is significantly worse; otherwise
@@ -296,7 +308,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
     direction) and, given ``metrics`` and ``per_arm``, compared pairwise (:func:`compare_arms`).
     The top-level ``ship``, ``ship_arms``, ``success_metrics_improved`` and ``guardrails_failed``
     keep their meaning (ship_arms: every arm meeting the rule); ``recommended_arm`` names the one
-    to ship and ``headline`` says it all in words."""
+    to ship and ``headline`` says it all in words. ``always_valid``: the primary family was tested on
+    always-valid p-values at ``alpha`` (:func:`adjust_for_multiplicity`); the rule says so."""
     verdicts = {a: _verdict(a, [r for r in metric_rows if r["arm"] == a and r["primary"]],
                             [g for g in guard_rows if g["arm"] == a], plan) for a in treat}
     ship_arms = [a for a, d in verdicts.items() if d["ship"]]
@@ -305,7 +318,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
     estimate = {r["arm"]: r["abs_effect"] for r in metric_rows if r["metric"] == name}
     sign = -1.0 if alternative == "smaller" else 1.0
     ranked = sorted(ship_arms, key=lambda a: -sign * (estimate.get(a) or 0.0))
-    pairwise = (compare_arms(first, per_arm, ranked, confidence, plan.nominal_alpha, alternative)
+    level = alpha if always_valid else plan.nominal_alpha
+    pairwise = (compare_arms(first, per_arm, ranked, confidence, level, alternative)
                 if len(ranked) >= 2 and first is not None and per_arm is not None else [])
     runner = next((p for p in pairwise if p["arm"] == ranked[0] and p["versus"] == ranked[1]), None) if pairwise else None
     watch = [{"metric": g["metric"], "arm": g["arm"], "abs_effect": g["abs_effect"], "abs_ci": g["abs_ci"],
@@ -315,7 +329,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
                                         else "do not ship")
     decision = {
         "rule": ("ship an arm only if a primary (success) metric improved significantly (Holm-adjusted "
-                 f"p < {plan.nominal_alpha:.4g}{' at this look' if interim else ''}, "
+                 + (f"always-valid two-sided p < {alpha:g}, valid at any look" if always_valid else
+                    f"p < {plan.nominal_alpha:.4g}{' at this look' if interim else ''}") + ", "
                  f"effect {'< 0' if alternative == 'smaller' else '> 0'}) and every guardrail is "
                  f"non-inferior (one-sided p < {alpha / 2:g} against its margin); of several qualifying arms, "
                  f"the best estimate of the primary metric {name or ''} (arms compared pairwise, Holm-adjusted)"),

@@ -70,6 +70,9 @@ def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR")
     if not body:
         return ""
     level = f"{100 * (1 - alpha):g}%" if isinstance(alpha, (int, float)) else ""
+    if any(r.get("decision_p_value") == "always-valid" for r in rows):
+        method += (". The decision tests the primary metrics on these always-valid p-values ([analysis] decision = "
+                   "\"always-valid\"; Holm-adjusted in the primary table)")
     return ("<h3>Always-valid monitoring</h3>"
             + table(["Metric", "Arm", "Effect", f"Fixed-horizon {ci_label(rows)}", "p (fixed horizon)",
                      f"Always-valid {level} interval", "Always-valid p (two-sided)"], body)

@@ -226,6 +226,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # where the confidence sequence is narrowest (GrowthBook's default tuning, 5,000).
         "always_valid": Field("bool", default=False),
         "always_valid_tuning_n": Field("int", default=5000, check=positive("5000")),
+        # Which p-values the ship decision tests the primary metrics on: the fixed-horizon (or planned-look)
+        # ones, or the always-valid ones (needs always_valid = true), which may be read at any look.
+        "decision": Field("str", default="fixed-horizon", check=one_of("fixed-horizon", "always-valid")),
     },
     "targeting": {
         "features": Field("str_list", default=[]),
@@ -348,6 +351,9 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
             raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
         if an.get("control") and an["control"] not in w:
             raise SpecError(f"{label}: [analysis] weights has no entry for control {an['control']!r}; add it")
+    if an and an.get("decision") == "always-valid" and not an.get("always_valid"):
+        raise SpecError(f"{label}: [analysis] decision = \"always-valid\" needs the always-valid intervals; "
+                        "add always_valid = true to [analysis]")
     if a is None and not an.get("control"):
         raise SpecError(
             f"{label}: no arms defined; add an [assignment] section, or [analysis] arm_column and control"

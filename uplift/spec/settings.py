@@ -130,6 +130,7 @@ class AnalysisSettings:
     prior_sd: float | None
     always_valid: bool
     always_valid_tuning_n: int
+    decision: str
 
 
 @dataclass(frozen=True)
