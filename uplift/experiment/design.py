@@ -55,6 +55,7 @@ from scipy import optimize, stats
 from uplift.errors import DataError, UserError
 from uplift.metrics.kinds import correlation, metric_class, metric_for, ratio_unit_variance
 from uplift.experiment.design_result import DesignResult, MetricDesign
+from uplift.experiment.looks import price_looks
 
 __all__ = [
     "DesignResult",
@@ -411,8 +412,11 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
                 "this design is rough (simulated power can fall a few points short); consider a larger control share"
             )
+    looks = None
     if d.looks > 1:
-        notes.append(f"[design] looks = {d.looks}: this is a fixed-horizon design; sequential looks are not priced in")
+        looks = price_looks(d, a_cmp, 2 if alternative == "two-sided" else 1, target, n_exact, inflow,
+                            spec.analysis.always_valid_tuning_n)
+        notes.append(looks["note"] + "; n above is the fixed-horizon design's (see looks)")
     method = (
         "two-sample z-test of the difference in means (unpooled variance); n solved exactly incl. the far tail "
         "(Brent), each arm rounded up; "
@@ -426,7 +430,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         multiple_arms=method_k if len(offers) > 1 else "none needed (one offer arm)", n_comparisons=len(offers),
         n_per_arm=n_arm, n_total=n_tot, n_total_exact=n_exact, mde=top.mde, mde_relative=top.mde_relative,
         power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
-        metrics=tuple(rows), notes=tuple(notes), method=method,
+        metrics=tuple(rows), notes=tuple(notes), method=method, looks=looks,
     )
 
 

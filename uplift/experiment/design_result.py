@@ -76,6 +76,9 @@ class DesignResult:
     metrics: tuple[MetricDesign, ...]
     notes: tuple[str, ...] = ()
     method: str = ""
+    looks: Mapping[str, Any] | None = None
+    """With [design] looks > 1: the price of the planned looks per spending family and of continuous
+    monitoring (:func:`uplift.experiment.looks.price_looks`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -107,6 +110,7 @@ class DesignResult:
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
             "method": self.method,
+            "looks": dict(self.looks) if self.looks else None,
         })
 
     def summary(self) -> str:
@@ -155,6 +159,16 @@ class DesignResult:
         for m in self.metrics:
             if m.note:
                 lines.append(f"  {m.name}: {m.note}")
+        if self.looks:
+            lk = self.looks
+            head = ("looks", "spending", "x fixed n", "max n total", "weeks")
+            body = [(str(lk["looks"]), f["method"].replace("Lan-DeMets alpha spending, ", "") + (" *" if f["chosen"] else ""),
+                     f"{f['inflation_factor']:.3f}", f"{f['n_total']:,}", _fmt(f["duration_weeks"])) for f in lk["families"]]
+            c = lk["continuous"]
+            body.append(("any", f"always-valid, continuous (tuned to {c['tuning_n']:,}; at most)", f"{c['inflation_factor']:.3f}",
+                         f"{c['n_total']:,}", _fmt(c["duration_weeks"])))
+            lines.append("The price of looking (* the spec's [design] spending):")
+            lines.append(text_table([head] + body))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"method: {self.method}")
         del p

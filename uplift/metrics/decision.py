@@ -4,7 +4,8 @@
   arm against control; with ``[design] alternative`` "larger"/"smaller" the p-value is one-sided.
 * Multiplicity: Holm (1979) across the primary family (primary metrics x arms),
   Benjamini-Hochberg (1995) across secondary metrics x arms.
-* Planned looks (``[design] looks``): Lan-DeMets O'Brien-Fleming-type boundaries; the primary
+* Planned looks (``[design] looks``): Lan-DeMets alpha-spending boundaries (``[design] spending``:
+  O'Brien-Fleming-type by default, Pocock-type or the power family); the primary
   family is tested at the look's nominal alpha and gets repeated confidence intervals
   ``estimate +- boundary_z x se`` (Jennison & Turnbull 2000, ch. 19).
 * Guardrails: each a one-sided non-inferiority test at alpha/2 against its margin; all must
@@ -32,7 +33,7 @@ from uplift.spec.settings import AnalysisSettings, DesignSettings
 from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.guardrails import guardrail_state, noninferiority
 from uplift.stats.multiplicity import benjamini_hochberg, holm
-from uplift.stats.sequential import obrien_fleming_boundaries
+from uplift.stats.sequential import spending_boundaries
 from uplift.stats.sequences import always_valid
 
 __all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "compare_arms", "decide",
@@ -53,8 +54,9 @@ class LookPlan:
 
 
 def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPlan:
-    """The group-sequential plan from ``[design] looks`` and ``current_look``
-    (:func:`uplift.stats.compare.obrien_fleming_boundaries`); a single look tests at ``alpha``.
+    """The group-sequential plan from ``[design] looks``, ``current_look``, ``spending`` (O'Brien-Fleming-type,
+    Pocock-type or power family), ``spending_rho`` and ``look_fractions``
+    (:func:`uplift.stats.sequential.spending_boundaries`); a single look tests at ``alpha``.
     A missing ``current_look`` with several looks is analysed as the final look (a note says so)."""
     looks = design.looks
     current = design.current_look
@@ -65,7 +67,7 @@ def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPla
     if current is None:
         current = looks
         notes.append(f"[design] looks = {looks} but current_look is not set: analysed as the final look")
-    bounds = obrien_fleming_boundaries(looks, alpha)
+    bounds = spending_boundaries(looks, alpha, design.spending, design.spending_rho, fractions=design.look_fractions or None)
     c_k = bounds.z[current - 1]
     nominal = bounds.nominal_alpha[current - 1]
     block = {

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS",
+__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "SPENDING_FAMILIES",
            "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
@@ -30,6 +30,10 @@ OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
 # listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
 # adds a new kind here too (tests/test_kinds.py checks the two agree).
 METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
+
+SPENDING_FAMILIES = ("obrien-fleming", "pocock", "power")
+"""[design] spending: the alpha-spending families of :mod:`uplift.stats.sequential` (tests/test_sequential.py
+checks the two lists agree)."""
 
 # Upper bounds that keep the work bounded (a typo such as 1e9 periods would otherwise run out of
 # memory or for hours). They are far above any real campaign:
@@ -47,7 +51,7 @@ MAX_BOOTSTRAP = 10_000
 class Field:
     """One key of a section: its type, whether it is required, its default and a range check."""
 
-    kind: str  # str, bool, int, number, str_list, weights, scalar, scalar_or_list
+    kind: str  # str, bool, int, number, str_list, number_list, weights, scalar, scalar_or_list
     required: bool = False
     default: Any = None
     check: Callable[[Any], str | None] | None = None  # returns the fix text if invalid
@@ -147,6 +151,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "weekly_inflow": Field("int", default=None, check=positive("5000")),
         "looks": Field("int", default=1, check=between(1, 100, "1")),
         "current_look": Field("int", default=None, check=positive("1")),
+        # Alpha spending over the planned looks (uplift.stats.sequential): "obrien-fleming" (little early),
+        # "pocock" (about equal at every look) or "power" (alpha x t^spending_rho); look_fractions places the
+        # looks at these shares of the final sample (increasing, the last 1), default equally spaced.
+        "spending": Field("str", default="obrien-fleming", check=one_of(*SPENDING_FAMILIES)),
+        "spending_rho": Field("number", default=3.0, check=positive("3")),
+        "look_fractions": Field("number_list", default=[]),
         # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
         "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
     },
@@ -302,6 +312,12 @@ def check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
         if len(set(value)) != len(value):
             raise SpecError(bad + "lists a name twice; list each name once")
         return list(value)
+    if kind == "number_list":
+        ok = isinstance(value, list) and all(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+                                             for v in value)
+        if not ok:
+            raise SpecError(bad + f"must be a list of numbers; write e.g. {key} = [0.5, 1.0]")
+        return [float(v) for v in value]
     if kind == "scalar_or_list":
         ok = is_scalar(value) or (isinstance(value, list) and all(is_scalar(v) for v in value))
         if not ok:
@@ -396,6 +412,18 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
     d = s.get("design", {})
     if d and d.get("current_look") and d["current_look"] > d["looks"]:
         raise SpecError(f"{label}: [design] current_look = {d['current_look']} exceeds looks = {d['looks']}; raise looks")
+    fr = d.get("look_fractions") if d else None
+    if fr:
+        shown = "[" + ", ".join(f"{v:g}" for v in fr) + "]"
+        if len(fr) != d["looks"]:
+            raise SpecError(f"{label}: [design] look_fractions = {shown} has {len(fr)} looks but looks = {d['looks']}; "
+                            "give one share of the final sample per look")
+        if any(not 0 < v <= 1 for v in fr) or abs(fr[-1] - 1) > 1e-12:
+            raise SpecError(f"{label}: [design] look_fractions = {shown} must be shares of the final sample in (0, 1] "
+                            "ending at 1, e.g. [0.25, 0.5, 1.0]")
+        if any(b <= a for a, b in zip(fr, fr[1:])):
+            raise SpecError(f"{label}: [design] look_fractions = {shown} is out of order; list the looks in time "
+                            "order, each later look with a larger share, e.g. [0.25, 0.5, 1.0]")
     if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
         raise SpecError(f"{label}: [design] give mde_relative or mde_absolute, not both; remove one")
     if not exp["name"].replace("-", "").replace("_", "").replace(".", "").isalnum():

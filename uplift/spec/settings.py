@@ -112,6 +112,9 @@ class DesignSettings:
     looks: int
     current_look: int | None
     cuped_rho: float | None
+    spending: str
+    spending_rho: float
+    look_fractions: tuple[float, ...]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AlwaysValid", "always_valid", "crossed", "look_history", "mixture_rho", "mixture_variance", "running"]
+from scipy import optimize
+from scipy import stats as st
+
+__all__ = ["AlwaysValid", "always_valid", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
+           "mixture_variance", "running"]
 
 
 def mixture_rho(alpha: float, tuning_n: int) -> float:
@@ -121,3 +125,22 @@ def look_history(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                                  int(av["tuning_n"]), (float(av["ci"][0]), float(av["ci"][1])), float(av["p_value"]),
                                  float("nan")))
     return running(looks)
+
+
+def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n: int, sides: int = 2) -> float:
+    """The sample size, over the fixed design's ``n_fixed`` (both arms), at which the always-valid interval
+    of the last look excludes 0 with probability ``power`` for the effect the fixed design detects:
+    the ratio ``r`` solving ``sqrt(r) (z_{1-alpha/sides} + z_power) = c(r n_fixed) + z_power`` with
+    ``c(n) = sqrt((1 + n rho^2) / (n rho^2) (log(1 + n rho^2) - 2 log alpha))`` the half-width in se units
+    (module docstring). An upper bound on the cost of continuous monitoring: a campaign stopped at the
+    first crossing, at any earlier look, only gains power."""
+    zf = float(st.norm.isf(alpha / sides) + st.norm.ppf(power))
+    zb = float(st.norm.ppf(power))
+    rho2 = mixture_rho(alpha, tuning_n) ** 2
+
+    def gap(r: float) -> float:
+        n = r * n_fixed
+        c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
+        return math.sqrt(r) * zf - c - zb
+
+    return float(optimize.brentq(gap, 1.0, 1e4, xtol=1e-10))
