@@ -151,14 +151,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "weekly_inflow": Field("int", default=None, check=positive("5000")),
         "looks": Field("int", default=1, check=between(1, 100, "1")),
         "current_look": Field("int", default=None, check=positive("1")),
+        # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
+        "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
         # Alpha spending over the planned looks (uplift.stats.sequential): "obrien-fleming" (little early),
         # "pocock" (about equal at every look) or "power" (alpha x t^spending_rho); look_fractions places the
         # looks at these shares of the final sample (increasing, the last 1), default equally spaced.
         "spending": Field("str", default="obrien-fleming", check=one_of(*SPENDING_FAMILIES)),
         "spending_rho": Field("number", default=3.0, check=positive("3")),
         "look_fractions": Field("number_list", default=[]),
-        # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
-        "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
     },
     "metrics": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
