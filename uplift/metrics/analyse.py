@@ -150,6 +150,17 @@ class MetricsResult:
             roi = r.get("roi", {})
             lines.append(f"ROI {arm}: {num(roi.get('estimate'))} {ci(roi.get('ci'))}; "
                          f"net incremental profit scaled {num(r.get('scaled', {}).get('net_incremental_profit', {}).get('estimate'))}")
+            post = ((r.get("bayes") or {}).get("scaled") or {}).get("net_incremental_profit")
+            if post:
+                lines.append(f"  P(net incremental profit > 0) {post['prob_positive']:.1%}; expected loss if shipped "
+                             f"{num(post['expected_loss_ship'])}, if not shipped {num(post['expected_loss_not_ship'])} "
+                             "(eligible population)")
+        for r in self.metrics:
+            if r.get("bayes"):
+                lines.append(f"Chance to beat control: {r['metric']} ({r['arm']}) {r['bayes']['chance_to_win']:.1%}")
+            if r.get("always_valid"):
+                lines.append(f"Always-valid: {r['metric']} ({r['arm']}) {ci(r['always_valid']['ci'])}, "
+                             f"p {r['always_valid']['p_value']:.3g}")
         lines.append(f"Sequential: {self.sequential.get('method')}")
         d = self.decision
         lines.append(f"Decision: {'SHIP' if d.get('ship') else 'do not ship'} - {d.get('rule')}")
