@@ -4,9 +4,9 @@ References, all independent of the code under test:
 
 * the posterior, P(effect > 0) and both expected losses are integrated numerically (scipy ``quad``)
   from the prior density times the normal likelihood, not from the conjugate formulas;
-* the expected loss of shipping equals the risk as gbstats computes it (P(effect < 0) x the mean of
-  the effect truncated below 0; gbstats is not installed here, so its published formula is applied
-  with scipy's ``truncnorm``: GrowthBook, packages/stats/gbstats/bayesian/tests.py, ``risk``);
+* the expected losses equal gbstats' published test values where the models agree (its Gaussian test's
+  risk on the absolute difference under a flat prior), and its risk formula (P(effect < 0) x the mean of
+  the effect truncated below 0) applied with scipy's ``truncnorm`` (gbstats is not installed here);
 * flat-prior credible intervals cover the true effect at their nominal rate (simulation from raw data).
 """
 
@@ -19,7 +19,7 @@ import pytest
 from scipy import integrate
 from scipy import stats as st
 
-from uplift.data.moments import block_moments
+from uplift.data.moments import SampleMean, block_moments
 from uplift.errors import SpecError
 from uplift.metrics.analyse import analyse_metrics
 from uplift.spec import load_spec
@@ -97,6 +97,21 @@ def test_expected_loss_equals_gbstats_risk_formula(est, se, m0, s0):
     mean_pos = st.truncnorm.mean((0 - m) / s, np.inf, loc=m, scale=s)
     assert post.loss_if_positive_chosen() == pytest.approx(-p_neg * mean_neg, rel=1e-7, abs=1e-12)
     assert post.loss_if_negative_chosen() == pytest.approx((1 - p_neg) * mean_pos, rel=1e-7, abs=1e-12)
+
+
+def test_expected_losses_equal_gbstats_published_test_values():
+    """gbstats' own test (GrowthBook, packages/stats/tests/bayesian/test_tests.py, test_bayesian_gaussian_ab_test):
+    control sum 100, sum of squares 1002.25, n 10; treatment 105, 1111.5, 10; flat prior. Its risk, on the
+    absolute difference, is [0.51256, 0.01256] (choosing control, choosing treatment), to 5 decimals. Here the
+    comparison's own estimate and se (Welch), a flat prior, and the two expected losses. (Its chance to win and
+    interval are of a log-normal model of the relative lift, which is not this model.)"""
+    control = SampleMean(10, 100 / 10, (1002.25 - 100**2 / 10) / 9)
+    treatment = SampleMean(10, 105 / 10, (1111.5 - 105**2 / 10) / 9)
+    comp = compare.compare_means(treatment, control)
+    post = normal_posterior(comp.estimate, comp.se, NormalPrior(0.0, math.inf, "flat"))
+    d = post.to_dict(0.95)
+    assert round(d["expected_loss_not_ship"], 5) == 0.51256
+    assert round(d["expected_loss_ship"], 5) == 0.01256
 
 
 def test_partial_expectation_by_monte_carlo():
