@@ -205,3 +205,95 @@ def test_an_always_valid_decision_without_the_intervals_is_one_clear_line(demo_s
         load_spec(p)
     msg = str(e.value)
     assert "\n" not in msg and "[analysis] decision" in msg and "always_valid = true" in msg and str(p) in msg
+
+
+# --------------------------------------------------------------------------- uplift monitor: the look history from weekly results.json
+
+
+@pytest.fixture(scope="module")
+def weekly(demo_spec, simulation, tmp_path_factory):
+    """Three weekly results.json of the simulated campaign (growing data), oldest first."""
+    import json
+
+    folder = tmp_path_factory.mktemp("weekly")
+    out = simulation.outcomes
+    paths = []
+    for k, as_of in ((1, "2026-01-12"), (2, "2026-01-19"), (3, "2026-01-26")):
+        r = analyse_metrics(demo_spec, out.iloc[: len(out) * k // 3]).to_dict()
+        r.update(experiment=demo_spec.name, provenance={"data_as_of": as_of})
+        p = folder / f"week{k}.json"
+        p.write_text(json.dumps(r), encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+def _run(capsys, argv):
+    from uplift.cli import main
+
+    capsys.readouterr()
+    rc = main(argv)
+    return rc, capsys.readouterr()
+
+
+def test_monitor_prints_the_look_history(weekly, capsys):
+    import json
+
+    rc, cap = _run(capsys, ["monitor", *map(str, weekly), "--json"])
+    assert rc == 0, cap.err
+    h = json.loads(cap.out)
+    rows = [json.loads(p.read_text())["metrics"] for p in weekly]
+    for row in h["rows"]:
+        same = [next(r for r in rs if r["metric"] == row["metric"] and r["arm"] == row["arm"]) for rs in rows]
+        expected = [{**x, "file": str(p)} for x, p in zip(look_history(same), weekly)]
+        assert row["history"] == json.loads(json.dumps(expected))
+        widths = [x["ci"][1] - x["ci"][0] for x in row["history"]]
+        assert widths == sorted(widths, reverse=True)  # the running interval only narrows
+    rc, cap = _run(capsys, ["monitor", *map(str, weekly)])
+    assert rc == 0 and "look  3" in cap.out and "always-valid [" in cap.out
+
+
+def _bad(capsys, argv, *names):
+    rc, cap = _run(capsys, argv)
+    assert rc == 2, cap
+    lines = cap.err.strip("\n").split("\n")
+    assert len(lines) == 1 and lines[0].startswith("uplift monitor: error: ") and "Traceback" not in cap.err
+    for n in names:
+        assert n in lines[0], lines[0]
+
+
+def test_monitor_refuses_looks_out_of_order(weekly, capsys):
+    _bad(capsys, ["monitor", str(weekly[0]), str(weekly[2]), str(weekly[1])], str(weekly[1]), "out of order", "oldest first")
+
+
+def test_monitor_refuses_bad_files(weekly, capsys, tmp_path):
+    import json
+
+    r = json.loads(weekly[1].read_text())
+    for row in r["metrics"]:
+        row.pop("always_valid")
+    no_av = tmp_path / "no_av.json"
+    no_av.write_text(json.dumps(r))
+    _bad(capsys, ["monitor", str(weekly[0]), str(no_av)], str(no_av), "always_valid = true")
+    r = json.loads(weekly[1].read_text())
+    r["experiment"] = "another"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(r))
+    _bad(capsys, ["monitor", str(weekly[0]), str(other)], str(other), "another", "one experiment")
+    r = json.loads(weekly[1].read_text())
+    for row in r["metrics"]:
+        row["always_valid"]["tuning_n"] = 100_000
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps(r))
+    _bad(capsys, ["monitor", str(weekly[0]), str(tuned)], str(tuned), "tuning_n", "always_valid_tuning_n")
+    r = json.loads(weekly[1].read_text())
+    r["provenance"]["data_as_of"] = "2025-12-01"
+    early = tmp_path / "early.json"
+    early.write_text(json.dumps(r))
+    _bad(capsys, ["monitor", str(weekly[0]), str(early)], str(early), "before", "out of order")
+    text = tmp_path / "x.json"
+    text.write_text("not json")
+    _bad(capsys, ["monitor", str(text)], str(text), "JSON")
+    _bad(capsys, ["monitor", str(tmp_path / "missing.json")], "missing.json", "not found")
+    notres = tmp_path / "list.json"
+    notres.write_text("[1, 2]")
+    _bad(capsys, ["monitor", str(notres)], str(notres), "results.json")
