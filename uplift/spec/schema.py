@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -421,7 +422,7 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
         if any(not 0 < v <= 1 for v in fr) or abs(fr[-1] - 1) > 1e-12:
             raise SpecError(f"{label}: [design] look_fractions = {shown} must be shares of the final sample in (0, 1] "
                             "ending at 1, e.g. [0.25, 0.5, 1.0]")
-        if any(b <= a for a, b in zip(fr, fr[1:])):
+        if any(b <= a for a, b in itertools.pairwise(fr)):
             raise SpecError(f"{label}: [design] look_fractions = {shown} is out of order; list the looks in time "
                             "order, each later look with a larger share, e.g. [0.25, 0.5, 1.0]")
     if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
