@@ -764,3 +764,17 @@ def test_bad_value_found_during_full_render_writes_nothing(data, tmp_path, capsy
     out = tmp_path / "report"
     argv = ["readout", str(write_spec(tmp_path)), "--outcomes", str(src), "--out", str(out), "-q"]
     run_bad(capsys, argv, ["converted", "0 and 1"], [out])
+
+
+# --------------------------------------------------------------------------- priors and looks (the Bayesian view, planned looks)
+
+
+@pytest.mark.parametrize("extra,names", [
+    ("[analysis]\nprior_sd = 0\n", ["[analysis] prior_sd", "above 0"]),
+    ("[economics]\nprofit_prior_sd = -2.5\n", ["[economics] profit_prior_sd", "above 0"]),
+    ("[design]\nlooks = 3\nlook_fractions = [0.6, 0.4, 1.0]\n", ["[design] look_fractions", "out of order"]),
+])
+def test_priors_and_looks(data, tmp_path, capsys, extra, names):
+    spec = write_spec(tmp_path, extra)
+    out = tmp_path / "report"
+    run_bad(capsys, readout_args(spec, data["root"] / "outcomes.parquet", out), [str(spec), *names], [out])

@@ -21,7 +21,7 @@ from uplift.text import one_line
 
 __all__ = ["main", "COMMANDS", "add_common", "whole_number"]
 
-COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "target", "rules")
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "monitor", "target", "rules")
 
 
 class _Parser(argparse.ArgumentParser):

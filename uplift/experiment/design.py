@@ -57,6 +57,7 @@ import pandas as pd
 
 from uplift.errors import DataError, UserError
 from uplift.experiment.design_result import DesignResult, MetricDesign, judge_feasibility
+from uplift.experiment.looks import price_looks
 from uplift.experiment.power import alpha_per_comparison, mde_at_n, power_at, power_z, sample_size, unit_variance
 from uplift.metrics.kinds import correlation, metric_for, ratio_unit_variance
 
@@ -264,8 +265,11 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
                 "this design is rough (simulated power can fall a few points short); consider a larger control share"
             )
+    looks = None
     if d.looks > 1:
-        notes.append(f"[design] looks = {d.looks}: this is a fixed-horizon design; sequential looks are not priced in")
+        looks = price_looks(d, a_cmp, 2 if alternative == "two-sided" else 1, target, n_exact, inflow,
+                            spec.analysis.always_valid_tuning_n)
+        notes.append(looks["note"] + "; n above is the fixed-horizon design's (see looks)")
     method = (
         "two-sample z-test of the difference in means (unpooled variance); n solved exactly incl. the far tail "
         "(Brent), each arm rounded up; "
@@ -284,6 +288,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         data_as_of=spec.experiment.data_as_of,
         curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),
         guardrails=guardrail_power(spec.guardrails, pop, weights, control, alpha, target, n_tot, eligible),
+        looks=looks,
     )
 
 

@@ -85,6 +85,9 @@ class DesignResult:
     curves: tuple[Mapping[str, Any], ...] = ()
     guardrails: tuple[Mapping[str, Any], ...] = ()
     window_days: int | None = None
+    looks: Mapping[str, Any] | None = None
+    """With [design] looks > 1: the price of the planned looks per spending family and of continuous
+    monitoring (:func:`uplift.experiment.looks.price_looks`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -134,6 +137,7 @@ class DesignResult:
             "exclusions": {"waterfall": [dict(r) for r in self.waterfall]} if self.waterfall else None,
             "guardrails": [dict(g) for g in self.guardrails],
             "curves": [dict(c) for c in self.curves],
+            "looks": dict(self.looks) if self.looks else None,
         })
 
     def summary(self) -> str:
@@ -204,6 +208,16 @@ class DesignResult:
                                _pct(g.get("power")), _fmt(g.get("margin_at_power"))))
             lines.append(text_table(rows_g))
             lines += [f"  {g['guardrail']}: {g['note']}" for g in self.guardrails if g.get("note")]
+        if self.looks:
+            lk = self.looks
+            head = ("looks", "spending", "x fixed n", "max n total", "weeks")
+            body = [(str(lk["looks"]), f["method"].replace("Lan-DeMets alpha spending, ", "") + (" *" if f["chosen"] else ""),
+                     f"{f['inflation_factor']:.3f}", f"{f['n_total']:,}", _fmt(f["duration_weeks"])) for f in lk["families"]]
+            c = lk["continuous"]
+            body.append(("any", f"always-valid, continuous (tuned to {c['tuning_n']:,}; at most)", f"{c['inflation_factor']:.3f}",
+                         f"{c['n_total']:,}", _fmt(c["duration_weeks"])))
+            lines.append("The price of looking (* the spec's [design] spending):")
+            lines.append(text_table([head] + body))
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"method: {self.method}")
         del p

@@ -150,6 +150,17 @@ class MetricsResult:
             roi = r.get("roi", {})
             lines.append(f"ROI {arm}: {num(roi.get('estimate'))} {ci(roi.get('ci'))}; "
                          f"net incremental profit scaled {num(r.get('scaled', {}).get('net_incremental_profit', {}).get('estimate'))}")
+            post = ((r.get("bayes") or {}).get("scaled") or {}).get("net_incremental_profit")
+            if post:
+                lines.append(f"  P(net incremental profit > 0) {post['prob_positive']:.1%}; expected loss if shipped "
+                             f"{num(post['expected_loss_ship'])}, if not shipped {num(post['expected_loss_not_ship'])} "
+                             "(eligible population)")
+        for r in self.metrics:
+            if r.get("bayes"):
+                lines.append(f"Chance to beat control: {r['metric']} ({r['arm']}) {r['bayes']['chance_to_win']:.1%}")
+            if r.get("always_valid"):
+                lines.append(f"Always-valid: {r['metric']} ({r['arm']}) {ci(r['always_valid']['ci'])}, "
+                             f"p {r['always_valid']['p_value']:.3g}")
         lines.append(f"Sequential: {self.sequential.get('method')}")
         d = self.decision
         lines.append(f"Decision: {'SHIP' if d.get('ship') else 'do not ship'} - {d.get('rule')}")
@@ -371,11 +382,13 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     per_arm = {a: pool(v for k, v in cells.items() if k[0] == a) for a in arms_order}
 
     looks = decision.look_plan(spec.design, alpha, notes)
-    metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks)
-    decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative)
+    metric_rows = decision.metric_rows(spec.metrics, per_arm, treat_arms, control, confidence, alternative, looks,
+                                       analysis=spec.analysis, alpha=alpha)
+    by_av = spec.analysis.decision == "always-valid"
+    decision.adjust_for_multiplicity(metric_rows, looks, alpha, alternative, always_valid=by_av)
     guard_rows = decision.guardrail_rows(spec.guardrails, per_arm, treat_arms, control, confidence, alpha)
     verdict = decision.decide(metric_rows, guard_rows, treat_arms, looks, alpha, alternative,
-                              metrics=spec.metrics, per_arm=per_arm, confidence=confidence)
+                              metrics=spec.metrics, per_arm=per_arm, confidence=confidence, always_valid=by_av)
 
     funnel = funnel_effects(plan["funnel_stages"], per_arm, arms_order, treat_arms, control, confidence, notes)
     primary = next((metric_for(m) for m in spec.metrics if m.primary), None)

@@ -32,11 +32,12 @@ from uplift.data.facts import NET_PROFIT, PRODUCTS_AFTER  # derived columns: res
 from uplift.metrics.valuation import Valuation, interval
 from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
+from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.multiplicity import benjamini_hochberg
 
 __all__ = [
     "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects", "delta_interval",
-    "incremental_roi", "crosssell_catalogue", "finance_valuations", "net_value_weights",
+    "incremental_roi", "crosssell_catalogue", "finance_valuations", "net_value_weights", "profit_posteriors",
 ]
 
 
@@ -265,12 +266,43 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
         res = _roi_of_arm(valuations[a], per_arm[a], per_arm[control], cols, covariate, N, confidence, z)
         res["estimator"] = estimator
         res["valuation"] = valuations[a].to_dict()
+        res["bayes"] = profit_posteriors(res, valuations[a], N, confidence,
+                                         econ.profit_prior_mean if econ is not None else 0.0,
+                                         econ.profit_prior_sd if econ is not None else None)
         if covariate:
             unadj = _roi_of_arm(raw[a], per_arm[a], per_arm[control], cols, "", N, confidence, z)
             res["unadjusted"] = {k: unadj[k] for k in ("incremental_revenue", "incremental_profit", "net_incremental_profit",
                                                        "roi", "value_per_incremental_conversion") if k in unadj}
             res["unadjusted"]["scaled"] = unadj["scaled"]
         out["per_arm"][a] = res
+    return out
+
+
+def profit_posteriors(res: Mapping[str, Any], val: Valuation, N: float, confidence: float, prior_mean: float,
+                      prior_sd: float | None) -> dict[str, Any]:
+    """The Bayesian view of one arm's money (:mod:`uplift.stats.bayes`), from the estimate and se finance
+    already computed (``res``, the block of :func:`_roi_of_arm`), never re-estimated: the normal posterior
+    of the net incremental profit (after campaign cost) and of the incremental profit (before it) per
+    treated customer, each scaled by the fixed N to the eligible population; P(profit > 0), the
+    expected loss of shipping ``E[max(-profit, 0)]`` and of not shipping ``E[max(profit, 0)]``. The prior of
+    the net incremental profit per treated customer is [economics] profit_prior_mean / profit_prior_sd; without
+    profit_prior_sd, and always for the profit before campaign cost, it is the unit-information prior
+    (:func:`uplift.stats.bayes.unit_information_prior`, n = the customers of arm and control). Each block
+    states its prior."""
+    out: dict[str, Any] = {"per_treated_customer": {}, "scaled": {},
+                           "prior_applies_to": "[economics] profit_prior_mean / profit_prior_sd: the net incremental "
+                                               "profit per treated customer (scaled by N for the eligible population); "
+                                               "the incremental profit before campaign cost takes the unit-information prior"}
+    n = int(val.n_arm + val.n_control)
+    for key in ("net_incremental_profit", "incremental_profit"):
+        block = res.get(key) or {}
+        est, se = block.get("estimate"), block.get("se")
+        if est is None or se is None or not se > 0:
+            continue
+        mean, sd = (prior_mean, prior_sd) if key == "net_incremental_profit" else (0.0, None)
+        post = normal_posterior(est, se, prior_for(se, n, mean, sd, "[economics] profit_prior_sd"))
+        out["per_treated_customer"][key] = post.to_dict(confidence)
+        out["scaled"][key] = post.scaled(N).to_dict(confidence)
     return out
 
 

@@ -4,7 +4,8 @@
   arm against control; with ``[design] alternative`` "larger"/"smaller" the p-value is one-sided.
 * Multiplicity: Holm (1979) across the primary family (primary metrics x arms),
   Benjamini-Hochberg (1995) across secondary metrics x arms.
-* Planned looks (``[design] looks``): Lan-DeMets O'Brien-Fleming-type boundaries; the primary
+* Planned looks (``[design] looks``): Lan-DeMets alpha-spending boundaries (``[design] spending``:
+  O'Brien-Fleming-type by default, Pocock-type or the power family); the primary
   family is tested at the look's nominal alpha and gets repeated confidence intervals
   ``estimate +- boundary_z x se`` (Jennison & Turnbull 2000, ch. 19).
 * Guardrails: each a one-sided non-inferiority test at alpha/2 against its margin; all must
@@ -28,10 +29,12 @@ from typing import Any, Mapping, Sequence
 from uplift.data.moments import Moments
 from uplift.metrics.base import unadjusted_block
 from uplift.metrics.kinds import metric_for
-from uplift.spec.settings import DesignSettings
+from uplift.spec.settings import AnalysisSettings, DesignSettings
+from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.guardrails import guardrail_state, noninferiority
 from uplift.stats.multiplicity import benjamini_hochberg, holm
-from uplift.stats.sequential import obrien_fleming_boundaries
+from uplift.stats.sequential import spending_boundaries
+from uplift.stats.sequences import always_valid
 
 __all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "compare_arms", "decide",
            "watch_text"]
@@ -51,8 +54,9 @@ class LookPlan:
 
 
 def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPlan:
-    """The group-sequential plan from ``[design] looks`` and ``current_look``
-    (:func:`uplift.stats.compare.obrien_fleming_boundaries`); a single look tests at ``alpha``.
+    """The group-sequential plan from ``[design] looks``, ``current_look``, ``spending`` (O'Brien-Fleming-type,
+    Pocock-type or power family), ``spending_rho`` and ``look_fractions``
+    (:func:`uplift.stats.sequential.spending_boundaries`); a single look tests at ``alpha``.
     A missing ``current_look`` with several looks is analysed as the final look (a note says so)."""
     looks = design.looks
     current = design.current_look
@@ -63,7 +67,7 @@ def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPla
     if current is None:
         current = looks
         notes.append(f"[design] looks = {looks} but current_look is not set: analysed as the final look")
-    bounds = obrien_fleming_boundaries(looks, alpha)
+    bounds = spending_boundaries(looks, alpha, design.spending, design.spending_rho, fractions=design.look_fractions or None)
     c_k = bounds.z[current - 1]
     nominal = bounds.nominal_alpha[current - 1]
     block = {
@@ -76,12 +80,17 @@ def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPla
 
 
 def metric_rows(metrics: Sequence[Any], per_arm: Mapping[str, Moments], treat: Sequence[str], control: str,
-                confidence: float, alternative: str, plan: LookPlan) -> list[dict]:
+                confidence: float, alternative: str, plan: LookPlan, analysis: AnalysisSettings | None = None,
+                alpha: float = 0.05) -> list[dict]:
     """One results row per (metric, offer arm): the comparison by the metric's kind, the unadjusted
     comparison beside a CUPED one, and the primary family's repeated interval at an interim look.
 
     ``metrics`` are the spec's ``[[metrics]]`` entries (:class:`uplift.spec.MetricSpec`).
     With a one-sided ``alternative`` the row's ``p_value`` is one-sided (``p_value_two_sided`` kept).
+    Given ``analysis``, from the comparison's own estimate and se (nothing re-estimated): each primary
+    row's ``bayes`` block (chance to beat control and expected losses, :mod:`uplift.stats.bayes`, prior
+    ``[analysis] prior_mean`` / ``prior_sd``) and, with ``[analysis] always_valid``, every row's
+    ``always_valid`` interval and p-value at two-sided ``alpha`` (:mod:`uplift.stats.sequences`).
     """
     rows: list[dict] = []
     ctrl = per_arm[control]
@@ -101,21 +110,48 @@ def metric_rows(metrics: Sequence[Any], per_arm: Mapping[str, Moments], treat: S
                        description=m.description, display=metric.display)
             if m.primary and plan.boundary_z is not None:
                 row["sequential_ci"] = [comp.estimate - plan.boundary_z * comp.se, comp.estimate + plan.boundary_z * comp.se]
+            if analysis is not None:
+                _add_views(row, comp.estimate, comp.se, comp.n_treatment + comp.n_control, m.primary, analysis,
+                           confidence, alternative, alpha)
             rows.append(row)
     return rows
 
 
-def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str) -> None:
+def _add_views(row: dict, estimate: float, se: float, n: int, primary: bool, analysis: AnalysisSettings,
+               confidence: float, alternative: str, alpha: float) -> None:
+    """The Bayesian view (primary rows) and the always-valid interval (when switched on) of one row."""
+    ok = math.isfinite(estimate) and math.isfinite(se) and se > 0
+    if primary and ok:
+        prior = prior_for(se, n, analysis.prior_mean, analysis.prior_sd, "[analysis] prior_sd")
+        row["bayes"] = normal_posterior(estimate, se, prior).to_dict(
+            confidence, "smaller" if alternative == "smaller" else "larger")
+    if analysis.always_valid:
+        row["always_valid"] = always_valid(estimate, se, n, alpha, analysis.always_valid_tuning_n).to_dict() if ok else None
+
+
+def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str,
+                            always_valid: bool = False) -> None:
     """Adjust the p-values of ``rows`` in place: Holm across the primary family (tested at the
     look's nominal alpha), Benjamini-Hochberg across the secondary metrics (at ``alpha``); mark
-    each row ``significant`` and ``improved`` (significant in the direction of ``alternative``)."""
+    each row ``significant`` and ``improved`` (significant in the direction of ``alternative``).
+    With ``always_valid`` (``[analysis] decision = "always-valid"``) the primary family is tested on
+    its rows' two-sided always-valid p-values (Holm, at ``alpha``, valid at any look; rows need
+    their ``always_valid`` block) and each primary row's ``decision_p_value`` says so."""
     prim = [i for i, r in enumerate(rows) if r["primary"]]
     sec = [i for i, r in enumerate(rows) if not r["primary"]]
+
+    def p_of(r: Mapping[str, Any]) -> float | None:
+        if always_valid and r["primary"]:
+            return (r.get("always_valid") or {}).get("p_value")
+        return r["p_value"]
+
     for idxs, fn, name in ((prim, holm, "holm"), (sec, benjamini_hochberg, "benjamini-hochberg")):
-        adj = fn([rows[i]["p_value"] for i in idxs])
+        adj = fn([p_of(rows[i]) for i in idxs])
         for i, p in zip(idxs, adj):
             r = rows[i]
-            level = plan.nominal_alpha if r["primary"] else alpha
+            level = (alpha if always_valid else plan.nominal_alpha) if r["primary"] else alpha
+            if r["primary"]:
+                r["decision_p_value"] = "always-valid" if always_valid else "fixed-horizon"
             r["p_value_adjusted"] = p
             r["adjustment"] = name
             r["adjustment_family_size"] = len(idxs)
@@ -266,7 +302,7 @@ def _headline(per_arm: Mapping[str, Mapping[str, Any]], ranked: Sequence[str], p
 
 def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mapping[str, Any]], treat: Sequence[str],
            plan: LookPlan, alpha: float, alternative: str, *, metrics: Sequence[Any] = (),
-           per_arm: Mapping[str, Moments] | None = None, confidence: float = 0.95) -> dict:
+           per_arm: Mapping[str, Moments] | None = None, confidence: float = 0.95, always_valid: bool = False) -> dict:
     """The pre-registered rule, per arm: ship an arm only if a primary metric improved
     significantly (Holm-adjusted, at the look's nominal alpha) and no guardrail failed; do not
     ship it when a guardrail failed or a primary metric is significantly worse; otherwise
@@ -274,7 +310,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
     direction) and, given ``metrics`` and ``per_arm``, compared pairwise (:func:`compare_arms`).
     The top-level ``ship``, ``ship_arms``, ``success_metrics_improved`` and ``guardrails_failed``
     keep their meaning (ship_arms: every arm meeting the rule); ``recommended_arm`` names the one
-    to ship and ``headline`` says it all in words."""
+    to ship and ``headline`` says it all in words. ``always_valid``: the primary family was tested on
+    always-valid p-values at ``alpha`` (:func:`adjust_for_multiplicity`); the rule says so."""
     verdicts = {a: _verdict(a, [r for r in metric_rows if r["arm"] == a and r["primary"]],
                             [g for g in guard_rows if g["arm"] == a], plan) for a in treat}
     ship_arms = [a for a, d in verdicts.items() if d["ship"]]
@@ -283,7 +320,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
     estimate = {r["arm"]: r["abs_effect"] for r in metric_rows if r["metric"] == name}
     sign = -1.0 if alternative == "smaller" else 1.0
     ranked = sorted(ship_arms, key=lambda a: -sign * (estimate.get(a) or 0.0))
-    pairwise = (compare_arms(first, per_arm, ranked, confidence, plan.nominal_alpha, alternative)
+    level = alpha if always_valid else plan.nominal_alpha
+    pairwise = (compare_arms(first, per_arm, ranked, confidence, level, alternative)
                 if len(ranked) >= 2 and first is not None and per_arm is not None else [])
     runner = next((p for p in pairwise if p["arm"] == ranked[0] and p["versus"] == ranked[1]), None) if pairwise else None
     watch = [{"metric": g["metric"], "arm": g["arm"], "abs_effect": g["abs_effect"], "abs_ci": g["abs_ci"],
@@ -293,7 +331,8 @@ def decide(metric_rows: Sequence[Mapping[str, Any]], guard_rows: Sequence[Mappin
                                         else "do not ship")
     decision = {
         "rule": ("ship an arm only if a primary (success) metric improved significantly (Holm-adjusted "
-                 f"p < {plan.nominal_alpha:.4g}{' at this look' if interim else ''}, "
+                 + (f"always-valid two-sided p < {alpha:g}, valid at any look" if always_valid else
+                    f"p < {plan.nominal_alpha:.4g}{' at this look' if interim else ''}") + ", "
                  f"effect {'< 0' if alternative == 'smaller' else '> 0'}) and every guardrail is "
                  f"non-inferior (one-sided p < {alpha / 2:g} against its margin); of several qualifying arms, "
                  f"the best estimate of the primary metric {name or ''} (arms compared pairwise, Holm-adjusted)"),

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from uplift.readout.report import ci_label, fmt_money, fmt_num, fmt_pct, table
 
-__all__ = ["finance", "targeting"]
+__all__ = ["finance", "targeting", "bayes_table"]
 
 _E = html.escape
 
@@ -73,6 +73,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
             est, ci = _est(block)
             cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}{m}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
         out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
+        out.append(bayes_table(a, money, ci_name))
         un = a.get("unadjusted") or {}
         if cov and un:
             parts = [("revenue", (un.get("incremental_revenue") or {}).get("estimate"), money),
@@ -94,6 +95,40 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
         facts.append("Columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + ".")
     out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
     return "".join(out)
+
+
+def bayes_table(a: Mapping[str, Any], money: Any, ci_name: str) -> str:
+    """The Bayesian view of one arm's profit beside the frequentist interval (results.json
+    ``roi.per_arm.<arm>.bayes``): posterior mean and credible interval, P(profit > 0), the expected
+    loss of shipping and of not shipping, per treated customer and for the eligible population; the prior below."""
+    b = a.get("bayes") or {}
+    per, scaled = b.get("per_treated_customer") or {}, b.get("scaled") or {}
+    lines = [("Net incremental profit per treated customer (after campaign cost)", a.get("net_incremental_profit"),
+              per.get("net_incremental_profit")),
+             ("Net incremental profit, eligible population", (a.get("scaled") or {}).get("net_incremental_profit"),
+              scaled.get("net_incremental_profit")),
+             ("Incremental profit per treated customer (before campaign cost)", a.get("incremental_profit"),
+              per.get("incremental_profit"))]
+    rows = []
+    cred = "credible interval"
+    for label, freq, post in lines:
+        if not post:
+            continue
+        est, ci = _est(freq)
+        level = post.get("credible_level")
+        posterior = f"{money(post.get('posterior_mean'))} {_ci(post.get('credible_interval'), money)}"
+        rows.append([_E(label), f"{money(est)} {_ci(ci, money)}", posterior, f"<b>{fmt_pct(post.get('prob_positive'), 1)}</b>",
+                     money(post.get("expected_loss_ship")), money(post.get("expected_loss_not_ship"))])
+        cred = f"{fmt_pct(level, 0)} credible interval" if _ok(level) else cred
+    if not rows:
+        return ""
+    prior = (per.get("net_incremental_profit") or next(iter(per.values())) or {}).get("prior") or {}
+    return (table(["Figure", f"Estimate, {ci_name}", f"Posterior mean, {cred}", "P(profit &gt; 0)",
+                   "Expected loss if shipped", "Expected loss if not shipped"], rows)
+            + f"<p class=\"muted\">Bayesian view (normal approximation on the estimate and standard error above): "
+              f"prior {_E(str(prior.get('source', '')))}, applied per treated customer and scaled by the eligible "
+              "population. Expected loss if shipped = E[max(-profit, 0)], the average amount lost by shipping when "
+              "the campaign loses money; if not shipped = E[max(profit, 0)], the profit forgone.</p>")
 
 
 def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:

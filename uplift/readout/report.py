@@ -10,7 +10,7 @@ import html
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
-    "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate",
+    "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate", "effect_fmt",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
     "funnel_table", "segments_table", "methods", "ci_label", "adjustment_label",
 ]
@@ -102,7 +102,7 @@ def is_rate(row: Mapping[str, Any]) -> bool:
     return row.get("display") == "rate"
 
 
-def _effect_fmt(row: Mapping[str, Any], currency: str):
+def effect_fmt(row: Mapping[str, Any], currency: str):
     """(level, difference) formatters for a row, by how its metric is shown (``display``:
     rate, currency, count or number; see :data:`uplift.metrics.base.DISPLAYS`)."""
     if is_rate(row):
@@ -180,7 +180,7 @@ def decision_box(r: Mapping[str, Any]) -> str:
     if pairwise:
         body += table(["Metric", "Arm", "versus", "Difference", ci_label(pairwise), "p", "p (Holm)", "Significant"], [
             (_E(str(x.get("metric"))), _E(str(x.get("arm"))), _E(str(x.get("versus"))),
-             _effect_fmt(x, currency)[1](x.get("abs_effect")), _ci(x.get("abs_ci"), _effect_fmt(x, currency)[1]),
+             effect_fmt(x, currency)[1](x.get("abs_effect")), _ci(x.get("abs_ci"), effect_fmt(x, currency)[1]),
              fmt_p(x.get("p_value")), fmt_p(x.get("p_value_adjusted")), "yes" if x.get("significant") else "no")
             for x in pairwise], caption="Qualifying arms compared with each other on the primary metric.")
     body += f"<p>Pre-registered rule: {_E(rule)}</p>"
@@ -230,7 +230,7 @@ def health(r: Mapping[str, Any]) -> str:
 def _metric_rows(rows: Sequence[Mapping[str, Any]], currency: str, adjusted: bool) -> list[list[str]]:
     out = []
     for row in rows:
-        level, diff = _effect_fmt(row, currency)
+        level, diff = effect_fmt(row, currency)
         lo_hi = row.get("abs_ci") or [None, None]
         sig = ""
         if _ok(lo_hi[0]) and _ok(lo_hi[1]):
@@ -266,7 +266,7 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
     for row in rows:
         un = row.get("unadjusted")
         if row.get("cuped") and un:
-            _, diff = _effect_fmt(row, currency)
+            _, diff = effect_fmt(row, currency)
             notes.append(
                 f"<sup>*</sup> {_E(str(row.get('metric')))} ({_E(str(row.get('arm')))}): CUPED-adjusted on "
                 f"{_E(str(row.get('covariate', 'the pre-period covariate')))}; unadjusted effect {diff(un.get('abs_effect'))} "
@@ -296,7 +296,7 @@ def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") ->
         return "<p>No guardrails in the spec.</p>"
     out = []
     for g in rows:
-        level, diff = _effect_fmt(g, currency)
+        level, diff = effect_fmt(g, currency)
         ok = g.get("non_inferior")
         out.append([
             _E(str(g.get("metric"))), _E(str(g.get("arm"))), level(g.get("mean_control")), level(g.get("mean_arm")),
@@ -364,7 +364,7 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
         if x.get("suppressed"):
             out.append([label, _E(str(x.get("arm"))), f"suppressed (&lt; {s['min_cell_size']})", "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
             continue
-        level, diff = _effect_fmt(x, currency)
+        level, diff = effect_fmt(x, currency)
         out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
                     f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
                     diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS",
+__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS", "SPENDING_FAMILIES",
            "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
@@ -30,6 +31,10 @@ OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
 # listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
 # adds a new kind here too (tests/test_kinds.py checks the two agree).
 METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
+
+SPENDING_FAMILIES = ("obrien-fleming", "pocock", "power")
+"""[design] spending: the alpha-spending families of :mod:`uplift.stats.sequential` (tests/test_sequential.py
+checks the two lists agree)."""
 
 # Upper bounds that keep the work bounded (a typo such as 1e9 periods would otherwise run out of
 # memory or for hours). They are far above any real campaign:
@@ -65,7 +70,7 @@ class Field:
     """One key of a section: its type, whether it is required, its default and a range check.
     Its meaning and an example: :mod:`uplift.spec.meanings`."""
 
-    kind: str  # str, bool, int, number, str_list, weights, scalar, scalar_or_list
+    kind: str  # str, bool, int, number, str_list, number_list, weights, scalar, scalar_or_list
     required: bool = False
     default: Any = None
     check: Check | None = None
@@ -130,6 +135,13 @@ non_empty = Check(lambda v: None if (v if not isinstance(v, str) else v.strip())
                   {"minLength": 1, "pattern": "\\S"}, "not empty")
 
 
+def prior_sd(example: str) -> Check:
+    """A prior's standard deviation: above 0 (a prior of sd 0 or less is not a distribution)."""
+    return Check(lambda v: None if v > 0 else (f"a prior's standard deviation must be above 0, e.g. {example}; "
+                                               "leave the key out for the weakly informative default"),
+                 {"exclusiveMinimum": 0}, "above 0")
+
+
 SCHEMA: dict[str, dict[str, Field]] = {
     "experiment": {
         "name": Field("str", required=True, check=non_empty),
@@ -184,6 +196,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "current_look": Field("int", default=None, check=positive("1")),
         # assumed corr(metric, pre-period covariate) for CUPED when the population has no post-period column
         "cuped_rho": Field("number", default=None, check=in_open(-1, 1, "0.5")),
+        # Alpha spending over the planned looks (uplift.stats.sequential): "obrien-fleming" (little early),
+        # "pocock" (about equal at every look) or "power" (alpha x t^spending_rho); look_fractions places the
+        # looks at these shares of the final sample (increasing, the last 1), default equally spaced.
+        "spending": Field("str", default="obrien-fleming", check=one_of(*SPENDING_FAMILIES)),
+        "spending_rho": Field("number", default=3.0, check=positive("3")),
+        "look_fractions": Field("number_list", default=[]),
     },
     "metrics": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
@@ -225,6 +243,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "contact_cost": Field("number", default=0.0, check=non_negative("1.5")),
         "incentive_cost": Field("number", default=0.0, check=non_negative("20")),
         "eligible_population": Field("int", default=None, check=positive("250000")),
+        # Prior of the net incremental profit per treated customer (currency) for the Bayesian view, e.g. from
+        # past campaigns. Without profit_prior_sd: the weakly informative unit-information prior (sd = sqrt(n) x se,
+        # worth one customer; uplift.stats.bayes), centred at profit_prior_mean.
+        "profit_prior_mean": Field("number", default=0.0),
+        "profit_prior_sd": Field("number", default=None, check=prior_sd("5")),
     },
     "clv": {
         "tenure_column": Field("str", required=True, check=non_empty),
@@ -254,6 +277,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "covariates": Field("str_list", default=[]),
         "confidence": Field("number", default=0.95, check=in_open(0.5, 1, "0.95")),
         "weights": Field("weights", default=None),  # designed arm weights for the SRM check
+        # Prior of each primary metric's absolute effect for the chance to beat control (uplift.stats.bayes);
+        # without prior_sd: the weakly informative unit-information prior centred at prior_mean.
+        "prior_mean": Field("number", default=0.0),
+        "prior_sd": Field("number", default=None, check=prior_sd("0.01")),
+        # Always-valid monitoring (uplift.stats.sequences): an always-valid interval and p-value per metric row,
+        # valid however often the campaign is looked at; always_valid_tuning_n is the sample size (both arms)
+        # where the confidence sequence is narrowest (GrowthBook's default tuning, 5,000).
+        "always_valid": Field("bool", default=False),
+        "always_valid_tuning_n": Field("int", default=5000, check=positive("5000")),
+        # Which p-values the ship decision tests the primary metrics on: the fixed-horizon (or planned-look)
+        # ones, or the always-valid ones (needs always_valid = true), which may be read at any look.
+        "decision": Field("str", default="fixed-horizon", check=one_of("fixed-horizon", "always-valid")),
     },
     "targeting": {
         "features": Field("str_list", default=[]),
@@ -327,6 +362,12 @@ def check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
         if len(set(value)) != len(value):
             raise SpecError(bad + "lists a name twice; list each name once")
         return list(value)
+    if kind == "number_list":
+        ok = isinstance(value, list) and all(not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+                                             for v in value)
+        if not ok:
+            raise SpecError(bad + f"must be a list of numbers; write e.g. {key} = [0.5, 1.0]")
+        return [float(v) for v in value]
     if kind == "scalar_or_list":
         ok = is_scalar(value) or (isinstance(value, list) and all(is_scalar(v) for v in value))
         if not ok:
@@ -376,6 +417,9 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
             raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
         if an.get("control") and an["control"] not in w:
             raise SpecError(f"{label}: [analysis] weights has no entry for control {an['control']!r}; add it")
+    if an and an.get("decision") == "always-valid" and not an.get("always_valid"):
+        raise SpecError(f"{label}: [analysis] decision = \"always-valid\" needs the always-valid intervals; "
+                        "add always_valid = true to [analysis]")
     if a is None and not an.get("control"):
         raise SpecError(
             f"{label}: no arms defined; add an [assignment] section, or [analysis] arm_column and control"
@@ -420,6 +464,18 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
     d = s.get("design", {})
     if d and d.get("current_look") and d["current_look"] > d["looks"]:
         raise SpecError(f"{label}: [design] current_look = {d['current_look']} exceeds looks = {d['looks']}; raise looks")
+    fr = d.get("look_fractions") if d else None
+    if fr:
+        shown = "[" + ", ".join(f"{v:g}" for v in fr) + "]"
+        if len(fr) != d["looks"]:
+            raise SpecError(f"{label}: [design] look_fractions = {shown} has {len(fr)} looks but looks = {d['looks']}; "
+                            "give one share of the final sample per look")
+        if any(not 0 < v <= 1 for v in fr) or abs(fr[-1] - 1) > 1e-12:
+            raise SpecError(f"{label}: [design] look_fractions = {shown} must be shares of the final sample in (0, 1] "
+                            "ending at 1, e.g. [0.25, 0.5, 1.0]")
+        if any(b <= a for a, b in itertools.pairwise(fr)):
+            raise SpecError(f"{label}: [design] look_fractions = {shown} is out of order; list the looks in time "
+                            "order, each later look with a larger share, e.g. [0.25, 0.5, 1.0]")
     if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
         raise SpecError(f"{label}: [design] give mde_relative or mde_absolute, not both; remove one")
     if not exp["name"].replace("-", "").replace("_", "").replace(".", "").isalnum():

@@ -126,6 +126,9 @@ class DesignSettings:
     looks: int
     current_look: int | None
     cuped_rho: float | None
+    spending: str
+    spending_rho: float
+    look_fractions: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ class AnalysisSettings:
     covariates: tuple[str, ...]
     confidence: float
     weights: Mapping[str, float] | None
+    prior_mean: float
+    prior_sd: float | None
+    always_valid: bool
+    always_valid_tuning_n: int
+    decision: str
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,8 @@ class EconomicsSettings:
     contact_cost: float
     incentive_cost: float
     eligible_population: int | None
+    profit_prior_mean: float
+    profit_prior_sd: float | None
 
 
 @dataclass(frozen=True)

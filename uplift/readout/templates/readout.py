@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
 from uplift.readout import money as money
+from uplift.readout import monitoring as monitoring
 from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
@@ -89,6 +90,8 @@ display(HTML(report.health(results)))
 primary = [r for r in results["metrics"] if r.get("primary")]
 display(HTML(wrap(report.metric_table(primary, currency, adjusted_label=report.adjustment_label(primary)))))
 display(HTML(report.sequential_note(results)))
+display(HTML(wrap(monitoring.primary_bayes(primary, currency))))
+display(HTML(wrap(monitoring.always_valid_table(results["metrics"], currency))))
 
 # %%
 for block in results.get("conversion_timing") or []:

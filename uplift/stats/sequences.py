@@ -1,0 +1,146 @@
+"""Always-valid inference: normal-mixture confidence sequences and always-valid p-values.
+
+From an effect's ``(estimate, se)`` at any look (every comparison of :mod:`uplift.stats.compare`
+- proportions, means, CUPED and ratio metrics - supplies them), with ``V = se^2`` and ``n`` the
+units in the comparison (both arms):
+
+* mixture sequential probability ratio test (mSPRT; Robbins 1970; Johari, Koomen, Pekelis &
+  Walsh 2022, "Always valid inference", Operations Research 70:1806-1821): the likelihood ratio
+  of ``N(theta, V)`` against ``N(0, V)`` mixed over ``theta ~ N(0, tau^2)``::
+
+      Lambda = sqrt(V / (V + tau^2)) exp(estimate^2 tau^2 / (2 V (V + tau^2)))
+
+  always-valid p-value ``p = min(1, 1 / Lambda)``, kept as a running minimum over looks;
+* the matching confidence sequence (two-sided normal-mixture boundary, Howard, Ramdas,
+  McAuliffe & Sekhon 2021, "Time-uniform, nonparametric, nonasymptotic confidence sequences",
+  Annals of Statistics 49:1055-1080, eq. 14; in its asymptotic form, Waudby-Smith et al. 2023,
+  "Time-uniform central limit theory and asymptotic confidence sequences", eq. 9)::
+
+      estimate +- sqrt( V (V + tau^2) / tau^2 x (log((V + tau^2) / V) - 2 log alpha) )
+
+  kept as the running intersection over looks; 0 lies outside it exactly when ``p < alpha``;
+* the mixing variance as GrowthBook documents it ("Sequential testing"): ``tau^2 = rho^2 n V``
+  (``n V`` is the unit variance) with ``rho^2 = (-2 log alpha + log(1 - 2 log alpha)) / n*``,
+  which makes the sequence narrowest at ``n* `` units (``[analysis] always_valid_tuning_n``).
+  With these, the half-width is GrowthBook's
+  ``sigma sqrt(2 (n rho^2 + 1) / (n^2 rho^2) log(sqrt(n rho^2 + 1) / alpha))``.
+
+Under H0 the probability that ``p`` ever falls below ``alpha``, at any number of looks taken at
+any times, is at most ``alpha`` (Ville's inequality on the mixture martingale); the normal
+approximation of the estimate makes that asymptotic. tests/test_monitoring.py checks it by A/A
+simulation with 30 looks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scipy import optimize
+from scipy import stats as st
+
+__all__ = ["AlwaysValid", "always_valid", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
+           "mixture_variance", "running"]
+
+
+def mixture_rho(alpha: float, tuning_n: int) -> float:
+    """GrowthBook's ``rho = sqrt((-2 log alpha + log(1 - 2 log alpha)) / n*)``."""
+    a = -2.0 * math.log(alpha)
+    return math.sqrt((a + math.log(1.0 + a)) / tuning_n)
+
+
+@dataclass(frozen=True)
+class AlwaysValid:
+    """The always-valid interval and p-value of one effect at one look (module docstring)."""
+
+    estimate: float
+    se: float
+    n: int
+    alpha: float
+    tuning_n: int
+    ci: tuple[float, float]
+    p_value: float
+    log_lr: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ci": list(self.ci), "p_value": self.p_value, "alpha": self.alpha, "n": int(self.n),
+            "tuning_n": int(self.tuning_n), "mixture_sd": math.sqrt(mixture_variance(self.se, self.n, self.alpha, self.tuning_n)),
+            "method": ("always-valid: normal-mixture confidence sequence and mSPRT p-value (Howard et al. 2021; "
+                       "Johari et al. 2022), mixing variance tuned to "
+                       f"{self.tuning_n:,} units as GrowthBook documents; valid at every look"),
+        }
+
+
+def mixture_variance(se: float, n: int, alpha: float, tuning_n: int) -> float:
+    """``tau^2 = rho^2 n se^2`` (module docstring)."""
+    return mixture_rho(alpha, tuning_n) ** 2 * n * se * se
+
+
+def always_valid(estimate: float, se: float, n: int, alpha: float, tuning_n: int) -> AlwaysValid:
+    """The confidence sequence and mSPRT p-value at this look (one look; see :func:`running` for the history)."""
+    if not (0 < alpha < 1):
+        raise ValueError("alpha must lie in (0, 1)")
+    if not (se > 0) or not math.isfinite(se) or n < 1:
+        nan = float("nan")
+        return AlwaysValid(estimate, se, n, alpha, tuning_n, (nan, nan), nan, nan)
+    v = se * se
+    tau2 = mixture_variance(se, n, alpha, tuning_n)
+    half = math.sqrt(v * (v + tau2) / tau2 * (math.log((v + tau2) / v) - 2.0 * math.log(alpha)))
+    log_lr = 0.5 * math.log(v / (v + tau2)) + estimate * estimate * tau2 / (2.0 * v * (v + tau2))
+    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
+    return AlwaysValid(float(estimate), float(se), int(n), alpha, tuning_n,
+                       (float(estimate - half), float(estimate + half)), float(min(1.0, p)), float(log_lr))
+
+
+def running(looks: Iterable[AlwaysValid]) -> list[dict[str, Any]]:
+    """The look history: at each look the running intersection of the intervals and the running
+    minimum of the p-values (both remain valid at every look; Howard et al. 2021, sec. 3)."""
+    out: list[dict[str, Any]] = []
+    lo, hi, p = -math.inf, math.inf, 1.0
+    for k, a in enumerate(looks, 1):
+        if math.isfinite(a.ci[0]):
+            lo, hi, p = max(lo, a.ci[0]), min(hi, a.ci[1]), min(p, a.p_value)
+        out.append({"look": k, "n": a.n, "estimate": a.estimate, "ci": [lo, hi], "p_value": p,
+                    "ci_this_look": list(a.ci), "p_value_this_look": a.p_value})
+    return out
+
+
+def crossed(history: Sequence[dict[str, Any]], alpha: float) -> bool:
+    """True when the running always-valid p-value fell below ``alpha`` at some look."""
+    return any(h["p_value"] < alpha for h in history)
+
+
+def look_history(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`running` over one metric's results.json rows, one row per look in time order (each
+    with its ``always_valid`` block, ``[analysis] always_valid = true``)."""
+    looks = []
+    for r in rows:
+        av = r.get("always_valid")
+        if not av:
+            raise ValueError(f"row of {r.get('metric')!r} has no always_valid block; set [analysis] always_valid = true")
+        looks.append(AlwaysValid(float(r["abs_effect"]), float(r["abs_se"]), int(av["n"]), float(av["alpha"]),
+                                 int(av["tuning_n"]), (float(av["ci"][0]), float(av["ci"][1])), float(av["p_value"]),
+                                 float("nan")))
+    return running(looks)
+
+
+def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n: int, sides: int = 2) -> float:
+    """The sample size, over the fixed design's ``n_fixed`` (both arms), at which the always-valid interval
+    of the last look excludes 0 with probability ``power`` for the effect the fixed design detects:
+    the ratio ``r`` solving ``sqrt(r) (z_{1-alpha/sides} + z_power) = c(r n_fixed) + z_power`` with
+    ``c(n) = sqrt((1 + n rho^2) / (n rho^2) (log(1 + n rho^2) - 2 log alpha))`` the half-width in se units
+    (module docstring). An upper bound on the cost of continuous monitoring: a campaign stopped at the
+    first crossing, at any earlier look, only gains power."""
+    zf = float(st.norm.isf(alpha / sides) + st.norm.ppf(power))
+    zb = float(st.norm.ppf(power))
+    rho2 = mixture_rho(alpha, tuning_n) ** 2
+
+    def gap(r: float) -> float:
+        n = r * n_fixed
+        c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
+        return math.sqrt(r) * zf - c - zb
+
+    return float(optimize.brentq(gap, 1.0, 1e4, xtol=1e-10))
