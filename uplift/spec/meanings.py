@@ -99,6 +99,12 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                   "checks the pool holds the n it needs."), 5000),
     ("design", "looks"): (("Planned analyses (1 = fixed horizon; more = group-sequential, O'Brien-Fleming "
                           "boundaries in the readout)."), 1),
+    ("design", "spending"): (("Alpha spending over the planned looks: \"obrien-fleming\" (little early), \"pocock\" "
+                             "(about equal at every look) or \"power\" (alpha x t^spending_rho); the design prices "
+                             "each."), "obrien-fleming"),
+    ("design", "spending_rho"): ("The exponent of the power-family spending (alpha x t^rho).", 3.0),
+    ("design", "look_fractions"): (("The planned looks as shares of the final sample, increasing, the last 1 "
+                                   "(default: equally spaced)."), [0.25, 0.5, 1.0]),
     ("design", "current_look"): ("Which look this readout is (1 .. looks); the final look when not set.", 1),
     ("design", "cuped_rho"): (("Assumed correlation of a metric with its pre-period covariate, for the design's "
                               "CUPED saving when the population has no post-period column."), 0.5),
@@ -151,6 +157,10 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("economics", "incentive_cost"): ("Incentive paid per conversion in an offer arm.", 20.0),
     ("economics", "eligible_population"): (("The number of customers the totals are scaled to (default: the "
                                            "analysed customers)."), 250000),
+    ("economics", "profit_prior_mean"): (("Prior mean of the net incremental profit per treated customer, for the "
+                                         "Bayesian view (e.g. from past campaigns)."), 0.0),
+    ("economics", "profit_prior_sd"): (("Prior standard deviation of that profit (above 0); default: the weakly "
+                                       "informative unit-information prior, worth one customer."), 5.0),
     ("clv", "tenure_column"): ("Periods each customer was observed since the campaign (whole periods).",
                                "tenure_months"),
     ("clv", "churned_column"): (("1 if the customer churned at the end of their tenure, 0 if still a customer "
@@ -178,6 +188,15 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                           "and left out; above it the readout stops."), 0.01),
     ("analysis", "covariates"): (("Pre-period columns checked for balance between arms (standardised mean "
                                  "difference)."), ["revenue_pre_12m", "balance"]),
+    ("analysis", "prior_mean"): ("Prior mean of each primary metric's absolute effect (chance to beat control).", 0.0),
+    ("analysis", "prior_sd"): (("Prior standard deviation of that effect (above 0); default: the weakly informative "
+                               "unit-information prior."), 0.01),
+    ("analysis", "always_valid"): (("true: every metric row also gets an always-valid interval and p-value (mixture "
+                                   "SPRT), valid however often the campaign is looked at."), True),
+    ("analysis", "always_valid_tuning_n"): (("The sample size (both arms) where the always-valid interval is "
+                                            "narrowest."), 5000),
+    ("analysis", "decision"): (("Which p-values the ship rule tests: \"fixed-horizon\" or \"always-valid\" "
+                               "(needs always_valid = true)."), "fixed-horizon"),
     ("analysis", "confidence"): ("Confidence level of every interval in the readout.", 0.95),
     ("analysis", "weights"): (("The designed arm weights, for the sample-ratio check of a test randomised "
                               "elsewhere (default: [assignment] arms)."), {"control": 0.5, "offer": 0.5}),

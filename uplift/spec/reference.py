@@ -33,6 +33,7 @@ SCHEMA_FILE = "spec.schema.json"
 
 _TYPE_WORDS = {
     "str": "text", "bool": "true / false", "int": "whole number", "number": "number", "str_list": "list of names",
+    "number_list": "list of numbers",
     "weights": "table: arm = weight", "scalar_or_list": "number, text, true/false, or a list of those",
 }
 
@@ -46,6 +47,7 @@ def _type_schema(kind: str) -> dict[str, Any]:
         "int": {"type": "integer"},
         "number": {"type": "number"},
         "str_list": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+        "number_list": {"type": "array", "items": {"type": "number"}},
         "weights": {"type": "object", "minProperties": 1,
                     "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
         "scalar_or_list": {"type": [*scalar, "array"], "items": {"type": scalar}},
