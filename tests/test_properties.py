@@ -356,3 +356,19 @@ def test_swapping_arm_labels_end_to_end(df):
     for m in a:
         assert close(b[m]["abs_effect"], -a[m]["abs_effect"], 1e-7, 1e-9), m
         assert close(b[m]["p_value"], a[m]["p_value"], 1e-6, 1e-12), m
+
+
+def test_a_proportion_is_a_whole_number_of_successes_whatever_the_sum_order():
+    """5 successes in 14 rows whose mean came out a hair below 5/14 (another summation order): the count
+    is still 5, so the Wald-or-Newcombe choice (fewer than 5 successes) and the interval do not move.
+    Before the count was rounded, 4.999... successes switched the headline interval to Newcombe."""
+    exact = 5 / 14
+    below = np.nextafter(exact, 0.0)
+    assert below * 14 < 5
+    counts = [Moments(14, ("y",), np.array([m]), np.array([[14 * m * (1 - m)]])).proportion("y").successes
+              for m in (exact, below)]
+    assert counts == [5.0, 5.0]
+    ctrl = Moments(14, ("y",), np.array([2 / 14]), np.array([[14 * (2 / 14) * (12 / 14)]])).proportion("y")
+    a, b = (stats.compare_proportions(Moments(14, ("y",), np.array([m]), np.array([[14 * m * (1 - m)]])).proportion("y"),
+                                      ctrl) for m in (exact, below))
+    assert a.details["ci_method"] == b.details["ci_method"] and a.ci == b.ci

@@ -150,7 +150,9 @@ class Moments:
         return SampleMean(self.n, self.mean_of(column), self.var(column) if self.n > 1 else 0.0)
 
     def proportion(self, column: str) -> "Proportion":
-        return Proportion(self.n, self.mean_of(column) * self.n)
+        """The 0/1 ``column`` as n and a whole number of successes: mean x n rounded, so that sums in another
+        row order (mean x n = 4.9999999 or 5.0000001) give the same count and the same interval."""
+        return Proportion(self.n, float(round(self.mean_of(column) * self.n)))
 
     def ratio(self, numerator: str, denominator: str) -> "RatioStats":
         n = self.n
