@@ -372,3 +372,15 @@ def test_a_proportion_is_a_whole_number_of_successes_whatever_the_sum_order():
     a, b = (stats.compare_proportions(Moments(14, ("y",), np.array([m]), np.array([[14 * m * (1 - m)]])).proportion("y"),
                                       ctrl) for m in (exact, below))
     assert a.details["ci_method"] == b.details["ci_method"] and a.ci == b.ci
+
+
+def test_a_control_mean_near_zero_gives_an_interval_not_an_overflow():
+    """Found by the shift-and-scale property: control mean 3 with a spread of hundreds made the log-scale
+    relative interval exp(t x se) overflow (OverflowError, a traceback). The absolute effect is untouched;
+    the relative interval runs from about -100% to an unbounded upper end."""
+    y1, y0 = [3.0 * v for v in (160, 90, -185, 27, 703, -143)], [3.0 * v for v in (330, -66, -261)]
+    c = stats.compare_means(moments(y1).sample_mean("y"), moments(y0).sample_mean("y"))
+    assert c.estimate == pytest.approx(np.mean(y1) - np.mean(y0), rel=1e-12)
+    assert c.rel_ci[0] == pytest.approx(-1.0) and c.rel_ci[1] > 1e100
+    big = stats.welch_df(1e300, 1e300, 10, 10)  # variances this large no longer overflow a square
+    assert big == pytest.approx(18.0)

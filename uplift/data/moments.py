@@ -35,6 +35,7 @@ are what :mod:`uplift.stats.compare` consumes: :class:`SampleMean`, :class:`Prop
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -152,7 +153,8 @@ class Moments:
     def proportion(self, column: str) -> "Proportion":
         """The 0/1 ``column`` as n and a whole number of successes: mean x n rounded, so that sums in another
         row order (mean x n = 4.9999999 or 5.0000001) give the same count and the same interval."""
-        return Proportion(self.n, float(round(self.mean_of(column) * self.n)))
+        x = self.mean_of(column) * self.n
+        return Proportion(self.n, float(round(x)) if math.isfinite(x) else x)
 
     def ratio(self, numerator: str, denominator: str) -> "RatioStats":
         n = self.n

@@ -161,10 +161,10 @@ def relative_effect(
         return None, None, "relative effect undefined (control mean is 0)"
     ratio = m1 / m0
     if m1 > 0 and m0 > 0:
-        se = math.sqrt(var_m1 / m1**2 + var_m0 / m0**2)
-        h = math.exp(crit * se)
+        se = math.sqrt(var_m1 / (m1 * m1) + var_m0 / (m0 * m0))
+        h = math.exp(min(crit * se, 700.0))  # e^700 ~ 1e304: past it the interval is [-100%, unbounded) anyway
         return ratio - 1, (ratio / h - 1, ratio * h - 1), "relative CI: delta method on log(arm/control)"
-    se = math.sqrt(var_m1 / m0**2 + m1**2 * var_m0 / m0**4)
+    se = math.sqrt(var_m1 / (m0 * m0) + (m1 * m1) * var_m0 / (m0 * m0 * m0 * m0))
     return ratio - 1, (ratio - 1 - crit * se, ratio - 1 + crit * se), "relative CI: delta method on arm/control (linear)"
 
 
@@ -248,8 +248,12 @@ def welch_df(a: float, b: float, n1: int, n0: int) -> float:
     """Welch-Satterthwaite degrees of freedom (Welch 1947) with ``a = v1/n1``, ``b = v0/n0`` (the
     variances of the two means): ``(a + b)^2 / (a^2/(n1-1) + b^2/(n0-1))``; ``n1 + n0 - 2`` when
     both variances are 0."""
-    den = (a * a / (n1 - 1) if n1 > 1 else 0.0) + (b * b / (n0 - 1) if n0 > 1 else 0.0)
-    return (a + b) ** 2 / den if den > 0 else float(max(n1 + n0 - 2, 1))
+    s = a + b  # computed as 1 / ((a/s)^2/(n1-1) + (b/s)^2/(n0-1)): the same number, free of the scale of the
+    if not s > 0:  # variances, so huge ones (1e200) cannot overflow a square
+        return float(max(n1 + n0 - 2, 1))
+    fa, fb = a / s, b / s
+    den = (fa * fa / (n1 - 1) if n1 > 1 else 0.0) + (fb * fb / (n0 - 1) if n0 > 1 else 0.0)
+    return 1.0 / den if den > 0 else float(max(n1 + n0 - 2, 1))
 
 
 def welch_comparison(
@@ -272,7 +276,7 @@ def welch_comparison(
         p = 2 * st.t.sf(abs(stat), df)
     else:
         stat, p = (0.0, 1.0) if d == 0 else (math.copysign(math.inf, d), 0.0)
-    crit_rel = st.t.ppf(q, welch_df(a / m1**2, b / m0**2, n1, n0)) if m1 > 0 and m0 > 0 else crit
+    crit_rel = st.t.ppf(q, welch_df(a / (m1 * m1), b / (m0 * m0), n1, n0)) if m1 > 0 and m0 > 0 else crit
     rel, rel_ci, rel_method = relative_effect(m1, a, m0, b, crit_rel)
     return Comparison(
         kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
@@ -430,8 +434,8 @@ def _linearised(m: Moments, y: str, d: str | None, x: str, c: str | None) -> tup
 
     md, mc = mu(d), mu(c)
     r, q = mu(y) / md, mu(x) / mc
-    var_u = (cv(y, y) - 2 * r * cv(y, d) + r * r * cv(d, d)) / md**2
-    var_w = (cv(x, x) - 2 * q * cv(x, c) + q * q * cv(c, c)) / mc**2
+    var_u = (cv(y, y) - 2 * r * cv(y, d) + r * r * cv(d, d)) / (md * md)
+    var_w = (cv(x, x) - 2 * q * cv(x, c) + q * q * cv(c, c)) / (mc * mc)
     cov_uw = (cv(y, x) - r * cv(d, x) - q * cv(y, c) + r * q * cv(d, c)) / (md * mc)
     return r, q, var_u, var_w, cov_uw
 
