@@ -36,7 +36,7 @@ from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.multiplicity import benjamini_hochberg
 
 __all__ = [
-    "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects", "delta_interval",
+    "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects",
     "incremental_roi", "crosssell_catalogue", "finance_valuations", "net_value_weights", "profit_posteriors",
 ]
 
@@ -179,11 +179,6 @@ def _suppressed(values: Sequence[Any], aggs: Mapping[Any, Mapping[str, Sequence[
             hidden[rest[0]] = ("suppressed with a small cell of this segment column, so that no subtraction "
                                "from the published totals recovers it")
     return hidden
-
-
-def delta_interval(est: float, var: float, z: float) -> dict:
-    """``{"estimate", "se", "ci"}`` with se = sqrt(var) and the normal interval est +- z se."""
-    return interval(est, var, z)
 
 
 def net_value_weights(cols: Mapping[str, str]) -> dict[str, float]:
