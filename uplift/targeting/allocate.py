@@ -1,0 +1,346 @@
+"""Next best offer under a budget: which offer, if any, each customer gets.
+
+The allocation is the integer programme (a multiple-choice knapsack with capacity rows)::
+
+    maximise    sum_io v_io x_io
+    subject to  sum_o x_io <= 1                  for every customer i   (at most one offer)
+                sum_io c_io x_io <= B            (budget, when given)
+                sum_i x_io <= K_o                for every offer o with a capacity
+                x_io in {0, 1},  x_io = 0 when v_io < m   (minimum expected profit per contact)
+
+with ``v_io`` the expected incremental profit of making offer *o* to customer *i* and ``c_io`` its
+expected campaign cost (contact plus expected incentive). It is solved exactly by HiGHS through
+:func:`scipy.optimize.milp` (Huangfu & Hall 2018, "Parallelizing the dual revised simplex method",
+Math. Prog. Comp. 10:119).
+
+Exact reduction before solving: every constraint row has non-negative coefficients and is an upper
+bound, so setting a variable with ``v_io <= 0`` to 0 keeps any solution feasible and never lowers the
+objective. Those pairs, the pairs below the minimum profit per contact and the customers left
+without a pair are removed; the solver sees only the rest. Without a budget or capacity the optimum
+is each customer's best pair (no solver needed).
+
+Shadow prices: the dual values of the budget and capacity rows of the LP relaxation
+(:func:`scipy.optimize.linprog`, HiGHS, ``ineqlin.marginals`` with the sign turned for a maximum):
+the profit one more unit of budget (currency) or one more contact slot of an offer would add, at the
+margin, in the relaxation. They are the relaxation's prices, stated as such: the integer optimum
+differs from the relaxation's by at most the value of one customer per binding coupling row.
+The minimum profit per contact is a filter on pairs, not a priced row.
+
+The efficient frontier (:func:`frontier`) solves the programme at a grid of budgets from 0 to what
+the unconstrained-budget optimum spends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from uplift.errors import DataError
+
+__all__ = ["Allocation", "allocate", "frontier", "FRONTIER_POINTS"]
+
+FRONTIER_POINTS = 11
+"""Budgets on the efficient frontier: 0%, 10%, ..., 100% of what the unconstrained-budget optimum spends."""
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The optimal allocation: ``offer[i]`` the offer index of customer *i* (-1: none), the total expected
+    profit and cost, contacts per offer, the shadow prices of the budget (``"budget"``, profit per
+    currency unit) and of each capacity (``"capacity:<offer>"``, profit per contact slot) in the LP
+    relaxation, an upper bound of the optimum (the Lagrangian dual), and the pairs the final MILP saw."""
+
+    offer: np.ndarray
+    profit: float
+    cost: float
+    contacts: dict[str, int]
+    shadow_prices: dict[str, float] = field(default_factory=dict)
+    upper_bound: float = float("nan")
+    pairs_solved: int = 0
+    pairs_below_minimum: int = 0
+    status: str = "optimal"
+
+
+def _reduce(value: np.ndarray, min_profit: float | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(customer index, offer index) of the pairs worth keeping (module docstring), and how many pairs
+    with positive value the minimum profit per contact removed."""
+    keep = value > 0
+    below = 0
+    if min_profit is not None:
+        below = int((keep & (value < min_profit)).sum())
+        keep &= value >= min_profit
+    rows, cols = np.nonzero(keep)
+    return rows, cols, below
+
+
+def _rows(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, budget: float | None,
+          capacity: Mapping[int, float]) -> tuple[sparse.csr_matrix, np.ndarray, list[str]]:
+    """The constraint matrix of the reduced programme: one row per customer, then budget, then capacities."""
+    m = len(rows)
+    cust, inv = np.unique(rows, return_inverse=True)
+    blocks = [sparse.csr_matrix((np.ones(m), (inv, np.arange(m))), shape=(len(cust), m))]
+    ub = [np.ones(len(cust))]
+    names: list[str] = []
+    if budget is not None:
+        blocks.append(sparse.csr_matrix(cost[rows, cols][None, :]))
+        ub.append(np.array([budget]))
+        names.append("budget")
+    for o, cap in capacity.items():
+        blocks.append(sparse.csr_matrix((cols == o).astype(float)[None, :]))
+        ub.append(np.array([float(cap)]))
+        names.append(f"capacity:{o}")
+    return sparse.vstack(blocks, format="csr"), np.concatenate(ub), names
+
+
+def _lagrangian(v: np.ndarray, c: np.ndarray, lam: float, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair ``r_io = v_io - lam c_io - mu_o`` and per customer ``pi_i = max(0, max_o r_io)``."""
+    r = v - lam * c - mu[None, :]
+    return r, np.maximum(r.max(axis=1), 0.0)
+
+
+def _dual(v: np.ndarray, c: np.ndarray, budget: float | None, cap: Mapping[int, float]) -> tuple[float, np.ndarray, float]:
+    """Multipliers (lam, mu) minimising the Lagrangian dual ``L = lam B + sum_o mu_o K_o + sum_i pi_i``
+    (convex, piecewise linear in at most 1 + offers variables; Nelder-Mead from a bisection start on
+    each multiplier). Any non-negative multipliers give an upper bound ``L``; better ones only make the
+    reduction below smaller. Returns (lam, mu, L)."""
+    from scipy.optimize import minimize
+
+    k = v.shape[1]
+    free = ([0] if budget is not None else []) + [1 + o for o in sorted(cap)]
+    K = np.array([budget or 0.0] + [cap.get(o, 0.0) for o in range(k)])
+    scale = np.array([max(float((v / np.maximum(c, 1e-12)).max()), 1.0)] + [max(float(v.max()), 1.0)] * k)
+
+    def split(z: np.ndarray) -> tuple[float, np.ndarray]:
+        full = np.zeros(1 + k)
+        full[free] = np.maximum(z, 0.0) * scale[free]
+        return float(full[0]), full[1:]
+
+    def L(z: np.ndarray) -> float:
+        lam, mu = split(z)
+        return float(lam * K[0] + mu @ K[1:] + _lagrangian(v, c, lam, mu)[1].sum())
+
+    z = np.zeros(len(free))
+    for j in range(len(free)):  # bisection on each multiplier alone: where its subgradient changes sign
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            zz = z.copy()
+            zz[j] = mid
+            if L(zz + np.eye(len(free))[j] * 1e-7) < L(zz):
+                lo = mid
+            else:
+                hi = mid
+        z[j] = lo
+    res = minimize(L, z, method="Nelder-Mead", bounds=[(0, 1)] * len(free),
+                   options={"xatol": 1e-10, "fatol": 1e-9, "maxiter": 400})
+    best = res.x if res.fun <= L(z) else z
+    lam, mu = split(best)
+    return lam, mu, L(best)
+
+
+def _repair(c: np.ndarray, choice: np.ndarray, r: np.ndarray, budget: float | None,
+            cap: Mapping[int, float]) -> np.ndarray:
+    """A feasible allocation from the Lagrangian choice: while the budget or a capacity is exceeded, drop
+    the chosen pair with the lowest ``r`` among those adding to an exceeded row (a lower bound)."""
+    choice = choice.copy()
+    idx = np.flatnonzero(choice >= 0)
+    spent = float(c[idx, choice[idx]].sum())
+    used = {o: int((choice == o).sum()) for o in cap}
+
+    def over_budget() -> bool:
+        return budget is not None and spent > budget + 1e-9
+
+    for i in idx[np.argsort(r[idx, choice[idx]], kind="stable")]:
+        if not over_budget() and all(used[o] <= cap[o] for o in cap):
+            break
+        o = int(choice[i])
+        if over_budget() or (o in cap and used[o] > cap[o]):
+            choice[i] = -1
+            spent -= float(c[i, o])
+            if o in used:
+                used[o] -= 1
+    # then fill: customers without an offer, best remaining pair by r first, while it fits
+    rest = np.flatnonzero(choice < 0)
+    for i in rest[np.argsort(-r[rest].max(axis=1), kind="stable")]:
+        for o in np.argsort(-r[i], kind="stable"):
+            if r[i, o] == -np.inf or not np.isfinite(r[i, o]) or r[i, o] < -1e299:
+                break
+            if (budget is None or spent + c[i, o] <= budget + 1e-9) and (o not in cap or used[o] + 1 <= cap[o]):
+                choice[i] = o
+                spent += float(c[i, o])
+                if o in used:
+                    used[o] += 1
+                break
+    return choice
+
+
+MIP_GAP = 1e-7
+"""HiGHS's relative optimality tolerance for the MILPs (its default, 1e-4, is coarser than a customer)."""
+
+RESTRICTED_CUSTOMERS = 1000
+"""Customers left free in the first restricted MILP (those whose runner-up option has the smallest
+reduced cost): it finds a near-optimal
+allocation whose value shrinks the gap, after which the reduced-cost fixing leaves few pairs."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A restricted MILP's allocation, value, pairs, whether HiGHS proved it optimal, and its rows."""
+
+    choice: np.ndarray
+    profit: float
+    pairs: int
+    optimal: bool
+    A: sparse.csr_matrix
+    ub: np.ndarray
+    names: list[str]
+    objective: np.ndarray
+
+    def shadow_prices(self, offers: Sequence[str]) -> dict[str, float]:
+        """Dual values of the budget and capacity rows of this programme's LP relaxation (HiGHS)."""
+        lp = linprog(self.objective, A_ub=self.A, b_ub=self.ub, bounds=(0, 1), method="highs")
+        if lp.status != 0 or not self.names:
+            return {}
+        duals = -np.asarray(lp.ineqlin.marginals)[-len(self.names):]
+        return {_name(nm, offers): float(d) for nm, d in zip(self.names, duals)}
+
+
+def _restricted(value: np.ndarray, cost: np.ndarray, reduced: np.ndarray, pi: np.ndarray, delta: float,
+                budget: float | None, cap: Mapping[int, float], time_limit: float) -> _Step | None:
+    """The programme with every pair of reduced cost above ``delta`` set to 0 and every customer with one
+    option left fixed to it (reduced-cost fixing; exact when ``delta`` is at least the gap between the
+    Lagrangian upper bound and a feasible value). None when it has no solution."""
+    n = len(pi)
+    allowed = reduced <= delta
+    none_ok = pi <= delta
+    free = (allowed.sum(axis=1) + none_ok) > 1
+    choice = np.full(n, -1, dtype=np.int64)
+    fixed = ~free
+    choice[fixed] = np.where(none_ok[fixed], -1, allowed[fixed].argmax(axis=1))
+    sel = np.flatnonzero(choice >= 0)
+    rest_budget = None if budget is None else budget - float(cost[sel, choice[sel]].sum())
+    rest_cap = {o: cap[o] - int((choice == o).sum()) for o in cap}
+    if (rest_budget is not None and rest_budget < -1e-9) or any(v < 0 for v in rest_cap.values()):
+        return None
+    fr, fc = np.nonzero(allowed & free[:, None])
+    A, ub, names = _rows(fr, fc, cost, rest_budget, rest_cap)
+    objective = -value[fr, fc]
+    optimal = True
+    if len(fr):
+        with _quiet():  # HiGHS may print progress lines to the process's stdout
+            res = milp(objective, constraints=LinearConstraint(A, -np.inf, np.maximum(ub, 0.0)),
+                       integrality=np.ones(len(fr)), bounds=Bounds(0, 1),
+                       options={"mip_rel_gap": MIP_GAP, "time_limit": time_limit})
+        if res.x is None:
+            return None
+        optimal = res.status == 0
+        chosen = res.x > 0.5
+        choice[fr[chosen]] = fc[chosen]
+    sel = np.flatnonzero(choice >= 0)
+    return _Step(choice, float(value[sel, choice[sel]].sum()), len(fr), optimal, A, np.maximum(ub, 0.0), names, objective)
+
+
+def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget: float | None = None,
+             capacity: Mapping[str, float] | None = None, min_profit: float | None = None,
+             prices: bool = True, time_limit: float = 120.0) -> Allocation:
+    """Solve the programme of the module docstring. ``value`` and ``cost`` are (customers x offers);
+    ``capacity`` maps an offer name to its maximum contacts. ``prices`` also solves the LP relaxation
+    of the remaining programme for the shadow prices. ``time_limit`` (seconds) bounds the final MILP;
+    when it stops early the status says so and ``gap`` bounds what is missed."""
+    value = np.asarray(value, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    n, k = value.shape
+    if cost.shape != value.shape:
+        raise DataError(f"allocation: values {value.shape} and costs {cost.shape} differ in shape")
+    if not (np.isfinite(value).all() and np.isfinite(cost).all()) or (cost < 0).any():
+        raise DataError("allocation: values and costs must be finite and costs at least 0")
+    index = {o: j for j, o in enumerate(offers)}
+    cap = {index[o]: float(c) for o, c in (capacity or {}).items()}
+    rows, cols, below = _reduce(value, min_profit)
+    v = np.full((n, k), -np.inf)
+    v[rows, cols] = value[rows, cols]  # pairs removed by the reduction are never chosen
+    choice = np.full(n, -1, dtype=np.int64)
+    shadow: dict[str, float] = {}
+    status, upper, solved, last = "optimal", float("nan"), 0, None
+    if len(rows) and (budget is not None or cap):
+        vv = np.where(np.isfinite(v), v, -1e300)
+        lam, mu, upper = _dual(vv, cost, budget, cap)
+        r, pi = _lagrangian(vv, cost, lam, mu)
+        reduced = pi[:, None] - r  # >= 0; the Lagrangian choice has 0
+        start = _repair(cost, np.where(r.max(axis=1) > 0, r.argmax(axis=1), -1), r, budget, cap)
+        best, lower = start, float(value[np.flatnonzero(start >= 0), start[start >= 0]].sum())
+        second = np.sort(np.partition(np.c_[reduced, pi], 1, axis=1)[:, 1])  # each customer's runner-up option
+        delta = float(second[min(n - 1, RESTRICTED_CUSTOMERS)])
+        gap = max(upper - lower, 0.0) * (1 + 1e-9) + 1e-9
+        for _ in range(2):  # a restricted MILP; again with every pair within the gap when it could miss the optimum
+            step = _restricted(value, cost, reduced, pi, min(delta, gap), budget, cap, time_limit)
+            if step is not None and step.profit >= lower:
+                best, lower, solved, last = step.choice, step.profit, step.pairs, step
+            if step is not None and delta >= gap:
+                break
+            gap = max(upper - lower, 0.0) * (1 + 1e-9) + 1e-9
+            delta = gap
+        choice = best
+        exact = last is not None and last.optimal and delta >= gap
+        if not exact:
+            status = (f"best found within {max(upper - lower, 0.0):,.2f} of the optimum (Lagrangian upper bound): "
+                      f"the final MILP stopped at its time limit ({time_limit:g} s)")
+        if prices and last is not None and solved:
+            shadow = last.shadow_prices(offers)
+        if prices and not shadow:
+            shadow = {**({"budget": lam} if budget is not None else {}),
+                      **{f"capacity:{offers[o]}": float(mu[o]) for o in cap}}
+    elif len(rows):
+        best = np.argmax(v, axis=1)
+        ok = np.isfinite(v[np.arange(n), best])
+        choice[ok] = best[ok]
+    sel = choice >= 0
+    picked = np.arange(n)[sel], choice[sel]
+    total = float(value[picked].sum())
+    return Allocation(
+        offer=choice, profit=total, cost=float(cost[picked].sum()),
+        contacts={o: int((choice == j).sum()) for j, o in enumerate(offers)}, shadow_prices=shadow,
+        upper_bound=upper if np.isfinite(upper) else total, pairs_solved=solved, pairs_below_minimum=below,
+        status=status,
+    )
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Send file descriptor 1 to the null device for the duration (the solver's own prints)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _name(row: str, offers: Sequence[str]) -> str:
+    return row if not row.startswith("capacity:") else f"capacity:{offers[int(row.split(':')[1])]}"
+
+
+def frontier(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], capacity: Mapping[str, float] | None = None,
+             min_profit: float | None = None, points: int = FRONTIER_POINTS) -> dict[str, list[float]]:
+    """Profit against budget: the optimum (:func:`allocate`, exact) at ``points`` budgets evenly spaced
+    from 0 to what the optimum without a budget spends. Returns ``{"budget", "profit", "cost", "contacts"}``."""
+    top = allocate(value, cost, offers, None, capacity, min_profit, prices=False)
+    budgets = np.linspace(0.0, top.cost, points)
+    out: dict[str, list[float]] = {"budget": [], "profit": [], "cost": [], "contacts": []}
+    for b in budgets:
+        a = top if b >= top.cost else allocate(value, cost, offers, float(b), capacity, min_profit, prices=False)
+        out["budget"].append(float(b))
+        out["profit"].append(a.profit)
+        out["cost"].append(a.cost)
+        out["contacts"].append(float(sum(a.contacts.values())))
+    return out
