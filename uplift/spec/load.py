@@ -24,7 +24,7 @@ from uplift.errors import SpecError
 from uplift.spec.schema import ARRAYS, REQUIRED_SECTIONS, SCHEMA, check_cross_fields, check_table, key_name, suggest
 from uplift.spec.settings import (
     SECTION_SETTINGS, AnalysisSettings, AssignmentSettings, CLVSettings, DesignSettings, EconomicsSettings,
-    ExperimentSettings, FunnelSettings, MetricSpec, PopulationSettings, RuleSpec, TargetingSettings, settings_from,
+    ExperimentSettings, FunnelSettings, MetricSpec, PopulationSettings, RuleSpec, TargetingSettings, FairnessSettings, settings_from,
 )
 
 __all__ = ["Spec", "load_spec", "parse_spec"]
@@ -56,6 +56,7 @@ class Spec:
     economics: EconomicsSettings | None = None
     clv: CLVSettings | None = None
     targeting: TargetingSettings | None = None
+    fairness: FairnessSettings | None = None
     present: frozenset[str] = frozenset()
     sha256: str = ""
 
@@ -229,6 +230,7 @@ def _build(sections: dict[str, Any], path: Path | None, text: str) -> Spec:
         economics=typed("economics"),
         clv=typed("clv"),
         targeting=typed("targeting"),
+        fairness=typed("fairness"),
         present=frozenset(sections),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )

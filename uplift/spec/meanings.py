@@ -34,6 +34,8 @@ SECTIONS: dict[str, str] = {
     "clv": "Customer lifetime value from tenure and churn (Kaplan-Meier, extrapolated), and its increment.",
     "analysis": "How a readout is computed: arms read from the data, segments, balance covariates, confidence.",
     "targeting": "The uplift model behind `uplift target`: whom to offer next, at what expected profit.",
+    "fairness": ("The Consumer Duty panel of the readout and of `uplift target`'s page: outcomes per customer group "
+                 "and arm, harm flags, and the next wave's make-up by group."),
 }
 
 # (section, key) -> (meaning, example value)
@@ -214,6 +216,18 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("targeting", "value"): (("What one conversion is worth: \"margin\" (12-month net margin from [economics]) "
                              "or \"clv\" (incremental CLV from [clv])."), "margin"),
     ("targeting", "n_bootstrap"): ("Bootstrap resamples of the holdout's Qini interval.", 200),
+    ("targeting", "budget"): (("Next best offer: the campaign budget, contact plus expected incentive cost over the "
+                               "list (currency); at least the cost of one contact."), 20000.0),
+    ("targeting", "capacity"): (("Next best offer: the most contacts per offer arm (e.g. call-centre slots); each name "
+                                 "an offer arm of the test."), {"offer": 5000}),
+    ("targeting", "min_profit_per_contact"): (("Next best offer: a (customer, offer) pair is made only if its expected "
+                                               "incremental profit is at least this (currency)."), 2.0),
+    ("fairness", "group_columns"): (("Population (or outcomes) columns defining customer groups, e.g. age band, "
+                                     "vulnerability flag, segment; each needs at least two values."),
+                                    ["age_band", "segment"]),
+    ("fairness", "harm_columns"): ("0/1 outcome columns where 1 is a harm (complaint, churn).", ["complaint", "churned"]),
+    ("fairness", "unsuitable_sale_columns"): (("0/1 outcome columns signalling an unsuitable sale (a product used "
+                                               "little or closed early)."), ["sold_unused"]),
 }
 
 CROSS_FIELD_RULES: tuple[str, ...] = (

@@ -34,7 +34,7 @@ SCHEMA_FILE = "spec.schema.json"
 _TYPE_WORDS = {
     "str": "text", "bool": "true / false", "int": "whole number", "number": "number", "str_list": "list of names",
     "number_list": "list of numbers",
-    "weights": "table: arm = weight", "scalar_or_list": "number, text, true/false, or a list of those",
+    "weights": "table: arm = weight", "amounts": "table: name = number", "scalar_or_list": "number, text, true/false, or a list of those",
 }
 
 
@@ -51,6 +51,7 @@ def _type_schema(kind: str) -> dict[str, Any]:
         "weights": {"type": "object", "minProperties": 1,
                     "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}},
         "scalar_or_list": {"type": [*scalar, "array"], "items": {"type": scalar}},
+        "amounts": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number", "minimum": 0}},
     }[kind]
 
 

@@ -70,7 +70,7 @@ class Field:
     """One key of a section: its type, whether it is required, its default and a range check.
     Its meaning and an example: :mod:`uplift.spec.meanings`."""
 
-    kind: str  # str, bool, int, number, str_list, number_list, weights, scalar, scalar_or_list
+    kind: str  # str, bool, int, number, str_list, number_list, weights, amounts, scalar, scalar_or_list
     required: bool = False
     default: Any = None
     check: Check | None = None
@@ -302,6 +302,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # what one conversion is worth: 12-month net margin from [economics], or incremental CLV from [clv]
         "value": Field("str", default="margin", check=one_of("margin", "clv")),
         "n_bootstrap": Field("int", default=200, check=between(1, MAX_BOOTSTRAP, "200")),
+        # Next best offer (several offer arms, or any of these set): the campaign budget (contact plus expected
+        # incentive cost, currency), the most contacts per offer, and the least expected profit a contact must bring.
+        "budget": Field("number", default=None, check=positive("20000")),
+        "capacity": Field("amounts", default=None),
+        "min_profit_per_contact": Field("number", default=None, check=non_negative("2.0")),
+    },
+    "fairness": {
+        # Consumer Duty panel: outcomes per customer group and arm, and the next wave's make-up by group.
+        "group_columns": Field("str_list", required=True),
+        "harm_columns": Field("str_list", default=[]),  # 0/1 outcomes where 1 is a harm (complaint, churn)
+        "unsuitable_sale_columns": Field("str_list", default=[]),  # 0/1 signals of an unsuitable sale
     },
 }
 
@@ -373,6 +384,13 @@ def check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
         if not ok:
             raise SpecError(bad + "must be a number, text, true/false or a list of those")
         return value
+    if kind == "amounts":
+        if not isinstance(value, dict) or not value:
+            raise SpecError(bad + f"must be a table of name = number; write {key} = {{ offer = 5000 }}")
+        for name, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise SpecError(f"{label}: [{where}] {key}.{key_name(name)} = {show_value(v)} must be a number of at least 0")
+        return {str(k): float(v) for k, v in value.items()}
     if kind == "weights":
         if not isinstance(value, dict) or not value:
             raise SpecError(bad + 'must be a table of arm = weight; write arms = { control = 0.5, offer = 0.5 }')

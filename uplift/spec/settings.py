@@ -22,7 +22,7 @@ from typing import Any, Mapping, TypeVar
 
 __all__ = [
     "RuleSpec", "MetricSpec", "ExperimentSettings", "PopulationSettings", "AssignmentSettings", "DesignSettings",
-    "AnalysisSettings", "FunnelSettings", "EconomicsSettings", "CLVSettings", "TargetingSettings",
+    "AnalysisSettings", "FunnelSettings", "EconomicsSettings", "CLVSettings", "TargetingSettings", "FairnessSettings",
     "SECTION_SETTINGS", "settings_from",
 ]
 
@@ -205,6 +205,18 @@ class TargetingSettings:
     value_per_conversion: float | None
     value: str
     n_bootstrap: int
+    budget: float | None
+    capacity: Mapping[str, float] | None
+    min_profit_per_contact: float | None
+
+
+@dataclass(frozen=True)
+class FairnessSettings:
+    """``[fairness]``: the customer groups of the Consumer Duty panel and the harm and unsuitable-sale signals."""
+
+    group_columns: tuple[str, ...]
+    harm_columns: tuple[str, ...]
+    unsuitable_sale_columns: tuple[str, ...]
 
 
 SECTION_SETTINGS: dict[str, type] = {
@@ -217,6 +229,7 @@ SECTION_SETTINGS: dict[str, type] = {
     "economics": EconomicsSettings,
     "clv": CLVSettings,
     "targeting": TargetingSettings,
+    "fairness": FairnessSettings,
 }
 
 

@@ -46,6 +46,10 @@ from uplift.errors import DataError
 
 __all__ = ["Allocation", "allocate", "frontier", "FRONTIER_POINTS"]
 
+FRONTIER_TIME_LIMIT = 3.0
+"""Seconds each frontier point's final MILP may take (a point that stops early is the best found, within
+its Lagrangian gap)."""
+
 FRONTIER_POINTS = 11
 """Budgets on the efficient frontier: 0%, 10%, ..., 100% of what the unconstrained-budget optimum spends."""
 
@@ -249,7 +253,7 @@ def _restricted(value: np.ndarray, cost: np.ndarray, reduced: np.ndarray, pi: np
 
 def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget: float | None = None,
              capacity: Mapping[str, float] | None = None, min_profit: float | None = None,
-             prices: bool = True, time_limit: float = 120.0) -> Allocation:
+             prices: bool = True, time_limit: float = 20.0) -> Allocation:
     """Solve the programme of the module docstring. ``value`` and ``cost`` are (customers x offers);
     ``capacity`` maps an offer name to its maximum contacts. ``prices`` also solves the LP relaxation
     of the remaining programme for the shadow prices. ``time_limit`` (seconds) bounds the final MILP;
@@ -334,11 +338,12 @@ def frontier(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], capacit
              min_profit: float | None = None, points: int = FRONTIER_POINTS) -> dict[str, list[float]]:
     """Profit against budget: the optimum (:func:`allocate`, exact) at ``points`` budgets evenly spaced
     from 0 to what the optimum without a budget spends. Returns ``{"budget", "profit", "cost", "contacts"}``."""
-    top = allocate(value, cost, offers, None, capacity, min_profit, prices=False)
+    top = allocate(value, cost, offers, None, capacity, min_profit, prices=False, time_limit=FRONTIER_TIME_LIMIT)
     budgets = np.linspace(0.0, top.cost, points)
     out: dict[str, list[float]] = {"budget": [], "profit": [], "cost": [], "contacts": []}
     for b in budgets:
-        a = top if b >= top.cost else allocate(value, cost, offers, float(b), capacity, min_profit, prices=False)
+        a = top if b >= top.cost else allocate(value, cost, offers, float(b), capacity, min_profit, prices=False,
+                                               time_limit=FRONTIER_TIME_LIMIT)
         out["budget"].append(float(b))
         out["profit"].append(a.profit)
         out["cost"].append(a.cost)
