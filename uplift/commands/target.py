@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         outcomes = source.to_pandas()
     import sys
 
+    from uplift.targeting.offers import wants_next_best_offer
+
+    if wants_next_best_offer(spec, outcomes, arm_column, spec.control_arm):
+        return _next_best_offer(args, spec, population, outcomes, arm_column, out, suffix)
     result = targeting_analysis(spec, population, outcomes, arm_column, spec.control_arm, n_boot=args.bootstrap,
                                 progress=not args.quiet and sys.stderr.isatty())
     if suffix == ".csv":
@@ -69,4 +73,50 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
         print(f"next-wave list: {out} ({result.n_eligible:,} eligible customers, {result.n_targeted:,} selected)")
+    return 0
+
+
+def _next_best_offer(args: argparse.Namespace, spec, population, outcomes, arm_column: str, out, suffix: str) -> int:
+    """Several offers or a budget: the allocated list, and its page beside it (``<out>.html``)."""
+    from uplift.data.files import write_parquet_atomic, write_text_atomic
+    from uplift.data.writes import guard_outputs
+    from uplift.readout.target_page import target_html
+    from uplift.results import to_json
+    from uplift.targeting.explain import permutation_importance, policy_tree
+    from uplift.targeting.fairness import composition
+    from uplift.targeting.offers import next_best_offer
+
+    page = out.with_suffix(".html")
+    guard_outputs([page], {"spec": args.spec, "--outcomes": args.outcomes, "--population": args.population,
+                           "--ledger": args.ledger}, overwrite=args.overwrite)
+    nbo = next_best_offer(spec, population, outcomes, arm_column, spec.control_arm, n_boot=args.bootstrap)
+    d = nbo.to_dict()
+    main = max(nbo.models, key=lambda m: nbo.allocation.contacts.get(m.offer, 0))
+    importance = permutation_importance(main.model, main.held_X, main.held_y, main.held_t, seed=spec.targeting.seed)
+    tree = policy_tree(nbo.eligible[list(nbo.features)], nbo.table.set_index(spec.unit).loc[nbo.units, "offer"].to_numpy(),
+                       seed=spec.targeting.seed)
+    groups = list(spec.fairness.group_columns) if spec.fairness is not None else []
+    comp = composition(nbo.eligible, nbo.allocation.offer >= 0, groups)
+    d["explanations"] = {"offer": main.offer, "permutation_importance": [{"feature": c, "qini_drop": v} for c, v in importance],
+                         "policy_tree": tree.to_dict()}
+    d["composition"] = list(comp)
+    qini = {m.offer: (list(m.evaluation.qini_x), list(m.evaluation.qini_y)) for m in nbo.models}
+    html_text = target_html(spec.name, d, qini, importance, tree.to_dict(), comp)
+    if suffix == ".csv":
+        write_text_atomic(nbo.table.to_csv(index=False), out)
+    else:
+        write_parquet_atomic(nbo.table, out)
+    write_text_atomic(html_text, page)
+    if args.json:
+        print(to_json({**d, "next_wave": str(out), "page": str(page)}, sort_keys=False))
+    else:
+        cur = nbo.currency
+        print(f"next best offer: {', '.join(nbo.offers)} against control; {d['selected']:,} of {d['eligible']:,} eligible "
+              f"customers get an offer ({', '.join(f'{o} {n:,}' for o, n in d['contacts'].items())})")
+        print(f"expected incremental profit {d['expected_incremental_profit']:,.0f} {cur}, cost {d['expected_cost']:,.0f} {cur}"
+              + (f" of budget {d['budget']:,.0f}" if d["budget"] is not None else "") + f"; solver: {d['status']}")
+        for k, v in d["shadow_prices"].items():
+            print(f"shadow price of {k}: {v:,.3f} (LP relaxation)")
+        print(f"policy tree (agreement {tree.agreement:.0%}): " + "; ".join(tree.rules))
+        print(f"next-wave list: {out}\npage: {page}")
     return 0

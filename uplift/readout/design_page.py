@@ -20,7 +20,7 @@ from uplift.readout.render import html_page
 from uplift.readout.report import box, fmt_num, fmt_pct, table
 from uplift.text import chart_label
 
-__all__ = ["design_html"]
+__all__ = ["design_html", "line_chart"]
 
 _E = html.escape
 _COLORS = ("#1f4e99", "#d4762c", "#2e8b57", "#8e44ad", "#b03a48", "#5b6475")
@@ -55,6 +55,10 @@ def _chart(series: Sequence[tuple[str, list[float], list[float]]], xlabel: str, 
     ax.set_title(chart_label(title))
     ax.legend(frameon=False)
     return _png(fig)
+
+
+line_chart = _chart
+"""A line chart as an embedded PNG (the next-best-offer page draws with it too)."""
 
 
 def _feasibility(d: Mapping[str, Any]) -> str:
