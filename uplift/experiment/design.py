@@ -57,6 +57,7 @@ import pandas as pd
 
 from uplift.errors import DataError, UserError
 from uplift.experiment.design_result import DesignResult, MetricDesign, judge_feasibility
+from uplift.experiment.forecast import profit_forecast
 from uplift.experiment.looks import price_looks
 from uplift.experiment.power import alpha_per_comparison, mde_at_n, power_at, power_z, sample_size, unit_variance
 from uplift.metrics.kinds import correlation, metric_for, ratio_unit_variance
@@ -277,6 +278,8 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
            else "no multiplicity adjustment" if len(offers) > 1 else "one comparison")
         + "; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by the delta method (Deng et al. 2018)"
     )
+    forecast = profit_forecast(spec, kind=primary.kind, baseline=b, sd=sd, mde=top.mde, n_per_arm=n_arm, control=control,
+                               eligible=eligible, alpha=a_cmp, alternative=alternative)
     return DesignResult(
         experiment=spec.name, primary=primary.name, weights=weights, control=control, alpha=alpha,
         alpha_per_comparison=a_cmp, power_target=target, alternative=alternative,
@@ -288,7 +291,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         data_as_of=spec.experiment.data_as_of,
         curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),
         guardrails=guardrail_power(spec.guardrails, pop, weights, control, alpha, target, n_tot, eligible),
-        looks=looks,
+        looks=looks, forecast=forecast,
     )
 
 

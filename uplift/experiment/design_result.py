@@ -88,6 +88,8 @@ class DesignResult:
     looks: Mapping[str, Any] | None = None
     """With [design] looks > 1: the price of the planned looks per spending family and of continuous
     monitoring (:func:`uplift.experiment.looks.price_looks`)."""
+    forecast: Mapping[str, Any] | None = None
+    """Profit and ROI at the MDE and at the prior effect (:func:`uplift.experiment.forecast.profit_forecast`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -138,6 +140,7 @@ class DesignResult:
             "guardrails": [dict(g) for g in self.guardrails],
             "curves": [dict(c) for c in self.curves],
             "looks": dict(self.looks) if self.looks else None,
+            "forecast": dict(self.forecast) if self.forecast else None,
         })
 
     def summary(self) -> str:
@@ -218,6 +221,10 @@ class DesignResult:
                          f"{c['n_total']:,}", _fmt(c["duration_weeks"])))
             lines.append("The price of looking (* the spec's [design] spending):")
             lines.append(text_table([head] + body))
+        if self.forecast:
+            from uplift.experiment.forecast import forecast_lines
+
+            lines += forecast_lines(self.forecast)
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"method: {self.method}")
         del p

@@ -17,7 +17,7 @@ from typing import Any
 
 from uplift.readout.charts import style
 from uplift.readout.render import html_page
-from uplift.readout.report import box, fmt_num, fmt_pct, table
+from uplift.readout.report import box, fmt_money, fmt_num, fmt_pct, table
 from uplift.text import chart_label
 
 __all__ = ["design_html"]
@@ -125,6 +125,36 @@ def _curves(d: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _forecast(d: Mapping[str, Any]) -> str:
+    f = d.get("forecast") or {}
+    if not f.get("available"):
+        return f"<p>{_E(f.get('note') or 'No forecast.')}</p>"
+    cur = f["currency"]
+
+    def m(x: Any) -> str:
+        return fmt_money(x, cur, 0)
+
+    be = f["break_even_effect"]
+    head = (f"<p>One incremental conversion is worth {m(f['value_per_conversion'])}; contacting a customer costs "
+            f"{fmt_money(f['contact_cost'], cur)} plus {fmt_money(f['incentive_cost'], cur)} per conversion. The offer "
+            "breaks even at an effect of " + ("&mdash; (a conversion is worth no more than its incentive)" if be is None
+                                              else f"{fmt_num(be, 4)} ({fmt_pct(be / f['baseline'])} of the baseline)")
+            + ".</p>")
+    rows = [[_E(s["name"]), f"{fmt_num(s['effect'], 4)} ({fmt_pct(s['effect_relative'])})", m(s["test_cost"]),
+             m(s["test_profit"]), fmt_pct(s["roi"], 0), m(s["rollout_profit"])] for s in f["scenarios"]]
+    out = head + table(["effect", "size", f"test cost ({f['treated_units']:,} offered)", "test profit", "ROI",
+                        "rollout profit" + (f" ({f['rollout_units']:,})" if f["rollout_units"] is not None else "")],
+                       rows, caption=_E(f["definition"]) + (f"; rollout: {_E(f['rollout_source'])}" if f["rollout_source"] else ""))
+    p = f.get("prior")
+    if p:
+        out += (f"<p>With the effect uncertain, N({fmt_num(p['mean'], 4)}, {fmt_num(p['sd'], 4)}&sup2;): expected profit "
+                f"of the test {m(p['expected_test_profit'])}"
+                + (f", of the rollout {m(p['expected_rollout_profit'])}" if p["expected_rollout_profit"] is not None else "")
+                + f"; chance of a profit {fmt_pct(p['chance_of_profit'], 0)}; <b>assurance</b> (the chance the test "
+                f"gives a significant result) {fmt_pct(p['assurance'], 1)}.</p>")
+    return out
+
+
 def design_html(d: Mapping[str, Any], hypothesis: str = "", looks: int = 1) -> str:
     """The design page for design dict ``d`` (design.json), the spec's hypothesis and planned looks."""
     dur = (f"An inflow of {d['weekly_inflow']:,} eligible units per week enrols the {d['n_total']:,} units in "
@@ -143,6 +173,7 @@ def design_html(d: Mapping[str, Any], hypothesis: str = "", looks: int = 1) -> s
         f"baseline), power {fmt_pct(d['power'])} at the target effect; alpha {d['alpha']:g} ({_E(d['alternative'])}), "
         f"{d['alpha_per_comparison']:.4g} per comparison.</p>"),
         "<h2>Duration</h2>", f"<p>{_E(dur)}</p>",
+        "<h2>What it would earn</h2>", _forecast(d),
         "<h2>Metrics</h2>", _metrics(d),
         "<h2>Guardrails</h2>", _guardrails(d),
         "<h2>Power curves</h2>", _curves(d),

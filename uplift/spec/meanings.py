@@ -108,6 +108,16 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("design", "current_look"): ("Which look this readout is (1 .. looks); the final look when not set.", 1),
     ("design", "cuped_rho"): (("Assumed correlation of a metric with its pre-period covariate, for the design's "
                               "CUPED saving when the population has no post-period column."), 0.5),
+    ("design", "value_per_conversion"): (("What one incremental conversion of the primary (proportion) metric is "
+                                         "worth, net of cannibalisation and cost to serve, before campaign costs "
+                                         "([economics] contact_cost, incentive_cost): the design forecasts profit and "
+                                         "ROI at the MDE and at prior_effect with it."), 250.0),
+    ("design", "prior_effect"): (("The effect you expect on the primary metric, in its own unit (0.004 = +0.4 "
+                                 "percentage points), e.g. from past campaigns: the design forecasts profit at it."),
+                                 0.004),
+    ("design", "prior_sd"): (("Your uncertainty about prior_effect (a normal prior's sd, above 0): the design adds "
+                             "the expected profit, the chance of a profit and the assurance (the probability of a "
+                             "significant result averaged over the prior)."), 0.002),
     ("metrics", "name"): (("The metric's name in the readout and results.json (unique across metrics and "
                           "guardrails)."), "card_take_up"),
     ("metrics", "kind"): (("\"proportion\" (a 0/1 column), \"mean\" (a numeric column) or \"ratio\" "
@@ -225,7 +235,8 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
     "Metric and guardrail names are unique; a `ratio` needs a `denominator`, other kinds take none.",
     "`[[metrics]]`: at least one has `primary = true`.",
     "`[funnel] stages` has at least two stages.",
-    "`[design]`: `mde_relative` or `mde_absolute`, not both; `current_look` is at most `looks`.",
+    ("`[design]`: `mde_relative` or `mde_absolute`, not both; `current_look` is at most `looks`; `prior_sd` needs "
+     "`prior_effect`."),
     "Unknown sections and keys are errors (with a suggestion): nothing is ignored silently.",
 )
 
@@ -275,6 +286,9 @@ ledger = "ledger.parquet"
 [design]
 mde_relative = 0.2          # +20% on the take-up rate
 baseline_rate = 0.03        # expected take-up without the offer
+value_per_conversion = 400  # net margin of one incremental card (before campaign costs)
+prior_effect = 0.004        # expected: +0.4 percentage points, from past campaigns
+prior_sd = 0.002
 
 [[metrics]]
 name = "card_take_up"
@@ -288,4 +302,8 @@ kind = "proportion"
 column = "complaint"
 margin = 0.005
 baseline = 0.01
+
+[economics]
+contact_cost = 1.5          # per customer offered the card
+eligible_population = 250000
 '''

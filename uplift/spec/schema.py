@@ -202,6 +202,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "spending": Field("str", default="obrien-fleming", check=one_of(*SPENDING_FAMILIES)),
         "spending_rho": Field("number", default=3.0, check=positive("3")),
         "look_fractions": Field("number_list", default=[]),
+        # The design's profit forecast (uplift.experiment.forecast): what one incremental conversion of the primary
+        # (proportion) metric is worth before campaign costs, and the designer's prior of the primary metric's
+        # absolute effect (a plain input; the readout's own prior is [analysis] prior_mean/prior_sd).
+        "value_per_conversion": Field("number", default=None, check=non_negative("250")),
+        "prior_effect": Field("number", default=None),
+        "prior_sd": Field("number", default=None, check=prior_sd("0.005")),
     },
     "metrics": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
@@ -476,6 +482,8 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
         if any(b <= a for a, b in itertools.pairwise(fr)):
             raise SpecError(f"{label}: [design] look_fractions = {shown} is out of order; list the looks in time "
                             "order, each later look with a larger share, e.g. [0.25, 0.5, 1.0]")
+    if d and d.get("prior_sd") is not None and d.get("prior_effect") is None:
+        raise SpecError(f"{label}: [design] prior_sd needs prior_effect (the prior's mean); add prior_effect, e.g. 0.004")
     if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
         raise SpecError(f"{label}: [design] give mde_relative or mde_absolute, not both; remove one")
     if not exp["name"].replace("-", "").replace("_", "").replace(".", "").isalnum():

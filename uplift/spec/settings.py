@@ -129,6 +129,9 @@ class DesignSettings:
     spending: str
     spending_rho: float
     look_fractions: tuple[float, ...]
+    value_per_conversion: float | None
+    prior_effect: float | None
+    prior_sd: float | None
 
 
 @dataclass(frozen=True)
