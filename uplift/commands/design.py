@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from uplift.data.writes import commit_files, guard_outputs
     from uplift.errors import UserError
     from uplift.experiment.design import design_experiment
+    from uplift.experiment.design_plan import design_record
     from uplift.results import to_json
     from uplift.spec import load_spec
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         guard_outputs(outs, {"spec": args.spec, "--population": path}, overwrite=True)
     population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
-    data = result.to_dict()
+    data = design_record(spec, result)  # with its plan and design_sha256, for the readout to check against
     if outs:
         from uplift.readout.design_page import design_html
 

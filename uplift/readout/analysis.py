@@ -26,6 +26,7 @@ from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
+from uplift.readout.design_check import design_check
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
@@ -65,6 +66,7 @@ class Analysis:
     targeting: TargetingResult | None = None
     precision: PrecisionResult | None = None
     timing: tuple[ConversionTiming, ...] = ()
+    design: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_results(self) -> dict[str, Any]:
@@ -102,6 +104,7 @@ class Analysis:
             "clv": self.clv,
             "targeting": self.targeting,
             "conversion_timing": [t.to_dict() for t in self.timing],
+            "design": self.design,
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
@@ -182,7 +185,7 @@ def analyse(
     return Analysis(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, timing=timing, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        precision=precision, timing=timing, design=design_check(spec, arms, ledger), notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
+from uplift.readout.design_check import read_design
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
 from uplift.data.source import open_source
@@ -95,6 +96,7 @@ def load_inputs(
         inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
+    read_design(spec)  # a bad [population] design fails here, before anything is written
     used_pop = pop_path if inputs["population"] is not None else None
     inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
     inputs["data_sha256"] = inputs["manifest"]["data_sha256"]

@@ -62,6 +62,9 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                  "--outcomes of readout and target."), "data/outcomes.parquet"),
     ("population", "format"): (("How to read the files: from the suffix when empty or \"auto\", else \"parquet\" "
                                "or \"csv\" (for files without a suffix or folders of parts)."), "parquet"),
+    ("population", "design"): (("The design.json `uplift design --out` wrote for this test: the readout shows its "
+                               "hash and flags deviations from it (units per arm short of plan, dates, metrics "
+                               "changed since the design)."), "design/design.json"),
     ("exclude", "reason"): ("The reason code recorded for every unit this rule excludes (rules may share one).",
                             "already_holds_product"),
     ("exclude", "column"): ("The population column the rule reads.", "holds_credit_card"),

@@ -163,6 +163,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "outcomes": Field("str", default=""),
         # how to read the files above (default: from the suffix); the rows are aggregated where they are
         "format": Field("str", default="", check=one_of("", "auto", "parquet", "csv")),
+        # design.json written by `uplift design --out`: the readout shows its hash and flags deviations from it
+        "design": Field("str", default=""),
     },
     "exclude": {  # an array of tables: one rule each, applied in order
         "reason": Field("str", required=True, check=non_empty),

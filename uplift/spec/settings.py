@@ -98,6 +98,7 @@ class PopulationSettings:
     source: str
     outcomes: str
     format: str
+    design: str
 
 
 @dataclass(frozen=True)

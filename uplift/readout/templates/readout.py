@@ -37,6 +37,7 @@ from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
+from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
@@ -81,7 +82,7 @@ display(HTML(report.decision_box(results)))
 # ## Health: is the split trustworthy?
 
 # %%
-display(HTML(report.health(results)))
+display(HTML(report.health(results) + design_box(results)))
 
 # %% [markdown]
 # ## Primary metrics
