@@ -27,6 +27,7 @@ from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
 from uplift.readout.design_check import design_check
+from uplift.readout.population_columns import join_population_columns
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
@@ -161,6 +162,7 @@ def analyse(
     columns it needs, sorted by unit.
     """
     source, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label, engine=engine)
+    source = join_population_columns(spec, source, population, manifest)  # segments/covariates by unit
     control = spec.control_arm
     metrics = analyse_metrics(spec, source, arm_col, control)
     arms = {str(a): int(m.n) for a, m in sorted(metrics.arm_statistics.items())}

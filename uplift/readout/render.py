@@ -31,6 +31,7 @@ from typing import Any
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
 from uplift.readout.design_check import read_design
+from uplift.readout.population_columns import population_columns
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
 from uplift.data.source import open_source
@@ -100,6 +101,7 @@ def load_inputs(
     used_pop = pop_path if inputs["population"] is not None else None
     inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
     inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
+    population_columns(spec, inputs["outcomes"].columns, inputs["population"], str(out_path), inputs["manifest"])
     return inputs
 
 
