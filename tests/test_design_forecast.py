@@ -127,3 +127,21 @@ def test_prior_sd_without_prior_effect_is_one_line(tmp_path, capsys):
     assert main(["design", str(p), "--no-population"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "prior_sd needs prior_effect" in err and "spec.toml" in err
+
+
+def test_a_fixed_pool_forecasts_the_test_assign_will_run(tmp_path, capsys):
+    """A fixed pool with a population: `uplift assign` puts every eligible unit in the test, so the forecast
+    offers the offer arm's share of them (0.7 x 5,000) at the MDE those units reach."""
+    import pandas as pd
+
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(5000)]}).to_csv(tmp_path / "pop.csv", index=False)
+    p = tmp_path / "spec.toml"
+    p.write_text(SPEC.format(design=PRIOR))
+    assert main(["design", str(p), "--population", str(tmp_path / "pop.csv"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    f = d["forecast"]
+    assert f["treated_units"] == 3500 and "every eligible unit" in f["units_basis"]
+    at_mde = f["scenarios"][0]
+    assert math.isclose(at_mde["effect"], d["feasibility"]["mde_at_eligible"], rel_tol=1e-12)
+    e = at_mde["effect"]
+    assert math.isclose(at_mde["test_profit"], 3500 * (e * 600 - 1.5 - 5 * (0.03 + e)), rel_tol=1e-12)

@@ -278,8 +278,13 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
            else "no multiplicity adjustment" if len(offers) > 1 else "one comparison")
         + "; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by the delta method (Deng et al. 2018)"
     )
-    forecast = profit_forecast(spec, kind=primary.kind, baseline=b, sd=sd, mde=top.mde, n_per_arm=n_arm, control=control,
-                               eligible=eligible, alpha=a_cmp, alternative=alternative)
+    # the forecast's test: a fixed pool with a known eligible count puts every eligible unit in the test
+    pooled = inflow is None and eligible is not None and at_eligible is not None and n_total is None
+    forecast = profit_forecast(spec, kind=primary.kind, baseline=b, sd=sd, mde=at_eligible[0] if pooled else top.mde,
+                               n_per_arm=_split(eligible, weights) if pooled else n_arm, control=control,
+                               eligible=eligible, alpha=a_cmp, alternative=alternative,
+                               basis=("every eligible unit, split as `uplift assign` will (a fixed pool)" if pooled
+                                      else "the design's units per arm"))
     return DesignResult(
         experiment=spec.name, primary=primary.name, weights=weights, control=control, alpha=alpha,
         alpha_per_comparison=a_cmp, power_target=target, alternative=alternative,

@@ -12,8 +12,10 @@ metric's baseline, so p_0 + delta is the offer arm's conversion rate; Devriendt,
 2021). The campaign cost of one contacted customer is pi(0) - pi(delta) + delta V, i.e.
 ``c_contact + c_incentive (p_0 + delta)``, the cost of :attr:`uplift.metrics.valuation.Valuation.campaign_cost`.
 
-* **test period**: the offer arms' planned units n_t (control is not contacted): profit n_t pi(delta),
-  cost n_t x cost(delta);
+* **test period**: the offer arms' units n_t (control is not contacted): profit n_t pi(delta),
+  cost n_t x cost(delta). The units are the design's n per arm, or -- a fixed pool with a known eligible
+  count, which ``uplift assign`` puts in the test whole -- the eligible units split by the arm weights,
+  and "the MDE" is then the MDE those units reach;
 * **rollout**: every eligible unit offered (``[economics] eligible_population``, else the eligible
   count of the population): profit N pi(delta);
 * **ROI** = incremental profit / campaign cost (finance's ROI, ``(d_pi - cost) / cost``);
@@ -68,7 +70,7 @@ def assurance(mu: float, sigma: float, n_control: float, n_arm: float, *, kind: 
 
 def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float | None, mde: float | None,
                     n_per_arm: Mapping[str, int], control: str, eligible: int | None, alpha: float,
-                    alternative: str) -> dict[str, Any]:
+                    alternative: str, basis: str = "the design's units per arm") -> dict[str, Any]:
     """The profit forecast of the design (module docstring): ``available`` False with a ``note`` saying what
     is missing, else the inputs, the break-even effect, one scenario per effect (at the MDE, at the prior
     effect) and, with a prior sd, the expected profit, the chance of a profit and the assurance."""
@@ -131,7 +133,7 @@ def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float |
     return {
         "available": True, "currency": spec.experiment.currency, "value_per_conversion": value,
         "contact_cost": c0, "incentive_cost": c1, "baseline": baseline, "treated_units": treated,
-        "rollout_units": rollout, "rollout_source": rollout_source, "break_even_effect": break_even,
+        "units_basis": basis, "rollout_units": rollout, "rollout_source": rollout_source, "break_even_effect": break_even,
         "scenarios": scenarios, "prior": prior,
         "definition": "profit = units offered x (effect x value_per_conversion - contact_cost - incentive_cost x "
                       "(baseline + effect)); cost = units offered x (contact_cost + incentive_cost x (baseline + "
@@ -151,7 +153,7 @@ def forecast_lines(f: Mapping[str, Any]) -> list[str]:
     out = [f"Forecast ({cur}; a conversion is worth {f['value_per_conversion']:,.2f}, contact {f['contact_cost']:,.2f}, "
            f"incentive {f['incentive_cost']:,.2f}; break-even effect "
            + ("none (a conversion is worth no more than its incentive)" if f["break_even_effect"] is None
-              else f"{f['break_even_effect']:+.4g}") + "):"]
+              else f"{f['break_even_effect']:+.4g}") + f"; the test offers {f['units_basis']}):"]
     for s in f["scenarios"]:
         out.append(
             f"  {s['name']} ({s['effect']:+.4g}): the test ({f['treated_units']:,} offered) earns {money(s['test_profit'])} "

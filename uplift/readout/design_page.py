@@ -139,7 +139,7 @@ def _forecast(d: Mapping[str, Any]) -> str:
             f"{fmt_money(f['contact_cost'], cur)} plus {fmt_money(f['incentive_cost'], cur)} per conversion. The offer "
             "breaks even at an effect of " + ("&mdash; (a conversion is worth no more than its incentive)" if be is None
                                               else f"{fmt_num(be, 4)} ({fmt_pct(be / f['baseline'])} of the baseline)")
-            + ".</p>")
+            + f". The test offers {_E(f['units_basis'])}.</p>")
     rows = [[_E(s["name"]), f"{fmt_num(s['effect'], 4)} ({fmt_pct(s['effect_relative'])})", m(s["test_cost"]),
              m(s["test_profit"]), fmt_pct(s["roi"], 0), m(s["rollout_profit"])] for s in f["scenarios"]]
     out = head + table(["effect", "size", f"test cost ({f['treated_units']:,} offered)", "test profit", "ROI",
