@@ -293,7 +293,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
         metrics=tuple(rows), notes=tuple(notes), method=method, window_days=primary.window_days,
         enrolment="inflow" if inflow else "fixed pool", feasibility=feasibility, waterfall=tuple(waterfall),
-        data_as_of=spec.experiment.data_as_of,
+        data_as_of=spec.experiment.data_as_of, start_date=spec.experiment.start_date,
         curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),
         guardrails=guardrail_power(spec.guardrails, pop, weights, control, alpha, target, n_tot, eligible),
         looks=looks, forecast=forecast,

@@ -82,6 +82,7 @@ class DesignResult:
     feasibility: Mapping[str, Any] = field(default_factory=dict)
     waterfall: tuple[Mapping[str, Any], ...] = ()
     data_as_of: str = ""
+    start_date: str = ""
     curves: tuple[Mapping[str, Any], ...] = ()
     guardrails: tuple[Mapping[str, Any], ...] = ()
     window_days: int | None = None
@@ -104,6 +105,17 @@ class DesignResult:
         if self.duration_weeks is None:  # a fixed pool, assigned at once: the window alone
             return self.window_days / 7.0 if self.window_days else None
         return self.duration_weeks + (self.window_days or 0) / 7.0
+
+    @property
+    def calendar_weeks(self) -> float | None:
+        """Weeks from ``[experiment] start_date`` to ``data_as_of`` (the outcome cut), when both are given."""
+        import datetime as dt
+
+        try:
+            days = (dt.date.fromisoformat(self.data_as_of) - dt.date.fromisoformat(self.start_date)).days
+        except ValueError:
+            return None
+        return days / 7.0
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
@@ -135,6 +147,8 @@ class DesignResult:
             "method": self.method,
             "enrolment": self.enrolment,
             "data_as_of": self.data_as_of,
+            "start_date": self.start_date,
+            "calendar_weeks": self.calendar_weeks,
             "feasibility": dict(self.feasibility),
             "exclusions": {"waterfall": [dict(r) for r in self.waterfall]} if self.waterfall else None,
             "guardrails": [dict(g) for g in self.guardrails],
@@ -171,6 +185,8 @@ class DesignResult:
                 "duration: a fixed pool (no [design] weekly_inflow): every eligible unit is assigned at once, so the "
                 "test lasts its outcome window"
                 + (f" (outcomes read at [experiment] data_as_of {self.data_as_of})" if self.data_as_of else "")
+                + (f": {self.calendar_weeks:.1f} weeks from the start {self.start_date}"
+                   if self.calendar_weeks is not None else "")
             )
         if self.window_days and self.readout_weeks is not None:
             lines.append(

@@ -161,7 +161,9 @@ def design_html(d: Mapping[str, Any], hypothesis: str = "", looks: int = 1) -> s
            f"{d['duration_weeks']:.2f} weeks (plan {d['duration_weeks_whole']}), then the outcome window."
            if d.get("duration_weeks") is not None else
            "A fixed pool: every eligible unit is assigned at once; the test lasts its outcome window"
-           + (f" (outcomes read at [experiment] data_as_of {d['data_as_of']})." if d.get("data_as_of") else "."))
+           + (f" (outcomes read at [experiment] data_as_of {d['data_as_of']})" if d.get("data_as_of") else "")
+           + (f": {d['calendar_weeks']:.1f} weeks from the start {d['start_date']}." if d.get("calendar_weeks") is not None
+              else "."))
     plan = ("One look at the end (fixed horizon)." if looks <= 1 else
             f"{looks} looks, group-sequential (O'Brien-Fleming boundaries) on the primary metrics.")
     body = [
