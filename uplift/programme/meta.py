@@ -7,7 +7,9 @@ Model (DerSimonian & Laird 1986, Controlled Clinical Trials 7:177): campaign ``i
   ``tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w))`` with ``w_i = 1/v_i`` and Cochran's
   ``Q = sum w_i (y_i - ybar_w)^2``; or Paule & Mandel (1982), the ``tau^2`` at which the generalised
   Q equals ``k - 1``. Both computed by statsmodels ``statsmodels.stats.meta_analysis.combine_effects``
-  (``method_re="dl"`` / ``"pm"``), which this module calls (not re-derived).
+  (``method_re="dl"`` / ``"pm"``), which this module calls (not re-derived). statsmodels leaves a
+  negative DL estimate untruncated; as DerSimonian & Laird (and R's metafor) do, it is truncated at 0
+  here, where the random-effects summary is the fixed-effect one (statsmodels' ``mean_effect_fe``).
 * Pooled effect ``mu = sum w*_i y_i / sum w*_i``, ``w*_i = 1/(v_i + tau^2)``, ``se(mu) = 1/sqrt(sum w*_i)``,
   normal interval ``mu +- z se``.
 * Heterogeneity ``I^2 = max(0, (Q - (k-1)) / Q)`` (Higgins & Thompson 2002, Stat Med 21:1539).
@@ -80,15 +82,18 @@ def random_effects(effects: Sequence[float], ses: Sequence[float], names: Sequen
     if len(y) < 2 or not (np.isfinite(y).all() and np.isfinite(v).all() and (v > 0).all()):
         raise UserError(f"a meta-analysis needs at least 2 campaigns with finite effects and positive standard errors "
                         f"(got {len(y)}); record more campaign readouts")
-    res = combine_effects(y, v, method_re=method, alpha=1 - confidence)
+    with np.errstate(invalid="ignore"):  # a negative DL tau^2 makes statsmodels take sqrt of a negative number
+        res = combine_effects(y, v, method_re=method, alpha=1 - confidence)
     mu, se_mu, tau2 = float(res.mean_effect_re), float(res.sd_eff_w_re), float(res.tau2)
+    if tau2 <= 0:  # truncated at 0: no between-campaign variance, the fixed-effect summary
+        mu, se_mu, tau2 = float(res.mean_effect_fe), float(res.sd_eff_w_fe), 0.0
     z = float(st.norm.ppf(0.5 + confidence / 2))
     b = tau2 / (tau2 + v)
     shrunk = mu + b * (y - mu)
     shrunk_se = np.sqrt(b * v + (1 - b) ** 2 * se_mu ** 2)
     k = len(y)
     return MetaAnalysis(
-        method=method, k=k, mean=mu, se=se_mu, ci=(mu - z * se_mu, mu + z * se_mu), tau2=tau2, i2=float(res.i2),
+        method=method, k=k, mean=mu, se=se_mu, ci=(mu - z * se_mu, mu + z * se_mu), tau2=tau2, i2=max(0.0, float(res.i2)),
         q=float(res.q), p_heterogeneity=float(st.chi2.sf(float(res.q), k - 1)),
         mean_fixed=float(res.mean_effect_fe), se_fixed=float(res.sd_eff_w_fe),
         predictive_sd=math.sqrt(tau2 + se_mu ** 2),
