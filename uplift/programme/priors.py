@@ -87,7 +87,7 @@ def design_prior(spec, design: Mapping[str, Any], registry: Registry) -> dict[st
     if not (n_c and n_t and sd):
         raise UserError(f"{spec.label}: the design has no sample size or variance for {metric!r}; give [design] "
                         "baseline_rate or a population so the prior can be applied")
-    sigma = sd * math.sqrt(1 / n_c + 1 / min(n.values()))  # the smallest offer arm against control
+    sigma = sd * math.sqrt(1 / n_c + 1 / min(v for a, v in n.items() if a != control))  # smallest offer arm; baseline variance in both arms
     chance = assurance(m, s, sigma, float(design.get("alpha_per_comparison") or spec.design.alpha),
                        str(design.get("alternative", "two-sided")))
     z = float(st.norm.ppf(0.5 + float(spec.analysis.confidence) / 2))
