@@ -363,3 +363,48 @@ def test_registry_of_another_programme_changed_holdout_and_missing_programme(tmp
     assert "belongs to programme 'p'" in err
     assert (tmp_path / "reg" / "entries.jsonl").read_bytes() == entries
     assert not (tmp_path / "c1.parquet").exists() and not (tmp_path / "c2.parquet").exists()
+
+
+# ----------------------------------------------------------------------------- the walk-through, by the CLI
+
+
+def test_walk_through_by_the_command_line(tmp_path, capsys):
+    import shutil
+
+    root = Path(__file__).resolve().parents[1] / "experiments" / "programme"
+    d = tmp_path / "programme"
+    shutil.copytree(root, d)
+    simulate_population(6000, seed=3).to_parquet(d / "pop.parquet")
+    for c in ("c1", "c2", "c3"):
+        assert main(["assign", str(d / f"{c}.toml"), "--population", str(d / "pop.parquet"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "list", str(d / "registry")]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"campaign-{i}" in listing for i in (1, 2, 3))
+    out = d / "sim.parquet"
+    assert main(["programme", str(d / "programme.toml"), "--simulate-from", str(d / "pop.parquet"), "--outcomes", str(out)]) == 0
+    pages = []
+    for _ in range(2):
+        assert main(["programme", str(d / "programme.toml"), "--outcomes", str(out), "--out", str(d / "rep")]) == 0
+        pages.append({n: (d / "rep" / n).read_bytes() for n in ("results.json", "programme.html")})
+    assert pages[0] == pages[1]  # byte-identical reruns
+    res = json.loads(pages[0]["results.json"])
+    validate_programme_results(res)
+    printed = capsys.readouterr().out
+    assert f"{res['effect']['conversions']['total']:,.1f} incremental conversions" in printed  # CLI == results.json
+    html = pages[0]["programme.html"].decode()
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")
+    assert f"{res['effect']['conversions']['total']:,.1f}" in html  # page == results.json
+    entries = open_registry(d / "registry").entries
+    assert sum(e["kind"] == "campaign_effect" for e in entries) == 3
+    assert main(["design", str(d / "c4.toml"), "--no-population", "--prior-from-registry", "--json"]) == 0
+    prior = json.loads(capsys.readouterr().out)["registry_prior"]
+    assert prior["campaigns"] == ["campaign-1", "campaign-2", "campaign-3"] and 0 < prior["assurance"] < 1
+    # a campaign readout is recorded in the registry too
+    ledger = pd.read_parquet(d / "ledgers" / "c1.parquet")
+    sim = pd.read_parquet(out)
+    sim[sim["customer_id"].isin(ledger["customer_id"])].to_parquet(d / "c1_outcomes.parquet")
+    assert main(["readout", str(d / "c1.toml"), "--outcomes", str(d / "c1_outcomes.parquet"), "--ledger", str(d / "ledgers" / "c1.parquet"),
+                 "--out", str(d / "r1"), "--json-only"]) == 0
+    last = open_registry(d / "registry").entries[-1]
+    assert last["kind"] == "readout" and last["experiment"] == "campaign-1" and last["effects"][0]["metric"] == "conversion"
