@@ -20,6 +20,11 @@ _NAMES = {"conversions": "Incremental conversions", "revenue": "Incremental reve
           "profit": "Incremental profit (net of contacts)", "clv": "Incremental CLV"}
 
 
+def _count(x: Any) -> str:
+    """Conversions with one decimal, as ``uplift programme`` prints them."""
+    return "&mdash;" if x is None else f"{x:,.1f}"
+
+
 def _ci(lo: Any, hi: Any, f) -> str:
     return f"{f(lo)} to {f(hi)}"
 
@@ -28,7 +33,7 @@ def _effects(d: Mapping[str, Any]) -> str:
     cur = d["currency"]
     rows = []
     for name, e in d["effect"].items():
-        f = (lambda x: fmt_num(x, 1)) if name == "conversions" else (lambda x: fmt_money(x, cur, 0))
+        f = _count if name == "conversions" else (lambda x: fmt_money(x, cur, 0))
         per = fmt_pp if name == "conversions" else (lambda x: fmt_money(x, cur))
         rows.append((_NAMES[name], f(e["total"]), _ci(*e["total_ci"], f), per(e["per_unit"]),
                      _ci(*e["per_unit_ci"], per), f"{e['p_value']:.3g}"))
@@ -47,9 +52,9 @@ def _campaigns(d: Mapping[str, Any]) -> str:
         rows.append((_E(c["experiment"]), _E(c["assigned_at"]), fmt_num(c["n_treated"]), fmt_num(c["n_control"]),
                      fmt_pp(conv["abs_effect"]), _ci(*conv["abs_ci"], fmt_pp),
                      fmt_pp(s.get("shrunk")), _ci(*(s.get("shrunk_ci") or [None, None]), fmt_pp),
-                     fmt_num(c["incremental_conversions"], 1)))
+                     _count(c["incremental_conversions"])))
     naive = d["naive_sum"]
-    rows.append(("<b>naive sum</b>", "", "", "", "", "", "", "", f"<b>{fmt_num(naive['incremental_conversions'], 1)}</b>"))
+    rows.append(("<b>naive sum</b>", "", "", "", "", "", "", "", f"<b>{_count(naive['incremental_conversions'])}</b>"))
     return table(("campaign", "assigned", "offered", "control", "effect on conversion", "interval",
                   "shrunken (EB)", "interval", "incremental conversions"), rows,
                  "each campaign's offer arms against its own control, on the programme's outcomes")
@@ -71,12 +76,12 @@ def programme_html(d: Mapping[str, Any]) -> str:
     conv = d["effect"]["conversions"]
     lo, hi = conv["total_ci"]
     kind = "good" if lo > 0 else ("bad" if hi < 0 else "warn")
-    head = box(kind, f"The programme added {fmt_num(conv['total'], 1)} conversions "
-                     f"({_ci(lo, hi, lambda x: fmt_num(x, 1))}, {fmt_pct(d['confidence'], 0)} interval)",
+    head = box(kind, f"The programme added {_count(conv['total'])} conversions "
+                     f"({_ci(lo, hi, _count)}, {fmt_pct(d['confidence'], 0)} interval)",
                f"<p>{fmt_num(u['exposed'])} units exposed to the programme against a global holdout of "
                f"{fmt_num(u['holdout'])} ({fmt_pct(d['holdout_share'], 1)}); {fmt_num(u['contacts'])} contacts; "
                f"holdout units contacted: {fmt_num(u['holdout_contacted'])}. The naive sum of campaign lifts is "
-               f"{fmt_num(d['naive_sum']['incremental_conversions'], 1)}: it ignores overlap and saturation.</p>")
+               f"{_count(d['naive_sum']['incremental_conversions'])}: it ignores overlap and saturation.</p>")
     body = (f"<h1>Programme readout: {_E(d['programme'])}</h1>"
             f"<p class=\"muted\">Period {_E(d['period']['start'])} to {_E(d['period']['end'])}; "
             f"{len(d['campaigns'])} campaign(s).</p>{head}<h2>Programme effect</h2>{_effects(d)}"
