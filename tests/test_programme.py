@@ -340,6 +340,18 @@ def test_a_campaign_that_would_contact_holdout_units_is_refused(tmp_path, capsys
     assert (tmp_path / "c0.parquet").read_bytes() == before and not (tmp_path / "reg").exists()
 
 
+def test_campaign_before_the_start_or_with_the_holdout_salt_is_refused(tmp_path, capsys):
+    make_programme(tmp_path)
+    pop = str(tmp_path / "pop.parquet")
+    (tmp_path / "early.toml").write_text(CAMPAIGN.format(name="early", day="2025-12-01"))
+    err = _cli(["assign", str(tmp_path / "early.toml"), "--population", pop, "--ledger", str(tmp_path / "e.parquet")], capsys)
+    assert "before programme 'p' starts" in err
+    (tmp_path / "salty.toml").write_text(CAMPAIGN.format(name="salty", day="2026-02-01").replace('"salty-salt"', '"s"'))
+    err = _cli(["assign", str(tmp_path / "salty.toml"), "--population", pop, "--ledger", str(tmp_path / "s.parquet")], capsys)
+    assert "holdout salt" in err
+    assert not (tmp_path / "e.parquet").exists() and not (tmp_path / "s.parquet").exists()
+
+
 def test_unknown_registry_is_one_line(tmp_path, capsys):
     err = _cli(["registry", "list", str(tmp_path / "nowhere")], capsys)
     assert "is not a registry" in err

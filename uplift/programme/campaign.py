@@ -52,6 +52,9 @@ def programme_of(spec) -> ProgrammeSpec | None:
     if p.programme.unit != spec.unit:
         raise SpecError(f"{spec.label}: [experiment] unit = {spec.unit!r}, but programme {p.name!r} counts units "
                         f"by {p.programme.unit!r}; use the programme's unit")
+    if spec.assignment is not None and spec.assignment.salt == p.programme.salt:
+        raise SpecError(f"{spec.label}: [assignment] salt is the programme's holdout salt, so arms would follow the "
+                        "holdout's hash; give the campaign its own salt")
     return p
 
 
@@ -106,6 +109,9 @@ def assign_campaign(spec, population_path: str | Path, ledger_path: str | Path, 
         adjust = None
         if programme is not None:
             day = _day(spec, assigned_at)
+            if day < _dt.date.fromisoformat(programme.programme.start_date):
+                raise UserError(f"{spec.label}: the campaign's date {day} is before programme {programme.name!r} "
+                                f"starts ({programme.programme.start_date}); date it in the programme")
             history = contact_history(registry, spec.unit, skip=spec.name)
             _refuse_contacted_holdout(spec, programme, ledger_path)
             before, after = _rules(programme)
