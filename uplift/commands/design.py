@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="design from the spec alone, without the spec's [population] source")
     p.add_argument("--n", type=whole_number(2), help="total units in the test: report MDE and power at this n")
     p.add_argument("--out", help="output folder for design.json and design.html")
+    p.add_argument("--prior-from-registry", action="store_true",
+                   help="take the registry's past effects for the same product as a prior: expected incremental "
+                   "conversions and profit, and the chance to detect (assurance); see uplift.programme.priors")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -59,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
     data = design_record(spec, result)  # with its plan and design_sha256, for the readout to check against
+    if args.prior_from_registry:  # the registry named by [experiment] registry or the spec's programme
+        from uplift.programme.campaign import registry_prior
+
+        data["registry_prior"] = registry_prior(spec, data)
     if outs:
         from uplift.readout.design_page import design_html
 
@@ -68,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         print(to_json(data))
     else:
         print(result.summary())
+        if "registry_prior" in data:
+            from uplift.programme.campaign import prior_summary
+
+            print(prior_summary(data["registry_prior"]))
         for o in outs:
             print(f"design: {o}")
     return 0

@@ -44,10 +44,26 @@ def run(args: argparse.Namespace) -> int:
         "spec": args.spec, "--outcomes": spec.input_path(args.outcomes, "population", "outcomes"),
         "--ledger": args.ledger, "--population": spec.input_path(args.population, "population", "source"),
     }, overwrite=True)
+    if spec.experiment.programme or spec.experiment.registry:  # refuse another programme's registry before writing
+        from uplift.programme.campaign import check_registry
+
+        check_registry(spec)
     if args.json_only:
         path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine)
+        _record(spec, out)
         print(path)
         return 0
     paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine)
+    _record(spec, out)
     print(paths.html)
     return 0
+
+
+def _record(spec, out) -> None:
+    """A campaign naming a programme or registry: its key results go into the registry."""
+    if spec.experiment.programme or spec.experiment.registry:
+        import json
+
+        from uplift.programme.campaign import record_readout
+
+        record_readout(spec, json.loads((out / "results.json").read_text(encoding="utf-8")))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CROSS_FIELD_RULES", "EXAMPLE_SPEC", "KEYS", "SECTIONS"]
+__all__ = ["CROSS_FIELD_RULES", "EXAMPLE_SPEC", "KEYS", "SECTIONS", "PROGRAMME_KEYS", "PROGRAMME_SECTIONS"]
 
 SECTIONS: dict[str, str] = {
     "experiment": "What is tested, on which unit, when and in which currency. Required.",
@@ -55,6 +55,11 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("experiment", "primary_product"): (("What every analysed customer already holds (the holdings declaration). "
                                         "Only with it does the readout show cross-sell measures (cross-sell rate, "
                                         "attach rate, products per customer)."), "current account"),
+    ("experiment", "programme"): (("The programme spec this campaign belongs to (its global holdout, contact policy and "
+                                   "registry; `uplift assign` applies them). Empty: a campaign on its own."),
+                                  "programme.toml"),
+    ("experiment", "registry"): (("A registry folder where `uplift assign` and `uplift readout` record this campaign "
+                                  "(default: the programme's). Empty: nothing recorded."), "registry"),
     ("population", "source"): (("The population file or folder (Parquet or CSV): one row per unit before the "
                                "test, with the exclusion, stratification and pre-period columns. The default "
                                "--population of design, assign and target."), "data/population.parquet"),
@@ -227,6 +232,41 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("targeting", "value"): (("What one conversion is worth: \"margin\" (12-month net margin from [economics]) "
                              "or \"clv\" (incremental CLV from [clv])."), "margin"),
     ("targeting", "n_bootstrap"): ("Bootstrap resamples of the holdout's Qini interval.", 200),
+}
+
+PROGRAMME_SECTIONS: dict[str, str] = {
+    "programme": ("A programme of campaigns (`uplift programme`): its global holdout, drawn by salted hash before any "
+                  "campaign and excluded from every campaign, and its registry. Required."),
+    "contact": "The contact policy across the programme's campaigns, applied by `uplift assign` from the registry's ledgers.",
+    "readout": "The programme readout: holdout against everyone else, per-campaign effects and their meta-analysis.",
+}
+
+PROGRAMME_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("programme", "name"): ("The programme's name, recorded in its registry.", "cross-sell-2026"),
+    ("programme", "unit"): ("The unit id column; every campaign of the programme uses the same unit.", "customer_id"),
+    ("programme", "salt"): ("Salt of the holdout's hash; never change it after the start.", "programme-2026"),
+    ("programme", "start_date"): ("First day of the programme (YYYY-MM-DD); the holdout is fixed from then.",
+                                  "2026-01-05"),
+    ("programme", "holdout_share"): (("Share of units in the global holdout (never contacted by any campaign); "
+                                      "fixed once the registry exists."), 0.05),
+    ("programme", "registry"): ("The registry folder (relative to the programme spec) recording every assignment "
+                                "and readout.", "registry"),
+    ("programme", "currency"): ("Currency of revenue, profit and CLV.", "EUR"),
+    ("contact", "min_days_between"): ("At most one campaign per this many days for a unit (0: no rule); "
+                                      "reason `contact_min_days`.", 30),
+    ("contact", "max_offers"): ("At most this many offers in `period_days` (0: no limit); reason `contact_max_offers`.", 3),
+    ("contact", "period_days"): ("The period of `max_offers`, in days.", 90),
+    ("contact", "complaint_column"): ("A population column with the date of the unit's last complaint (empty: none).",
+                                      "last_complaint_date"),
+    ("contact", "cooloff_days"): ("No offer for this many days after a complaint (0: no rule); reason "
+                                  "`complaint_cooloff`.", 60),
+    ("readout", "conversion_column"): ("The 0/1 conversion column of the programme's outcomes.", "converted"),
+    ("readout", "revenue_column"): ("A revenue column of the outcomes (empty: none).", "revenue_12m"),
+    ("readout", "profit_column"): ("A net margin column of the outcomes (empty: none).", "net_margin_12m"),
+    ("readout", "clv_column"): ("A customer lifetime value column of the outcomes (empty: none).", "clv"),
+    ("readout", "contact_cost"): ("Cost of one contact, subtracted from the incremental profit.", 1.5),
+    ("readout", "confidence"): ("Confidence level of every interval of the programme readout.", 0.95),
+    ("readout", "meta_method"): ("Between-campaign variance: \"dl\" (DerSimonian-Laird) or \"pm\" (Paule-Mandel).", "dl"),
 }
 
 CROSS_FIELD_RULES: tuple[str, ...] = (

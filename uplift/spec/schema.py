@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS", "SPENDING_FAMILIES",
+__all__ = ["Field", "SCHEMA", "PROGRAMME_SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS", "SPENDING_FAMILIES",
            "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
@@ -157,6 +157,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # with it does the readout show cross-sell measures (cross-sell rate, attach rate, products per
         # customer); without it a conversion is just the metric it is, under its own description.
         "primary_product": Field("str", default=""),
+        "programme": Field("str", default=""), "registry": Field("str", default=""),  # paths: a programme spec, a registry
     },
     "population": {
         "source": Field("str", default=""),
@@ -313,6 +314,22 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
 }
 
+# A programme spec (its own file; uplift.spec.programme): the global holdout, the contact policy, the readout.
+PROGRAMME_SCHEMA: dict[str, dict[str, Field]] = {
+    "programme": {"name": Field("str", required=True, check=non_empty), "unit": Field("str", required=True, check=non_empty),
+                  "salt": Field("str", required=True, check=non_empty), "start_date": Field("str", required=True, check=non_empty),
+                  "holdout_share": Field("number", required=True, check=in_open(0, 1, "0.05")),
+                  "registry": Field("str", required=True, check=non_empty), "currency": Field("str", default="EUR")},
+    "contact": {"min_days_between": Field("int", default=0, check=between(0, MAX_WINDOW_DAYS, "30")),
+                "max_offers": Field("int", default=0, check=between(0, 1000, "3")),
+                "period_days": Field("int", default=90, check=between(1, MAX_WINDOW_DAYS, "90")),
+                "complaint_column": Field("str", default=""), "cooloff_days": Field("int", default=0, check=between(0, MAX_WINDOW_DAYS, "60"))},
+    "readout": {"conversion_column": Field("str", default="converted"), "revenue_column": Field("str", default=""),
+                "profit_column": Field("str", default=""), "clv_column": Field("str", default=""),
+                "contact_cost": Field("number", default=0.0, check=non_negative("1.5")),
+                "confidence": Field("number", default=0.95, check=in_open(0.5, 1, "0.95")),
+                "meta_method": Field("str", default="dl", check=one_of("dl", "pm"))},
+}
 ARRAYS = {"exclude", "metrics", "guardrails"}
 REQUIRED_SECTIONS = ("experiment",)
 

@@ -23,7 +23,8 @@ from typing import Any, Mapping, TypeVar
 __all__ = [
     "RuleSpec", "MetricSpec", "ExperimentSettings", "PopulationSettings", "AssignmentSettings", "DesignSettings",
     "AnalysisSettings", "FunnelSettings", "EconomicsSettings", "CLVSettings", "TargetingSettings",
-    "SECTION_SETTINGS", "settings_from",
+    "SECTION_SETTINGS", "settings_from", "ProgrammeSettings", "ContactSettings", "ProgrammeReadoutSettings",
+    "PROGRAMME_SETTINGS",
 ]
 
 T = TypeVar("T")
@@ -89,6 +90,8 @@ class ExperimentSettings:
     currency: str
     target_product: str
     primary_product: str
+    programme: str
+    registry: str
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,47 @@ class TargetingSettings:
     value: str
     n_bootstrap: int
 
+
+@dataclass(frozen=True)
+class ProgrammeSettings:
+    """Programme spec ``[programme]``: its name, unit, the global holdout (salt, share, start) and its registry."""
+
+    name: str
+    unit: str
+    salt: str
+    start_date: str
+    holdout_share: float
+    registry: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """Programme spec ``[contact]``: the contact policy across campaigns (0 switches a rule off)."""
+
+    min_days_between: int
+    max_offers: int
+    period_days: int
+    complaint_column: str
+    cooloff_days: int
+
+
+@dataclass(frozen=True)
+class ProgrammeReadoutSettings:
+    """Programme spec ``[readout]``: the outcome columns, contact cost, confidence and meta-analysis method."""
+
+    conversion_column: str
+    revenue_column: str
+    profit_column: str
+    clv_column: str
+    contact_cost: float
+    confidence: float
+    meta_method: str
+
+
+PROGRAMME_SETTINGS: dict[str, type] = {
+    "programme": ProgrammeSettings, "contact": ContactSettings, "readout": ProgrammeReadoutSettings,
+}
 
 SECTION_SETTINGS: dict[str, type] = {
     "experiment": ExperimentSettings,
