@@ -192,7 +192,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("analysis", "prior_sd"): (("Prior standard deviation of that effect (above 0); default: the weakly informative "
                                "unit-information prior."), 0.01),
     ("analysis", "always_valid"): (("true: every metric row also gets an always-valid interval and p-value (mixture "
-                                   "SPRT), valid however often the campaign is looked at."), True),
+                                   "SPRT), valid however often the campaign is looked at; one-sided when [design] alternative is \"larger\" "
+                                   "or \"smaller\"."), True),
     ("analysis", "always_valid_tuning_n"): (("The sample size (both arms) where the always-valid interval is "
                                             "narrowest."), 5000),
     ("analysis", "decision"): (("Which p-values the ship rule tests: \"fixed-horizon\" or \"always-valid\" "
