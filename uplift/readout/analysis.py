@@ -26,6 +26,7 @@ from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
+from uplift.readout.look_history import readout_history
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
@@ -66,6 +67,7 @@ class Analysis:
     precision: PrecisionResult | None = None
     timing: tuple[ConversionTiming, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
 
     def to_results(self) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
@@ -107,6 +109,7 @@ class Analysis:
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
         for row in (*results["metrics"], *results["guardrails"]):
             row["unit"] = units.get(row.get("metric"), "")
+        results["look_history"] = jsonable(readout_history(self.spec, self.history, results)) if self.history else None
         return results
 
 
@@ -145,11 +148,14 @@ def analyse(
     label: str | None = None,
     engine: str | None = None,
     manifest: Mapping[str, Any] | None = None,
+    history: Any = (),
 ) -> Analysis:
     """Run every part of the readout. See the module docstring.
 
     ``manifest``: the inputs' manifest (:func:`uplift.readout.render.manifest_of`); its ``data_sha256``
     is used (``data_sha256`` only when there is no manifest, e.g. for frames passed in memory).
+    ``history``: the earlier looks' ``(label, results)``, oldest first (``--history``); results.json's
+    ``look_history`` then has this readout as the last look (:mod:`uplift.readout.look_history`).
 
     ``outcomes`` is anything :func:`uplift.data.source.open_source` reads: a DataFrame (in memory),
     a Parquet/CSV file or folder (read by the embedded DuckDB), an Ibis table or a Spark DataFrame,
@@ -183,6 +189,7 @@ def analyse(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
         precision=precision, timing=timing, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        history=tuple((str(label), res) for label, res in history),
     )
 
 
