@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from uplift.experiment.censoring import censoring_text
 from uplift.experiment.exclusions import waterfall_text
 from uplift.results import jsonable
 from uplift.text import text_table
@@ -88,6 +89,9 @@ class DesignResult:
     looks: Mapping[str, Any] | None = None
     """With [design] looks > 1: the price of the planned looks per spending family and of continuous
     monitoring (:func:`uplift.experiment.looks.price_looks`)."""
+    censoring: Mapping[str, Any] | None = None
+    """A primary proportion with window_days: the power at the planned readout when customers are censored
+    before the end of the window (:func:`uplift.experiment.censoring.censoring_block`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -138,6 +142,7 @@ class DesignResult:
             "guardrails": [dict(g) for g in self.guardrails],
             "curves": [dict(c) for c in self.curves],
             "looks": dict(self.looks) if self.looks else None,
+            "censoring": dict(self.censoring) if self.censoring else None,
         })
 
     def summary(self) -> str:
@@ -175,6 +180,8 @@ class DesignResult:
                 f"{self.readout_weeks:.2f} weeks after the start "
                 + ("(recruitment + window)" if self.duration_weeks is not None else "(a fixed pool, assigned at once: the window)")
             )
+        if self.censoring:
+            lines.append(censoring_text(self.censoring, self.power))
         if self.cuped:
             c = self.cuped
             lines.append(
