@@ -118,15 +118,15 @@ def censoring_block(p0: float, p1: float, n0: int, n1: int, effect: float, windo
 def censoring_text(block: dict[str, Any] | Any, uncensored_power: float | None) -> str:
     """One line for `uplift design`: the readout day, the share observed for the whole window, the variance
     inflation and the power at the planned n beside the uncensored power."""
-    t, first = block["readout_day"], block["first_full_readout_day"]
+    t, first = block["readout_day"], math.ceil(block["first_full_readout_day"] - 1e-9)
     k = ", ".join(f"{a} x{v:.3f}" if math.isfinite(v) else f"{a} infinite" for a, v in block["variance_inflation"].items())
     pw = f"{100 * block['power_at_n']:.2f}%"
     before = f" (uncensored {100 * uncensored_power:.2f}%)" if uncensored_power is not None else ""
     if t < block["window_days"]:
         return (f"censoring at the readout: day {t:g} from the start ({block['readout_source']}) is before anyone is "
                 f"observed for the {block['window_days']}-day window: the readout cannot answer; read out on day "
-                f"{first:g} or later")
-    late = "" if t >= first else f"; read out on day {first:g} or later for the uncensored power"
+                f"{first} or later")
+    late = "" if t >= block["first_full_readout_day"] else f"; read out on day {first} or later for the uncensored power"
     return (f"censoring at the readout: day {t:g} from the start ({block['readout_source']}), "
             f"{100 * block['mature_share']:.1f}% of customers observed for the whole {block['window_days']}-day window; "
             f"variance at the window {k}; power at the planned n {pw}{before}{late} "
