@@ -31,6 +31,7 @@ from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
 from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
+from uplift.survival.stage_days import StageDays, stage_days
 from uplift.targeting.analyse import targeting_analysis
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
@@ -68,6 +69,7 @@ class Analysis:
     timing: tuple[ConversionTiming, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
+    funnel_days: StageDays | None = None  # [funnel] days_columns: median days to each stage per arm
 
     def to_results(self) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
@@ -104,6 +106,7 @@ class Analysis:
             "clv": self.clv,
             "targeting": self.targeting,
             "conversion_timing": [t.to_dict() for t in self.timing],
+            "funnel_days": self.funnel_days.to_dict() if self.funnel_days is not None else None,
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
@@ -174,6 +177,9 @@ def analyse(
     clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
     timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
                                      data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
+    funnel = spec.funnel
+    funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
+                              spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
@@ -189,7 +195,7 @@ def analyse(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
         precision=precision, timing=timing, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
-        history=tuple((str(label), res) for label, res in history),
+        history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days,
     )
 
 

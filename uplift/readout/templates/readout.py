@@ -39,7 +39,7 @@ from uplift.readout import report as report
 from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
-from uplift.readout.timing import timing_chart, timing_section
+from uplift.readout.timing import funnel_days_table, timing_chart, timing_section
 from uplift.readout import look_history as look_history
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
@@ -108,6 +108,8 @@ for block in results.get("conversion_timing") or []:
     display(HTML(f"<h3>Conversion over time: {html.escape(block['metric'])}</h3>"))
     show(timing_chart(block))
     display(HTML(wrap(timing_section(block))))
+if results.get("funnel_days"):
+    display(HTML(wrap(funnel_days_table(results["funnel_days"]))))
 
 # %% [markdown]
 # ## Guardrails
