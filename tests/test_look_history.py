@@ -205,6 +205,7 @@ def test_the_page_shows_the_look_history(bank, weekly, tmp_path, capsys):
     page = (out / "readout.html").read_text(encoding="utf-8")
     res = json.loads((out / "results.json").read_text())
     assert "Look history: always-valid intervals at each look" in page
+    assert "Look history: at each look the intersection" in page  # the methods appendix
     assert page.count("this readout") >= len(res["look_history"]["rows"])
     last = res["look_history"]["rows"][0]["history"][-1]
     assert f"[{100 * last['ci'][0]:+.2f} pp, {100 * last['ci'][1]:+.2f} pp]" in page

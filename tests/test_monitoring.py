@@ -280,6 +280,9 @@ def test_a_one_sided_design_gets_one_sided_always_valid_rows(demo_spec_path, sim
         assert av["ci"][0] == pytest.approx(ref.ci[0], rel=1e-12) and av["p_value"] == pytest.approx(ref.p_value, rel=1e-12)
     page = always_valid_table(results["metrics"])
     assert "Always-valid p (one-sided, larger)" in page and "+&infin;)" in page
+    from uplift.readout.report import methods
+
+    assert "one-sided (larger): the mixture over a half-normal" in methods(results)
 
 
 def test_an_always_valid_decision_without_the_intervals_is_one_clear_line(demo_spec_path, tmp_path):

@@ -101,6 +101,14 @@ def test_the_demo_readout_carries_funnel_days(demo_spec, simulation):
     used = block["stages"][3]["arms"]["offer"]
     assert "Days to each funnel stage" in page and f"{used['median_days']:g} [{used['lower']:g}, {used['upper']:g}]" in page
     assert "not reached" in page  # fewer than half of the control arm is ever shown the offer
+    from uplift.readout.report import methods
+
+    appendix = methods(r)  # the methods appendix names each estimator the readout used, with its source
+    for words in ("Days to each funnel stage: Kaplan-Meier", "Brookmeyer &amp; Crowley 1982",
+                  "Conversion over time: cumulative incidence", "Aalen-Johansen with Collett",
+                  "Always-valid intervals and p-values"):
+        assert words in appendix, words
+    assert "one-sided" not in appendix and "Look history" not in appendix  # the demo is two-sided, one look
 
 
 SPEC = """
