@@ -181,7 +181,8 @@ def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n:
     of the last look excludes 0 with probability ``power`` for the effect the fixed design detects:
     the ratio ``r`` solving ``sqrt(r) (z_{1-alpha/sides} + z_power) = c(r n_fixed) + z_power`` with
     ``c(n) = sqrt((1 + n rho^2) / (n rho^2) (log(1 + n rho^2) - 2 log alpha))`` the half-width in se units
-    (module docstring). An upper bound on the cost of continuous monitoring: a campaign stopped at the
+    (module docstring); with ``sides = 1`` the one-sided sequence's ``b`` (:func:`one_sided_boundary`) in
+    place of ``c(n)``. An upper bound on the cost of continuous monitoring: a campaign stopped at the
     first crossing, at any earlier look, only gains power."""
     zf = float(st.norm.isf(alpha / sides) + st.norm.ppf(power))
     zb = float(st.norm.ppf(power))
@@ -189,7 +190,10 @@ def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n:
 
     def gap(r: float) -> float:
         n = r * n_fixed
-        c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
+        if sides == 1:
+            c = one_sided_boundary(n * rho2, alpha)
+        else:
+            c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
         return math.sqrt(r) * zf - c - zb
 
     return float(optimize.brentq(gap, 1.0, 1e4, xtol=1e-10))
