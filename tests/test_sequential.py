@@ -167,10 +167,13 @@ def test_bad_looks_are_one_clear_line(demo_spec_path, tmp_path, extra, names):
 
 def test_one_sided_continuous_monitoring_cost(sim_size):
     """One-sided: at the priced n the last look's one-sided always-valid bound clears 0 with the target power
-    (simulated), and the price is below the two-sided one's."""
+    (simulated); the monitored one-sided design needs fewer units than the monitored two-sided one, though
+    more than its own (smaller) fixed design in proportion."""
     n_fixed, alpha, power, tuning = 20_000, 0.05, 0.8, 5000
     r = always_valid_inflation(n_fixed, alpha, power, tuning, sides=1)
-    assert 1 < r < always_valid_inflation(n_fixed, alpha, power, tuning)
+    zb = st.norm.ppf(power)
+    n1, n2 = (st.norm.isf(alpha) + zb) ** 2, (st.norm.isf(alpha / 2) + zb) ** 2  # fixed n, up to a common factor
+    assert 1 < r and r * n1 < always_valid_inflation(n_fixed * n2 / n1, alpha, power, tuning) * n2
     delta = st.norm.isf(alpha) + st.norm.ppf(power)  # the one-sided fixed design's effect, in se units at n_fixed
     rng = np.random.default_rng(6)
     runs = sim_size(2000, 20000)
