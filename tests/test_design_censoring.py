@@ -140,3 +140,17 @@ def test_a_readout_before_the_window_cannot_answer(tmp_path, capsys):
     assert main(["design", str(tmp_path / "timed.toml"), "--no-population"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("censoring at the readout"))
     assert "day 46 from the start" in line and "cannot answer" in line and "read out on day" in line, line
+
+
+def test_design_json_and_page_carry_the_censoring(tmp_path, capsys):
+    import json
+
+    from uplift.cli import main
+
+    _design(tmp_path, "2026-03-16")
+    assert main(["design", str(tmp_path / "timed.toml"), "--no-population", "--out", str(tmp_path / "d")]) == 0
+    d = json.loads((tmp_path / "d" / "design.json").read_text())
+    c = d["censoring"]
+    assert c["readout_day"] == 70 and c["power_at_n"] < d["power"]
+    page = (tmp_path / "d" / "design.html").read_text()
+    assert f"power at the planned n {100 * c['power_at_n']:.2f}%" in page and "read out on day 114 or later" in page
