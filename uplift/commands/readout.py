@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("pandas", "duckdb"), default="pandas",
                    help="pandas: read outcomes into memory (default; includes balance and targeting); "
                    "duckdb: aggregate Parquet/CSV files in the embedded DuckDB, rows never leave the engine")
+    p.add_argument("--history", nargs="+", metavar="RESULTS", default=[],
+                   help="results.json of earlier looks, oldest first: the page and results.json show the always-valid "
+                   "look history with this readout as the last look (needs [analysis] always_valid = true)")
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -43,17 +46,20 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([out / n for n in names], {
         "spec": args.spec, "--outcomes": spec.input_path(args.outcomes, "population", "outcomes"),
         "--ledger": args.ledger, "--population": spec.input_path(args.population, "population", "source"),
+        **{f"--history {h}": h for h in args.history},
     }, overwrite=True)
     if spec.experiment.programme or spec.experiment.registry:  # refuse another programme's registry before writing
         from uplift.programme.campaign import check_registry
 
         check_registry(spec)
     if args.json_only:
-        path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine)
+        path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine,
+                             history=args.history)
         _record(spec, out)
         print(path)
         return 0
-    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine)
+    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine,
+                           history=args.history)
     _record(spec, out)
     print(paths.html)
     return 0

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from uplift.experiment.censoring import censoring_text
 from uplift.experiment.exclusions import waterfall_text
 from uplift.results import jsonable
 from uplift.text import text_table
@@ -91,6 +92,9 @@ class DesignResult:
     monitoring (:func:`uplift.experiment.looks.price_looks`)."""
     forecast: Mapping[str, Any] | None = None
     """Profit and ROI at the MDE and at the prior effect (:func:`uplift.experiment.forecast.profit_forecast`)."""
+    censoring: Mapping[str, Any] | None = None
+    """A primary proportion with window_days: the power at the planned readout when customers are censored
+    before the end of the window (:func:`uplift.experiment.censoring.censoring_block`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -155,6 +159,7 @@ class DesignResult:
             "curves": [dict(c) for c in self.curves],
             "looks": dict(self.looks) if self.looks else None,
             "forecast": dict(self.forecast) if self.forecast else None,
+            "censoring": dict(self.censoring) if self.censoring else None,
         })
 
     def summary(self) -> str:
@@ -194,6 +199,8 @@ class DesignResult:
                 f"{self.readout_weeks:.2f} weeks after the start "
                 + ("(recruitment + window)" if self.duration_weeks is not None else "(a fixed pool, assigned at once: the window)")
             )
+        if self.censoring:
+            lines.append(censoring_text(self.censoring, self.power))
         if self.cuped:
             c = self.cuped
             lines.append(

@@ -28,10 +28,12 @@ from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
 from uplift.readout.design_check import design_check
 from uplift.readout.population_columns import join_population_columns
+from uplift.readout.look_history import readout_history
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
 from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
+from uplift.survival.stage_days import StageDays, stage_days
 from uplift.targeting.analyse import targeting_analysis
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
@@ -69,6 +71,8 @@ class Analysis:
     timing: tuple[ConversionTiming, ...] = ()
     design: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
+    funnel_days: StageDays | None = None  # [funnel] days_columns: median days to each stage per arm
 
     def to_results(self) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
@@ -106,11 +110,13 @@ class Analysis:
             "targeting": self.targeting,
             "conversion_timing": [t.to_dict() for t in self.timing],
             "design": self.design,
+            "funnel_days": self.funnel_days.to_dict() if self.funnel_days is not None else None,
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
         for row in (*results["metrics"], *results["guardrails"]):
             row["unit"] = units.get(row.get("metric"), "")
+        results["look_history"] = jsonable(readout_history(self.spec, self.history, results)) if self.history else None
         return results
 
 
@@ -149,11 +155,14 @@ def analyse(
     label: str | None = None,
     engine: str | None = None,
     manifest: Mapping[str, Any] | None = None,
+    history: Any = (),
 ) -> Analysis:
     """Run every part of the readout. See the module docstring.
 
     ``manifest``: the inputs' manifest (:func:`uplift.readout.render.manifest_of`); its ``data_sha256``
     is used (``data_sha256`` only when there is no manifest, e.g. for frames passed in memory).
+    ``history``: the earlier looks' ``(label, results)``, oldest first (``--history``); results.json's
+    ``look_history`` then has this readout as the last look (:mod:`uplift.readout.look_history`).
 
     ``outcomes`` is anything :func:`uplift.data.source.open_source` reads: a DataFrame (in memory),
     a Parquet/CSV file or folder (read by the embedded DuckDB), an Ibis table or a Spark DataFrame,
@@ -173,6 +182,9 @@ def analyse(
     clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
     timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
                                      data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
+    funnel = spec.funnel
+    funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
+                              spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
@@ -187,7 +199,9 @@ def analyse(
     return Analysis(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, timing=timing, design=design_check(spec, arms, ledger), notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        precision=precision, timing=timing, design=design_check(spec, arms, ledger),
+        notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days,
     )
 
 

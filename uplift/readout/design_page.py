@@ -15,6 +15,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from uplift.experiment.censoring import censoring_text
 from uplift.readout.charts import style
 from uplift.readout.render import html_page
 from uplift.readout.report import box, fmt_money, fmt_num, fmt_pct, table
@@ -175,6 +176,7 @@ def design_html(d: Mapping[str, Any], hypothesis: str = "", looks: int = 1) -> s
         f"baseline), power {fmt_pct(d['power'])} at the target effect; alpha {d['alpha']:g} ({_E(d['alternative'])}), "
         f"{d['alpha_per_comparison']:.4g} per comparison.</p>"),
         "<h2>Duration</h2>", f"<p>{_E(dur)}</p>",
+        f"<p>{_E(censoring_text(d['censoring'], d.get('power')))}.</p>" if d.get("censoring") else "",
         "<h2>What it would earn</h2>", _forecast(d),
         "<h2>Metrics</h2>", _metrics(d),
         "<h2>Guardrails</h2>", _guardrails(d),

@@ -19,9 +19,14 @@ __all__ = ["always_valid_table", "primary_bayes"]
 _E = html.escape
 
 
-def _ci(ci: Any, f: Any) -> str:
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or ci[0] is None or ci[1] is None:
+def _ci(ci: Any, f: Any, open_end: bool = False) -> str:
+    """[lo, hi]; with ``open_end`` (a one-sided sequence) a null bound is the open end: [lo, +&infin;)."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or (ci[0] is None and ci[1] is None):
         return "&mdash;"
+    if ci[0] is None or ci[1] is None:
+        if not open_end:
+            return "&mdash;"
+        return f"[{f(ci[0])}, +&infin;)" if ci[1] is None else f"(&minus;&infin;, {f(ci[1])}]"
     return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
@@ -57,16 +62,18 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
 
 def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> str:
     """Each metric row's always-valid interval and p-value beside its fixed-horizon interval and p-value."""
-    body, method, alpha = [], "", None
+    body, method, alpha, sides = [], "", None, "two-sided"
     for r in rows:
         a = r.get("always_valid")
         if not a:
             continue
         _, diff = effect_fmt(r, currency)
         body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), diff(r.get("abs_effect")), _ci(r.get("abs_ci"), diff),
-                     fmt_p(r.get("p_value")), _ci(a.get("ci"), diff), fmt_p(a.get("p_value"))])
+                     fmt_p(r.get("p_value")), _ci(a.get("ci"), diff, open_end=True), fmt_p(a.get("p_value"))])
         method = str(a.get("method", ""))
         alpha = a.get("alpha")
+        alt = str(a.get("alternative") or "two-sided")
+        sides = "two-sided" if alt == "two-sided" else f"one-sided, {alt}"
     if not body:
         return ""
     level = f"{100 * (1 - alpha):g}%" if isinstance(alpha, (int, float)) else ""
@@ -75,6 +82,6 @@ def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR")
                    "\"always-valid\"; Holm-adjusted in the primary table)")
     return ("<h3>Always-valid monitoring</h3>"
             + table(["Metric", "Arm", "Effect", f"Fixed-horizon {ci_label(rows)}", "p (fixed horizon)",
-                     f"Always-valid {level} interval", "Always-valid p (two-sided)"], body)
+                     f"Always-valid {level} interval", f"Always-valid p ({_E(sides)})"], body)
             + f"<p class=\"muted\">The always-valid interval and p-value stay valid however often and whenever the "
               f"campaign is looked at (weekly looks included); the fixed-horizon ones only at the planned end. {_E(method)}.</p>")

@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
@@ -36,6 +36,7 @@ from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spe
 from uplift.data.writes import commit_files
 from uplift.data.source import open_source
 from uplift.readout.analysis import analyse, prepare_outcomes
+from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
@@ -139,12 +140,16 @@ def write_results(
     ledger: str | Path | None = None,
     population: str | Path | None = None,
     engine: str = "pandas",
+    history: Sequence[str | Path] = (),
 ) -> Path:
-    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
+    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``); ``history``: the
+    earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`)."""
+    earlier = load_looks(history)
+    check_earlier(spec, earlier)
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-        manifest=inputs["manifest"], label=inputs["outcomes_label"],
+        manifest=inputs["manifest"], label=inputs["outcomes_label"], history=earlier,
     )
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)
@@ -160,6 +165,7 @@ def render_readout(
     template: str | Path | None = None,
     quiet: bool = True,
     engine: str = "pandas",
+    history: Sequence[str | Path] = (),
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
@@ -172,6 +178,7 @@ def render_readout(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
+    check_earlier(spec, load_looks(history))
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     inputs["outcomes"].close()
@@ -189,6 +196,8 @@ def render_readout(
         "population_path": str(Path(population).resolve()) if population else "",
         "results_path": "",  # filled below: the notebook writes results.json into a temp dir first
         "engine": engine,
+        "history_paths": [str(Path(h).resolve()) for h in history],  # earlier looks, oldest first
+        "history_labels": [str(h) for h in history],
     }
     created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable, Mapping, Sequence
 
+from uplift.readout.methods_timing import timing_methods
+
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate", "effect_fmt",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
@@ -497,7 +499,7 @@ def methods(r: Mapping[str, Any]) -> str:
            "<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>",
            "<li>Sample-ratio mismatch: Pearson chi-square against the designed weights, flagged at p &lt; 0.001.</li>",
            "<li>CLV: &Sigma;<sub>t</sub> m<sub>t</sub> S(t) / (1 + d)<sup>t</sup>, Kaplan-Meier with Greenwood variance; extrapolation by the shifted-beta-geometric model (Fader &amp; Hardie 2007) or Weibull.</li>",
-           "</ul>"]
+           *timing_methods(r), "</ul>"]
     out.append("<h3>Library versions</h3>" + table(["Library", "Version"], [(_E(k), _E(v)) for k, v in sorted(libs.items())]))
     ss = (r.get("sufficient_statistics") or {}).get("per_arm") or {}
     if ss:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from uplift.readout.report import box, fmt_pct, fmt_pp, p_phrase, table
 from uplift.text import chart_label
 
-__all__ = ["timing_chart", "timing_section"]
+__all__ = ["funnel_days_table", "timing_chart", "timing_section"]
 
 _COLORS = ("#1f4e99", "#d4762c", "#2e8b57", "#8e44ad", "#b03a48")
 
@@ -72,3 +72,26 @@ def timing_section(block: Mapping[str, Any]) -> str:
     caption = (f"Cumulative incidence of {html.escape(str(block['metric']))} by day ({block['method']}; "
                f"censored at each customer's follow-up). {counts}.")
     return box(kind, status, "".join(lines)) + table(head, rows, caption)
+
+
+def funnel_days_table(block: Mapping[str, Any]) -> str:
+    """Median days from the customer's start to each funnel stage per arm, with its interval (results.json
+    ``funnel_days``: Kaplan-Meier, censored at the follow-up); "not reached" when fewer than half get there."""
+    def day(v: Any) -> str:
+        return "not reached" if v is None else f"{v:g}"
+
+    arms = list(dict.fromkeys(a for st in block["stages"] for a in st["arms"]))
+    level = f"{100 * block['confidence']:g}% CI"
+    rows = []
+    for st in block["stages"]:
+        cells = [html.escape(str(st["stage"])), html.escape(str(st["among"] or "everyone"))]
+        for a in arms:
+            v = st["arms"].get(a)
+            cells.append("&mdash;" if v is None else
+                         f"{day(v['median_days'])} [{day(v['lower'])}, {day(v['upper'])}] "
+                         f"<span class=\"muted\">({v['reached']:,} of {v['customers']:,})</span>")
+        rows.append(cells)
+    head = ["Stage", "Among customers who reached"] + [f"{html.escape(str(a))}: median days ({level})" for a in arms]
+    return ("<h3>Days to each funnel stage</h3>"
+            + table(head, rows, f"Median days from the customer's start to each stage; {html.escape(block['method'])}; "
+                                f"censored at '{html.escape(block['followup_column'])}'."))

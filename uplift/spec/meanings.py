@@ -164,6 +164,10 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("guardrails", "baseline"): (("The expected control rate of a proportion guardrail, for its power in "
                                  "`uplift design` when the population has no such column."), 0.01),
     ("funnel", "stages"): ("The 0/1 stage columns in order, at least two.", ["seen", "accepted", "opened"]),
+    ("funnel", "days_columns"): (("Days from the customer's start to each stage, one column per stage in the same "
+                                  "order (empty where not reached): the readout shows the median "
+                                  "days to each stage per arm."), ["days_to_seen", "days_to_accepted", "days_to_opened"]),
+    ("funnel", "followup_column"): ("Days each customer has been observed (needed with days_columns).", "days_observed"),
     ("economics", "margin_column"): ("Per-customer 12-month margin column.", "margin_12m"),
     ("economics", "revenue_column"): ("Per-customer 12-month revenue column.", "revenue_12m"),
     ("economics", "cannibalised_column"): ("Margin lost on products the customer already held.",
@@ -210,7 +214,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("analysis", "prior_sd"): (("Prior standard deviation of that effect (above 0); default: the weakly informative "
                                "unit-information prior."), 0.01),
     ("analysis", "always_valid"): (("true: every metric row also gets an always-valid interval and p-value (mixture "
-                                   "SPRT), valid however often the campaign is looked at."), True),
+                                   "SPRT), valid however often the campaign is looked at; one-sided when [design] alternative is \"larger\" "
+                                   "or \"smaller\"."), True),
     ("analysis", "always_valid_tuning_n"): (("The sample size (both arms) where the always-valid interval is "
                                             "narrowest."), 5000),
     ("analysis", "decision"): (("Which p-values the ship rule tests: \"fixed-horizon\" or \"always-valid\" "

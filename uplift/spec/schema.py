@@ -242,6 +242,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "funnel": {
         "stages": Field("str_list", required=True),
+        # Days from the customer's start to reaching each stage (one column per stage, in the same order,
+        # empty where not reached) and the days observed per customer: the
+        # readout then shows the median days to each stage per arm (Kaplan-Meier, censored at follow-up).
+        "days_columns": Field("str_list", default=[]),
+        "followup_column": Field("str", default=""),
     },
     "economics": {
         "margin_column": Field("str", default=""),
@@ -483,6 +488,13 @@ def check_cross_fields(label: str, s: dict[str, Any]) -> None:
     f = s.get("funnel")
     if f is not None and len(f["stages"]) < 2:
         raise SpecError(f"{label}: [funnel] stages needs at least two stages, e.g. [\"seen\", \"accepted\"]")
+    if f is not None and f["days_columns"]:
+        if len(f["days_columns"]) != len(f["stages"]):
+            raise SpecError(f"{label}: [funnel] days_columns has {len(f['days_columns'])} columns for {len(f['stages'])} "
+                            "stages; give one per stage, in the same order")
+        if not f["followup_column"]:
+            raise SpecError(f"{label}: [funnel] days_columns needs followup_column, the days each customer has been "
+                            "observed, e.g. followup_column = \"days_observed\"")
     c = s.get("clv")
     if c is not None and c["annual_discount_rate"] <= -1:  # pragma: no cover - range check catches it
         raise SpecError(f"{label}: [clv] annual_discount_rate must be above -1")

@@ -162,6 +162,8 @@ class FunnelSettings:
     """``[funnel]``: the 0/1 stage columns, in order (seen -> accepted -> opened -> used -> retained)."""
 
     stages: tuple[str, ...]
+    days_columns: tuple[str, ...]
+    followup_column: str
 
 
 @dataclass(frozen=True)

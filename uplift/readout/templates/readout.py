@@ -23,6 +23,8 @@ ledger_path = ""
 population_path = ""
 results_path = "results.json"
 engine = "pandas"
+history_paths = []  # results.json of earlier looks, oldest first (`uplift readout --history`)
+history_labels = []
 
 # %%
 import html
@@ -39,6 +41,8 @@ from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
 from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
+from uplift.readout.timing import funnel_days_table, timing_chart, timing_section
+from uplift.readout import look_history as look_history
 from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
 from uplift.readout.render import load_inputs
@@ -51,6 +55,7 @@ inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, populatio
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
     manifest=inputs["manifest"], label=inputs["outcomes_label"],
+    history=[(label, res) for label, (_, res) in zip(history_labels or history_paths, look_history.load_looks(history_paths))],
 )
 results = analysis.to_results()
 write_json_atomic(results, results_path)
@@ -93,12 +98,20 @@ display(HTML(wrap(report.metric_table(primary, currency, adjusted_label=report.a
 display(HTML(report.sequential_note(results)))
 display(HTML(wrap(monitoring.primary_bayes(primary, currency))))
 display(HTML(wrap(monitoring.always_valid_table(results["metrics"], currency))))
+if results.get("look_history"):
+    display(HTML("<h3>Look history: always-valid intervals at each look</h3>"))
+    for row in results["look_history"]["rows"]:
+        if any(r.get("primary") and r.get("metric") == row["metric"] for r in results["metrics"]):
+            show(look_history.history_chart(results["look_history"], row, look_history.is_rate(results, row["metric"])))
+    display(HTML(wrap(look_history.history_section(results["look_history"], results))))
 
 # %%
 for block in results.get("conversion_timing") or []:
     display(HTML(f"<h3>Conversion over time: {html.escape(block['metric'])}</h3>"))
     show(timing_chart(block))
     display(HTML(wrap(timing_section(block))))
+if results.get("funnel_days"):
+    display(HTML(wrap(funnel_days_table(results["funnel_days"]))))
 
 # %% [markdown]
 # ## Guardrails
