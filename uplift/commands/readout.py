@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common
+    from uplift.spec.schema import LANGUAGES
 
     p = sub.add_parser(
         "readout",
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("pandas", "duckdb"), default="pandas",
                    help="pandas: read outcomes into memory (default; includes balance and targeting); "
                    "duckdb: aggregate Parquet/CSV files in the embedded DuckDB, rows never leave the engine")
+    p.add_argument("--lang", choices=LANGUAGES, help="language of readout.html: en (English) or zh (Simplified "
+                   "Chinese); default: [experiment] language in the spec. results.json is the same in both apart from "
+                   "its language field")
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -45,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         "--ledger": args.ledger, "--population": spec.input_path(args.population, "population", "source"),
     }, overwrite=True)
     if args.json_only:
-        path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine)
+        path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine,
+                             language=args.lang)
         print(path)
         return 0
-    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine)
+    paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine,
+                           language=args.lang)
     print(paths.html)
     return 0

@@ -55,6 +55,9 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("experiment", "primary_product"): (("What every analysed customer already holds (the holdings declaration). "
                                         "Only with it does the readout show cross-sell measures (cross-sell rate, "
                                         "attach rate, products per customer)."), "current account"),
+    ("experiment", "language"): (("The language of readout.html and design.html: \"en\" (English) or \"zh\" "
+                                 "(Simplified Chinese). `--lang` on `uplift readout` and `uplift design` wins over "
+                                 "it; results.json is the same in both apart from its language field."), "zh"),
     ("population", "source"): (("The population file or folder (Parquet or CSV): one row per unit before the "
                                "test, with the exclusion, stratification and pre-period columns. The default "
                                "--population of design, assign and target."), "data/population.parquet"),

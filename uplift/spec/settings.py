@@ -89,6 +89,7 @@ class ExperimentSettings:
     currency: str
     target_product: str
     primary_product: str
+    language: str
 
 
 @dataclass(frozen=True)
