@@ -27,7 +27,7 @@ import struct
 from pathlib import Path
 from typing import Iterator, Sequence
 
-__all__ = ["chart_label", "one_line", "text_table", "t", "use_language", "set_language", "current_language", "catalogue",
+__all__ = ["chart_label", "one_line", "text_table", "t", "N_", "use_language", "set_language", "current_language", "catalogue",
            "SOURCE_LANGUAGE", "LOCALE_DIR", "messages", "po_entries", "compile_mo"]
 
 SOURCE_LANGUAGE = "en"
@@ -104,6 +104,12 @@ def use_language(language: str) -> Iterator[None]:
         yield
     finally:
         _STATE["language"] = previous
+
+
+def N_(msgid: str) -> str:
+    """Marks ``msgid`` for the catalogue without translating it (gettext's ``N_``): for English words
+    that arrive as data (a verdict in results.json) and are translated where shown, with ``t(value)``."""
+    return msgid
 
 
 def t(msgid: str, ctx: str | None = None, **fields: object) -> str:

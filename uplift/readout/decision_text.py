@@ -14,9 +14,24 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from uplift.text import SOURCE_LANGUAGE, current_language, t
+from uplift.text import SOURCE_LANGUAGE, N_, current_language, t
 
-__all__ = ["decision_headline", "arm_reason", "decision_rule", "watch_text"]
+__all__ = ["decision_headline", "arm_reason", "decision_rule", "watch_text", "RESULT_WORDS"]
+
+RESULT_WORDS = (
+    # words results.json and design.json carry as values, shown on the page through t(value)
+    N_("ship"), N_("do not ship"), N_("inconclusive"),
+    N_("effect detected"), N_("no target MDE in the spec"),
+    N_("flat: an effect of the target size would very likely have been detected"),
+    N_("inconclusive: under-powered for the target MDE"),
+    N_("exclude"), N_("keep"), N_("increase"), N_("decrease"), N_("outcomes"), N_("ledger"), N_("population"),
+    N_("proportion"), N_("mean"), N_("ratio"), N_("two-sided"), N_("larger"), N_("smaller"),
+    N_("Feasible"), N_("Not feasible"), N_("Unknown"), N_("EUR"), N_("USD"), N_("GBP"), N_("CNY"),
+    N_("share of customers at the previous stage who reached this stage (stage rate / previous stage rate; "
+       "stages are nested)"),
+)
+"""Values of results.json / design.json that the pages show translated (``t(value)``): marked with
+:func:`uplift.text.N_` so the catalogue test finds them."""
 
 
 def _english() -> bool:
@@ -95,14 +110,14 @@ def decision_headline(r: Mapping[str, Any]) -> str:
                      effect=_signed(pw.get("abs_effect"), pw.get("display") or ""),
                      ci=_interval(pw.get("abs_ci"), pw.get("display") or ""), other=pw.get("versus"),
                      p=_p(pw.get("p_value_adjusted")))
-            msg = ("Arm {other} also qualifies, but arm {best} is significantly better ({diff})." if pw.get("better")
-                   else "Arm {other} also qualifies but is not significantly different ({diff}).")
-            out.append(t(msg, other=pw.get("versus"), best=best, diff=diff))
-    for verdict, msg in (("do not ship", "Do not ship arm {arm}: {reason}."),
-                         ("inconclusive", "Inconclusive for arm {arm}: {reason}.")):
-        for a, v in per_arm.items():
-            if v.get("verdict") == verdict:
-                out.append(t(msg, arm=a, reason=arm_reason(r, a)))
+            out.append(t("Arm {other} also qualifies, but arm {best} is significantly better ({diff}).",
+                         other=pw.get("versus"), best=best, diff=diff) if pw.get("better") else
+                       t("Arm {other} also qualifies but is not significantly different ({diff}).",
+                         other=pw.get("versus"), diff=diff))
+    out += [t("Do not ship arm {arm}: {reason}.", arm=a, reason=arm_reason(r, a))
+            for a, v in per_arm.items() if v.get("verdict") == "do not ship"]
+    out += [t("Inconclusive for arm {arm}: {reason}.", arm=a, reason=arm_reason(r, a))
+            for a, v in per_arm.items() if v.get("verdict") == "inconclusive"]
     return t(" ").join(out)
 
 

@@ -83,9 +83,10 @@ def check_fonts(language: str) -> None:
 
 
 def page_fonts(language: str) -> str:
-    """A CSS rule giving the page's text the CJK fonts a browser may have ('' for English: the page's
-    own font list)."""
+    """CSS rules giving the page's text the CJK fonts a browser may have, table cells broken at spaces
+    only ('' for English: the page's own font list)."""
     if language == SOURCE_LANGUAGE:
         return ""
     stack = ", ".join(f'"{f}"' for f in ("DejaVu Sans", *CJK_FAMILIES))
-    return f"body {{ font-family: {stack}, sans-serif; }}"
+    # keep-all: a cell breaks at spaces only, so "+1.23 个百分点" never splits inside a word
+    return f"body {{ font-family: {stack}, sans-serif; }} td, th {{ word-break: keep-all; }}"

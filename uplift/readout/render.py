@@ -261,8 +261,8 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
         _make_deterministic(executed, params)
-        with use_language(language):
-            page = _export_html(executed, spec, language)
+        with use_language(params["language"]):
+            page = _export_html(executed, spec, params["language"])
         timings["export"] = time.perf_counter() - t2
         results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
         # The three files are replaced together, or (disk full, Ctrl-C) none of them.
