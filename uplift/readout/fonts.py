@@ -83,10 +83,9 @@ def check_fonts(language: str) -> None:
 
 
 def page_fonts(language: str) -> str:
-    """CSS rules giving the page's text the CJK fonts a browser may have, table cells broken at spaces
-    only ('' for English: the page's own font list)."""
+    """CSS rules giving the page's text the CJK fonts a browser may have, and ``.nw`` (no line break
+    inside, for a number with its unit: "+1.23 个百分点") ('' for English: the page's own CSS)."""
     if language == SOURCE_LANGUAGE:
         return ""
     stack = ", ".join(f'"{f}"' for f in ("DejaVu Sans", *CJK_FAMILIES))
-    # keep-all: a cell breaks at spaces only, so "+1.23 个百分点" never splits inside a word
-    return f"body {{ font-family: {stack}, sans-serif; }} td, th {{ word-break: keep-all; }}"
+    return f"body {{ font-family: {stack}, sans-serif; }} .nw {{ white-space: nowrap; }}"

@@ -41,7 +41,7 @@ def fmt_pct(x: Any, digits: int = 2) -> str:
 
 def fmt_pp(x: Any, digits: int = 2) -> str:
     """A difference of shares in percentage points: 0.0123 -> +1.23 pp."""
-    return "&mdash;" if not _ok(x) else t("{value} pp", value=f"{100 * x:+.{digits}f}")
+    return "&mdash;" if not _ok(x) else t("{value} pp", ctx="html", value=f"{100 * x:+.{digits}f}")
 
 
 def fmt_money(x: Any, currency: str = "EUR", digits: int = 2) -> str:
@@ -49,7 +49,7 @@ def fmt_money(x: Any, currency: str = "EUR", digits: int = 2) -> str:
     if not _ok(x):
         return "&mdash;"
     d = 0 if abs(x) >= 10_000 else digits
-    return t("{currency} {amount}", currency=_E(t(currency)), amount=f"{x:,.{d}f}")
+    return t("{currency} {amount}", ctx="html", currency=_E(t(currency)), amount=f"{x:,.{d}f}")
 
 
 def fmt_p(p: Any) -> str:
