@@ -143,7 +143,7 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
     with the estimator it uses."""
     t = r.get("targeting") or {}
     if not t:
-        return t("<p>Targeting not run (needs a [targeting] section and the population).</p>")
+        return tr("<p>Targeting not run (needs a [targeting] section and the population).</p>")
 
     def money(x: Any) -> str:
         return fmt_money(x, currency)
