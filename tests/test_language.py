@@ -242,7 +242,7 @@ def test_chinese_readout_has_the_english_numbers_and_the_same_results(demo_reado
     assert '<html lang="zh-CN">' in page and "<title>实验读出报告：" in page
     row = next(x for x in zh["metrics"] if x["metric"] == "conversion")
     assert f"{100 * row['abs_effect']:+.2f} 个百分点" in page and f"{100 * row['mean_arm']:.2f}%" in page
-    assert "pp</" not in page and "EUR " not in page
+    assert "pp</" not in page and "EUR " not in page and "&lt;span" not in page, "units translated, HTML not escaped twice"
     for heading in ("决策", "健康检查：分组是否可信？", "主要指标", "护栏指标", "财务：增量价值", "客户生命周期价值"):
         assert f">{heading}<" in page, heading
     verdict = {"ship": "上线", "do not ship": "不上线", "inconclusive": "尚无定论"}[zh["decision"]["verdict"]]
@@ -260,3 +260,30 @@ def test_two_chinese_renders_are_byte_identical(demo_readout, zh_readout, demo_s
                  "--lang", "zh"]) == 0
     for name in ("readout.html", "results.json", "readout.ipynb"):
         assert (tmp_path / name).read_bytes() == (zh_out / name).read_bytes(), name
+
+
+def test_chinese_decision_sentences_are_composed_from_the_typed_decision():
+    """Two qualifying arms, one significantly better, a guardrail on watch: the Chinese headline names
+    the arm to ship, the comparison with its numbers as the English one writes them, and the watch."""
+    from uplift.readout.decision_text import decision_headline, watch_text
+
+    r = {
+        "metrics": [{"metric": "conversion", "arm": a, "primary": True} for a in ("a", "b")],
+        "guardrails": [{"metric": "complaints", "arm": "a", "display": "rate", "status": "watch"}],
+        "sequential": {"look": 1, "looks": 1, "boundary_z": None, "final_look": True},
+        "decision": {
+            "headline": "English", "recommended_arm": "a", "verdict": "ship",
+            "per_arm": {"a": {"verdict": "ship", "success_metrics_improved": ["conversion"], "guardrails_watch": ["complaints"]},
+                        "b": {"verdict": "ship", "success_metrics_improved": ["conversion"]}},
+            "pairwise": [{"metric": "conversion", "arm": "a", "versus": "b", "display": "rate", "abs_effect": 0.0123,
+                          "abs_ci": [0.002, 0.0226], "p_value_adjusted": 0.012, "better": True}],
+        },
+    }
+    watch = {"metric": "complaints", "arm": "a", "abs_effect": 0.0027, "abs_ci": [0.0004, 0.0049], "margin": 0.005,
+             "text": "English watch"}
+    assert decision_headline(r) == "English" and watch_text(r, watch) == "English watch"
+    with use_language("zh"):
+        headline = decision_headline(r)
+        assert headline.startswith("上线 a 组：主要指标 conversion 显著，护栏指标 complaints 需关注")
+        assert "b 组同样合格，但 a 组显著更好（conversion 相对 b 组 +1.23 个百分点 [+0.20, +2.26]，Holm 校正 p = 0.0120）" in headline
+        assert watch_text(r, watch) == "complaints +0.27 个百分点 [+0.04, +0.49]，显著，但在 0.5 个百分点的边际之内（a 组）"

@@ -55,7 +55,8 @@ def _interval(ci: Any, display: str) -> str:
 
 
 def _list(items: Sequence[str]) -> str:
-    return t(", ").join(str(x) for x in items)
+    """Names in a list: "a, b" (in Chinese with the enumeration comma, "a、b")."""
+    return t(", ", ctx="list").join(str(x) for x in items)
 
 
 def arm_reason(r: Mapping[str, Any], arm: str) -> str:

@@ -98,7 +98,9 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     cols = roi.get("columns") or {}
     if cols:
         facts.append(t("Columns: ") + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + t("."))
-    out.append(t("<h3>Assumptions</h3>") + "<ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
+    # the costs line is HTML already (amounts formatted by fmt_money); column names and assumptions are text
+    items = [facts[0], *(_E(str(x)) for x in [*facts[1:], *(roi.get("assumptions") or [])])]
+    out.append(t("<h3>Assumptions</h3>") + "<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>")
     return "".join(out)
 
 
