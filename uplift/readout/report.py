@@ -10,7 +10,7 @@ import html
 from typing import Any, Iterable, Mapping, Sequence
 
 from uplift.readout.decision_text import arm_reason, decision_headline, decision_rule, watch_text
-from uplift.text import t
+from uplift.text import SOURCE_LANGUAGE, N_, current_language, t
 
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate", "effect_fmt",
@@ -393,7 +393,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
         block = c.get(key) or {}
         for e in block.get("effects") or []:
             rows.append([_E(label), _E(str(e.get("arm"))), fmt_pct(e.get("mean_control")), fmt_pct(e.get("mean_arm")),
-                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(t(str(block.get("definition", ""))))])
+                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(_definition(key, block))])
     apc = c.get("apc") or {}
     for e in apc.get("effects") or []:
         arm, ctl = e.get("arm"), e.get("control")
@@ -402,11 +402,26 @@ def catalogue(r: Mapping[str, Any]) -> str:
                      f"{fmt_num(before.get(ctl), 3)} &rarr; {fmt_num(after.get(ctl), 3)}",
                      f"{fmt_num(before.get(arm), 3)} &rarr; {fmt_num(after.get(arm), 3)}",
                      f"{e.get('abs_effect'):+.3f}" if _ok(e.get("abs_effect")) else "&mdash;",
-                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(t(str(apc.get("definition", ""))))])
+                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(_definition("apc", apc))])
     if not rows:
         return ""
     return t("<h3>Cross-sell measures</h3>") + table(
         [t("Measure"), t("Arm"), t("Control"), t("Arm", ctx="mean"), t("Incremental"), ci_label(effects), t("Definition")], rows)
+
+
+_DEFINITIONS = {  # a measure's definition without the spec's product names, for a page not in English
+    "cross_sell_rate": N_("share of eligible customers (all holding the primary product) who bought at least one more "
+                          "product (the offered product)"),
+    "attach_rate": N_("share holding both the primary product and the offered product; every analysed customer holds "
+                      "the primary product ([experiment] primary_product) and none held the offered one, so it equals "
+                      "the share who took the offered product"),
+    "apc": N_("average products per customer; incremental change = CUPED difference in APC after, with APC before as covariate"),
+}
+
+
+def _definition(key: str, block: Mapping[str, Any]) -> str:
+    """The measure's definition: results.json's in English (with the products' names), else translated."""
+    return str(block.get("definition", "")) if current_language() == SOURCE_LANGUAGE else t(_DEFINITIONS[key])
 
 
 def sequential_note(r: Mapping[str, Any]) -> str:
