@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common, whole_number
+    from uplift.spec.schema import LANGUAGES
 
     p = sub.add_parser(
         "design",
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--prior-from-registry", action="store_true",
                    help="take the registry's past effects for the same product as a prior: expected incremental "
                    "conversions and profit, and the chance to detect (assurance); see uplift.programme.priors")
+    p.add_argument("--lang", choices=LANGUAGES, help="language of design.html: en (English) or zh (Simplified Chinese); "
+                   "default: [experiment] language in the spec")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -57,8 +60,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: the spec's [population] source is not found; pass --population FILE, or "
                         "--no-population to design from the spec alone")
     outs = [Path(args.out) / "design.json", Path(args.out) / "design.html"] if args.out else []
-    if outs:  # refuse before any work: never over an input or a ledger
+    language = args.lang or spec.experiment.language
+    if outs:  # refuse before any work: never over an input or a ledger, nor without a font for the page's charts
+        from uplift.readout.fonts import check_fonts
+
         guard_outputs(outs, {"spec": args.spec, "--population": path}, overwrite=True)
+        check_fonts(language)
     population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
     data = design_record(spec, result)  # with its plan and design_sha256, for the readout to check against
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if outs:
         from uplift.readout.design_page import design_html
 
-        page = design_html(data, spec.experiment.hypothesis, spec.design.looks)
+        page = design_html(data, spec.experiment.hypothesis, spec.design.looks, language)
         commit_files([(outs[0], json_writer(data)), (outs[1], text_writer(page))])  # both new, or both old
     if args.json:
         print(to_json(data))

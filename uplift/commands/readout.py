@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common
+    from uplift.spec.schema import LANGUAGES
 
     p = sub.add_parser(
         "readout",
@@ -27,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--history", nargs="+", metavar="RESULTS", default=[],
                    help="results.json of earlier looks, oldest first: the page and results.json show the always-valid "
                    "look history with this readout as the last look (needs [analysis] always_valid = true)")
+    p.add_argument("--lang", choices=LANGUAGES, help="language of readout.html: en (English) or zh (Simplified "
+                   "Chinese); default: [experiment] language in the spec. results.json is the same in both apart from "
+                   "its language field")
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -54,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
         check_registry(spec)
     if args.json_only:
         path = write_results(spec, out, args.outcomes, args.ledger, args.population, engine=args.engine,
-                             history=args.history)
+                             history=args.history, language=args.lang)
         _record(spec, out)
         print(path)
         return 0
     paths = render_readout(spec, out, args.outcomes, args.ledger, args.population, quiet=args.quiet, engine=args.engine,
-                           history=args.history)
+                           history=args.history, language=args.lang)
     _record(spec, out)
     print(paths.html)
     return 0

@@ -74,8 +74,11 @@ class Analysis:
     history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
     funnel_days: StageDays | None = None  # [funnel] days_columns: median days to each stage per arm
 
-    def to_results(self) -> dict[str, Any]:
+    def to_results(self, language: str | None = None) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
+
+        ``language`` (default ``[experiment] language``) is the page's language, recorded in the
+        ``language`` field; nothing else depends on it (texts stay English, translated on the page).
 
         Assembled from the parts' ``to_dict()`` and converted once by
         :func:`uplift.results.jsonable` (an undefined number becomes None, i.e. null). It
@@ -86,6 +89,7 @@ class Analysis:
         results: dict[str, Any] = jsonable({
             "schema_version": SCHEMA_VERSION,
             "experiment": self.spec.name,
+            "language": language or self.spec.experiment.language,
             "toolkit_version": self.provenance.get("toolkit_version"),
             "spec_sha256": self.provenance.get("spec_sha256"),
             "data_sha256": self.provenance.get("data_sha256"),

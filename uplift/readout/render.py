@@ -38,8 +38,9 @@ from uplift.data.source import open_source
 from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
+from uplift.text import SOURCE_LANGUAGE, t, use_language
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs", "manifest_of", "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -141,9 +142,11 @@ def write_results(
     population: str | Path | None = None,
     engine: str = "pandas",
     history: Sequence[str | Path] = (),
+    language: str | None = None,
 ) -> Path:
     """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``); ``history``: the
-    earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`)."""
+    earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`); ``language``
+    (default ``[experiment] language``) is recorded in its ``language`` field."""
     earlier = load_looks(history)
     check_earlier(spec, earlier)
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
@@ -152,7 +155,7 @@ def write_results(
         manifest=inputs["manifest"], label=inputs["outcomes_label"], history=earlier,
     )
     path = Path(out_dir) / "results.json"
-    write_json_atomic(analysis.to_results(), path)
+    write_json_atomic(analysis.to_results(language), path)
     return path
 
 
@@ -166,14 +169,21 @@ def render_readout(
     quiet: bool = True,
     engine: str = "pandas",
     history: Sequence[str | Path] = (),
+    language: str | None = None,
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
     Inputs are validated in this process first (so a bad input fails with one line and
-    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`.
+    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`. ``language``
+    (``--lang``; default ``[experiment] language``) is the page's language: its markdown headings
+    are translated here, the rest of its text by the notebook through :func:`uplift.text.t`.
     """
     import jupytext
 
+    from uplift.readout.fonts import check_fonts
+
+    language = language or spec.experiment.language
+    check_fonts(language)  # a Chinese page without a Chinese font fails here, before anything is written
     out_dir = Path(out_dir).resolve()  # the kernel runs in a temp folder: give it absolute paths
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -189,6 +199,9 @@ def render_readout(
     nb = jupytext.read(template_path)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"
+    if language != SOURCE_LANGUAGE:
+        with use_language(language):
+            translate_headings(nb)
     params = {
         "spec_path": str(Path(spec.path).resolve()) if spec.path else "",
         "outcomes_path": str(Path(outcomes).resolve()) if outcomes else "",
@@ -198,6 +211,7 @@ def render_readout(
         "engine": engine,
         "history_paths": [str(Path(h).resolve()) for h in history],  # earlier looks, oldest first
         "history_labels": [str(h) for h in history],
+        "language": language,
     }
     created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +274,8 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
         _make_deterministic(executed, params)
-        page = _export_html(executed, spec)
+        with use_language(params["language"]):
+            page = _export_html(executed, spec, params["language"])
         timings["export"] = time.perf_counter() - t2
         results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
         # The three files are replaced together, or (disk full, Ctrl-C) none of them.
@@ -351,7 +366,15 @@ code { font-size: 0.85em; }
 """
 
 
-def _export_html(nb: Any, spec: Spec) -> str:
+def translate_headings(nb: Any) -> None:
+    """Translate the markdown cells' headings (``## Decision``) into the current language, in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell["source"] = "\n".join(
+                re.sub(r"^(#+ )(.+)$", lambda m: m.group(1) + t(m.group(2)), line) for line in cell["source"].split("\n"))
+
+
+def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE) -> str:
     """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page."""
     from nbconvert import HTMLExporter
 
@@ -367,14 +390,22 @@ def _export_html(nb: Any, spec: Spec) -> str:
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     body, _ = exporter.from_notebook_node(page_nb)
     body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
-    return html_page(f"Readout: {spec.name}", body)
+    return html_page(t("Readout: {name}", name=spec.name), body, language)
 
 
-def html_page(title: str, body: str) -> str:
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+"""The page's ``lang`` attribute per language (BCP 47: Simplified Chinese as written in mainland China)."""
+
+
+def html_page(title: str, body: str, language: str = SOURCE_LANGUAGE) -> str:
     """A self-contained page (inline CSS, no scripts, nothing fetched) around an HTML ``body``: the
-    readout's page, and the design's (:mod:`uplift.readout.design_page`)."""
+    readout's page, and the design's (:mod:`uplift.readout.design_page`). ``language`` sets the
+    ``lang`` attribute and, for Chinese, puts CJK fonts in the page's font list."""
+    from uplift.readout.fonts import page_fonts
+
+    css = _CSS + (page_fonts(language) + "\n" if language != SOURCE_LANGUAGE else "")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<!DOCTYPE html>\n<html lang=\"{HTML_LANG.get(language, language)}\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

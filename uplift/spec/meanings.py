@@ -60,6 +60,9 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                   "programme.toml"),
     ("experiment", "registry"): (("A registry folder where `uplift assign` and `uplift readout` record this campaign "
                                   "(default: the programme's). Empty: nothing recorded."), "registry"),
+    ("experiment", "language"): (("The language of readout.html and design.html: \"en\" (English) or \"zh\" "
+                                 "(Simplified Chinese). `--lang` on `uplift readout` and `uplift design` wins over "
+                                 "it; results.json is the same in both apart from its language field."), "zh"),
     ("population", "source"): (("The population file or folder (Parquet or CSV): one row per unit before the "
                                "test, with the exclusion, stratification and pre-period columns. The default "
                                "--population of design, assign and target."), "data/population.parquet"),

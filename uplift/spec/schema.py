@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "PROGRAMME_SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS", "SPENDING_FAMILIES",
+__all__ = ["Field", "SCHEMA", "PROGRAMME_SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS",
+           "SPENDING_FAMILIES", "LANGUAGES",
            "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
@@ -31,6 +32,10 @@ OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
 # listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
 # adds a new kind here too (tests/test_kinds.py checks the two agree).
 METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
+
+LANGUAGES = ("en", "zh")
+"""[experiment] language: the languages the readout and design pages are written in (English, Simplified
+Chinese); each but English has a catalogue in uplift/locale (tests/test_language.py checks the two agree)."""
 
 SPENDING_FAMILIES = ("obrien-fleming", "pocock", "power")
 """[design] spending: the alpha-spending families of :mod:`uplift.stats.sequential` (tests/test_sequential.py
@@ -158,6 +163,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # customer); without it a conversion is just the metric it is, under its own description.
         "primary_product": Field("str", default=""),
         "programme": Field("str", default=""), "registry": Field("str", default=""),  # paths: a programme spec, a registry
+        # the language of readout.html and design.html (--lang on the command line wins); results.json
+        # is the same in every language apart from its "language" field
+        "language": Field("str", default="en", check=one_of(*LANGUAGES)),
     },
     "population": {
         "source": Field("str", default=""),

@@ -92,6 +92,7 @@ class ExperimentSettings:
     primary_product: str
     programme: str
     registry: str
+    language: str
 
 
 @dataclass(frozen=True)

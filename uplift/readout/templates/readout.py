@@ -25,6 +25,7 @@ results_path = "results.json"
 engine = "pandas"
 history_paths = []  # results.json of earlier looks, oldest first (`uplift readout --history`)
 history_labels = []
+language = ""  # empty: [experiment] language
 
 # %%
 import html
@@ -47,17 +48,19 @@ from uplift.data.files import write_json_atomic
 from uplift.demo import DEMO_SPEC
 from uplift.readout.render import load_inputs
 from uplift.spec import load_spec
-
-style()
+from uplift.text import set_language, t
 
 spec = load_spec(spec_path or DEMO_SPEC)
+language = language or spec.experiment.language
+set_language(language)
+style()
 inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
 analysis = analyse(
     spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
     manifest=inputs["manifest"], label=inputs["outcomes_label"],
     history=[(label, res) for label, (_, res) in zip(history_labels or history_paths, look_history.load_looks(history_paths))],
 )
-results = analysis.to_results()
+results = analysis.to_results(language)
 write_json_atomic(results, results_path)
 currency = results["provenance"].get("currency", "EUR")
 greyed = bool((results.get("srm") or {}).get("flagged"))
@@ -74,7 +77,7 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)
+display(HTML(t("<h1>Readout: {name}</h1>", name=html.escape(results['experiment'])) + report.header(results)
              + manifest_table(results)))
 
 # %% [markdown]
@@ -107,7 +110,7 @@ if results.get("look_history"):
 
 # %%
 for block in results.get("conversion_timing") or []:
-    display(HTML(f"<h3>Conversion over time: {html.escape(block['metric'])}</h3>"))
+    display(HTML(t("<h3>Conversion over time: {metric}</h3>", metric=html.escape(block['metric']))))
     show(timing_chart(block))
     display(HTML(wrap(timing_section(block))))
 if results.get("funnel_days"):
@@ -126,8 +129,8 @@ display(HTML(wrap(report.guardrail_table(results.get("guardrails") or [], curren
 secondary = [r for r in results["metrics"] if not r.get("primary")]
 display(HTML(wrap(report.metric_table(secondary, currency, adjusted_label=report.adjustment_label(secondary)))))
 if secondary:
-    display(HTML('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
-                 '(Benjamini-Hochberg) and do not enter the decision.</p>'))
+    display(HTML(t('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
+                   '(Benjamini-Hochberg) and do not enter the decision.</p>')))
 
 # %% [markdown]
 # ## Precision achieved
@@ -150,11 +153,12 @@ display(HTML(wrap(report.funnel_table(results))))
 seg = results.get("segments") or {}
 seg_rows = report.segment_rows(results)
 if seg_rows:
-    display(HTML('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
-                 'compared at once: some will look different by chance. Treat segment effects as hypotheses '
-                 'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
+    display(HTML(t('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
+                   'compared at once: some will look different by chance. Treat segment effects as hypotheses '
+                   'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>')))
     rows = [dict(r, label=f"{r['column']} = {r['segment']} ({r['arm']})") for r in seg_rows]
-    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment ({report.ci_label(seg_rows)})",
+    show(forest_plot(rows, t("Effect on {metric} by segment ({ci})", metric=seg.get('metric', t('the primary metric')),
+                             ci=report.ci_label(seg_rows)),
                      percent=report.is_rate(seg_rows[0])))
 display(HTML(wrap(report.segments_table(results, currency))))
 
@@ -181,8 +185,8 @@ if analysis.clv is not None and (results["clv"] or {}).get("retention_by_product
     analysis.clv.plot_retention_by_products(ax)
     fig.tight_layout()
     show(fig)
-    display(HTML('<p class="muted">Retention by number of products held: customers with more products '
-                 'stay longer, which is why a cross-sell is worth more than its first-year margin.</p>'))
+    display(HTML(t('<p class="muted">Retention by number of products held: customers with more products '
+                   'stay longer, which is why a cross-sell is worth more than its first-year margin.</p>')))
 
 # %% [markdown]
 # ## Targeting: whom to offer next
