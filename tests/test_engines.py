@@ -362,7 +362,10 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
     population.to_parquet(files["population"], index=False)
     args = [f"--{k}={v}" for k, v in files.items()]
     assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "duck"), "--engine", "duckdb", "-q"]) == 0
-    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "mem"), "--json-only", "-q"]) == 0
+    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "mem"), "--json-only", "-q",
+                 "--engine", "pandas"]) == 0
+    # as a user types it: the default engine reads the files in DuckDB, the same results as --engine duckdb
+    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "default"), "--json-only", "-q"]) == 0
     page = (tmp_path / "duck" / "readout.html").read_text(encoding="utf-8")
     assert "Covariate balance (standardised mean difference vs control)" in page and "<script" not in page
     duck = json.loads((tmp_path / "duck" / "results.json").read_text())
@@ -374,3 +377,5 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
                                                    and math.isclose(d[k], m[k], rel_tol=1e-9, abs_tol=1e-12))} \
         == ENGINE_FIELDS
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
+    default = json.loads((tmp_path / "default" / "results.json").read_text())
+    assert default == duck

@@ -33,7 +33,6 @@ from uplift.data.files import file_sha256, json_writer, read_table, text_writer,
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
 from uplift.data.source import open_source
-from uplift.readout.analysis import analyse, prepare_outcomes
 from uplift.spec import Spec
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
@@ -52,7 +51,7 @@ class ReadoutPaths:
     timings: dict[str, float]
 
 
-ENGINES = ("pandas", "duckdb")
+ENGINES = ("auto", "pandas", "duckdb")
 
 
 def load_inputs(
@@ -60,16 +59,19 @@ def load_inputs(
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
+    manifest: bool = True,
 ) -> dict[str, Any]:
     """Open the outcome, ledger and population files named on the command line or in the spec.
 
-    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="pandas"``
-    read into memory, with ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates
-    come back). The ledger stays a path, opened beside the outcomes when arms are attached. The
+    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="auto"``
+    (the default) or ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates come
+    back), with ``"pandas"`` read into memory. The ledger stays a path, opened beside the outcomes when arms are attached. The
     population, when given, is read into memory (eligibility and targeting are row-level). Returns
     the inputs and their ``manifest`` (:func:`manifest_of`), with ``data_sha256``, the SHA-256 of the
     manifest's checksum list (:func:`uplift.data.manifest.checksum_list_sha256`; not of any one file).
+    With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
+    :func:`manifest_of` instead (the caller hashes them, e.g. while the engine scans).
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -96,8 +98,10 @@ def load_inputs(
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
     used_pop = pop_path if inputs["population"] is not None else None
-    inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
-    inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
+    inputs["manifest_args"] = (spec, out_path, fmt, inputs["ledger"], used_pop)
+    if manifest:
+        inputs["manifest"] = manifest_of(*inputs["manifest_args"])
+        inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
     return inputs
 
 
@@ -134,13 +138,32 @@ def write_results(
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
 ) -> Path:
-    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
+    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``).
+
+    Three things run at once, each on what it needs: the engine scans the outcomes for the unit
+    and arm checks (:func:`uplift.data.arms.prefetch_arms`; DuckDB releases Python while it
+    works), the input files are hashed for the manifest (hashlib releases it too), and this
+    thread imports the statistics (:mod:`uplift.readout.analysis`: scipy and the estimators). The
+    analysis then finds those answers kept and checks them in its usual order, so results and
+    messages are those of one thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from uplift.data.arms import prefetch_arms
+
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        scanned = pool.submit(prefetch_arms, inputs["outcomes"], spec.unit, spec.analysis.arm_column, inputs["ledger"])
+        hashed = pool.submit(manifest_of, *inputs["manifest_args"])
+        from uplift.readout.analysis import analyse
+
+        scanned.result()
+        manifest = hashed.result()
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-        manifest=inputs["manifest"], label=inputs["outcomes_label"],
+        manifest=manifest, label=inputs["outcomes_label"],
     )
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)
@@ -155,7 +178,7 @@ def render_readout(
     population: str | Path | None = None,
     template: str | Path | None = None,
     quiet: bool = True,
-    engine: str = "pandas",
+    engine: str = "auto",
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
@@ -168,6 +191,8 @@ def render_readout(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
+    from uplift.readout.analysis import prepare_outcomes
+
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
     prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     inputs["outcomes"].close()

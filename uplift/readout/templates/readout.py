@@ -22,7 +22,7 @@ outcomes_path = ""
 ledger_path = ""
 population_path = ""
 results_path = "results.json"
-engine = "pandas"
+engine = "auto"
 
 # %%
 import html
