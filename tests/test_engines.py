@@ -379,3 +379,19 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
     default = json.loads((tmp_path / "default" / "results.json").read_text())
     assert default == duck
+
+
+def test_the_command_offers_the_engines_of_the_seam():
+    """`uplift readout --engine` lists the engines :func:`uplift.data.source.open_source` takes (the command keeps
+    its own tuple so --help imports no data library), and files default to DuckDB, frames to memory."""
+    import pandas as pd
+
+    from uplift.cli import build_parser
+    from uplift.commands.readout import ENGINES as CLI_ENGINES
+    from uplift.data.source import ENGINES, open_source
+    from uplift.readout.render import ENGINES as RENDER_ENGINES
+
+    assert set(CLI_ENGINES) == set(ENGINES) == set(RENDER_ENGINES)
+    args = build_parser().parse_args(["readout", "spec.toml"])
+    assert args.engine == "auto"
+    assert open_source(pd.DataFrame({"a": [1]})).engine == "pandas"

@@ -45,6 +45,9 @@ DENSE_IDS = 8
 """Whole-number ids spanning at most this many times the rows are counted by marking (see
 :meth:`IbisSource.table_facts`): at most 8 bytes of marks per row, less than the ids themselves."""
 
+MARK_BATCH = 1 << 20
+"""Ids per batch streamed from the engine when marking."""
+
 
 def type_family(dtype: Any) -> str:
     """'boolean', 'integer', 'floating', 'decimal', 'string' or 'other' for an Ibis data type."""
@@ -251,8 +254,8 @@ class IbisSource:
         expr = t.filter(t[unit].notnull()).select(t[unit].name("id"))
         try:
             result = self.con.con.sql(str(self.con.compile(expr)))  # the duckdb relation: streamed, not copied
-            reader = (result.to_arrow_reader(1 << 20) if hasattr(result, "to_arrow_reader")
-                      else result.fetch_arrow_reader(1 << 20))  # duckdb before 1.4
+            reader = (result.to_arrow_reader(MARK_BATCH) if hasattr(result, "to_arrow_reader")
+                      else result.fetch_arrow_reader(MARK_BATCH))  # duckdb before 1.4
             for batch in reader:
                 col = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
                 seen[col - lo] = True
@@ -272,7 +275,15 @@ class IbisSource:
         return self._cache[key].copy()
 
     def moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
-        """Moments of the needed columns per cell of ``by`` from ONE group-by, and what the checks need."""
+        """Moments of the needed columns per cell of ``by`` from ONE group-by, and what the checks need
+        (asked twice, the second answer is the kept first one)."""
+        key = ("moments", tuple(by), needs)
+        if key not in self._cache:
+            self._cache[key] = self._moments(by, needs)
+        cells, tally = self._cache[key]
+        return dict(cells), tally
+
+    def _moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
         t, sch = self.table, self.schema()
         columns = needs.columns
         k = len(columns)

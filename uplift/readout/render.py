@@ -32,7 +32,7 @@ from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
-from uplift.data.source import open_source
+from uplift.data.source import ENGINES, open_source
 from uplift.spec import Spec
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
@@ -49,9 +49,6 @@ class ReadoutPaths:
     results: Path
     notebook: Path | None
     timings: dict[str, float]
-
-
-ENGINES = ("auto", "pandas", "duckdb")
 
 
 def load_inputs(
@@ -143,20 +140,19 @@ def write_results(
     """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``).
 
     Three things run at once, each on what it needs: the engine scans the outcomes for the unit
-    and arm checks (:func:`uplift.data.arms.prefetch_arms`; DuckDB releases Python while it
-    works), the input files are hashed for the manifest (hashlib releases it too), and this
-    thread imports the statistics (:mod:`uplift.readout.analysis`: scipy and the estimators). The
-    analysis then finds those answers kept and checks them in its usual order, so results and
-    messages are those of one thread.
+    and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
+    Python while it works), the input files are hashed for the manifest (hashlib releases it too),
+    and this thread imports the statistics (SciPy, the estimators). The analysis then finds those
+    answers kept and checks them in its usual order, so results and messages are those of one thread.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from uplift.data.arms import prefetch_arms
-
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        scanned = pool.submit(prefetch_arms, inputs["outcomes"], spec.unit, spec.analysis.arm_column, inputs["ledger"])
+        scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
         hashed = pool.submit(manifest_of, *inputs["manifest_args"])
+        import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+
         from uplift.readout.analysis import analyse
 
         scanned.result()
@@ -168,6 +164,18 @@ def write_results(
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)
     return path
+
+
+def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
+    """The engine's first questions, asked ahead (answers kept by the source, errors left to the analysis):
+    the unit and arm checks (:func:`uplift.data.arms.prefetch_arms`) and, when the arms are a column of the
+    outcomes (no ledger to join first), the metrics' cells (:func:`uplift.metrics.analyse.prefetch_cells`)."""
+    from uplift.data.arms import prefetch_arms
+    from uplift.metrics.analyse import prefetch_cells
+
+    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
+    if spec.analysis.arm_column or not ledger:
+        prefetch_cells(spec, source)
 
 
 def render_readout(

@@ -38,8 +38,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import optimize
-from scipy import stats as st
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
+optimize = lazy_module("scipy.optimize")
+
 
 __all__ = ["AlwaysValid", "always_valid", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
            "mixture_variance", "running"]
