@@ -203,6 +203,12 @@ class IbisSource:
             t = t.order_by(order_by)
         return self.execute(t).reset_index(drop=True)
 
+    def interrupt(self) -> None:
+        """Stop a query running on the private DuckDB connection (from another thread); no-op otherwise."""
+        raw = getattr(self.con, "con", None) if self.con is not None and str(self.con.name) == "duckdb" else None
+        if raw is not None and hasattr(raw, "interrupt"):
+            raw.interrupt()
+
     def close(self) -> None:
         """Close the private DuckDB connection (no-op for a user's table)."""
         if self.con is not None and not self._cache.get("shared"):

@@ -151,12 +151,16 @@ def write_results(
     with ThreadPoolExecutor(max_workers=2) as pool:
         scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
         hashed = pool.submit(manifest_of, *inputs["manifest_args"])
-        import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+        try:
+            import scipy.stats  # noqa: F401 - the slow import, while the engine scans
 
-        from uplift.readout.analysis import analyse
+            from uplift.readout.analysis import analyse
 
-        scanned.result()
-        manifest = hashed.result()
+            scanned.result()
+            manifest = hashed.result()
+        except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
+            _stop(pool, inputs["outcomes"])
+            raise
     analysis = analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
         manifest=manifest, label=inputs["outcomes_label"],
@@ -164,6 +168,24 @@ def write_results(
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)
     return path
+
+
+def _stop(pool: Any, source: Any) -> None:
+    """Interrupt the engine's scan and wait for the helpers to end. DuckDB answers an interrupt by raising
+    SIGINT in Python once more; the first one is being handled already, so SIGINT is ignored meanwhile."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        stop = getattr(source, "interrupt", None)
+        if stop is not None:
+            stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
@@ -201,7 +223,7 @@ def render_readout(
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
     from uplift.readout.analysis import prepare_outcomes
 
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)  # the kernel hashes
     prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     inputs["outcomes"].close()
     del inputs
