@@ -75,7 +75,11 @@ else:
 metrics = {"conversion": tt.Mean("converted"), "revenue": tt.Mean("revenue", "revenue_pre"),
            "revenue_per_order": tt.RatioOfMeans("revenue", "orders"), "srm": tt.SampleRatio()}
 res = tt.Experiment(metrics, variant="arm").analyze(data, control="control", all_variants=True)
-print(len(res))
+if len(sys.argv) > 3:
+    import json
+    effects = {f"{name}|{arm}": float(r.effect_size) for (_, arm), by_metric in res.items()
+               for name, r in by_metric.items() if name != "srm"}
+    open(sys.argv[3], "w").write(json.dumps(effects))
 """
 
 
@@ -207,6 +211,12 @@ def main() -> None:
                               ("tea-tasting Ibis/DuckDB", tea("duckdb"))):
                 runs[name].append(timed(cmd))
                 print(f"  round {i + 1}: {name:24s} {runs[name][-1][0]:6.2f} s  peak {runs[name][-1][1]:.2f} GiB", flush=True)
+        subprocess.run(tea("duckdb") + [str(work / "tea.json")], check=True, capture_output=True)  # not timed
+        theirs = json.loads((work / "tea.json").read_text())
+        ours = {f"{r['metric']}|{r['arm']}": r["abs_effect"] for r in json.loads((out / "results.json").read_text())["metrics"]}
+        for metric in sorted({k.split("|")[0] for k in theirs}):
+            worst = max(abs(ours[k] - v) / abs(v) for k, v in theirs.items() if k.split("|")[0] == metric)
+            print(f"same data, {metric}: largest relative difference of the effects uplift vs tea-tasting {worst:.1e}")
         med = {k: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for k, v in runs.items()}
         print("median of each (whole process):")
         for k, (w, m) in med.items():

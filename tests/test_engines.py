@@ -395,3 +395,36 @@ def test_the_command_offers_the_engines_of_the_seam():
     args = build_parser().parse_args(["readout", "spec.toml"])
     assert args.engine == "auto"
     assert open_source(pd.DataFrame({"a": [1]})).engine == "pandas"
+
+
+def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_data, tmp_path, monkeypatch):
+    """`write_results` with the default engine asks DuckDB for the unit facts, the rows per arm and the
+    metrics' cells once each (asked ahead while SciPy imports, the answers kept), and its results.json
+    equals the in-memory run's number for number (floats to 1e-9 relative; the engine's name aside)."""
+    import json
+
+    from uplift.data import ibis_backend
+    from uplift.readout.render import write_results
+
+    spec, o, pq, _, _ = demo_data
+    asked: list[str] = []
+    for name in ("_unit_facts", "_moments"):
+        real = getattr(ibis_backend.IbisSource, name)
+        monkeypatch.setattr(ibis_backend.IbisSource, name,
+                            lambda self, *a, _real=real, _name=name: asked.append(_name) or _real(self, *a))
+    real_execute = ibis_backend.IbisSource.execute
+    monkeypatch.setattr(ibis_backend.IbisSource, "execute",
+                        lambda self, expr: asked.append("query") or real_execute(self, expr))
+    duck = json.loads(write_results(spec, tmp_path / "duck", pq).read_text())
+    assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
+    # one query per table: rows and id range (the ids themselves are streamed), rows per arm, the metrics'
+    # cells, covariate balance, the CLV life tables (by arm, by arm and conversion, by products held) and
+    # the conversion-timing table of the demo spec
+    assert asked.count("query") == 8, asked
+    mem = json.loads(write_results(spec, tmp_path / "mem", pq, engine="pandas").read_text())
+    assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
+    d, m = dict(_flatten(duck)), dict(_flatten(mem))
+    assert set(d) == set(m)
+    assert {k for k in d if d[k] != m[k] and not (isinstance(d[k], float) and isinstance(m[k], float)
+                                                   and math.isclose(d[k], m[k], rel_tol=1e-9, abs_tol=1e-12))} \
+        <= ENGINE_FIELDS

@@ -63,8 +63,8 @@ def load_inputs(
 
     The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="auto"``
     (the default) or ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates come
-    back), with ``"pandas"`` read into memory. The ledger stays a path, opened beside the outcomes when arms are attached. The
-    population, when given, is read into memory (eligibility and targeting are row-level). Returns
+    back), with ``"pandas"`` read into memory. The ledger stays a path, opened beside the outcomes
+    when arms are attached. The population, when given, is read into memory (eligibility and targeting are row-level). Returns
     the inputs and their ``manifest`` (:func:`manifest_of`), with ``data_sha256``, the SHA-256 of the
     manifest's checksum list (:func:`uplift.data.manifest.checksum_list_sha256`; not of any one file).
     With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
@@ -171,8 +171,9 @@ def write_results(
 
 
 def _stop(pool: Any, source: Any) -> None:
-    """Interrupt the engine's scan and wait for the helpers to end. DuckDB answers an interrupt by raising
-    SIGINT in Python once more; the first one is being handled already, so SIGINT is ignored meanwhile."""
+    """Interrupt the engine's scan and wait for the helpers to end, with SIGINT ignored meanwhile: the first
+    Ctrl-C is being handled already, and a second one (an interrupted scan can raise one) would otherwise end
+    the process by the signal instead of the one line and exit status 130."""
     import signal
     import threading
 
@@ -192,6 +193,8 @@ def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
     """The engine's first questions, asked ahead (answers kept by the source, errors left to the analysis):
     the unit and arm checks (:func:`uplift.data.arms.prefetch_arms`) and, when the arms are a column of the
     outcomes (no ledger to join first), the metrics' cells (:func:`uplift.metrics.analyse.prefetch_cells`)."""
+    if getattr(source, "backend", "") != "ibis":  # rows in memory: nothing is kept, nothing to gain
+        return
     from uplift.data.arms import prefetch_arms
     from uplift.metrics.analyse import prefetch_cells
 
