@@ -35,7 +35,8 @@ from uplift.data.writes import commit_files
 from uplift.data.source import ENGINES, open_source
 from uplift.spec import Spec
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "analyse_inputs",
+           "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -129,15 +130,15 @@ def manifest_of(spec: Spec, outcomes: Path, fmt: str | None, ledger: str | Path 
     }
 
 
-def write_results(
+def analyse_inputs(
     spec: Spec,
-    out_dir: str | Path,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
     engine: str = "auto",
-) -> Path:
-    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``).
+) -> Any:
+    """:func:`load_inputs`, then :func:`uplift.readout.analysis.analyse` on them: the readout's
+    :class:`~uplift.readout.analysis.Analysis`, for ``--json-only`` and for the notebook alike.
 
     Three things run at once, each on what it needs: the engine scans the outcomes for the unit
     and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
@@ -161,10 +162,22 @@ def write_results(
         except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
             _stop(pool, inputs["outcomes"])
             raise
-    analysis = analyse(
+    return analyse(
         spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
         manifest=manifest, label=inputs["outcomes_label"],
     )
+
+
+def write_results(
+    spec: Spec,
+    out_dir: str | Path,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+    engine: str = "auto",
+) -> Path:
+    """Analyse (:func:`analyse_inputs`) and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
+    analysis = analyse_inputs(spec, outcomes, ledger, population, engine=engine)
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(), path)
     return path

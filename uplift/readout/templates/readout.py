@@ -28,35 +28,31 @@ engine = "auto"
 import html
 import io
 
+from uplift.data.files import write_json_atomic
+from uplift.demo import DEMO_SPEC
+from uplift.readout.render import analyse_inputs
+from uplift.spec import load_spec
+
+# the analysis first (the engine scans while the statistics import), the charting libraries after it
+spec = load_spec(spec_path or DEMO_SPEC)
+analysis = analyse_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
+results = analysis.to_results()  # aggregates only: row-level data goes no further than the analysis
+write_json_atomic(results, results_path)
+
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
 from uplift.readout import money as money
 from uplift.readout import monitoring as monitoring
 from uplift.readout import report as report
-from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
 from uplift.readout.timing import timing_chart, timing_section
-from uplift.data.files import write_json_atomic
-from uplift.demo import DEMO_SPEC
-from uplift.readout.render import load_inputs
-from uplift.spec import load_spec
 
 style()
-
-spec = load_spec(spec_path or DEMO_SPEC)
-inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
-analysis = analyse(
-    spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-    manifest=inputs["manifest"], label=inputs["outcomes_label"],
-)
-results = analysis.to_results()
-write_json_atomic(results, results_path)
 currency = results["provenance"].get("currency", "EUR")
 greyed = bool((results.get("srm") or {}).get("flagged"))
 wrap = (lambda h: f'<div class="greyed">{h}</div>') if greyed else (lambda h: h)
-del inputs  # row-level data goes no further than the analysis
 
 
 def show(fig):
