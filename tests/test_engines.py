@@ -428,3 +428,21 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
     assert {k for k in d if d[k] != m[k] and not (isinstance(d[k], float) and isinstance(m[k], float)
                                                    and math.isclose(d[k], m[k], rel_tol=1e-9, abs_tol=1e-12))} \
         <= ENGINE_FIELDS
+
+
+def test_the_way_to_the_first_query_imports_no_statistics_library():
+    """What the readout needs before the engine's first scan (the render module, the data seam, the arm
+    checks and the metric planner) imports neither SciPy, scikit-learn, statsmodels nor matplotlib, so
+    those load while the engine scans; `uplift --help` imports no data library either."""
+    import subprocess
+    import sys
+
+    heavy = ("scipy", "sklearn", "statsmodels", "matplotlib")
+    code = ("import sys; import uplift.readout.render, uplift.data.arms, uplift.metrics.analyse; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = ("import sys; from uplift.cli import build_parser; build_parser(); "
+            f"print(sorted(m for m in {heavy + ('pandas', 'numpy', 'ibis', 'duckdb')!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
