@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+ENGINES = ("auto", "duckdb", "pandas")  # as uplift.data.source.ENGINES; kept here so --help imports no data library
+
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common
@@ -22,9 +24,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--population", help="population file (for eligibility, balance and targeting)")
     p.add_argument("--out", help="output folder (default: reports/<experiment>)")
     p.add_argument("--json-only", action="store_true", help="skip the notebook; write results.json only")
-    p.add_argument("--engine", choices=("pandas", "duckdb"), default="pandas",
-                   help="pandas: read outcomes into memory (default; includes balance and targeting); "
-                   "duckdb: aggregate Parquet/CSV files in the embedded DuckDB, rows never leave the engine")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="auto (default): files are aggregated by the embedded DuckDB; "
+                   "duckdb: the same, rows never leave the engine (only aggregates come back); "
+                   "pandas: read the outcomes into memory. Every engine gives the same numbers and messages")
     p.add_argument("--history", nargs="+", metavar="RESULTS", default=[],
                    help="results.json of earlier looks, oldest first: the page and results.json show the always-valid "
                    "look history with this readout as the last look (needs [analysis] always_valid = true)")

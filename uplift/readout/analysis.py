@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pandas as pd
 
 from uplift import __version__
-from uplift.clv.analyse import clv_analysis
 from uplift.data.arms import attach_arms
 from uplift.data.source import Source, open_source
 from uplift.experiment.assign import apply_exclusions
@@ -34,7 +33,6 @@ from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
 from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
 from uplift.survival.stage_days import StageDays, stage_days
-from uplift.targeting.analyse import targeting_analysis
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
     from uplift.clv.analyse import CLVResult
@@ -183,7 +181,11 @@ def analyse(
     srm = sample_ratio_mismatch(arms, weights)
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
-    clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
+    clv = None
+    if spec.clv is not None:  # imported here: CLV and targeting bring optimisers and scikit-learn
+        from uplift.clv.analyse import clv_analysis
+
+        clv = clv_analysis(spec, source, arm_col, control)
     timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
                                      data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
     funnel = spec.funnel
@@ -192,6 +194,8 @@ def analyse(
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
+        from uplift.targeting.analyse import targeting_analysis
+
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])

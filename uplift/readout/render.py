@@ -34,13 +34,13 @@ from uplift.readout.design_check import read_design
 from uplift.readout.population_columns import population_columns
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
-from uplift.data.source import open_source
-from uplift.readout.analysis import analyse, prepare_outcomes
+from uplift.data.source import ENGINES, open_source
 from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
 from uplift.text import SOURCE_LANGUAGE, t, use_language
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs", "manifest_of", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs",
+           "manifest_of", "analyse_inputs", "write_results", "render_readout"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -56,24 +56,24 @@ class ReadoutPaths:
     timings: dict[str, float]
 
 
-ENGINES = ("pandas", "duckdb")
-
-
 def load_inputs(
     spec: Spec,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
+    manifest: bool = True,
 ) -> dict[str, Any]:
     """Open the outcome, ledger and population files named on the command line or in the spec.
 
-    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="pandas"``
-    read into memory, with ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates
-    come back). The ledger stays a path, opened beside the outcomes when arms are attached. The
-    population, when given, is read into memory (eligibility and targeting are row-level). Returns
+    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="auto"``
+    (the default) or ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates come
+    back), with ``"pandas"`` read into memory. The ledger stays a path, opened beside the outcomes
+    when arms are attached. The population, when given, is read into memory (eligibility and targeting are row-level). Returns
     the inputs and their ``manifest`` (:func:`manifest_of`), with ``data_sha256``, the SHA-256 of the
     manifest's checksum list (:func:`uplift.data.manifest.checksum_list_sha256`; not of any one file).
+    With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
+    :func:`manifest_of` instead (the caller hashes them, e.g. while the engine scans).
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -101,9 +101,13 @@ def load_inputs(
         raise DataError(f"{pop_path}: population file not found; check the path")
     read_design(spec)  # a bad [population] design fails here, before anything is written
     used_pop = pop_path if inputs["population"] is not None else None
-    inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
-    inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
-    population_columns(spec, inputs["outcomes"].columns, inputs["population"], str(out_path), inputs["manifest"])
+    inputs["manifest_args"] = (spec, out_path, fmt, inputs["ledger"], used_pop)
+    if manifest:
+        inputs["manifest"] = manifest_of(*inputs["manifest_args"])
+        inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
+    names = inputs.get("manifest") or {"files": [{"role": "outcomes", "name": out_path.name},
+                                                  {"role": "population", "name": used_pop.name if used_pop else "population"}]}
+    population_columns(spec, inputs["outcomes"].columns, inputs["population"], str(out_path), names)
     return inputs
 
 
@@ -134,29 +138,97 @@ def manifest_of(spec: Spec, outcomes: Path, fmt: str | None, ledger: str | Path 
     }
 
 
+def analyse_inputs(
+    spec: Spec,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+    engine: str = "auto",
+    history: Sequence[tuple[str, Any]] = (),
+) -> Any:
+    """:func:`load_inputs`, then :func:`uplift.readout.analysis.analyse` on them: the readout's
+    :class:`~uplift.readout.analysis.Analysis`, for ``--json-only`` and for the notebook alike.
+
+    Three things run at once, each on what it needs: the engine scans the outcomes for the unit
+    and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
+    Python while it works), the input files are hashed for the manifest (hashlib releases it too),
+    and this thread imports the statistics (SciPy, the estimators). The analysis then finds those
+    answers kept and checks them in its usual order, so results and messages are those of one thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
+        hashed = pool.submit(manifest_of, *inputs["manifest_args"])
+        try:
+            import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+
+            from uplift.readout.analysis import analyse
+
+            scanned.result()
+            manifest = hashed.result()
+        except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
+            _stop(pool, inputs["outcomes"])
+            raise
+    return analyse(
+        spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
+        manifest=manifest, label=inputs["outcomes_label"], history=history,
+    )
+
+
 def write_results(
     spec: Spec,
     out_dir: str | Path,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
     history: Sequence[str | Path] = (),
     language: str | None = None,
 ) -> Path:
-    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``); ``history``: the
-    earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`); ``language``
+    """Analyse (:func:`analyse_inputs`) and write ``out_dir/results.json`` only (``uplift readout --json-only``);
+    ``history``: the earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`); ``language``
     (default ``[experiment] language``) is recorded in its ``language`` field."""
     earlier = load_looks(history)
     check_earlier(spec, earlier)
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
-    analysis = analyse(
-        spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-        manifest=inputs["manifest"], label=inputs["outcomes_label"], history=earlier,
-    )
+    analysis = analyse_inputs(spec, outcomes, ledger, population, engine=engine, history=earlier)
     path = Path(out_dir) / "results.json"
     write_json_atomic(analysis.to_results(language), path)
     return path
+
+
+def _stop(pool: Any, source: Any) -> None:
+    """Interrupt the engine's scan and wait for the helpers to end, with SIGINT ignored meanwhile: the first
+    Ctrl-C is being handled already, and a second one (an interrupted scan can raise one) would otherwise end
+    the process by the signal instead of the one line and exit status 130."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        stop = getattr(source, "interrupt", None)
+        if stop is not None:
+            stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
+    """The engine's first questions, asked ahead (answers kept by the source, errors left to the analysis):
+    the unit and arm checks (:func:`uplift.data.arms.prefetch_arms`) and, when the arms are a column of the
+    outcomes (no ledger to join first), the metrics' cells (:func:`uplift.metrics.analyse.prefetch_cells`)."""
+    if getattr(source, "backend", "") != "ibis":  # rows in memory: nothing is kept, nothing to gain
+        return
+    from uplift.data.arms import prefetch_arms
+    from uplift.metrics.analyse import prefetch_cells
+
+    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
+    if spec.analysis.arm_column or not ledger:
+        prefetch_cells(spec, source)
 
 
 def render_readout(
@@ -167,7 +239,7 @@ def render_readout(
     population: str | Path | None = None,
     template: str | Path | None = None,
     quiet: bool = True,
-    engine: str = "pandas",
+    engine: str = "auto",
     history: Sequence[str | Path] = (),
     language: str | None = None,
 ) -> ReadoutPaths:
@@ -189,7 +261,9 @@ def render_readout(
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
     check_earlier(spec, load_looks(history))
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
+    from uplift.readout.analysis import prepare_outcomes
+
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)  # the kernel hashes
     prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     inputs["outcomes"].close()
     del inputs

@@ -525,7 +525,7 @@ def methods(r: Mapping[str, Any]) -> str:
            t("<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>"),
            t("<li>Sample-ratio mismatch: Pearson chi-square against the designed weights, flagged at p &lt; 0.001.</li>"),
            t("<li>CLV: &Sigma;<sub>t</sub> m<sub>t</sub> S(t) / (1 + d)<sup>t</sup>, Kaplan-Meier with Greenwood variance; extrapolation by the shifted-beta-geometric model (Fader &amp; Hardie 2007) or Weibull.</li>"),
-           "</ul>"]
+           *timing_methods(r), "</ul>"]
     out.append(t("<h3>Library versions</h3>") + table([t("Library"), t("Version")], [(_E(k), _E(v)) for k, v in sorted(libs.items())]))
     ss = (r.get("sufficient_statistics") or {}).get("per_arm") or {}
     if ss:

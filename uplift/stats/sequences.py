@@ -51,8 +51,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import optimize
-from scipy import stats as st
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
+optimize = lazy_module("scipy.optimize")
+
 
 __all__ = ["ALTERNATIVES", "AlwaysValid", "always_valid", "one_sided_boundary", "one_sided_log_lr", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
            "mixture_variance", "running"]

@@ -22,7 +22,7 @@ outcomes_path = ""
 ledger_path = ""
 population_path = ""
 results_path = "results.json"
-engine = "pandas"
+engine = "auto"
 history_paths = []  # results.json of earlier looks, oldest first (`uplift readout --history`)
 history_labels = []
 language = ""  # empty: [experiment] language
@@ -31,41 +31,40 @@ language = ""  # empty: [experiment] language
 import html
 import io
 
+from uplift.data.files import write_json_atomic
+from uplift.demo import DEMO_SPEC
+from uplift.readout.look_history import load_looks
+from uplift.readout.render import analyse_inputs
+from uplift.spec import load_spec
+
+# the analysis first (the engine scans while the statistics import), the charting libraries after it
+spec = load_spec(spec_path or DEMO_SPEC)
+language = language or spec.experiment.language
+earlier = [(label, res) for label, (_, res) in zip(history_labels or history_paths, load_looks(history_paths))]
+analysis = analyse_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine,
+                          history=earlier)
+results = analysis.to_results(language)  # aggregates only: row-level data goes no further than the analysis
+write_json_atomic(results, results_path)
+
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
 from uplift.readout import money as money
 from uplift.readout import monitoring as monitoring
 from uplift.readout import report as report
-from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
 from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
-from uplift.readout.timing import funnel_days_table, timing_chart, timing_section
+from uplift.readout.timing import funnel_days_table
 from uplift.readout import look_history as look_history
-from uplift.data.files import write_json_atomic
-from uplift.demo import DEMO_SPEC
-from uplift.readout.render import load_inputs
-from uplift.spec import load_spec
 from uplift.text import set_language, t
 
-spec = load_spec(spec_path or DEMO_SPEC)
-language = language or spec.experiment.language
 set_language(language)
 style()
-inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
-analysis = analyse(
-    spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-    manifest=inputs["manifest"], label=inputs["outcomes_label"],
-    history=[(label, res) for label, (_, res) in zip(history_labels or history_paths, look_history.load_looks(history_paths))],
-)
-results = analysis.to_results(language)
-write_json_atomic(results, results_path)
 currency = results["provenance"].get("currency", "EUR")
 greyed = bool((results.get("srm") or {}).get("flagged"))
 wrap = (lambda h: f'<div class="greyed">{h}</div>') if greyed else (lambda h: h)
-del inputs  # row-level data goes no further than the analysis
 
 
 def show(fig):
