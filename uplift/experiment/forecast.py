@@ -46,6 +46,7 @@ from scipy import stats
 
 from uplift.experiment.power import power_z, unit_variance
 from uplift.metrics.valuation import expected_profit
+from uplift.text import N_
 
 __all__ = ["assurance", "forecast_lines", "profit_forecast"]
 
@@ -112,9 +113,9 @@ def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float |
     sign = -1.0 if alternative == "smaller" else 1.0
     scenarios = []
     if mde is not None and math.isfinite(mde):
-        scenarios.append(scenario("at the MDE", sign * mde))
+        scenarios.append(scenario(N_("at the MDE"), sign * mde))
     if d.prior_effect is not None:
-        scenarios.append(scenario("at the prior effect", d.prior_effect))
+        scenarios.append(scenario(N_("at the prior effect"), d.prior_effect))
     prior = None
     if d.prior_effect is not None and d.prior_sd is not None:
         mu, sigma = d.prior_effect, d.prior_sd
