@@ -419,8 +419,9 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
     assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
     # one query per table: rows and id range (the ids themselves are streamed), rows per arm, the metrics'
     # cells, covariate balance, the CLV life tables (by arm, by arm and conversion, by products held) and
-    # the conversion-timing table of the demo spec
-    assert asked.count("query") == 8, asked
+    # the conversion-timing table of the demo spec; then one life table per funnel stage with days
+    # ([funnel] days_columns: each stage among those who reached the one before)
+    assert asked.count("query") == 8 + len(spec.funnel.days_columns), asked
     mem = json.loads(write_results(spec, tmp_path / "mem", pq, engine="pandas").read_text())
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
     d, m = dict(_flatten(duck)), dict(_flatten(mem))

@@ -30,7 +30,6 @@ from typing import Any, Sequence
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
-from uplift.readout.design_check import read_design
 from uplift.readout.population_columns import population_columns
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
@@ -99,7 +98,10 @@ def load_inputs(
         inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
-    read_design(spec)  # a bad [population] design fails here, before anything is written
+    if spec.population.design:  # a bad [population] design fails here, before anything is written
+        from uplift.readout.design_check import read_design  # imported here: it brings the power functions (SciPy)
+
+        read_design(spec)
     used_pop = pop_path if inputs["population"] is not None else None
     inputs["manifest_args"] = (spec, out_path, fmt, inputs["ledger"], used_pop)
     if manifest:
