@@ -412,6 +412,12 @@ def test_walk_through_by_the_command_line(tmp_path, capsys):
     assert main(["design", str(d / "c4.toml"), "--no-population", "--prior-from-registry", "--json"]) == 0
     prior = json.loads(capsys.readouterr().out)["registry_prior"]
     assert prior["campaigns"] == ["campaign-1", "campaign-2", "campaign-3"] and 0 < prior["assurance"] < 1
+    # c4 values a conversion at [design] value_per_conversion = 250 and has no contact or incentive cost:
+    # the expected profit is units offered x prior effect x 250, and its interval the same at mu -/+ z sd
+    n_t, mu, sd = prior["n_treated"], prior["prior_mean"], prior["prior_sd"]
+    assert prior["incremental_profit"] == pytest.approx(n_t * mu * 250.0, rel=1e-12)
+    assert prior["incremental_profit_interval"] == pytest.approx([n_t * (mu - 1.959963984540054 * sd) * 250.0,
+                                                                  n_t * (mu + 1.959963984540054 * sd) * 250.0], rel=1e-9)
     # a campaign readout is recorded in the registry too
     ledger = pd.read_parquet(d / "ledgers" / "c1.parquet")
     sim = pd.read_parquet(out)

@@ -83,10 +83,10 @@ def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float |
     if value is None:
         return {"available": False, "note": "no profit forecast: set [design] value_per_conversion (what one "
                                             "incremental conversion is worth, e.g. 250) to see profit and ROI at the MDE"}
-    c0, c1 = e.contact_cost, e.incentive_cost
+    c0, c1 = (e.contact_cost, e.incentive_cost) if e is not None else (0.0, 0.0)  # no [economics]: no campaign costs
     treated = int(sum(n for a, n in n_per_arm.items() if a != control))
     rollout, rollout_source = ((e.eligible_population, "[economics] eligible_population")
-                               if e.eligible_population is not None else
+                               if e is not None and e.eligible_population is not None else
                                (eligible, "the eligible units of the population") if eligible is not None else
                                (None, ""))
 

@@ -20,7 +20,7 @@ Assurance (the chance to detect)
     (for one-sided "larger": the first term only; "smaller": the second).
 
 Expected incremental conversions ``m x n_treated`` (interval ``(m +- z s) x n_treated``); with a value
-per conversion V (``[targeting] value_per_conversion``) the expected incremental profit is
+per conversion V (``[design] value_per_conversion``, as the design's own forecast) the expected incremental profit is
 ``n_treated (m V - contact_cost - incentive_cost (p0 + m))`` (:func:`uplift.metrics.valuation.expected_profit`).
 """
 
@@ -98,7 +98,7 @@ def design_prior(spec, design: Mapping[str, Any], registry: Registry) -> dict[st
         "incremental_conversions_interval": [(m - z * s) * n_t, (m + z * s) * n_t],
         "method": "prior = random-effects predictive N(mu, tau^2 + se(mu)^2); assurance = power averaged over it",
     }
-    value = spec.targeting.value_per_conversion if spec.targeting is not None else None
+    value = spec.design.value_per_conversion if spec.design is not None else None  # the design forecast's value
     if value is not None and base is not None:
         e = spec.economics
         cc, ic = (e.contact_cost, e.incentive_cost) if e is not None else (0.0, 0.0)
