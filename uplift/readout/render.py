@@ -40,7 +40,7 @@ from uplift.spec import Spec
 from uplift.text import SOURCE_LANGUAGE, t, use_language
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs",
-           "manifest_of", "analyse_inputs", "write_results", "render_readout"]
+           "manifest_of", "analyse_inputs", "write_results", "render_readout", "cell_timings"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -347,6 +347,7 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         timings["execute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
+        timings.update(cell_timings(executed, timings["execute"]))
         _make_deterministic(executed, params)
         with use_language(params["language"]):
             page = _export_html(executed, spec, params["language"])
@@ -361,6 +362,25 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         html=out_dir / "readout.html", results=out_dir / "results.json", notebook=out_dir / "readout.ipynb",
         timings=timings,
     )
+
+
+def cell_timings(nb: Any, execute: float) -> dict[str, float]:
+    """Seconds of the notebook's stages, from papermill's per-cell ``duration``: ``kernel start`` (the
+    execution's wall time minus its cells': starting the kernel and papermill's own work), ``analysis``
+    (the cell calling ``analyse_inputs``), ``chart setup`` (the cell importing matplotlib and the report
+    helpers) and ``report cells`` (the tables and charts, all the other cells). Empty when papermill
+    recorded no durations."""
+    durations = [(cell.get("source", ""), (cell.get("metadata", {}).get("papermill") or {}).get("duration"))
+                 for cell in nb.cells if cell.get("cell_type") == "code"]
+    if not durations or any(d is None for _, d in durations):
+        return {}
+    out = {"analysis": 0.0, "chart setup": 0.0, "report cells": 0.0}
+    for source, seconds in durations:
+        key = ("analysis" if "analyse_inputs(" in source else
+               "chart setup" if "import matplotlib" in source else "report cells")
+        out[key] += float(seconds)
+    out["kernel start"] = max(execute - sum(float(d) for _, d in durations), 0.0)
+    return out
 
 
 def _kernel_manager_class():
