@@ -13,7 +13,7 @@ does and prints its ``timings``:
 
 * imports: the toolkit, jupytext, papermill (before the first stage);
 * inputs check: opening the files, the unit and arm checks, the ledger join (``timings["validate"]``);
-* kernel start: the notebook's execution minus its cells (starting the kernel, papermill's own work);
+* kernel start and stop: the notebook's execution minus its cells (and papermill's own work);
 * analysis: the notebook cell that calls ``analyse_inputs`` (scan, hashing, statistics, CLV, targeting);
 * chart setup: importing matplotlib and the report helpers in the kernel;
 * report cells: the tables and charts;
@@ -53,7 +53,7 @@ print(json.dumps({"imports": t1 - t0, **paths.timings}))
 """
 
 STAGES = (("imports", "imports (toolkit, jupytext, papermill)"), ("validate", "inputs check (files, units, arms, ledger)"),
-          ("kernel start", "kernel start (execution minus cells)"), ("analysis", "analysis cell (scan, statistics, CLV, targeting)"),
+          ("kernel", "kernel start and stop (execution minus cells)"), ("analysis", "analysis cell (scan, statistics, CLV, targeting)"),
           ("chart setup", "chart setup (matplotlib, report helpers)"), ("report cells", "report cells (tables, charts)"),
           ("export", "HTML export (nbconvert, writes)"))
 

@@ -329,6 +329,9 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
                 str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
                 kernel_manager_class="uplift.readout.render.LocalKernelManager",
+                # Written once at the end, not twice per cell; the kernel is stopped, not asked to exit (its
+                # graceful exit took seconds and runs nothing the readout needs: its files are written).
+                request_save_on_cell_execute=False, shutdown_kernel="immediate",
             )
         except KeyboardInterrupt:
             interrupted = True
@@ -365,8 +368,8 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
 
 
 def cell_timings(nb: Any, execute: float) -> dict[str, float]:
-    """Seconds of the notebook's stages, from papermill's per-cell ``duration``: ``kernel start`` (the
-    execution's wall time minus its cells': starting the kernel and papermill's own work), ``analysis``
+    """Seconds of the notebook's stages, from papermill's per-cell ``duration``: ``kernel`` (the execution's
+    wall time minus its cells': starting and stopping the kernel, papermill's own work), ``analysis``
     (the cell calling ``analyse_inputs``), ``chart setup`` (the cell importing matplotlib and the report
     helpers) and ``report cells`` (the tables and charts, all the other cells). Empty when papermill
     recorded no durations."""
@@ -379,7 +382,7 @@ def cell_timings(nb: Any, execute: float) -> dict[str, float]:
         key = ("analysis" if "analyse_inputs(" in source else
                "chart setup" if "import matplotlib" in source else "report cells")
         out[key] += float(seconds)
-    out["kernel start"] = max(execute - sum(float(d) for _, d in durations), 0.0)
+    out["kernel"] = max(execute - sum(float(d) for _, d in durations), 0.0)
     return out
 
 
