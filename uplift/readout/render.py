@@ -48,7 +48,9 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # packa
 
 @dataclass(frozen=True)
 class ReadoutPaths:
-    """Where a readout was written, and how long each step took (seconds)."""
+    """Where a readout was written, and how long each step took (seconds): ``validate`` (the inputs check
+    before anything is written), ``execute`` (the notebook) split by :func:`cell_timings` into ``kernel``,
+    ``analysis``, ``chart setup`` and ``report cells``, ``export`` (HTML and the writes) and ``total``."""
 
     html: Path | None
     results: Path
