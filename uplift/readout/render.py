@@ -39,7 +39,7 @@ from uplift.spec import Spec
 from uplift.text import SOURCE_LANGUAGE, t, use_language
 
 __all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs",
-           "manifest_of", "analyse_inputs", "write_results", "render_readout"]
+           "manifest_of", "analyse_inputs", "write_results", "render_readout", "cell_timings"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -47,7 +47,9 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # packa
 
 @dataclass(frozen=True)
 class ReadoutPaths:
-    """Where a readout was written, and how long each step took (seconds)."""
+    """Where a readout was written, and how long each step took (seconds): ``validate`` (the inputs check
+    before anything is written), ``execute`` (the notebook) split by :func:`cell_timings` into ``kernel``,
+    ``analysis``, ``chart setup`` and ``report cells``, ``export`` (HTML and the writes) and ``total``."""
 
     html: Path | None
     results: Path
@@ -331,6 +333,9 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
                 str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
                 kernel_manager_class="uplift.readout.render.LocalKernelManager",
+                # Written once at the end, not twice per cell; the kernel is stopped, not asked to exit (its
+                # graceful exit took seconds and runs nothing the readout needs: its files are written).
+                request_save_on_cell_execute=False, shutdown_kernel="immediate",
             )
         except KeyboardInterrupt:
             interrupted = True
@@ -349,6 +354,7 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         timings["execute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
+        timings.update(cell_timings(executed, timings["execute"]))
         _make_deterministic(executed, params)
         with use_language(params["language"]):
             page = _export_html(executed, spec, params["language"])
@@ -363,6 +369,25 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         html=out_dir / "readout.html", results=out_dir / "results.json", notebook=out_dir / "readout.ipynb",
         timings=timings,
     )
+
+
+def cell_timings(nb: Any, execute: float) -> dict[str, float]:
+    """Seconds of the notebook's stages, from papermill's per-cell ``duration``: ``kernel`` (the execution's
+    wall time minus its cells': starting and stopping the kernel, papermill's own work), ``analysis``
+    (the cell calling ``analyse_inputs``), ``chart setup`` (the cell importing matplotlib and the report
+    helpers) and ``report cells`` (the tables and charts, all the other cells). Empty when papermill
+    recorded no durations."""
+    durations = [(cell.get("source", ""), (cell.get("metadata", {}).get("papermill") or {}).get("duration"))
+                 for cell in nb.cells if cell.get("cell_type") == "code"]
+    if not durations or any(d is None for _, d in durations):
+        return {}
+    out = {"analysis": 0.0, "chart setup": 0.0, "report cells": 0.0}
+    for source, seconds in durations:
+        key = ("analysis" if "analyse_inputs(" in source else
+               "chart setup" if "import matplotlib" in source else "report cells")
+        out[key] += float(seconds)
+    out["kernel"] = max(execute - sum(float(d) for _, d in durations), 0.0)
+    return out
 
 
 def _kernel_manager_class():

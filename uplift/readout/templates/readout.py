@@ -46,6 +46,7 @@ analysis = analyse_inputs(spec, outcomes_path or None, ledger_path or None, popu
 results = analysis.to_results(language)  # aggregates only: row-level data goes no further than the analysis
 write_json_atomic(results, results_path)
 
+# %%
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
