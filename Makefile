@@ -26,10 +26,12 @@ install: $(VENV)/.base
 demo: $(VENV)/.base
 	$(BIN)/uplift demo
 
-# Headless Chromium for the readout browser test (Debian packages; needs root, as on CI).
+# Headless Chromium for the readout browser test, and a Chinese font for the Chinese readout's
+# charts (Debian packages; needs root, as on CI).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	   fonts-wqy-microhei >/dev/null)
 
 test: $(VENV)/.test browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

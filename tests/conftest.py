@@ -134,6 +134,18 @@ def demo_readout(tmp_path_factory):
     return out, run_demo(out, customers=20_000, seed=3)
 
 
+@pytest.fixture(scope="session")
+def zh_readout(demo_readout, demo_spec, tmp_path_factory):
+    """The demo readout's data rendered again in Simplified Chinese (``language="zh"``): ``(folder,
+    paths)``. Shared by the language and browser tests; write new files elsewhere."""
+    from uplift.readout.render import render_readout
+
+    data = demo_readout[0] / "data"
+    out = tmp_path_factory.mktemp("demo-zh")
+    return out, render_readout(demo_spec, out, outcomes=data / "outcomes.parquet", ledger=data / "ledger.parquet",
+                               population=data / "population.parquet", language="zh")
+
+
 # --------------------------------------------------------------------------- comparisons
 
 

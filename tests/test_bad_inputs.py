@@ -149,8 +149,8 @@ def _engine(engine_name):
 
 
 def readout_args(spec: Path, outcomes: Path, out: Path, *more: str) -> list[str]:
-    engine = ["--engine", ENGINE] if ENGINE != "pandas" else []
-    return ["readout", str(spec), "--outcomes", str(outcomes), "--out", str(out), "--json-only", "-q", *engine, *more]
+    return ["readout", str(spec), "--outcomes", str(outcomes), "--out", str(out), "--json-only", "-q", "--engine", ENGINE,
+            *more]
 
 
 def outcomes_file(tmp_path: Path, df: pd.DataFrame, name: str = "outcomes.parquet") -> Path:

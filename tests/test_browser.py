@@ -77,3 +77,35 @@ def test_readout_opens_offline_in_a_real_browser(demo_readout, tmp_path):
         assert shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_chinese_readout_opens_with_its_headings_and_every_image(zh_readout, tmp_path):
+    """The demo's readout in Simplified Chinese (``--lang zh``), opened from disk: Chinese headings
+    and the page's language, every image decoded, no console error, nothing fetched."""
+    from selenium.webdriver.common.by import By
+
+    _, rendered = zh_readout
+    results = json.loads(rendered.results.read_text(encoding="utf-8"))
+    driver = _driver(tmp_path / "profile")
+    try:
+        driver.get("about:blank")
+        driver.get_log("browser")
+        driver.get(rendered.html.resolve().as_uri())
+        assert driver.title.startswith("实验读出报告：")
+        assert driver.execute_script("return document.documentElement.lang") == "zh-CN"
+        headings = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "h1, h2")]
+        for expected in ("决策", "健康检查：分组是否可信？", "主要指标", "护栏指标", "漏斗", "细分客群", "财务：增量价值",
+                         "目标客户筛选：下一步向谁推荐", "方法附录"):
+            assert expected in headings, (expected, headings)
+        text = driver.find_element(By.TAG_NAME, "body").text
+        row = next(x for x in results["metrics"] if x["metric"] == "conversion")
+        assert f"{100 * row['abs_effect']:+.2f} 个百分点" in text
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(images) >= 5 and all(c and w > 0 and h > 0 for c, w, h in images), images
+        shot = tmp_path / "readout-zh.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+    finally:
+        driver.quit()

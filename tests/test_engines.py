@@ -362,7 +362,10 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
     population.to_parquet(files["population"], index=False)
     args = [f"--{k}={v}" for k, v in files.items()]
     assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "duck"), "--engine", "duckdb", "-q"]) == 0
-    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "mem"), "--json-only", "-q"]) == 0
+    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "mem"), "--json-only", "-q",
+                 "--engine", "pandas"]) == 0
+    # as a user types it: the default engine reads the files in DuckDB, the same results as --engine duckdb
+    assert main(["readout", str(DEMO_SPEC), *args, "--out", str(tmp_path / "default"), "--json-only", "-q"]) == 0
     page = (tmp_path / "duck" / "readout.html").read_text(encoding="utf-8")
     assert "Covariate balance (standardised mean difference vs control)" in page and "<script" not in page
     duck = json.loads((tmp_path / "duck" / "results.json").read_text())
@@ -374,3 +377,73 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
                                                    and math.isclose(d[k], m[k], rel_tol=1e-9, abs_tol=1e-12))} \
         == ENGINE_FIELDS
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
+    default = json.loads((tmp_path / "default" / "results.json").read_text())
+    assert default == duck
+
+
+def test_the_command_offers_the_engines_of_the_seam():
+    """`uplift readout --engine` lists the engines :func:`uplift.data.source.open_source` takes (the command keeps
+    its own tuple so --help imports no data library), and files default to DuckDB, frames to memory."""
+    import pandas as pd
+
+    from uplift.cli import build_parser
+    from uplift.commands.readout import ENGINES as CLI_ENGINES
+    from uplift.data.source import ENGINES, open_source
+    from uplift.readout.render import ENGINES as RENDER_ENGINES
+
+    assert set(CLI_ENGINES) == set(ENGINES) == set(RENDER_ENGINES)
+    args = build_parser().parse_args(["readout", "spec.toml"])
+    assert args.engine == "auto"
+    assert open_source(pd.DataFrame({"a": [1]})).engine == "pandas"
+
+
+def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_data, tmp_path, monkeypatch):
+    """`write_results` with the default engine asks DuckDB for the unit facts, the rows per arm and the
+    metrics' cells once each (asked ahead while SciPy imports, the answers kept), and its results.json
+    equals the in-memory run's number for number (floats to 1e-9 relative; the engine's name aside)."""
+    import json
+
+    from uplift.data import ibis_backend
+    from uplift.readout.render import write_results
+
+    spec, o, pq, _, _ = demo_data
+    asked: list[str] = []
+    for name in ("_unit_facts", "_moments"):
+        real = getattr(ibis_backend.IbisSource, name)
+        monkeypatch.setattr(ibis_backend.IbisSource, name,
+                            lambda self, *a, _real=real, _name=name: asked.append(_name) or _real(self, *a))
+    real_execute = ibis_backend.IbisSource.execute
+    monkeypatch.setattr(ibis_backend.IbisSource, "execute",
+                        lambda self, expr: asked.append("query") or real_execute(self, expr))
+    duck = json.loads(write_results(spec, tmp_path / "duck", pq).read_text())
+    assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
+    # one query per table: rows and id range (the ids themselves are streamed), rows per arm, the metrics'
+    # cells, covariate balance, the CLV life tables (by arm, by arm and conversion, by products held) and
+    # the conversion-timing table of the demo spec; then one life table per funnel stage with days
+    # ([funnel] days_columns: each stage among those who reached the one before)
+    assert asked.count("query") == 8 + len(spec.funnel.days_columns), asked
+    mem = json.loads(write_results(spec, tmp_path / "mem", pq, engine="pandas").read_text())
+    assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
+    d, m = dict(_flatten(duck)), dict(_flatten(mem))
+    assert set(d) == set(m)
+    assert {k for k in d if d[k] != m[k] and not (isinstance(d[k], float) and isinstance(m[k], float)
+                                                   and math.isclose(d[k], m[k], rel_tol=1e-9, abs_tol=1e-12))} \
+        <= ENGINE_FIELDS
+
+
+def test_the_way_to_the_first_query_imports_no_statistics_library():
+    """What the readout needs before the engine's first scan (the render module, the data seam, the arm
+    checks and the metric planner) imports neither SciPy, scikit-learn, statsmodels nor matplotlib, so
+    those load while the engine scans; `uplift --help` imports no data library either."""
+    import subprocess
+    import sys
+
+    heavy = ("scipy", "sklearn", "statsmodels", "matplotlib")
+    code = ("import sys; import uplift.readout.render, uplift.data.arms, uplift.metrics.analyse; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = ("import sys; from uplift.cli import build_parser; build_parser(); "
+            f"print(sorted(m for m in {heavy + ('pandas', 'numpy', 'ibis', 'duckdb')!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

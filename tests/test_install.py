@@ -105,6 +105,7 @@ def test_the_wheel_holds_the_package_and_its_data_only(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     assert "uplift/demo.toml" in names and "uplift/readout/templates/readout.py" in names
     assert "uplift/py.typed" in names and "uplift/cli.py" in names
+    assert "uplift/locale/zh/LC_MESSAGES/uplift.po" in names  # the Chinese catalogue, read at run time
     tops = {n.split("/", 1)[0] for n in names}
     assert len(tops) == 2 and {t for t in tops if not t.endswith(".dist-info")} == {"uplift"}, tops
     assert not any(n.startswith(("tests/", "experiments/", "notebooks/", "benchmarks/")) for n in names)

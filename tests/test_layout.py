@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"clv"},                       # lifetime value from survival curves
     {"experiment"},                # design, precision, exclusions, assignment, ledger, checks
     {"targeting", "simulate"},     # who to target next; the simulated bank
+    {"programme"},                 # campaigns together: registry, global holdout, contact policy, meta-analysis
     {"readout"},                   # one analysis, results.json, the rendered report
     {"demo"},                      # the whole flow on simulated data
     {"cli", "notebook"},           # the command line (cli.py + commands/) and the notebook template

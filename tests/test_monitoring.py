@@ -22,6 +22,7 @@ from uplift.metrics.kinds import metric_for
 from uplift.spec import MetricSpec, load_spec
 from uplift.stats.sequences import (
     always_valid,
+    one_sided_boundary,
     crossed,
     look_history,
     mixture_rho,
@@ -77,6 +78,67 @@ def test_the_interval_excludes_zero_exactly_when_p_is_below_alpha():
             assert excluded == (av.p_value < ALPHA)
 
 
+@pytest.mark.parametrize("est,se,n", [(0.0, 1.0, 100), (0.3, 0.1, 2000), (-0.25, 0.1, 50_000), (0.016, 0.002, 60_000)])
+@pytest.mark.parametrize("alternative", ["larger", "smaller"])
+def test_one_sided_mixture_equals_numerical_integration(est, se, n, alternative):
+    """The one-sided likelihood ratio is the half-normal mixture (2 N(0, tau^2) on the alternative's side)
+    of N(est; theta, se) / N(est; 0, se), integrated by scipy."""
+    tau = math.sqrt(mixture_variance(se, n, ALPHA, 5000))
+    lo, hi = (0.0, 14 * tau + abs(est)) if alternative == "larger" else (-14 * tau - abs(est), 0.0)
+    num = integrate.quad(lambda t: st.norm.pdf(est, t, se) * 2 * st.norm.pdf(t, 0, tau), lo, hi,
+                         points=[est] if lo < est < hi else None, limit=400, epsabs=0, epsrel=1e-11)[0]
+    lr = num / st.norm.pdf(est, 0, se)
+    av = always_valid(est, se, n, ALPHA, 5000, alternative)
+    assert av.log_lr == pytest.approx(math.log(lr), abs=1e-7)
+    assert av.p_value == pytest.approx(min(1.0, 1 / lr), rel=1e-7)
+    assert av.alternative == alternative and av.to_dict()["alternative"] == alternative
+
+
+def test_one_sided_bound_lies_between_the_two_sided_ones_and_matches_p():
+    """The one-sided bound b solves Lambda_1(b) = 1/alpha: its distance lies between the two-sided
+    half-widths at alpha and at 2 alpha; the bound excludes 0 exactly when p < alpha."""
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        se, n = float(rng.uniform(0.01, 5)), int(rng.integers(10, 100_000))
+        est = float(rng.normal(0, 4 * se))
+        two = always_valid(est, se, n, ALPHA, 5000)
+        up, down = always_valid(est, se, n, ALPHA, 5000, "larger"), always_valid(est, se, n, ALPHA, 5000, "smaller")
+        b = est - up.ci[0]
+        assert up.ci[1] == math.inf and down.ci[0] == -math.inf
+        assert down.ci[1] - est == pytest.approx(b, rel=1e-10)
+        r = mixture_variance(se, n, ALPHA, 5000) / se**2
+        assert b / se == pytest.approx(one_sided_boundary(r, ALPHA), rel=1e-10)
+        # the two-sided half-width at 2 alpha uses the mixture tuned at 2 alpha: compare at the same tau
+        half_2a = se * math.sqrt((1 + r) / r * (math.log1p(r) - 2 * math.log(2 * ALPHA)))
+        assert half_2a < b < (two.ci[1] - two.ci[0]) / 2
+        for av, out in ((up, up.ci[0] > 0), (down, down.ci[1] < 0)):
+            if abs(av.p_value - ALPHA) > 1e-9:
+                assert out == (av.p_value < ALPHA)
+
+
+def test_aa_one_sided_false_positive_rate_over_30_looks_is_at_most_alpha(sim_size):
+    """A/A, and an effect on the wrong side, with 30 looks: the running one-sided always-valid p-value
+    ("larger") falls below alpha in at most alpha of campaigns for every metric kind; the one-sided
+    fixed-horizon p looked at 30 times does not keep alpha."""
+    runs = sim_size(150, 2000)
+    for effect, seed in ((0.0, 11), (-0.05, 12)):
+        rng = np.random.default_rng(seed)
+        hits = dict.fromkeys(METRICS, 0)
+        naive_hits = dict.fromkeys(METRICS, 0)
+        for _ in range(runs):
+            avs, naive = _monitor(rng, effect, 100, "larger")
+            for k in METRICS:
+                hits[k] += crossed(running(a for _, a in avs[k]), ALPHA)
+                naive_hits[k] += naive[k]
+        print(f"effect {effect}: one-sided always-valid false positives "
+              + ", ".join(f"{k} {hits[k] / runs:.3f}" for k in METRICS)
+              + f"; one-sided fixed p at 30 looks {sum(naive_hits.values()) / (runs * len(METRICS)):.3f}")
+        for k in METRICS:
+            assert hits[k] / runs <= ALPHA, (effect, k, hits[k] / runs)
+        if effect == 0.0:
+            assert sum(naive_hits.values()) / (runs * len(METRICS)) > 2 * ALPHA, naive_hits
+
+
 def test_running_keeps_the_intersection_and_the_minimum():
     looks = [always_valid(e, s, n, ALPHA, 5000) for e, s, n in ((0.5, 1.0, 100), (2.0, 0.5, 400), (0.1, 0.3, 1100))]
     hist = running(looks)
@@ -94,7 +156,8 @@ def _draw(rng: np.random.Generator, n: int, effect: float) -> np.ndarray:
     return np.column_stack([y, r, x, d])
 
 
-def _monitor(rng: np.random.Generator, effect: float, per_look: int) -> tuple[dict[str, list], dict[str, bool]]:
+def _monitor(rng: np.random.Generator, effect: float, per_look: int,
+             alternative: str = "two-sided") -> tuple[dict[str, list], dict[str, bool]]:
     """30 weekly looks at cumulative data; per metric kind the always-valid look history and whether
     a naive fixed-horizon test (p < alpha at any look) fired."""
     cum_t = cum_c = None
@@ -106,8 +169,9 @@ def _monitor(rng: np.random.Generator, effect: float, per_look: int) -> tuple[di
         cum_c = bc if cum_c is None else cum_c + bc
         for k, m in METRICS.items():
             comp = metric_for(m).compare(cum_t, cum_c, 1 - ALPHA)
-            avs[k].append((comp.estimate, always_valid(comp.estimate, comp.se, cum_t.n + cum_c.n, ALPHA, 5000)))
-            naive[k] |= comp.p_value < ALPHA
+            avs[k].append((comp.estimate, always_valid(comp.estimate, comp.se, cum_t.n + cum_c.n, ALPHA, 5000,
+                                                       alternative)))
+            naive[k] |= (comp.p_value if alternative == "two-sided" else comp.one_sided_p(alternative)) < ALPHA
     return avs, naive
 
 
@@ -193,6 +257,32 @@ def test_the_decision_can_use_the_always_valid_p_values(demo_spec_path, simulati
     assert "always-valid" in r["decision"]["rule"]
     fixed = analyse_metrics(load_spec(demo_spec_path), simulation.outcomes).to_dict()
     assert all(x["decision_p_value"] == "fixed-horizon" for x in fixed["metrics"] if x["primary"])
+
+
+def test_a_one_sided_design_gets_one_sided_always_valid_rows(demo_spec_path, simulation, tmp_path):
+    """[design] alternative = "larger": each row's always-valid block is the one-sided sequence (open upper
+    end, null in results.json), the page's table says one-sided, and results.json passes its schema."""
+    from uplift.readout.analysis import analyse
+    from uplift.readout.monitoring import always_valid_table
+    from uplift.results import validate_results
+
+    text = _spec_with(demo_spec_path, tmp_path, 'decision = "always-valid"').read_text(encoding="utf-8")
+    p = tmp_path / "one_sided.toml"
+    p.write_text(text.replace('alternative = "two-sided"', 'alternative = "larger"'), encoding="utf-8")
+    spec = load_spec(p)
+    results = analyse(spec, simulation.outcomes).to_results()
+    validate_results(results)
+    for row in results["metrics"]:
+        av = row["always_valid"]
+        ref = always_valid(row["abs_effect"], row["abs_se"], row["n_arm"] + row["n_control"], results["metrics"][0]["alpha_used"],
+                           spec.analysis.always_valid_tuning_n, "larger")
+        assert av["alternative"] == "larger" and av["ci"][1] is None
+        assert av["ci"][0] == pytest.approx(ref.ci[0], rel=1e-12) and av["p_value"] == pytest.approx(ref.p_value, rel=1e-12)
+    page = always_valid_table(results["metrics"])
+    assert "Always-valid p (one-sided, larger)" in page and "+&infin;)" in page
+    from uplift.readout.report import methods
+
+    assert "one-sided (larger): the mixture over a half-normal" in methods(results)
 
 
 def test_an_always_valid_decision_without_the_intervals_is_one_clear_line(demo_spec_path, tmp_path):

@@ -128,6 +128,10 @@ def test_two_renders_of_one_input_are_byte_identical(demo_readout, demo_spec, tm
     for name in ("readout.html", "results.json", "readout.ipynb"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
     assert again.timings["execute"] > 0
+    # the stages come from papermill's per-cell durations: all four present, and within the execution
+    stages = [again.timings[k] for k in ("kernel", "analysis", "chart setup", "report cells")]
+    assert min(stages) >= 0 and sum(stages) == pytest.approx(again.timings["execute"], rel=1e-6)
+    assert again.timings["analysis"] > 0 and again.timings["chart setup"] > 0
 
 
 def test_json_only_writes_the_same_results(demo_readout, demo_spec_path, tmp_path):

@@ -22,7 +22,7 @@ from uplift.simulate import simulate
 from uplift.spec import load_spec
 from uplift.spec.schema import SPENDING_FAMILIES
 from uplift.stats import sequential
-from uplift.stats.sequences import always_valid_inflation, mixture_rho
+from uplift.stats.sequences import always_valid_inflation, mixture_rho, one_sided_boundary
 
 RPACT = [
     # family, rho, one-sided alpha, information rates, critical values, alpha spent (rpact typeOfDesign)
@@ -163,3 +163,21 @@ def test_bad_looks_are_one_clear_line(demo_spec_path, tmp_path, extra, names):
     assert "\n" not in msg and str(p) in msg
     for n in names:
         assert n in msg, msg
+
+
+def test_one_sided_continuous_monitoring_cost(sim_size):
+    """One-sided: at the priced n the last look's one-sided always-valid bound clears 0 with the target power
+    (simulated); the monitored one-sided design needs fewer units than the monitored two-sided one, though
+    more than its own (smaller) fixed design in proportion."""
+    n_fixed, alpha, power, tuning = 20_000, 0.05, 0.8, 5000
+    r = always_valid_inflation(n_fixed, alpha, power, tuning, sides=1)
+    zb = st.norm.ppf(power)
+    n1, n2 = (st.norm.isf(alpha) + zb) ** 2, (st.norm.isf(alpha / 2) + zb) ** 2  # fixed n, up to a common factor
+    assert 1 < r and r * n1 < always_valid_inflation(n_fixed * n2 / n1, alpha, power, tuning) * n2
+    delta = st.norm.isf(alpha) + st.norm.ppf(power)  # the one-sided fixed design's effect, in se units at n_fixed
+    rng = np.random.default_rng(6)
+    runs = sim_size(2000, 20000)
+    n = r * n_fixed
+    z = rng.normal(delta * math.sqrt(r), 1, runs)  # the z-statistic at the last look
+    b = one_sided_boundary(n * mixture_rho(alpha, tuning) ** 2, alpha)
+    assert abs(np.mean(z > b) - power) < 4 * math.sqrt(power * (1 - power) / runs)

@@ -21,7 +21,8 @@ from uplift.text import one_line
 
 __all__ = ["main", "COMMANDS", "add_common", "whole_number"]
 
-COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "monitor", "target", "rules")
+COMMANDS: tuple[str, ...] = ("demo", "simulate", "design", "assign", "check", "readout", "monitor", "target", "rules",
+                         "registry", "programme")
 
 
 class _Parser(argparse.ArgumentParser):

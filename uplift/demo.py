@@ -22,12 +22,13 @@ def run_demo(
     seed: int = 2026,
     spec_path: str | Path | None = None,
     quiet: bool = True,
+    language: str | None = None,
 ) -> ReadoutPaths:
     """Simulate ``customers``, assign them per the demo spec, simulate outcomes, render the readout.
 
     Writes ``out/data/{population,outcomes,ledger}.parquet`` and ``out/data/truth.json``
     (the known true effects), then ``out/readout.html``, ``out/results.json`` and
-    ``out/readout.ipynb``.
+    ``out/readout.ipynb``, the page in ``language`` (default: the spec's ``[experiment] language``).
     """
     spec = load_spec(spec_path or DEMO_SPEC)
     out = Path(out)
@@ -50,5 +51,6 @@ def run_demo(
     commit_files([(paths["population"], parquet_writer(population)), (paths["outcomes"], parquet_writer(outcomes)),
                   (paths["ledger"], parquet_writer(ledger)), (data / "truth.json", json_writer(truth.to_dict()))])
     return render_readout(
-        spec, out, outcomes=paths["outcomes"], ledger=paths["ledger"], population=paths["population"], quiet=quiet
+        spec, out, outcomes=paths["outcomes"], ledger=paths["ledger"], population=paths["population"], quiet=quiet,
+        language=language,
     )

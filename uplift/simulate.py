@@ -15,7 +15,8 @@ The simulator is the demo's data and the tests' ground truth. It draws
   tenure with churn and right-censoring at the data cut; and the timing of the
   conversion (``days_to_conversion``, ``days_observed``, ``days_to_closure``: a
   mortgage completes 74 days after the offer on average, 58 under the offer; see
-  :func:`true_conversion_by_day`), drawn from a stream of its own;
+  :func:`true_conversion_by_day`), drawn from a stream of its own, as are the days to each funnel stage
+  (``days_to_seen`` ... ``days_to_retained``);
 * the **truth** (:class:`Truth`): the true average effect per metric and arm
   (the mean over the simulated customers of each customer's expected outcome
   under the arm minus under control, i.e. the conditional average treatment
@@ -365,6 +366,7 @@ def simulate_outcomes(
     out["days_to_conversion"] = days
     out["days_observed"] = observed_days
     out["days_to_closure"] = closure
+    out = out.assign(**_stage_days(out, seed))
     out["true_p_control"] = expected[control]["p"]
     for a in arm_names:
         if a == control:
@@ -428,6 +430,18 @@ def _conversion_days(converted: np.ndarray, lifetime: np.ndarray, churned: np.nd
     closing = lifetime * _DAYS_PER_MONTH - rng.integers(0, _DAYS_PER_MONTH, size=n)
     closure = np.where(churned & ~converted, closing, np.nan)
     return days, observed_days, closure
+
+
+def _stage_days(out: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+    """``days_to_<stage>`` for the funnel, from a stream of their own (earlier columns keep their values):
+    seen U{0..3}, accepted seen + U{0..6}, opened = days_to_conversion, used opened + floor(Gamma(2, 10)),
+    retained used + 90 (still using 3 months on); at most days_observed, empty where the stage is not reached."""
+    rng = np.random.default_rng([seed, 6])
+    n, cap, opened = len(out), out["days_observed"].to_numpy(float), out["days_to_conversion"].to_numpy(float)
+    seen = rng.integers(0, 4, n).astype(float)
+    used = opened + np.floor(rng.gamma(2.0, 10.0, n))
+    days = {"seen": seen, "accepted": seen + rng.integers(0, 7, n), "opened": opened, "used": used, "retained": used + 90}
+    return {f"days_to_{k}": np.where(out[k].to_numpy() == 1, np.minimum(v, cap), np.nan) for k, v in days.items()}
 
 
 def true_conversion_by_day(p: Mapping[str, np.ndarray], strength: Mapping[str, float], control: str,

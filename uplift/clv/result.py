@@ -14,7 +14,8 @@ import numpy as np
 
 from uplift.results import jsonable
 from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, rmst
-from uplift.text import chart_label
+from uplift.text import chart_label, t
+
 
 __all__ = ["ArmCLV", "IncrementalCLV", "CLVResult"]
 
@@ -281,12 +282,12 @@ class CLVResult:
             color = ax.lines[-1].get_color()
             if self.horizon_periods > r.tau and np.isfinite(r.survival_curve[r.tau:]).all():
                 tt = np.arange(r.tau, self.horizon_periods + 1)
-                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=chart_label(f"{a} (extrapolated)"))
+                ax.plot(tt, r.survival_curve[r.tau:], ls="--", color=color, label=chart_label(t("{arm} (extrapolated)", arm=a)))
         ax.axvline(self._tau, color="grey", lw=0.8, ls=":")
-        ax.set_xlabel("periods since the campaign")
-        ax.set_ylabel("share of customers still active")
+        ax.set_xlabel(t("periods since the campaign"))
+        ax.set_ylabel(t("share of customers still active"))
         ax.set_ylim(0, 1.02)
-        ax.set_title("Survival by arm (bands: pointwise log-log interval)")
+        ax.set_title(t("Survival by arm (bands: pointwise log-log interval)"))
         ax.legend(frameon=False, fontsize="small")
         return ax
 
@@ -303,12 +304,13 @@ class CLVResult:
                                 r.discounted_cumulative + z * r.cumulative_se, color=line.get_color(), alpha=0.18, lw=0)
         if self.family is not None and self.horizon_periods > self._tau:
             ax.axvline(self._tau, color="black", lw=1.0, ls="--",
-                       label=f"extrapolation starts (after period {self._tau})")
+                       label=t("extrapolation starts (after period {period})", period=self._tau))
         else:
-            ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label="last observed period")
-        ax.set_xlabel("period")
-        ax.set_ylabel(f"discounted value per customer{f' ({currency})' if currency else ''}")
-        ax.set_title(f"Cumulative value by arm ({self.confidence:.0%} bands)")
+            ax.axvline(self._tau, color="grey", lw=0.8, ls=":", label=t("last observed period"))
+        ax.set_xlabel(t("period"))
+        ax.set_ylabel(chart_label(t("discounted value per customer ({currency})", currency=t(currency)) if currency
+                                  else t("discounted value per customer")))
+        ax.set_title(t("Cumulative value by arm ({level} bands)", level=f"{self.confidence:.0%}"))
         ax.legend(frameon=False, fontsize="small")
         return ax
 
@@ -320,10 +322,10 @@ class CLVResult:
         for k, km in self.retention_by_products.items():
             if len(km.at_risk) and km.at_risk[0] >= self.min_cell_size:
                 km.plot(ax)
-        ax.set_xlabel("periods since the campaign")
-        ax.set_ylabel("share of customers still active")
-        ax.set_title("Retention by products held")
-        ax.legend(frameon=False, fontsize="small", title="products")
+        ax.set_xlabel(t("periods since the campaign"))
+        ax.set_ylabel(t("share of customers still active"))
+        ax.set_title(t("Retention by products held"))
+        ax.legend(frameon=False, fontsize="small", title=t("products"))
         return ax
 
 

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"assigning {population} -> {ledger} ...", file=sys.stderr, flush=True)
     if not args.wait >= 0:
         raise UserError(f"--wait {args.wait} must be a number of seconds, 0 or more")
+    if spec.experiment.programme or spec.experiment.registry:  # a campaign of a programme: holdout, contact policy
+        from uplift.programme.campaign import assign_campaign as assign_to_ledger
     result = assign_to_ledger(spec, population, ledger, assigned_at=args.assigned_at, exclusions=args.exclusions,
                               wait=args.wait)
     if args.json:

@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common, whole_number
+    from uplift.spec.schema import LANGUAGES
 
     p = sub.add_parser(
         "design",
@@ -30,6 +31,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="design from the spec alone, without the spec's [population] source")
     p.add_argument("--n", type=whole_number(2), help="total units in the test: report MDE and power at this n")
     p.add_argument("--out", help="output folder for design.json and design.html")
+    p.add_argument("--prior-from-registry", action="store_true",
+                   help="take the registry's past effects for the same product as a prior: expected incremental "
+                   "conversions and profit, and the chance to detect (assurance); see uplift.programme.priors")
+    p.add_argument("--lang", choices=LANGUAGES, help="language of design.html: en (English) or zh (Simplified Chinese); "
+                   "default: [experiment] language in the spec")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from uplift.data.writes import commit_files, guard_outputs
     from uplift.errors import UserError
     from uplift.experiment.design import design_experiment
+    from uplift.experiment.design_plan import design_record
     from uplift.results import to_json
     from uplift.spec import load_spec
 
@@ -53,20 +60,32 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{path}: the spec's [population] source is not found; pass --population FILE, or "
                         "--no-population to design from the spec alone")
     outs = [Path(args.out) / "design.json", Path(args.out) / "design.html"] if args.out else []
-    if outs:  # refuse before any work: never over an input or a ledger
+    language = args.lang or spec.experiment.language
+    if outs:  # refuse before any work: never over an input or a ledger, nor without a font for the page's charts
+        from uplift.readout.fonts import check_fonts
+
         guard_outputs(outs, {"spec": args.spec, "--population": path}, overwrite=True)
+        check_fonts(language)
     population = read_table(path, what="population", text_columns=(spec.unit,)) if path is not None else None
     result = design_experiment(spec, population, n_total=args.n)
-    data = result.to_dict()
+    data = design_record(spec, result)  # with its plan and design_sha256, for the readout to check against
+    if args.prior_from_registry:  # the registry named by [experiment] registry or the spec's programme
+        from uplift.programme.campaign import registry_prior
+
+        data["registry_prior"] = registry_prior(spec, data)
     if outs:
         from uplift.readout.design_page import design_html
 
-        page = design_html(data, spec.experiment.hypothesis, spec.design.looks)
+        page = design_html(data, spec.experiment.hypothesis, spec.design.looks, language)
         commit_files([(outs[0], json_writer(data)), (outs[1], text_writer(page))])  # both new, or both old
     if args.json:
         print(to_json(data))
     else:
         print(result.summary())
+        if "registry_prior" in data:
+            from uplift.programme.campaign import prior_summary
+
+            print(prior_summary(data["registry_prior"]))
         for o in outs:
             print(f"design: {o}")
     return 0

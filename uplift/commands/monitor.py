@@ -22,22 +22,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from uplift.errors import DataError
     from uplift.readout.history import history_text, monitor_history
+    from uplift.readout.look_history import load_looks
     from uplift.results import to_json
 
-    looks = []
-    for name in args.results:
-        path = Path(name)
-        if not path.is_file():
-            raise DataError(f"{name}: results file not found; give the results.json of each look")
-        try:
-            looks.append((name, json.loads(path.read_text(encoding="utf-8"))))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise DataError(f"{name}: is not a JSON file; give the results.json `uplift readout` wrote") from None
-    h = monitor_history(looks)
+    h = monitor_history(load_looks(args.results))
     print(to_json(h) if args.json else history_text(h))
     return 0

@@ -25,7 +25,7 @@ from uplift.data.facts import ARM, GROUP, Facts, GroupRole, Required, validate
 from uplift.data.source import Source, open_source
 from uplift.spec.record import check_recorded
 
-__all__ = ["Armed", "attach_arms"]
+__all__ = ["Armed", "attach_arms", "prefetch_arms"]
 
 ARM_COLUMN = GroupRole("arm column", " ([analysis] arm_column)", "name the column that holds the arms")
 NO_ARMS = GroupRole("arm column", "", "give --ledger, an 'arm' column, or [analysis] arm_column in the spec")
@@ -81,6 +81,23 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     arms = {(v.item() if isinstance(v, np.generic) else v): int(k)
             for v, k in zip(counts["arm"][~unmatched_rows], n[~unmatched_rows])}
     return _few(Armed(joined, "arm", arms, tuple(notes)))
+
+
+def prefetch_arms(source: Source, unit: str, arm_column: str = "", ledger: Any = None) -> None:
+    """Ask ``source`` now the questions :func:`attach_arms` will ask first -- the unit column's facts
+    and, without a ledger, the rows per arm -- so an engine that keeps its answers (the embedded
+    DuckDB's sources do) can scan while the caller does something else (a thread importing the
+    statistics). Nothing is checked here and nothing is raised: :func:`attach_arms` asks again,
+    gets the kept answer or the same error, and checks it."""
+    try:
+        columns = source.schema()
+        if unit in columns:
+            source.table_facts(unit)
+        arm = arm_column or ("arm" if ledger is None else "")
+        if arm and arm in columns:
+            source.counts([arm])
+    except Exception:  # noqa: BLE001 - the real call reports it
+        return
 
 
 def _few(armed: Armed) -> Armed:

@@ -41,6 +41,13 @@ __all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "fr
 
 _counter = itertools.count()
 
+DENSE_IDS = 8
+"""Whole-number ids spanning at most this many times the rows are counted by marking (see
+:meth:`IbisSource.table_facts`): at most 8 bytes of marks per row, less than the ids themselves."""
+
+MARK_BATCH = 1 << 20
+"""Ids per batch streamed from the engine when marking."""
+
 
 def type_family(dtype: Any) -> str:
     """'boolean', 'integer', 'floating', 'decimal', 'string' or 'other' for an Ibis data type."""
@@ -196,6 +203,12 @@ class IbisSource:
             t = t.order_by(order_by)
         return self.execute(t).reset_index(drop=True)
 
+    def interrupt(self) -> None:
+        """Stop a query running on the private DuckDB connection (from another thread); no-op otherwise."""
+        raw = getattr(self.con, "con", None) if self.con is not None and str(self.con.name) == "duckdb" else None
+        if raw is not None and hasattr(raw, "interrupt"):
+            raw.interrupt()
+
     def close(self) -> None:
         """Close the private DuckDB connection (no-op for a user's table)."""
         if self.con is not None and not self._cache.get("shared"):
@@ -208,21 +221,75 @@ class IbisSource:
         t = self.table
         if not unit:
             return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
+        key = ("table_facts", unit)
+        if key not in self._cache:
+            self._cache[key] = self._unit_facts(unit)
+        return self._cache[key]
+
+    def _unit_facts(self, unit: str) -> tuple[int, int, int]:
+        """:meth:`table_facts` for a unit column, computed once (:meth:`table_facts` keeps it).
+
+        Whole-number ids in the embedded DuckDB whose range max - min + 1 is at most
+        :data:`DENSE_IDS` x rows are counted exactly by marking each id in a 0/1 array of that range,
+        streamed from the engine in batches (memory: the range in bytes plus one batch; the number of
+        distinct ids is the number of marks); a hash table of millions of ids is several times
+        slower. Other ids (text, sparse numbers, other engines) use the engine's ``count(DISTINCT)``."""
+        t = self.table
         ids = t[unit]
-        if type_family(ids.type()) == "string":  # an empty or blank text id is no id (as in memory)
+        family = type_family(ids.type())
+        if family == "string":  # an empty or blank text id is no id (as in memory)
             import ibis
 
             ids = ibis.cases((ids.strip() == "", ibis.null("string")), else_=ids)
+        if family == "integer" and self.con is not None and str(self.con.name) == "duckdb":
+            r = self.execute(t.aggregate(n=t.count(), k=ids.count(), lo=ids.min(), hi=ids.max())).iloc[0]
+            n, k = int(r["n"]), int(r["k"])
+            if k == 0:
+                return n, 0, n
+            lo, hi = int(r["lo"]), int(r["hi"])
+            if hi - lo < DENSE_IDS * max(k, 1):
+                return n, self._marked(unit, lo, hi - lo + 1), n - k
         r = self.execute(t.aggregate(n=t.count(), d=ids.nunique(), k=ids.count())).iloc[0]
         return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
 
+    def _marked(self, unit: str, lo: int, span: int) -> int:
+        """The number of distinct present values of the whole-number column ``unit`` (all in
+        [lo, lo + span)): each batch of ids marks ``seen[id - lo]``; the distinct ids are the marks."""
+        seen = np.zeros(span, dtype=np.bool_)
+        t = self.table
+        expr = t.filter(t[unit].notnull()).select(t[unit].name("id"))
+        try:
+            result = self.con.con.sql(str(self.con.compile(expr)))  # the duckdb relation: streamed, not copied
+            reader = (result.to_arrow_reader(MARK_BATCH) if hasattr(result, "to_arrow_reader")
+                      else result.fetch_arrow_reader(MARK_BATCH))  # duckdb before 1.4
+            for batch in reader:
+                col = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+                seen[col - lo] = True
+        except DataError:
+            raise
+        except Exception as exc:  # unreadable file, permission, engine error ...
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+            raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
+        return int(np.count_nonzero(seen))
+
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): ``by`` + ``n``."""
-        t = self.table
-        return self.execute(t.group_by([t[b] for b in by]).aggregate(n=t.count()))
+        key = ("counts", tuple(by))
+        if key not in self._cache:
+            t = self.table
+            self._cache[key] = self.execute(t.group_by([t[b] for b in by]).aggregate(n=t.count()))
+        return self._cache[key].copy()
 
     def moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
-        """Moments of the needed columns per cell of ``by`` from ONE group-by, and what the checks need."""
+        """Moments of the needed columns per cell of ``by`` from ONE group-by, and what the checks need
+        (asked twice, the second answer is the kept first one)."""
+        key = ("moments", tuple(by), needs)
+        if key not in self._cache:
+            self._cache[key] = self._moments(by, needs)
+        cells, tally = self._cache[key]
+        return dict(cells), tally
+
+    def _moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
         t, sch = self.table, self.schema()
         columns = needs.columns
         k = len(columns)

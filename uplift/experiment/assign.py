@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -480,8 +480,12 @@ def assign_to_ledger(
     assigned_at: str | None = None,
     exclusions: str | Path | None = None,
     wait: float = LOCK_WAIT,
+    adjust: Callable[[Any, pd.DataFrame], tuple[Any, pd.DataFrame]] | None = None,
 ) -> Assignment:
     """Read the population, assign, and append the new rows to the ledger file atomically.
+
+    ``adjust(spec, population) -> (spec, population)``, when given, runs on the population just read
+    (a programme adds its holdout and contact-policy rules, :mod:`uplift.programme.campaign`).
 
     The ledger's lock (:func:`uplift.data.writes.ledger_lock`, waiting up to ``wait`` seconds for
     another run) is held from reading the ledger to renaming it, so concurrent runs append in
@@ -492,6 +496,8 @@ def assign_to_ledger(
     (:func:`uplift.data.writes.commit_files`); nothing is written if any check fails.
     """
     population = read_table(population_path, what="population", text_columns=(spec.unit,))
+    if adjust is not None:
+        spec, population = adjust(spec, population)
     ledger_path = Path(ledger_path)
     log = Path(exclusions) if exclusions else exclusions_path(ledger_path)
     if log.suffix.lower() not in (".csv", ".parquet", ".pq"):

@@ -44,7 +44,9 @@ correlation of the metric with its pre-period covariate, so N shrinks by the sam
 factor. Duration in weeks = N / ``[design] weekly_inflow`` (an inflow; without it the units come from
 a fixed pool, the eligible population, and the test is feasible when the pool holds N). When the primary
 metric is a time to conversion (``window_days``), the readout can first answer the question after the
-recruitment plus the outcome window (``readout_weeks`` = duration + window_days / 7; a fixed pool: the window).
+recruitment plus the outcome window (``readout_weeks`` = duration + window_days / 7; a fixed pool: the window);
+a readout planned earlier (``[experiment] data_as_of``) censors the customers not yet observed for the whole
+window, and the power at that readout allows for it (:mod:`uplift.experiment.censoring`).
 The formulas live in :mod:`uplift.experiment.power`; curves in :mod:`uplift.experiment.design_curves`.
 """
 
@@ -57,6 +59,8 @@ import pandas as pd
 
 from uplift.errors import DataError, UserError
 from uplift.experiment.design_result import DesignResult, MetricDesign, judge_feasibility
+from uplift.experiment.forecast import profit_forecast
+from uplift.experiment.censoring import censoring_block, planned_readout_day
 from uplift.experiment.looks import price_looks
 from uplift.experiment.power import alpha_per_comparison, mde_at_n, power_at, power_z, sample_size, unit_variance
 from uplift.metrics.kinds import correlation, metric_for, ratio_unit_variance
@@ -265,6 +269,16 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
                 "this design is rough (simulated power can fall a few points short); consider a larger control share"
             )
+    censoring = None
+    if primary.window_days and primary.kind == "proportion" and eff is not None and b and 0 < b < 1:
+        p1 = b - eff if alternative == "smaller" else b + eff
+        if 0 < p1 < 1:
+            delta = -eff if alternative == "smaller" else eff
+            readout_day = planned_readout_day(spec.experiment.start_date, spec.experiment.data_as_of)
+            censoring = min((censoring_block(b, p1, n_arm[control], n_arm[a], delta, primary.window_days,
+                                             7.0 * duration if duration else 0.0, readout_day,
+                                             lambda e, se: power_z(e, se, a_cmp, alternative), (control, a))
+                             for a in offers), key=lambda c: c["power_at_n"])
     looks = None
     if d.looks > 1:
         looks = price_looks(d, a_cmp, 2 if alternative == "two-sided" else 1, target, n_exact, inflow,
@@ -277,6 +291,13 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
            else "no multiplicity adjustment" if len(offers) > 1 else "one comparison")
         + "; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by the delta method (Deng et al. 2018)"
     )
+    # the forecast's test: a fixed pool with a known eligible count puts every eligible unit in the test
+    pooled = inflow is None and eligible is not None and at_eligible is not None and n_total is None
+    forecast = profit_forecast(spec, kind=primary.kind, baseline=b, sd=sd, mde=at_eligible[0] if pooled else top.mde,
+                               n_per_arm=_split(eligible, weights) if pooled else n_arm, control=control,
+                               eligible=eligible, alpha=a_cmp, alternative=alternative,
+                               basis=("every eligible unit, split as `uplift assign` will (a fixed pool)" if pooled
+                                      else "the design's units per arm"))
     return DesignResult(
         experiment=spec.name, primary=primary.name, weights=weights, control=control, alpha=alpha,
         alpha_per_comparison=a_cmp, power_target=target, alternative=alternative,
@@ -285,10 +306,10 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         power=top.power, weekly_inflow=inflow, duration_weeks=duration, cuped=cuped_block, eligible=eligible,
         metrics=tuple(rows), notes=tuple(notes), method=method, window_days=primary.window_days,
         enrolment="inflow" if inflow else "fixed pool", feasibility=feasibility, waterfall=tuple(waterfall),
-        data_as_of=spec.experiment.data_as_of,
+        data_as_of=spec.experiment.data_as_of, start_date=spec.experiment.start_date,
         curves=metric_curves(rows, weights, control, a_cmp, target, alternative, n_tot, eligible, inflow),
         guardrails=guardrail_power(spec.guardrails, pop, weights, control, alpha, target, n_tot, eligible),
-        looks=looks,
+        looks=looks, forecast=forecast, censoring=censoring,
     )
 
 

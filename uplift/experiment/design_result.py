@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from uplift.experiment.censoring import censoring_text
 from uplift.experiment.exclusions import waterfall_text
 from uplift.results import jsonable
 from uplift.text import text_table
@@ -82,12 +83,18 @@ class DesignResult:
     feasibility: Mapping[str, Any] = field(default_factory=dict)
     waterfall: tuple[Mapping[str, Any], ...] = ()
     data_as_of: str = ""
+    start_date: str = ""
     curves: tuple[Mapping[str, Any], ...] = ()
     guardrails: tuple[Mapping[str, Any], ...] = ()
     window_days: int | None = None
     looks: Mapping[str, Any] | None = None
     """With [design] looks > 1: the price of the planned looks per spending family and of continuous
     monitoring (:func:`uplift.experiment.looks.price_looks`)."""
+    forecast: Mapping[str, Any] | None = None
+    """Profit and ROI at the MDE and at the prior effect (:func:`uplift.experiment.forecast.profit_forecast`)."""
+    censoring: Mapping[str, Any] | None = None
+    """A primary proportion with window_days: the power at the planned readout when customers are censored
+    before the end of the window (:func:`uplift.experiment.censoring.censoring_block`)."""
 
     @property
     def duration_weeks_whole(self) -> int | None:
@@ -102,6 +109,17 @@ class DesignResult:
         if self.duration_weeks is None:  # a fixed pool, assigned at once: the window alone
             return self.window_days / 7.0 if self.window_days else None
         return self.duration_weeks + (self.window_days or 0) / 7.0
+
+    @property
+    def calendar_weeks(self) -> float | None:
+        """Weeks from ``[experiment] start_date`` to ``data_as_of`` (the outcome cut), when both are given."""
+        import datetime as dt
+
+        try:
+            days = (dt.date.fromisoformat(self.data_as_of) - dt.date.fromisoformat(self.start_date)).days
+        except ValueError:
+            return None
+        return days / 7.0
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
@@ -133,11 +151,15 @@ class DesignResult:
             "method": self.method,
             "enrolment": self.enrolment,
             "data_as_of": self.data_as_of,
+            "start_date": self.start_date,
+            "calendar_weeks": self.calendar_weeks,
             "feasibility": dict(self.feasibility),
             "exclusions": {"waterfall": [dict(r) for r in self.waterfall]} if self.waterfall else None,
             "guardrails": [dict(g) for g in self.guardrails],
             "curves": [dict(c) for c in self.curves],
             "looks": dict(self.looks) if self.looks else None,
+            "forecast": dict(self.forecast) if self.forecast else None,
+            "censoring": dict(self.censoring) if self.censoring else None,
         })
 
     def summary(self) -> str:
@@ -168,6 +190,8 @@ class DesignResult:
                 "duration: a fixed pool (no [design] weekly_inflow): every eligible unit is assigned at once, so the "
                 "test lasts its outcome window"
                 + (f" (outcomes read at [experiment] data_as_of {self.data_as_of})" if self.data_as_of else "")
+                + (f": {self.calendar_weeks:.1f} weeks from the start {self.start_date}"
+                   if self.calendar_weeks is not None else "")
             )
         if self.window_days and self.readout_weeks is not None:
             lines.append(
@@ -175,6 +199,8 @@ class DesignResult:
                 f"{self.readout_weeks:.2f} weeks after the start "
                 + ("(recruitment + window)" if self.duration_weeks is not None else "(a fixed pool, assigned at once: the window)")
             )
+        if self.censoring:
+            lines.append(censoring_text(self.censoring, self.power))
         if self.cuped:
             c = self.cuped
             lines.append(
@@ -218,6 +244,10 @@ class DesignResult:
                          f"{c['n_total']:,}", _fmt(c["duration_weeks"])))
             lines.append("The price of looking (* the spec's [design] spending):")
             lines.append(text_table([head] + body))
+        if self.forecast:
+            from uplift.experiment.forecast import forecast_lines
+
+            lines += forecast_lines(self.forecast)
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"method: {self.method}")
         del p

@@ -56,7 +56,7 @@ from uplift.metrics.kinds import metric_for
 from uplift.metrics.valuation import Valuation
 from uplift.results import jsonable
 
-__all__ = ["MetricsResult", "analyse_metrics", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
+__all__ = ["MetricsResult", "analyse_metrics", "prefetch_cells", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
 
 _MAX_SEGMENT_VALUES = 100
 
@@ -227,6 +227,20 @@ def analyse_metrics(
             notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
     arms_order, treat_arms = arms_from_counts(spec, counts, arm_column, control, source.label)
     return _finish(spec, cells, plan, arm_column, control, arms_order, treat_arms, notes, source.engine)
+
+
+def prefetch_cells(spec: Any, source: Any, arm_column: str | None = None) -> None:
+    """Ask ``source`` now for the cells :func:`analyse_metrics` will aggregate (the same plan, the same
+    checks), so an engine that keeps its answers (the embedded DuckDB's sources) can scan while the
+    caller does something else, such as importing SciPy: nothing on this path imports it. Nothing is
+    raised: :func:`analyse_metrics` asks again, gets the kept answer or the same error, and reports it."""
+    try:
+        plan = _column_plan(spec, source.columns, [])
+        segments = list(spec.analysis.segments)
+        collect_cells(source, {arm_column or spec.arm_column: ARM, **{s: SEGMENT for s in segments}},
+                      metric_needs(spec, plan))
+    except Exception:  # noqa: BLE001 - the real call reports it
+        return
 
 
 def metric_needs(spec: Any, plan: Mapping[str, Any]) -> Needs:

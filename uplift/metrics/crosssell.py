@@ -24,8 +24,6 @@ import math
 from itertools import pairwise
 from typing import Any, Mapping, Sequence
 
-from scipy import stats as st
-
 from uplift.data.moments import Moments, pool
 from uplift.metrics.base import Metric, unadjusted_block
 from uplift.data.facts import NET_PROFIT, PRODUCTS_AFTER  # derived columns: reserved names, defined with the others
@@ -34,6 +32,9 @@ from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
 from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.multiplicity import benjamini_hochberg
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = [
     "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects",

@@ -90,7 +90,7 @@ def metric_rows(metrics: Sequence[Any], per_arm: Mapping[str, Moments], treat: S
     Given ``analysis``, from the comparison's own estimate and se (nothing re-estimated): each primary
     row's ``bayes`` block (chance to beat control and expected losses, :mod:`uplift.stats.bayes`, prior
     ``[analysis] prior_mean`` / ``prior_sd``) and, with ``[analysis] always_valid``, every row's
-    ``always_valid`` interval and p-value at two-sided ``alpha`` (:mod:`uplift.stats.sequences`).
+    ``always_valid`` interval and p-value at ``alpha``, one-sided when ``alternative`` is (:mod:`uplift.stats.sequences`).
     """
     rows: list[dict] = []
     ctrl = per_arm[control]
@@ -126,7 +126,8 @@ def _add_views(row: dict, estimate: float, se: float, n: int, primary: bool, ana
         row["bayes"] = normal_posterior(estimate, se, prior).to_dict(
             confidence, "smaller" if alternative == "smaller" else "larger")
     if analysis.always_valid:
-        row["always_valid"] = always_valid(estimate, se, n, alpha, analysis.always_valid_tuning_n).to_dict() if ok else None
+        row["always_valid"] = always_valid(estimate, se, n, alpha, analysis.always_valid_tuning_n,
+                                          alternative).to_dict() if ok else None
 
 
 def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alternative: str,
@@ -135,7 +136,7 @@ def adjust_for_multiplicity(rows: list[dict], plan: LookPlan, alpha: float, alte
     look's nominal alpha), Benjamini-Hochberg across the secondary metrics (at ``alpha``); mark
     each row ``significant`` and ``improved`` (significant in the direction of ``alternative``).
     With ``always_valid`` (``[analysis] decision = "always-valid"``) the primary family is tested on
-    its rows' two-sided always-valid p-values (Holm, at ``alpha``, valid at any look; rows need
+    its rows' always-valid p-values (one-sided with a one-sided ``alternative``) (Holm, at ``alpha``, valid at any look; rows need
     their ``always_valid`` block) and each primary row's ``decision_p_value`` says so."""
     prim = [i for i, r in enumerate(rows) if r["primary"]]
     sec = [i for i, r in enumerate(rows) if not r["primary"]]

@@ -19,18 +19,20 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pandas as pd
 
 from uplift import __version__
-from uplift.clv.analyse import clv_analysis
 from uplift.data.arms import attach_arms
 from uplift.data.source import Source, open_source
 from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
 from uplift.metrics.analyse import analyse_metrics, arms_from_counts
+from uplift.readout.design_check import design_check
+from uplift.readout.population_columns import join_population_columns
+from uplift.readout.look_history import readout_history
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
 from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
-from uplift.targeting.analyse import targeting_analysis
+from uplift.survival.stage_days import StageDays, stage_days
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
     from uplift.clv.analyse import CLVResult
@@ -65,10 +67,16 @@ class Analysis:
     targeting: TargetingResult | None = None
     precision: PrecisionResult | None = None
     timing: tuple[ConversionTiming, ...] = ()
+    design: Mapping[str, Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
+    funnel_days: StageDays | None = None  # [funnel] days_columns: median days to each stage per arm
 
-    def to_results(self) -> dict[str, Any]:
+    def to_results(self, language: str | None = None) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
+
+        ``language`` (default ``[experiment] language``) is the page's language, recorded in the
+        ``language`` field; nothing else depends on it (texts stay English, translated on the page).
 
         Assembled from the parts' ``to_dict()`` and converted once by
         :func:`uplift.results.jsonable` (an undefined number becomes None, i.e. null). It
@@ -79,6 +87,7 @@ class Analysis:
         results: dict[str, Any] = jsonable({
             "schema_version": SCHEMA_VERSION,
             "experiment": self.spec.name,
+            "language": language or self.spec.experiment.language,
             "toolkit_version": self.provenance.get("toolkit_version"),
             "spec_sha256": self.provenance.get("spec_sha256"),
             "data_sha256": self.provenance.get("data_sha256"),
@@ -102,11 +111,14 @@ class Analysis:
             "clv": self.clv,
             "targeting": self.targeting,
             "conversion_timing": [t.to_dict() for t in self.timing],
+            "design": self.design,
+            "funnel_days": self.funnel_days.to_dict() if self.funnel_days is not None else None,
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
         for row in (*results["metrics"], *results["guardrails"]):
             row["unit"] = units.get(row.get("metric"), "")
+        results["look_history"] = jsonable(readout_history(self.spec, self.history, results)) if self.history else None
         return results
 
 
@@ -145,11 +157,14 @@ def analyse(
     label: str | None = None,
     engine: str | None = None,
     manifest: Mapping[str, Any] | None = None,
+    history: Any = (),
 ) -> Analysis:
     """Run every part of the readout. See the module docstring.
 
     ``manifest``: the inputs' manifest (:func:`uplift.readout.render.manifest_of`); its ``data_sha256``
     is used (``data_sha256`` only when there is no manifest, e.g. for frames passed in memory).
+    ``history``: the earlier looks' ``(label, results)``, oldest first (``--history``); results.json's
+    ``look_history`` then has this readout as the last look (:mod:`uplift.readout.look_history`).
 
     ``outcomes`` is anything :func:`uplift.data.source.open_source` reads: a DataFrame (in memory),
     a Parquet/CSV file or folder (read by the embedded DuckDB), an Ibis table or a Spark DataFrame,
@@ -158,6 +173,7 @@ def analyse(
     columns it needs, sorted by unit.
     """
     source, arm_col, notes = prepare_outcomes(spec, outcomes, ledger, label=label, engine=engine)
+    source = join_population_columns(spec, source, population, manifest)  # segments/covariates by unit
     control = spec.control_arm
     metrics = analyse_metrics(spec, source, arm_col, control)
     arms = {str(a): int(m.n) for a, m in sorted(metrics.arm_statistics.items())}
@@ -165,12 +181,21 @@ def analyse(
     srm = sample_ratio_mismatch(arms, weights)
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
-    clv = clv_analysis(spec, source, arm_col, control) if spec.clv is not None else None
+    clv = None
+    if spec.clv is not None:  # imported here: CLV and targeting bring optimisers and scikit-learn
+        from uplift.clv.analyse import clv_analysis
+
+        clv = clv_analysis(spec, source, arm_col, control)
     timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
                                      data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
+    funnel = spec.funnel
+    funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
+                              spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
+        from uplift.targeting.analyse import targeting_analysis
+
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
@@ -182,7 +207,9 @@ def analyse(
     return Analysis(
         spec=spec, provenance=provenance, manifest=manifest, arms=arms, control=control,
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
-        precision=precision, timing=timing, notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        precision=precision, timing=timing, design=design_check(spec, arms, ledger),
+        notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
+        history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days,
     )
 
 

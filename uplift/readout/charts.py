@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 
 from uplift.text import chart_label
+from uplift.readout.fonts import chart_fonts
+from uplift.text import current_language, t
 
 __all__ = ["style", "forest_plot", "funnel_chart"]
 
@@ -21,11 +23,13 @@ _COLORS = ("#1f4e99", "#d4762c", "#2e8b57", "#8e44ad", "#b03a48")
 
 
 def style() -> None:
-    """Readable-when-printed defaults: white background, DejaVu Sans, no top/right spines."""
+    """Readable-when-printed defaults: white background, DejaVu Sans (with a CJK font after it for a
+    Chinese page, :func:`uplift.readout.fonts.chart_fonts`), no top/right spines."""
+    fonts = chart_fonts(current_language())
     plt.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.spines.top": False,
         "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "figure.facecolor": "white",
-        "svg.hashsalt": "uplift", "font.family": "DejaVu Sans",
+        "svg.hashsalt": "uplift", "font.family": "DejaVu Sans" if len(fonts) == 1 else list(fonts),
     })
 
 
@@ -46,7 +50,7 @@ def forest_plot(rows: Sequence[Mapping[str, Any]], title: str, percent: bool = T
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([chart_label(r.get("label", "")) for r in reversed(rows)])
-    ax.set_xlabel("effect vs control, percentage points" if percent else "effect vs control")
+    ax.set_xlabel(t("effect vs control, percentage points") if percent else t("effect vs control"))
     ax.set_title(chart_label(title))
     if fig is not None:
         fig.tight_layout()
@@ -70,8 +74,8 @@ def funnel_chart(funnel: Mapping[str, Any], ax=None):
             ax.annotate(f"{v:.1f}%", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(stages)))
     ax.set_xticklabels([chart_label(s) for s in stages])
-    ax.set_ylabel("share of customers, %")
-    ax.set_title("Funnel: share of customers reaching each stage")
+    ax.set_ylabel(t("share of customers, %"))
+    ax.set_title(t("Funnel: share of customers reaching each stage"))
     ax.legend(frameon=False)
     if fig is not None:
         fig.tight_layout()

@@ -6,18 +6,26 @@ gives, per metric row (metric, arm), the running always-valid interval and p-val
 minimum of the p-values; Howard et al. 2021). It refuses, in one line naming the file: results of
 another experiment, rows without an always-valid block, looks out of order (fewer customers, or an
 earlier ``data_as_of``, than the look before) and looks whose mixture was tuned differently (the
-mixture must be fixed before the first look). Pure functions of plain dicts.
+mixture must be fixed before the first look), and a look after the end (below). Pure functions of plain dicts.
+
+**A look after the end.** Monitoring looks are taken while the campaign's outcomes can still arrive:
+up to ``[experiment] end_date`` plus the longest outcome window (``window_days`` of the timed metrics;
+0 without one), :func:`last_look_date`. Only the last look of a history (the final readout) may be
+dated later: outcomes keep landing after the end (the demo reads out 12-month outcomes), and the final
+readout closes the history. An earlier look dated after that limit is refused in one line, since it
+is a readout of a finished campaign listed as a look (a wrong file or a wrong data_as_of).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from uplift.errors import DataError
 from uplift.stats.sequences import look_history
 
-__all__ = ["history_text", "monitor_history"]
+__all__ = ["history_text", "last_look_date", "monitor_history", "results_end"]
 
 
 def _rows(label: str, results: Any) -> list[Mapping[str, Any]]:
@@ -33,9 +41,43 @@ def _rows(label: str, results: Any) -> list[Mapping[str, Any]]:
     return rows
 
 
-def monitor_history(looks: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def last_look_date(end_date: str, window_days: int) -> str | None:
+    """``end_date + window_days`` as ISO text: the last day a monitoring look may be dated (module
+    docstring); None when there is no (readable) end date."""
+    try:
+        end = date.fromisoformat(str(end_date or "")[:10])
+    except ValueError:
+        return None
+    return (end + timedelta(days=int(window_days or 0))).isoformat()
+
+
+def results_end(results: Mapping[str, Any]) -> tuple[str, int]:
+    """(``[experiment] end_date``, the longest outcome window in days) recorded in one results.json:
+    ``provenance.end_date`` and the ``window_days`` of its ``conversion_timing`` blocks (0 without)."""
+    end = str((results.get("provenance") or {}).get("end_date") or "")
+    windows = [int(b.get("window_days") or 0) for b in results.get("conversion_timing") or [] if isinstance(b, Mapping)]
+    return end, max(windows, default=0)
+
+
+def _check_dates(looks: Sequence[tuple[str, Mapping[str, Any]]], meta: list[dict[str, Any]], end_date: str,
+                 window_days: int, final_may_be_late: bool) -> None:
+    limit = last_look_date(end_date, window_days)
+    if limit is None:
+        return
+    window = f" + the {window_days}-day outcome window" if window_days else ""
+    for k, m in enumerate(meta[:-1] if final_may_be_late else meta):
+        if m["data_as_of"] and m["data_as_of"][:10] > limit:
+            raise DataError(f"{looks[k][0]}: look {k + 1} has data as of {m['data_as_of']}, after [experiment] end_date "
+                            f"{end_date}{window} ({limit}); only the final readout may come later: drop this file "
+                            "from the looks or fix its data_as_of")
+
+
+def monitor_history(looks: Sequence[tuple[str, Mapping[str, Any]]], end_date: str | None = None,
+                    window_days: int | None = None, final_may_be_late: bool = True) -> dict[str, Any]:
     """``{"experiment", "looks": [{"look", "file", "data_as_of"}], "rows": [{"metric", "arm", "history"}]}``
-    from ``(label, results)`` pairs, oldest first (module docstring)."""
+    from ``(label, results)`` pairs, oldest first (module docstring). ``end_date`` / ``window_days``
+    default to what the last look's results.json records (:func:`results_end`); with
+    ``final_may_be_late=False`` the last look, too, must be dated within them."""
     if not looks:
         raise DataError("no results.json given; give the results.json of each look, oldest first")
     first_label, first = looks[0]
@@ -57,6 +99,9 @@ def monitor_history(looks: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str,
         if prev and cur and cur < prev:
             raise DataError(f"{looks[k][0]}: look {k + 1} has data as of {cur}, before look {k}'s {prev} "
                             f"({looks[k - 1][0]}): the looks are out of order; list the results.json files oldest first")
+    recorded_end, recorded_window = results_end(looks[-1][1])
+    _check_dates(looks, meta, recorded_end if end_date is None else end_date,
+                 recorded_window if window_days is None else window_days, final_may_be_late)
     out_rows = []
     for key in per_look[-1]:
         seq = [(looks[k][0], p[key]) for k, p in enumerate(per_look) if key in p]
@@ -66,12 +111,12 @@ def monitor_history(looks: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str,
             if n1 <= n0:
                 raise DataError(f"{cl}: {key[0]} (arm {key[1]}) has {n1:,} customers, not more than the look before "
                                 f"({pl}: {n0:,}): the looks are out of order; list the results.json files oldest first")
-            for field in ("alpha", "tuning_n"):
-                if cr["always_valid"][field] != pr["always_valid"][field]:
-                    raise DataError(f"{cl}: the always-valid {field} ({cr['always_valid'][field]}) differs from the look "
-                                    f"before ({pl}: {pr['always_valid'][field]}); the mixture is fixed before the first "
-                                    "look: read out every look with the same [design] alpha and "
-                                    "[analysis] always_valid_tuning_n")
+            for field in ("alpha", "tuning_n", "alternative"):
+                if cr["always_valid"].get(field, "two-sided") != pr["always_valid"].get(field, "two-sided"):
+                    raise DataError(f"{cl}: the always-valid {field} ({cr['always_valid'].get(field, 'two-sided')}) differs from the look "
+                                    f"before ({pl}: {pr['always_valid'].get(field, 'two-sided')}); the mixture is fixed before the first "
+                                    "look: read out every look with the same [design] alpha, [design] alternative "
+                                    "and [analysis] always_valid_tuning_n")
         hist = look_history([r for _, r in seq])
         for h, (label, _) in zip(hist, seq):
             h["file"] = label
@@ -86,7 +131,7 @@ def history_text(h: Mapping[str, Any]) -> str:
     for row in h["rows"]:
         lines.append(f"{row['metric']} (arm {row['arm']}):")
         for x in row["history"]:
-            lo, hi = x["ci"]
+            lo, hi = (float(default) if v is None else v for v, default in zip(x["ci"], ("-inf", "inf")))
             lines.append(f"  look {x['look']:>2}  n {x['n']:>9,}  effect {x['estimate']:+.6g}  "
                          f"always-valid [{lo:+.6g}, {hi:+.6g}]  p {x['p_value']:.3g}  ({x['file']})")
     return "\n".join(lines)

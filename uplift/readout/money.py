@@ -13,6 +13,8 @@ import html
 from typing import Any, Mapping
 
 from uplift.readout.report import ci_label, fmt_money, fmt_num, fmt_pct, table
+from uplift.text import t
+from uplift.text import t as tr  # targeting() names its block t
 
 __all__ = ["finance", "targeting", "bayes_table"]
 
@@ -41,7 +43,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     roi = r.get("roi") or {}
     per_arm = roi.get("per_arm") or {}
     if not per_arm:
-        return "<p>No economics in the spec.</p>"
+        return t("<p>No economics in the spec.</p>")
     def money(x: Any) -> str:
         return fmt_money(x, currency)
 
@@ -56,15 +58,15 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     for arm, a in per_arm.items():
         scaled = a.get("scaled") or {}
         items = [
-            ("Incremental conversions, eligible population", scaled.get("incremental_conversions"), fmt_num, ""),
-            ("Incremental revenue per treated customer", a.get("incremental_revenue"), money, mark),
-            ("Incremental profit per treated customer (net of cannibalised margin and cost to serve)", a.get("incremental_profit"), money, mark),
-            ("Campaign cost per treated customer (contact + incentive)", a.get("campaign_cost"), money, ""),
-            ("Incremental ROI = (incremental profit - cost) / cost", a.get("roi"), pct0, mark),
-            ("Cost per incremental conversion", a.get("cost_per_incremental_conversion"), money, ""),
-            ("Value of a conversion = incremental profit / incremental conversion rate (targeting uses it)",
+            (t("Incremental conversions, eligible population"), scaled.get("incremental_conversions"), fmt_num, ""),
+            (t("Incremental revenue per treated customer"), a.get("incremental_revenue"), money, mark),
+            (t("Incremental profit per treated customer (net of cannibalised margin and cost to serve)"), a.get("incremental_profit"), money, mark),
+            (t("Campaign cost per treated customer (contact + incentive)"), a.get("campaign_cost"), money, ""),
+            (t("Incremental ROI = (incremental profit - cost) / cost"), a.get("roi"), pct0, mark),
+            (t("Cost per incremental conversion"), a.get("cost_per_incremental_conversion"), money, ""),
+            (t("Value of a conversion = incremental profit / incremental conversion rate (targeting uses it)"),
              a.get("value_per_incremental_conversion"), money, mark),
-            ("Net incremental profit, eligible population", scaled.get("net_incremental_profit"), money, mark),
+            (t("Net incremental profit, eligible population"), scaled.get("net_incremental_profit"), money, mark),
         ]
         cards = []
         for label, block, f, m in items:
@@ -72,28 +74,33 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
                 continue
             est, ci = _est(block)
             cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}{m}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
-        out.append(f"<h3>{_E(str(arm))} vs {_E(str(r.get('control')))}</h3><div class=\"kpis\">" + "".join(cards) + "</div>")
+        out.append(t("<h3>{arm} vs {control}</h3>", arm=_E(str(arm)), control=_E(str(r.get('control'))))
+                   + "<div class=\"kpis\">" + "".join(cards) + "</div>")
         out.append(bayes_table(a, money, ci_name))
         un = a.get("unadjusted") or {}
         if cov and un:
-            parts = [("revenue", (un.get("incremental_revenue") or {}).get("estimate"), money),
-                     ("profit", (un.get("incremental_profit") or {}).get("estimate"), money),
+            parts = [(t("revenue"), (un.get("incremental_revenue") or {}).get("estimate"), money),
+                     (t("profit"), (un.get("incremental_profit") or {}).get("estimate"), money),
                      ("ROI", (un.get("roi") or {}).get("estimate"), pct0),
-                     ("value of a conversion", (un.get("value_per_incremental_conversion") or {}).get("estimate"), money),
-                     ("net incremental profit, eligible population",
+                     (t("value of a conversion"), (un.get("value_per_incremental_conversion") or {}).get("estimate"), money),
+                     (t("net incremental profit, eligible population"),
                       ((un.get("scaled") or {}).get("net_incremental_profit") or {}).get("estimate"), money)]
-            out.append(f"<p class=\"muted\">* CUPED-adjusted with {_E(str(cov))} (as the metrics table; each of margin, "
-                       "cannibalised margin and cost to serve by its own pooled within-arm theta, delta-method intervals "
-                       "with the covariances of the adjusted columns); unadjusted difference in means: "
-                       + "; ".join(f"{n} {f(v)}" for n, v, f in parts if _ok(v)) + ".</p>")
+            out.append("<p class=\"muted\">" + t(
+                "* CUPED-adjusted with {covariate} (as the metrics table; each of margin, cannibalised margin and cost to "
+                "serve by its own pooled within-arm theta, delta-method intervals with the covariances of the adjusted "
+                "columns); unadjusted difference in means: ", covariate=_E(str(cov)))
+                + "; ".join(f"{n} {f(v)}" for n, v, f in parts if _ok(v)) + t(".") + "</p>")
         elif a.get("estimator"):
-            out.append(f"<p class=\"muted\">Estimator: {_E(str(a['estimator']))}.</p>")
-    facts = [f"Contact cost {fmt_money(roi.get('contact_cost'), currency)} per treated customer; incentive "
-             f"{fmt_money(roi.get('incentive_cost'), currency)} per conversion; eligible population {fmt_num(roi.get('eligible_population'))}."]
+            out.append(t("<p class=\"muted\">Estimator: {estimator}.</p>", estimator=_E(str(a['estimator']))))
+    facts = [t("Contact cost {contact} per treated customer; incentive {incentive} per conversion; eligible population {n}.",
+               contact=fmt_money(roi.get('contact_cost'), currency), incentive=fmt_money(roi.get('incentive_cost'), currency),
+               n=fmt_num(roi.get('eligible_population')))]
     cols = roi.get("columns") or {}
     if cols:
-        facts.append("Columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + ".")
-    out.append("<h3>Assumptions</h3><ul>" + "".join(f"<li>{_E(str(x))}</li>" for x in [*facts, *(roi.get("assumptions") or [])]) + "</ul>")
+        facts.append(t("Columns: ") + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + t("."))
+    # the costs line is HTML already (amounts formatted by fmt_money); column names and assumptions are text
+    items = [facts[0], *(_E(str(x)) for x in [*facts[1:], *(roi.get("assumptions") or [])])]
+    out.append(t("<h3>Assumptions</h3>") + "<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>")
     return "".join(out)
 
 
@@ -103,14 +110,14 @@ def bayes_table(a: Mapping[str, Any], money: Any, ci_name: str) -> str:
     loss of shipping and of not shipping, per treated customer and for the eligible population; the prior below."""
     b = a.get("bayes") or {}
     per, scaled = b.get("per_treated_customer") or {}, b.get("scaled") or {}
-    lines = [("Net incremental profit per treated customer (after campaign cost)", a.get("net_incremental_profit"),
+    lines = [(t("Net incremental profit per treated customer (after campaign cost)"), a.get("net_incremental_profit"),
               per.get("net_incremental_profit")),
-             ("Net incremental profit, eligible population", (a.get("scaled") or {}).get("net_incremental_profit"),
+             (t("Net incremental profit, eligible population"), (a.get("scaled") or {}).get("net_incremental_profit"),
               scaled.get("net_incremental_profit")),
-             ("Incremental profit per treated customer (before campaign cost)", a.get("incremental_profit"),
+             (t("Incremental profit per treated customer (before campaign cost)"), a.get("incremental_profit"),
               per.get("incremental_profit"))]
     rows = []
-    cred = "credible interval"
+    cred = t("credible interval")
     for label, freq, post in lines:
         if not post:
             continue
@@ -119,16 +126,17 @@ def bayes_table(a: Mapping[str, Any], money: Any, ci_name: str) -> str:
         posterior = f"{money(post.get('posterior_mean'))} {_ci(post.get('credible_interval'), money)}"
         rows.append([_E(label), f"{money(est)} {_ci(ci, money)}", posterior, f"<b>{fmt_pct(post.get('prob_positive'), 1)}</b>",
                      money(post.get("expected_loss_ship")), money(post.get("expected_loss_not_ship"))])
-        cred = f"{fmt_pct(level, 0)} credible interval" if _ok(level) else cred
+        cred = t("{level} credible interval", level=fmt_pct(level, 0)) if _ok(level) else cred
     if not rows:
         return ""
     prior = (per.get("net_incremental_profit") or next(iter(per.values())) or {}).get("prior") or {}
-    return (table(["Figure", f"Estimate, {ci_name}", f"Posterior mean, {cred}", "P(profit &gt; 0)",
-                   "Expected loss if shipped", "Expected loss if not shipped"], rows)
-            + f"<p class=\"muted\">Bayesian view (normal approximation on the estimate and standard error above): "
-              f"prior {_E(str(prior.get('source', '')))}, applied per treated customer and scaled by the eligible "
-              "population. Expected loss if shipped = E[max(-profit, 0)], the average amount lost by shipping when "
-              "the campaign loses money; if not shipped = E[max(profit, 0)], the profit forgone.</p>")
+    return (table([t("Figure"), t("Estimate, {ci}", ci=ci_name), t("Posterior mean, {cred}", cred=cred), t("P(profit &gt; 0)"),
+                   t("Expected loss if shipped"), t("Expected loss if not shipped")], rows)
+            + "<p class=\"muted\">" + t(
+                "Bayesian view (normal approximation on the estimate and standard error above): prior {prior}, applied per "
+                "treated customer and scaled by the eligible population. Expected loss if shipped = E[max(-profit, 0)], "
+                "the average amount lost by shipping when the campaign loses money; if not shipped = E[max(profit, 0)], "
+                "the profit forgone.", prior=_E(str(prior.get('source', '')))) + "</p>")
 
 
 def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
@@ -137,7 +145,7 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
     with the estimator it uses."""
     t = r.get("targeting") or {}
     if not t:
-        return "<p>Targeting not run (needs a [targeting] section and the population).</p>"
+        return tr("<p>Targeting not run (needs a [targeting] section and the population).</p>")
 
     def money(x: Any) -> str:
         return fmt_money(x, currency)
@@ -145,26 +153,28 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
     rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
             for m in t.get("models", [])]
     ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
-    out = table(["Model", "Qini coefficient (held out)", ci_name], rows) if rows else ""
-    out += (f"<p>Chosen model: <b>{_E(str(t.get('model')))}</b>. Best targeting depth: <b>{fmt_pct(t.get('best_depth'), 0)}</b> of eligible customers "
-            f"({fmt_num(t.get('n_targeted'))}); expected incremental profit {money(t.get('expected_incremental_profit'))} "
-            f"({ci_name} {_ci(t.get('expected_incremental_profit_ci'), money)}).</p>")
-    items = [("Expected incremental profit", t.get("expected_incremental_profit_method"))]
+    out = table([tr("Model"), tr("Qini coefficient (held out)"), ci_name], rows) if rows else ""
+    out += tr("<p>Chosen model: <b>{model}</b>. Best targeting depth: <b>{depth}</b> of eligible customers ({n}); expected "
+              "incremental profit {profit} ({ci_name} {ci}).</p>", model=_E(str(t.get('model'))),
+              depth=fmt_pct(t.get('best_depth'), 0), n=fmt_num(t.get('n_targeted')),
+              profit=money(t.get('expected_incremental_profit')), ci_name=ci_name,
+              ci=_ci(t.get('expected_incremental_profit_ci'), money))
+    items = [(tr("Expected incremental profit"), t.get("expected_incremental_profit_method"))]
     everyone = t.get("contact_everyone") or {}
     if everyone:
-        out += (f"<p>Contacting every eligible customer ({fmt_num(everyone.get('customers'))}): "
-                f"{money(everyone.get('estimate'))} ({ci_name} {_ci(everyone.get('ci'), money)}), "
-                f"{money(everyone.get('per_customer'))} per customer.</p>")
-        items.append(("Contact everyone", everyone.get("method")))
+        out += tr("<p>Contacting every eligible customer ({n}): {estimate} ({ci_name} {ci}), {per} per customer.</p>",
+                  n=fmt_num(everyone.get('customers')), estimate=money(everyone.get('estimate')), ci_name=ci_name,
+                  ci=_ci(everyone.get('ci'), money), per=money(everyone.get('per_customer')))
+        items.append((tr("Contact everyone"), everyone.get("method")))
     check = t.get("held_out_check") or {}
     if check and check.get("estimate") != t.get("expected_incremental_profit"):
-        out += (f"<p class=\"muted\">Held-out check at the best depth: {money(check.get('estimate'))} "
-                f"({ci_name} {_ci(check.get('ci'), money)}).</p>")
-        items.append(("Held-out check", check.get("method")))
+        out += tr("<p class=\"muted\">Held-out check at the best depth: {estimate} ({ci_name} {ci}).</p>",
+                  estimate=money(check.get('estimate')), ci_name=ci_name, ci=_ci(check.get('ci'), money))
+        items.append((tr("Held-out check"), check.get("method")))
     a = t.get("assumptions") or {}
     if _ok(a.get("value_per_conversion")):
-        out += (f"<p>Value of a conversion: {money(a.get('value_per_conversion'))} "
-                f"({ci_name} {_ci(a.get('value_per_conversion_ci'), money)}).</p>")
-        items.append(("Value of a conversion", a.get("value_source")))
+        out += tr("<p>Value of a conversion: {value} ({ci_name} {ci}).</p>", value=money(a.get('value_per_conversion')),
+                  ci_name=ci_name, ci=_ci(a.get('value_per_conversion_ci'), money))
+        items.append((tr("Value of a conversion"), a.get("value_source")))
     out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(str(v))}</li>" for k, v in items if v) + "</ul>"
     return out

@@ -13,15 +13,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from uplift.readout.report import ci_label, effect_fmt, fmt_p, fmt_pct, table
+from uplift.text import t
 
 __all__ = ["always_valid_table", "primary_bayes"]
 
 _E = html.escape
 
 
-def _ci(ci: Any, f: Any) -> str:
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or ci[0] is None or ci[1] is None:
+def _ci(ci: Any, f: Any, open_end: bool = False) -> str:
+    """[lo, hi]; with ``open_end`` (a one-sided sequence) a null bound is the open end: [lo, +&infin;)."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or (ci[0] is None and ci[1] is None):
         return "&mdash;"
+    if ci[0] is None or ci[1] is None:
+        if not open_end:
+            return "&mdash;"
+        return f"[{f(ci[0])}, +&infin;)" if ci[1] is None else f"(&minus;&infin;, {f(ci[1])}]"
     return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
@@ -34,7 +40,7 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
         if not r.get("primary") or not b:
             continue
         _, diff = effect_fmt(r, currency)
-        cred = f"{fmt_pct(b.get('credible_level'), 0)} credible"
+        cred = t("{level} credible", level=fmt_pct(b.get('credible_level'), 0))
         body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), f"{diff(r.get('abs_effect'))} {_ci(r.get('abs_ci'), diff)}",
                      f"{diff(b.get('posterior_mean'))} {_ci(b.get('credible_interval'), diff)} ({cred})",
                      f"<b>{fmt_pct(b.get('chance_to_win'), 1)}</b>", diff(b.get("expected_loss_ship")),
@@ -46,35 +52,38 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
         return ""
     better = {str(r.get("metric")): (r.get("bayes") or {}).get("better") for r in rows if r.get("bayes")}
     worse = [m for m, v in better.items() if v == "smaller"]
-    note = ("Bayesian view (normal approximation on the estimate and standard error of the row): chance to beat control "
-            "= P(effect &gt; 0)" + (f" (P(effect &lt; 0) for {_E(', '.join(worse))}, where lower is better)" if worse else "")
-            + "; expected loss if shipped = the average shortfall when the arm is in fact worse than control, if not "
-              "shipped = the average gain forgone. Prior: " + _E("; ".join(priors)) + ".")
-    return (table(["Metric", "Arm", f"Effect, {ci_label(rows)}", "Posterior", "Chance to beat control",
-                   "Expected loss if shipped", "Expected loss if not shipped"], body)
+    note = (t("Bayesian view (normal approximation on the estimate and standard error of the row): chance to beat control "
+              "= P(effect &gt; 0)") + (t(" (P(effect &lt; 0) for {names}, where lower is better)", names=_E(', '.join(worse))) if worse else "")
+            + t("; expected loss if shipped = the average shortfall when the arm is in fact worse than control, if not "
+                "shipped = the average gain forgone. Prior: ") + _E("; ".join(priors)) + t("."))
+    return (table([t("Metric"), t("Arm"), t("Effect, {ci}", ci=ci_label(rows)), t("Posterior"), t("Chance to beat control"),
+                   t("Expected loss if shipped"), t("Expected loss if not shipped")], body)
             + f"<p class=\"muted\">{note}</p>")
 
 
 def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> str:
     """Each metric row's always-valid interval and p-value beside its fixed-horizon interval and p-value."""
-    body, method, alpha = [], "", None
+    body, method, alpha, sides = [], "", None, t("two-sided")
     for r in rows:
         a = r.get("always_valid")
         if not a:
             continue
         _, diff = effect_fmt(r, currency)
         body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), diff(r.get("abs_effect")), _ci(r.get("abs_ci"), diff),
-                     fmt_p(r.get("p_value")), _ci(a.get("ci"), diff), fmt_p(a.get("p_value"))])
+                     fmt_p(r.get("p_value")), _ci(a.get("ci"), diff, open_end=True), fmt_p(a.get("p_value"))])
         method = str(a.get("method", ""))
         alpha = a.get("alpha")
+        alt = str(a.get("alternative") or "two-sided")
+        sides = t("two-sided") if alt == "two-sided" else t("one-sided, {alt}", alt=t(alt))
     if not body:
         return ""
     level = f"{100 * (1 - alpha):g}%" if isinstance(alpha, (int, float)) else ""
     if any(r.get("decision_p_value") == "always-valid" for r in rows):
-        method += (". The decision tests the primary metrics on these always-valid p-values ([analysis] decision = "
-                   "\"always-valid\"; Holm-adjusted in the primary table)")
-    return ("<h3>Always-valid monitoring</h3>"
-            + table(["Metric", "Arm", "Effect", f"Fixed-horizon {ci_label(rows)}", "p (fixed horizon)",
-                     f"Always-valid {level} interval", "Always-valid p (two-sided)"], body)
-            + f"<p class=\"muted\">The always-valid interval and p-value stay valid however often and whenever the "
-              f"campaign is looked at (weekly looks included); the fixed-horizon ones only at the planned end. {_E(method)}.</p>")
+        method += t(". The decision tests the primary metrics on these always-valid p-values ([analysis] decision = "
+                    "\"always-valid\"; Holm-adjusted in the primary table)")
+    return (t("<h3>Always-valid monitoring</h3>")
+            + table([t("Metric"), t("Arm"), t("Effect"), t("Fixed-horizon {ci}", ci=ci_label(rows)), t("p (fixed horizon)"),
+                     t("Always-valid {level} interval", level=level), t("Always-valid p ({sides})", sides=_E(sides))], body)
+            + "<p class=\"muted\">" + t("The always-valid interval and p-value stay valid however often and whenever the "
+                                          "campaign is looked at (weekly looks included); the fixed-horizon ones only at the "
+                                          "planned end. {method}.", method=_E(method)) + "</p>")

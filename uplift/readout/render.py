@@ -26,17 +26,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from uplift.errors import DataError, UserError
 from uplift.data.files import file_sha256, json_writer, read_table, text_writer, write_json_atomic
+from uplift.readout.population_columns import population_columns
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
-from uplift.data.source import open_source
-from uplift.readout.analysis import analyse, prepare_outcomes
+from uplift.data.source import ENGINES, open_source
+from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
+from uplift.text import SOURCE_LANGUAGE, t, use_language
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "load_inputs", "manifest_of", "write_results", "render_readout"]
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs",
+           "manifest_of", "analyse_inputs", "write_results", "render_readout", "cell_timings"]
 
 KERNEL_NAME = "python3"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # package data
@@ -44,7 +47,9 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "readout.py"  # packa
 
 @dataclass(frozen=True)
 class ReadoutPaths:
-    """Where a readout was written, and how long each step took (seconds)."""
+    """Where a readout was written, and how long each step took (seconds): ``validate`` (the inputs check
+    before anything is written), ``execute`` (the notebook) split by :func:`cell_timings` into ``kernel``,
+    ``analysis``, ``chart setup`` and ``report cells``, ``export`` (HTML and the writes) and ``total``."""
 
     html: Path | None
     results: Path
@@ -52,24 +57,24 @@ class ReadoutPaths:
     timings: dict[str, float]
 
 
-ENGINES = ("pandas", "duckdb")
-
-
 def load_inputs(
     spec: Spec,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
+    manifest: bool = True,
 ) -> dict[str, Any]:
     """Open the outcome, ledger and population files named on the command line or in the spec.
 
-    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="pandas"``
-    read into memory, with ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates
-    come back). The ledger stays a path, opened beside the outcomes when arms are attached. The
-    population, when given, is read into memory (eligibility and targeting are row-level). Returns
+    The outcomes become a source (:func:`uplift.data.source.open_source`): with ``engine="auto"``
+    (the default) or ``"duckdb"`` left in the files for the embedded DuckDB (only aggregates come
+    back), with ``"pandas"`` read into memory. The ledger stays a path, opened beside the outcomes
+    when arms are attached. The population, when given, is read into memory (eligibility and targeting are row-level). Returns
     the inputs and their ``manifest`` (:func:`manifest_of`), with ``data_sha256``, the SHA-256 of the
     manifest's checksum list (:func:`uplift.data.manifest.checksum_list_sha256`; not of any one file).
+    With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
+    :func:`manifest_of` instead (the caller hashes them, e.g. while the engine scans).
     """
     if engine not in ENGINES:
         raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -95,9 +100,18 @@ def load_inputs(
         inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
     elif population:
         raise DataError(f"{pop_path}: population file not found; check the path")
+    if spec.population.design:  # a bad [population] design fails here, before anything is written
+        from uplift.readout.design_check import read_design  # imported here: it brings the power functions (SciPy)
+
+        read_design(spec)
     used_pop = pop_path if inputs["population"] is not None else None
-    inputs["manifest"] = manifest_of(spec, out_path, fmt, inputs["ledger"], used_pop)
-    inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
+    inputs["manifest_args"] = (spec, out_path, fmt, inputs["ledger"], used_pop)
+    if manifest:
+        inputs["manifest"] = manifest_of(*inputs["manifest_args"])
+        inputs["data_sha256"] = inputs["manifest"]["data_sha256"]
+    names = inputs.get("manifest") or {"files": [{"role": "outcomes", "name": out_path.name},
+                                                  {"role": "population", "name": used_pop.name if used_pop else "population"}]}
+    population_columns(spec, inputs["outcomes"].columns, inputs["population"], str(out_path), names)
     return inputs
 
 
@@ -128,23 +142,97 @@ def manifest_of(spec: Spec, outcomes: Path, fmt: str | None, ledger: str | Path 
     }
 
 
+def analyse_inputs(
+    spec: Spec,
+    outcomes: str | Path | None = None,
+    ledger: str | Path | None = None,
+    population: str | Path | None = None,
+    engine: str = "auto",
+    history: Sequence[tuple[str, Any]] = (),
+) -> Any:
+    """:func:`load_inputs`, then :func:`uplift.readout.analysis.analyse` on them: the readout's
+    :class:`~uplift.readout.analysis.Analysis`, for ``--json-only`` and for the notebook alike.
+
+    Three things run at once, each on what it needs: the engine scans the outcomes for the unit
+    and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
+    Python while it works), the input files are hashed for the manifest (hashlib releases it too),
+    and this thread imports the statistics (SciPy, the estimators). The analysis then finds those
+    answers kept and checks them in its usual order, so results and messages are those of one thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
+        hashed = pool.submit(manifest_of, *inputs["manifest_args"])
+        try:
+            import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+
+            from uplift.readout.analysis import analyse
+
+            scanned.result()
+            manifest = hashed.result()
+        except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
+            _stop(pool, inputs["outcomes"])
+            raise
+    return analyse(
+        spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
+        manifest=manifest, label=inputs["outcomes_label"], history=history,
+    )
+
+
 def write_results(
     spec: Spec,
     out_dir: str | Path,
     outcomes: str | Path | None = None,
     ledger: str | Path | None = None,
     population: str | Path | None = None,
-    engine: str = "pandas",
+    engine: str = "auto",
+    history: Sequence[str | Path] = (),
+    language: str | None = None,
 ) -> Path:
-    """Analyse and write ``out_dir/results.json`` only (``uplift readout --json-only``)."""
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
-    analysis = analyse(
-        spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-        manifest=inputs["manifest"], label=inputs["outcomes_label"],
-    )
+    """Analyse (:func:`analyse_inputs`) and write ``out_dir/results.json`` only (``uplift readout --json-only``);
+    ``history``: the earlier looks' results.json, oldest first (:mod:`uplift.readout.look_history`); ``language``
+    (default ``[experiment] language``) is recorded in its ``language`` field."""
+    earlier = load_looks(history)
+    check_earlier(spec, earlier)
+    analysis = analyse_inputs(spec, outcomes, ledger, population, engine=engine, history=earlier)
     path = Path(out_dir) / "results.json"
-    write_json_atomic(analysis.to_results(), path)
+    write_json_atomic(analysis.to_results(language), path)
     return path
+
+
+def _stop(pool: Any, source: Any) -> None:
+    """Interrupt the engine's scan and wait for the helpers to end, with SIGINT ignored meanwhile: the first
+    Ctrl-C is being handled already, and a second one (an interrupted scan can raise one) would otherwise end
+    the process by the signal instead of the one line and exit status 130."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        stop = getattr(source, "interrupt", None)
+        if stop is not None:
+            stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
+    """The engine's first questions, asked ahead (answers kept by the source, errors left to the analysis):
+    the unit and arm checks (:func:`uplift.data.arms.prefetch_arms`) and, when the arms are a column of the
+    outcomes (no ledger to join first), the metrics' cells (:func:`uplift.metrics.analyse.prefetch_cells`)."""
+    if getattr(source, "backend", "") != "ibis":  # rows in memory: nothing is kept, nothing to gain
+        return
+    from uplift.data.arms import prefetch_arms
+    from uplift.metrics.analyse import prefetch_cells
+
+    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
+    if spec.analysis.arm_column or not ledger:
+        prefetch_cells(spec, source)
 
 
 def render_readout(
@@ -155,20 +243,31 @@ def render_readout(
     population: str | Path | None = None,
     template: str | Path | None = None,
     quiet: bool = True,
-    engine: str = "pandas",
+    engine: str = "auto",
+    history: Sequence[str | Path] = (),
+    language: str | None = None,
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
     Inputs are validated in this process first (so a bad input fails with one line and
-    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`.
+    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`. ``language``
+    (``--lang``; default ``[experiment] language``) is the page's language: its markdown headings
+    are translated here, the rest of its text by the notebook through :func:`uplift.text.t`.
     """
     import jupytext
 
+    from uplift.readout.fonts import check_fonts
+
+    language = language or spec.experiment.language
+    check_fonts(language)  # a Chinese page without a Chinese font fails here, before anything is written
     out_dir = Path(out_dir).resolve()  # the kernel runs in a temp folder: give it absolute paths
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Validate inputs up front: a bad spec or data file fails here, before any file is written.
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine)
+    check_earlier(spec, load_looks(history))
+    from uplift.readout.analysis import prepare_outcomes
+
+    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)  # the kernel hashes
     prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
     inputs["outcomes"].close()
     del inputs
@@ -178,6 +277,9 @@ def render_readout(
     nb = jupytext.read(template_path)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"
+    if language != SOURCE_LANGUAGE:
+        with use_language(language):
+            translate_headings(nb)
     params = {
         "spec_path": str(Path(spec.path).resolve()) if spec.path else "",
         "outcomes_path": str(Path(outcomes).resolve()) if outcomes else "",
@@ -185,6 +287,9 @@ def render_readout(
         "population_path": str(Path(population).resolve()) if population else "",
         "results_path": "",  # filled below: the notebook writes results.json into a temp dir first
         "engine": engine,
+        "history_paths": [str(Path(h).resolve()) for h in history],  # earlier looks, oldest first
+        "history_labels": [str(h) for h in history],
+        "language": language,
     }
     created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +333,9 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
                 str(src), str(executed_path), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=not quiet and sys.stderr.isatty(), log_output=False, cwd=str(tmp_dir),
                 kernel_manager_class="uplift.readout.render.LocalKernelManager",
+                # Written once at the end, not twice per cell; the kernel is stopped, not asked to exit (its
+                # graceful exit took seconds and runs nothing the readout needs: its files are written).
+                request_save_on_cell_execute=False, shutdown_kernel="immediate",
             )
         except KeyboardInterrupt:
             interrupted = True
@@ -246,8 +354,10 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         timings["execute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         executed = nbformat.read(executed_path, as_version=4)
+        timings.update(cell_timings(executed, timings["execute"]))
         _make_deterministic(executed, params)
-        page = _export_html(executed, spec)
+        with use_language(params["language"]):
+            page = _export_html(executed, spec, params["language"])
         timings["export"] = time.perf_counter() - t2
         results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
         # The three files are replaced together, or (disk full, Ctrl-C) none of them.
@@ -259,6 +369,25 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         html=out_dir / "readout.html", results=out_dir / "results.json", notebook=out_dir / "readout.ipynb",
         timings=timings,
     )
+
+
+def cell_timings(nb: Any, execute: float) -> dict[str, float]:
+    """Seconds of the notebook's stages, from papermill's per-cell ``duration``: ``kernel`` (the execution's
+    wall time minus its cells': starting and stopping the kernel, papermill's own work), ``analysis``
+    (the cell calling ``analyse_inputs``), ``chart setup`` (the cell importing matplotlib and the report
+    helpers) and ``report cells`` (the tables and charts, all the other cells). Empty when papermill
+    recorded no durations."""
+    durations = [(cell.get("source", ""), (cell.get("metadata", {}).get("papermill") or {}).get("duration"))
+                 for cell in nb.cells if cell.get("cell_type") == "code"]
+    if not durations or any(d is None for _, d in durations):
+        return {}
+    out = {"analysis": 0.0, "chart setup": 0.0, "report cells": 0.0}
+    for source, seconds in durations:
+        key = ("analysis" if "analyse_inputs(" in source else
+               "chart setup" if "import matplotlib" in source else "report cells")
+        out[key] += float(seconds)
+    out["kernel"] = max(execute - sum(float(d) for _, d in durations), 0.0)
+    return out
 
 
 def _kernel_manager_class():
@@ -338,7 +467,15 @@ code { font-size: 0.85em; }
 """
 
 
-def _export_html(nb: Any, spec: Spec) -> str:
+def translate_headings(nb: Any) -> None:
+    """Translate the markdown cells' headings (``## Decision``) into the current language, in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell["source"] = "\n".join(
+                re.sub(r"^(#+ )(.+)$", lambda m: m.group(1) + t(m.group(2)), line) for line in cell["source"].split("\n"))
+
+
+def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE) -> str:
     """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page."""
     from nbconvert import HTMLExporter
 
@@ -354,14 +491,22 @@ def _export_html(nb: Any, spec: Spec) -> str:
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     body, _ = exporter.from_notebook_node(page_nb)
     body = re.sub(r"<script\b[^>]*>.*?</script>", "", body, flags=re.S | re.I)
-    return html_page(f"Readout: {spec.name}", body)
+    return html_page(t("Readout: {name}", name=spec.name), body, language)
 
 
-def html_page(title: str, body: str) -> str:
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+"""The page's ``lang`` attribute per language (BCP 47: Simplified Chinese as written in mainland China)."""
+
+
+def html_page(title: str, body: str, language: str = SOURCE_LANGUAGE) -> str:
     """A self-contained page (inline CSS, no scripts, nothing fetched) around an HTML ``body``: the
-    readout's page, and the design's (:mod:`uplift.readout.design_page`)."""
+    readout's page, and the design's (:mod:`uplift.readout.design_page`). ``language`` sets the
+    ``lang`` attribute and, for Chinese, puts CJK fonts in the page's font list."""
+    from uplift.readout.fonts import page_fonts
+
+    css = _CSS + (page_fonts(language) + "\n" if language != SOURCE_LANGUAGE else "")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<!DOCTYPE html>\n<html lang=\"{HTML_LANG.get(language, language)}\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     )

@@ -9,6 +9,10 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable, Mapping, Sequence
 
+from uplift.readout.methods_timing import timing_methods
+from uplift.readout.decision_text import arm_reason, decision_headline, decision_rule, watch_text
+from uplift.text import SOURCE_LANGUAGE, N_, current_language, t
+
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate", "effect_fmt",
     "header", "decision_box", "health", "metric_table", "guardrail_table", "precision",
@@ -38,7 +42,7 @@ def fmt_pct(x: Any, digits: int = 2) -> str:
 
 def fmt_pp(x: Any, digits: int = 2) -> str:
     """A difference of shares in percentage points: 0.0123 -> +1.23 pp."""
-    return "&mdash;" if not _ok(x) else f"{100 * x:+.{digits}f} pp"
+    return "&mdash;" if not _ok(x) else t("{value} pp", ctx="html", value=f"{100 * x:+.{digits}f}")
 
 
 def fmt_money(x: Any, currency: str = "EUR", digits: int = 2) -> str:
@@ -46,7 +50,7 @@ def fmt_money(x: Any, currency: str = "EUR", digits: int = 2) -> str:
     if not _ok(x):
         return "&mdash;"
     d = 0 if abs(x) >= 10_000 else digits
-    return f"{_E(currency)} {x:,.{d}f}"
+    return t("{currency} {amount}", ctx="html", currency=_E(t(currency)), amount=f"{x:,.{d}f}")
 
 
 def fmt_p(p: Any) -> str:
@@ -72,7 +76,7 @@ def ci_label(items: Iterable[Any], default: float = 0.95) -> str:
     """'95% CI' at the confidence level the results carry: the first ``confidence`` among ``items``
     (result rows or blocks), else ``default``."""
     level = next((x["confidence"] for x in items if isinstance(x, Mapping) and _ok(x.get("confidence"))), default)
-    return f"{100 * level:g}% CI"
+    return t("{level}% CI", level=f"{100 * level:g}")
 
 
 _ADJUSTMENTS = {"holm": "Holm", "benjamini-hochberg": "BH"}
@@ -119,14 +123,14 @@ def header(r: Mapping[str, Any]) -> str:
     """Section 1: experiment, hypothesis, unit, dates, data as of, hashes, version."""
     p = r.get("provenance", {})
     rows = [
-        ("Experiment", _E(str(p.get("experiment", "")))),
-        ("Hypothesis", _E(str(p.get("hypothesis") or "not stated in the spec"))),
-        ("Unit of randomisation", _E(str(p.get("unit", "")))),
-        ("Campaign dates", _E(f"{p.get('start_date') or '?'} to {p.get('end_date') or '?'}")),
-        ("Data complete as of", _E(str(p.get("data_as_of") or "not stated"))),
-        ("Units analysed", fmt_num(p.get("units_analysed"))),
-        ("Arms", _E(", ".join(f"{a} ({n:,})" for a, n in r.get("arms", {}).items())) + f" &middot; control: <b>{_E(str(r.get('control')))}</b>"),
-        ("Toolkit", _E(f"xsell-uplift {r.get('toolkit_version', '')}, Python {p.get('python', '')}")),
+        (t("Experiment"), _E(str(p.get("experiment", "")))),
+        (t("Hypothesis"), _E(str(p.get("hypothesis") or t("not stated in the spec")))),
+        (t("Unit of randomisation"), _E(str(p.get("unit", "")))),
+        (t("Campaign dates"), _E(t("{start} to {end}", start=p.get('start_date') or '?', end=p.get('end_date') or '?'))),
+        (t("Data complete as of"), _E(str(p.get("data_as_of") or t("not stated")))),
+        (t("Units analysed"), fmt_num(p.get("units_analysed"))),
+        (t("Arms"), _E(", ".join(f"{a} ({n:,})" for a, n in r.get("arms", {}).items())) + t(" &middot; control: <b>{control}</b>", control=_E(str(r.get('control'))))),
+        (t("Toolkit"), _E(f"xsell-uplift {r.get('toolkit_version', '')}, Python {p.get('python', '')}")),
     ]
     return "<table class=\"provenance\"><tbody>" + "".join(
         f"<tr><th>{k}</th><td style=\"text-align:left\">{v}</td></tr>" for k, v in rows
@@ -138,10 +142,10 @@ def trust_status(r: Mapping[str, Any]) -> tuple[str, str]:
     srm = r.get("srm") or {}
     bal = r.get("balance") or {}
     if srm.get("flagged"):
-        return "bad", "Untrustworthy: sample-ratio mismatch"
+        return "bad", t("Untrustworthy: sample-ratio mismatch")
     if bal.get("flagged"):
-        return "warn", "Check: covariate imbalance"
-    return "good", "Trustworthy: split healthy"
+        return "warn", t("Check: covariate imbalance")
+    return "good", t("Trustworthy: split healthy")
 
 
 _VERDICT_CLASS = {"ship": "sig-pos", "do not ship": "sig-neg", "inconclusive": ""}
@@ -153,38 +157,38 @@ def decision_box(r: Mapping[str, Any]) -> str:
     the pre-registered rule and the trust status."""
     d = r.get("decision") or {}
     kind, status = trust_status(r)
-    rule = d.get("rule") or "Ship only if a success metric improved significantly and every guardrail is non-inferior."
-    headline = _E(str(d.get("headline") or ""))
+    rule = decision_rule(r) or t("Ship only if a success metric improved significantly and every guardrail is non-inferior.")
+    headline = _E(decision_headline(r))
     verdict_kind = {"ship": "good", "do not ship": "bad"}.get(str(d.get("verdict")), "warn")
     if not d:
-        verdict, vkind = "No decision computed (no success metric or guardrail in the spec).", "warn"
+        verdict, vkind = t("No decision computed (no success metric or guardrail in the spec)."), "warn"
     elif kind == "bad":
-        verdict, vkind = "Do not act on these results: the split is unhealthy (see Health).", "bad"
+        verdict, vkind = t("Do not act on these results: the split is unhealthy (see Health)."), "bad"
     elif headline:
         verdict, vkind = headline, verdict_kind
     elif d.get("ship"):  # results written before per-arm verdicts
-        verdict, vkind = "SHIP: the rule is met.", "good"
+        verdict, vkind = t("SHIP: the rule is met."), "good"
     else:
-        verdict, vkind = "DO NOT SHIP: the rule is not met.", "bad"
+        verdict, vkind = t("DO NOT SHIP: the rule is not met."), "bad"
     body = f"<p>{headline}</p>" if kind == "bad" and headline else ""
     for w in d.get("watch") or []:
-        body += box("warn", f"Watch: {_E(str(w.get('text')))}",
-                    "<p>The guardrail is non-inferior at its margin, but the harm is statistically significant.</p>")
+        body += box("warn", t("Watch: {text}", text=_E(watch_text(r, w))),
+                    t("<p>The guardrail is non-inferior at its margin, but the harm is statistically significant.</p>"))
     per_arm = d.get("per_arm") or {}
     if any("verdict" in v for v in per_arm.values()):
-        body += table(["Arm", "Verdict", "Reason"], [
-            (_E(str(a)), f"<span class=\"{_VERDICT_CLASS.get(str(v.get('verdict')), '')}\">{_E(str(v.get('verdict')))}</span>",
-             _left(v.get("reason", ""))) for a, v in per_arm.items()])
+        body += table([t("Arm"), t("Verdict"), t("Reason")], [
+            (_E(str(a)), f"<span class=\"{_VERDICT_CLASS.get(str(v.get('verdict')), '')}\">{_E(t(str(v.get('verdict'))))}</span>",
+             _left(arm_reason(r, a))) for a, v in per_arm.items()])
     pairwise = d.get("pairwise") or []
     currency = str((r.get("provenance") or {}).get("currency") or "EUR")
     if pairwise:
-        body += table(["Metric", "Arm", "versus", "Difference", ci_label(pairwise), "p", "p (Holm)", "Significant"], [
+        body += table([t("Metric"), t("Arm"), t("versus"), t("Difference"), ci_label(pairwise), "p", t("p (Holm)"), t("Significant")], [
             (_E(str(x.get("metric"))), _E(str(x.get("arm"))), _E(str(x.get("versus"))),
              effect_fmt(x, currency)[1](x.get("abs_effect")), _ci(x.get("abs_ci"), effect_fmt(x, currency)[1]),
-             fmt_p(x.get("p_value")), fmt_p(x.get("p_value_adjusted")), "yes" if x.get("significant") else "no")
-            for x in pairwise], caption="Qualifying arms compared with each other on the primary metric.")
-    body += f"<p>Pre-registered rule: {_E(rule)}</p>"
-    body += f"<p>Trust status: <b>{_E(status)}</b></p>"
+             fmt_p(x.get("p_value")), fmt_p(x.get("p_value_adjusted")), t("yes") if x.get("significant") else t("no"))
+            for x in pairwise], caption=t("Qualifying arms compared with each other on the primary metric."))
+    body += t("<p>Pre-registered rule: {rule}</p>", rule=_E(rule))
+    body += t("<p>Trust status: <b>{status}</b></p>", status=_E(status))
     return box(vkind, verdict, body)
 
 
@@ -196,35 +200,35 @@ def health(r: Mapping[str, Any]) -> str:
         obs, exp = srm.get("observed", {}), srm.get("expected", {})
         rows = [(_E(a), fmt_num(obs.get(a)), fmt_num(exp.get(a), 1), fmt_pct((srm.get("weights") or {}).get(a)))
                 for a in obs]
-        verdict = "FAILED" if srm.get("flagged") else "passed"
+        verdict = t("FAILED") if srm.get("flagged") else t("passed")
         out.append(
-            f"<h3>Sample-ratio mismatch: {verdict}</h3>"
-            + table(["Arm", "Observed", "Expected", "Designed weight"], rows)
-            + f"<p>Chi-square = {fmt_num(srm.get('chi2'), 3)}, {p_phrase(srm.get('p_value'))} "
-            f"(flagged below {srm.get('threshold', 0.001)}).</p>"
+            t("<h3>Sample-ratio mismatch: {verdict}</h3>", verdict=verdict)
+            + table([t("Arm"), t("Observed"), t("Expected"), t("Designed weight")], rows)
+            + t("<p>Chi-square = {chi2}, {p} (flagged below {threshold}).</p>", chi2=fmt_num(srm.get('chi2'), 3),
+                p=p_phrase(srm.get('p_value')), threshold=srm.get('threshold', 0.001))
         )
         if srm.get("flagged"):
-            out.insert(0, box("bad", "Sample-ratio mismatch: the results below are greyed out",
-                              "<p>The arms' sizes differ from the design by more than chance allows. "
-                              "Find the cause (assignment, logging, exclusions applied after assignment) before reading any effect.</p>"))
+            out.insert(0, box("bad", t("Sample-ratio mismatch: the results below are greyed out"),
+                              t("<p>The arms' sizes differ from the design by more than chance allows. "
+                                "Find the cause (assignment, logging, exclusions applied after assignment) before reading any effect.</p>")))
     bal = r.get("balance") or {}
     rows_b = bal.get("rows") or []
     if rows_b:
-        out.append("<h3>Covariate balance (standardised mean difference vs control)</h3>" + table(
-            ["Covariate", "Arm", "Mean arm", "Mean control", "SMD", "Flag"],
+        out.append(t("<h3>Covariate balance (standardised mean difference vs control)</h3>") + table(
+            [t("Covariate"), t("Arm"), t("Mean arm"), t("Mean control"), "SMD", t("Flag")],
             [(_E(str(x.get("covariate"))), _E(str(x.get("arm"))), fmt_num(x.get("mean_arm")), fmt_num(x.get("mean_control")),
-              fmt_num(x.get("smd"), 3), "&#9888; above 0.1" if x.get("flagged") else "ok") for x in rows_b]))
+              fmt_num(x.get("smd"), 3), t("&#9888; above 0.1") if x.get("flagged") else t("ok")) for x in rows_b]))
     el = r.get("eligibility") or {}
     wf = el.get("waterfall") or []
     if wf:
-        out.append("<h3>Eligibility: exclusion waterfall</h3>" + table(
-            ["Step", "Excluded", "Missing value", "Remaining"],
+        out.append(t("<h3>Eligibility: exclusion waterfall</h3>") + table(
+            [t("Step"), t("Excluded"), t("Missing value"), t("Remaining")],
             [(_E(str(x.get("step"))), fmt_num(x.get("excluded")),
-              "" if "missing" not in x else f"{fmt_num(x.get('missing'))} ({_E(str(x.get('when_missing', 'exclude')))})",
+              "" if "missing" not in x else f"{fmt_num(x.get('missing'))} ({_E(t(str(x.get('when_missing', 'exclude'))))})",
               fmt_num(x.get("remaining"))) for x in wf],
-            caption="Rules applied in order; a customer is counted under the first rule that matches. Missing value: "
-                    "customers with no value in the rule's column, excluded or kept as the rule's when_missing says."))
-    return "".join(out) or "<p>No health checks available.</p>"
+            caption=t("Rules applied in order; a customer is counted under the first rule that matches. Missing value: "
+                      "customers with no value in the rule's column, excluded or kept as the rule's when_missing says.")))
+    return "".join(out) or t("<p>No health checks available.</p>")
 
 
 def _metric_rows(rows: Sequence[Mapping[str, Any]], currency: str, adjusted: bool) -> list[list[str]]:
@@ -256,9 +260,9 @@ def _metric_rows(rows: Sequence[Mapping[str, Any]], currency: str, adjusted: boo
 def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjusted_label: str = "") -> str:
     """Sections 4 and 6: control, treatment, absolute and relative effects with CIs, p-values."""
     if not rows:
-        return "<p>No metrics.</p>"
+        return t("<p>No metrics.</p>")
     ci = ci_label(rows)
-    headers = ["Metric", "Arm", "n (arm)", "Control", "Arm", "Abs. effect", ci, "Rel. effect", ci, "p"]
+    headers = [t("Metric"), t("Arm"), t("n (arm)"), t("Control"), t("Arm", ctx="mean"), t("Abs. effect"), ci, t("Rel. effect"), ci, "p"]
     if adjusted_label:
         headers.append(f"p ({_E(adjusted_label)})")
     html_ = table(headers, _metric_rows(rows, currency, bool(adjusted_label)))
@@ -267,33 +271,32 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
         un = row.get("unadjusted")
         if row.get("cuped") and un:
             _, diff = effect_fmt(row, currency)
-            notes.append(
-                f"<sup>*</sup> {_E(str(row.get('metric')))} ({_E(str(row.get('arm')))}): CUPED-adjusted on "
-                f"{_E(str(row.get('covariate', 'the pre-period covariate')))}; unadjusted effect {diff(un.get('abs_effect'))} "
-                f"{_ci(un.get('abs_ci'), diff)}, {p_phrase(un.get('p_value'))}."
-            )
+            notes.append(t(
+                "<sup>*</sup> {metric} ({arm}): CUPED-adjusted on {covariate}; unadjusted effect {effect} {ci}, {p}.",
+                metric=_E(str(row.get('metric'))), arm=_E(str(row.get('arm'))),
+                covariate=_E(str(row.get('covariate', t('the pre-period covariate')))), effect=diff(un.get('abs_effect')),
+                ci=_ci(un.get('abs_ci'), diff), p=p_phrase(un.get('p_value'))))
     described = {str(r.get("metric")): str(r.get("description")) for r in rows if r.get("description")}
     notes += [f"{_E(k)}: {_E(v)}" for k, v in described.items()]  # each metric labelled by the spec's description
     methods = sorted({str(r.get("method")) for r in rows if r.get("method")})
-    notes += [f"Method: {_E(m)}" for m in methods]
+    notes += [t("Method: {method}", method=_E(m)) for m in methods]
     return html_ + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
 
 
 def _guardrail_verdict(status: str) -> str:
     """The guardrail table's verdict cell for a state: failed, watch or passed."""
     if status == "failed":
-        return "<span class=\"sig-neg\">failed: NOT shown non-inferior</span>"
+        return t("<span class=\"sig-neg\">failed: NOT shown non-inferior</span>")
     if status == "watch":
-        return ("<span style=\"color:var(--warn);font-weight:600\">watch: non-inferior, "
-                "but significant harm</span>")
-    return "<span class=\"sig-pos\">passed: non-inferior</span>" if status == "passed" else "&mdash;"
+        return t("<span style=\"color:var(--warn);font-weight:600\">watch: non-inferior, but significant harm</span>")
+    return t("<span class=\"sig-pos\">passed: non-inferior</span>") if status == "passed" else "&mdash;"
 
 
 def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> str:
     """Section 5: guardrails as non-inferiority tests, each failed, watch (significant harm inside
     the margin) or passed."""
     if not rows:
-        return "<p>No guardrails in the spec.</p>"
+        return t("<p>No guardrails in the spec.</p>")
     out = []
     for g in rows:
         level, diff = effect_fmt(g, currency)
@@ -301,11 +304,13 @@ def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") ->
         out.append([
             _E(str(g.get("metric"))), _E(str(g.get("arm"))), level(g.get("mean_control")), level(g.get("mean_arm")),
             diff(g.get("abs_effect")), _ci(g.get("abs_ci"), diff),
-            f"{_E(str(g.get('bad_direction', '')))} by &le; {diff(g.get('margin'))}" if g.get("margin") is not None else "&mdash;",
+            t("{direction} by &le; {margin}", direction=_E(t(str(g.get('bad_direction', '')))), margin=diff(g.get('margin')))
+            if g.get("margin") is not None else "&mdash;",
             fmt_p(g.get("p_value_noninferiority")),
             _guardrail_verdict(g.get("status") or ("passed" if ok else "failed" if ok is not None else "")),
         ])
-    return table(["Guardrail", "Arm", "Control", "Arm", "Abs. effect", ci_label(rows), "Margin", "p (non-inf.)", "Verdict"], out)
+    return table([t("Guardrail"), t("Arm"), t("Control"), t("Arm", ctx="mean"), t("Abs. effect"), ci_label(rows), t("Margin"),
+                  t("p (non-inf.)"), t("Verdict")], out)
 
 
 def precision(r: Mapping[str, Any]) -> str:
@@ -313,11 +318,11 @@ def precision(r: Mapping[str, Any]) -> str:
     p = r.get("precision") or {}
     rows = p.get("rows") or []
     if not rows:
-        return "<p>Precision not computed.</p>"
+        return t("<p>Precision not computed.</p>")
     return table(
-        ["Metric", "Arm", "n arm / control", "MDE at realised n", "Power at target MDE", "Reading"],
+        [t("Metric"), t("Arm"), t("n arm / control"), t("MDE at realised n"), t("Power at target MDE"), t("Reading")],
         [(_E(str(x.get("metric"))), _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
-          _E(str(x.get("mde_display") or fmt_num(x.get("mde"), 4))), fmt_pct(x.get("power"), 0), _E(str(x.get("reading", ""))))
+          _E(str(x.get("mde_display") or fmt_num(x.get("mde"), 4))), fmt_pct(x.get("power"), 0), _E(t(str(x.get("reading", "")))))
          for x in rows])
 
 
@@ -326,7 +331,7 @@ def funnel_table(r: Mapping[str, Any]) -> str:
     f = r.get("funnel") or {}
     effects = f.get("effects") or []
     if not effects:
-        return "<p>No funnel in the spec.</p>"
+        return t("<p>No funnel in the spec.</p>")
     cond = f.get("conditional_rates") or {}
     rows = []
     for x in effects:
@@ -335,11 +340,13 @@ def funnel_table(r: Mapping[str, Any]) -> str:
         rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
                      fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
                      f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
-    warn = "".join(f"<div class=\"box warn\">&#9888; Stage '{_E(str(x.get('stage')))}' has more customers than '{_E(str(x.get('previous')))}' "
-                   f"listed before it (in {_E(', '.join(map(str, x.get('arms') or [])))}): the stages are not nested as listed, "
-                   "so that step conversion is not shown.</div>" for x in f.get("not_nested") or [])
-    return warn + table(["Stage", "Arm", "Rate control", "Rate arm", "Incremental", ci_label(effects), "p (BH)",
-                         "Step conversion (control &rarr; arm)"], rows, caption=_E(str(f.get("conditional_rate_definition", ""))))
+    warn = "".join("<div class=\"box warn\">" + t(
+        "&#9888; Stage '{stage}' has more customers than '{previous}' listed before it (in {arms}): the stages are not "
+        "nested as listed, so that step conversion is not shown.", stage=_E(str(x.get('stage'))),
+        previous=_E(str(x.get('previous'))), arms=_E(', '.join(map(str, x.get('arms') or [])))) + "</div>"
+        for x in f.get("not_nested") or [])
+    return warn + table([t("Stage"), t("Arm"), t("Rate control"), t("Rate arm"), t("Incremental"), ci_label(effects), t("p (BH)"),
+                         t("Step conversion (control &rarr; arm)")], rows, caption=_E(t(str(f.get("conditional_rate_definition", "")))))
 
 
 def segment_rows(r: Mapping[str, Any]) -> list[dict]:
@@ -357,19 +364,20 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
     s = r.get("segments") or {}
     rows = segment_rows(r)
     if not rows:
-        return "<p>No segment breakdown ([analysis] segments in the spec).</p>"
+        return t("<p>No segment breakdown ([analysis] segments in the spec).</p>")
     out = []
     for x in rows:
         label = _E(f"{x.get('column')} = {x.get('segment')}")
         if x.get("suppressed"):
-            out.append([label, _E(str(x.get("arm"))), f"suppressed (&lt; {s['min_cell_size']})", "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
+            out.append([label, _E(str(x.get("arm"))), t("suppressed (&lt; {n})", n=s['min_cell_size']), "&mdash;", "&mdash;", "&mdash;", "&mdash;"])
             continue
         level, diff = effect_fmt(x, currency)
         out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
                     f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
                     diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
-    return table(["Segment", "Arm", "n arm / control", "Control &rarr; arm", "Effect", ci_label(rows), "p (BH)"], out,
-                 caption=f"{_E(str(s.get('metric', '')))}: cells with fewer than {s['min_cell_size']} units in an arm are suppressed.")
+    return table([t("Segment"), t("Arm"), t("n arm / control"), t("Control &rarr; arm"), t("Effect"), ci_label(rows), t("p (BH)")], out,
+                 caption=t("{metric}: cells with fewer than {n} units in an arm are suppressed.",
+                           metric=_E(str(s.get('metric', ''))), n=s['min_cell_size']))
 
 
 def _left(text: Any) -> str:
@@ -382,24 +390,39 @@ def catalogue(r: Mapping[str, Any]) -> str:
     c = r.get("catalogue") or {}
     rows = []
     effects = [e for block in c.values() if isinstance(block, Mapping) for e in block.get("effects") or []]
-    for key, label in (("cross_sell_rate", "Cross-sell rate"), ("attach_rate", "Attach rate")):
+    for key, label in (("cross_sell_rate", t("Cross-sell rate")), ("attach_rate", t("Attach rate"))):
         block = c.get(key) or {}
         for e in block.get("effects") or []:
             rows.append([_E(label), _E(str(e.get("arm"))), fmt_pct(e.get("mean_control")), fmt_pct(e.get("mean_arm")),
-                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(block.get("definition", ""))])
+                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(_definition(key, block))])
     apc = c.get("apc") or {}
     for e in apc.get("effects") or []:
         arm, ctl = e.get("arm"), e.get("control")
         before, after = apc.get("before") or {}, apc.get("after") or {}
-        rows.append(["Average products per customer", _E(str(arm)),
+        rows.append([t("Average products per customer"), _E(str(arm)),
                      f"{fmt_num(before.get(ctl), 3)} &rarr; {fmt_num(after.get(ctl), 3)}",
                      f"{fmt_num(before.get(arm), 3)} &rarr; {fmt_num(after.get(arm), 3)}",
                      f"{e.get('abs_effect'):+.3f}" if _ok(e.get("abs_effect")) else "&mdash;",
-                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(apc.get("definition", ""))])
+                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(_definition("apc", apc))])
     if not rows:
         return ""
-    return "<h3>Cross-sell measures</h3>" + table(
-        ["Measure", "Arm", "Control", "Arm", "Incremental", ci_label(effects), "Definition"], rows)
+    return t("<h3>Cross-sell measures</h3>") + table(
+        [t("Measure"), t("Arm"), t("Control"), t("Arm", ctx="mean"), t("Incremental"), ci_label(effects), t("Definition")], rows)
+
+
+_DEFINITIONS = {  # a measure's definition without the spec's product names, for a page not in English
+    "cross_sell_rate": N_("share of eligible customers (all holding the primary product) who bought at least one more "
+                          "product (the offered product)"),
+    "attach_rate": N_("share holding both the primary product and the offered product; every analysed customer holds "
+                      "the primary product ([experiment] primary_product) and none held the offered one, so it equals "
+                      "the share who took the offered product"),
+    "apc": N_("average products per customer; incremental change = CUPED difference in APC after, with APC before as covariate"),
+}
+
+
+def _definition(key: str, block: Mapping[str, Any]) -> str:
+    """The measure's definition: results.json's in English (with the products' names), else translated."""
+    return str(block.get("definition", "")) if current_language() == SOURCE_LANGUAGE else t(_DEFINITIONS[key])
 
 
 def sequential_note(r: Mapping[str, Any]) -> str:
@@ -408,10 +431,11 @@ def sequential_note(r: Mapping[str, Any]) -> str:
     if not q:
         return ""
     if q.get("looks", 1) <= 1:
-        return "<p class=\"muted\">Single planned look: the p-values and intervals are the usual fixed-sample ones.</p>"
-    return (f"<p class=\"muted\">Planned look {q.get('look')} of {q.get('looks')} ({_E(str(q.get('method', '')))}): "
-            f"the primary metric must cross |z| &gt; {fmt_num(q.get('boundary_z'), 3)} at this look "
-            f"(nominal alpha {fmt_num(q.get('nominal_alpha_this_look'), 5)}).</p>")
+        return t("<p class=\"muted\">Single planned look: the p-values and intervals are the usual fixed-sample ones.</p>")
+    return t("<p class=\"muted\">Planned look {look} of {looks} ({method}): the primary metric must cross |z| &gt; {z} at "
+             "this look (nominal alpha {alpha}).</p>", look=q.get('look'), looks=q.get('looks'),
+             method=_E(str(q.get('method', ''))), z=fmt_num(q.get('boundary_z'), 3),
+             alpha=fmt_num(q.get('nominal_alpha_this_look'), 5))
 
 
 def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
@@ -420,66 +444,70 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
     the influence check."""
     c = r.get("clv") or {}
     if not c:
-        return "<p>No CLV section in the spec.</p>"
+        return t("<p>No CLV section in the spec.</p>")
     money = lambda x: fmt_money(x, currency)  # noqa: E731
     per_arm = c.get("arms") or {}
     rows = []
     for arm, v in per_arm.items():
         rows.append([_E(str(arm)), money(v.get("clv")), fmt_num(v.get("rmst"), 2),
                      _E(str(v.get("model", ""))), fmt_pct(v.get("share_observed"), 0)])
-    html_ = table(["Arm", "CLV per customer", "RMST (periods)", "Survival model", "Share of CLV observed"], rows) if rows else ""
+    html_ = table([t("Arm"), t("CLV per customer"), t("RMST (periods)"), t("Survival model"), t("Share of CLV observed")], rows) if rows else ""
     ci_name = ci_label([c])
     tau = max((v.get("observed_periods") or 0 for v in per_arm.values()), default=0)
     horizon = c.get("horizon_periods")
     chosen = (c.get("extrapolation") or {}).get("chosen")
     roi_arms = (r.get("roi") or {}).get("per_arm") or {}
     for arm, inc in (c.get("incremental") or {}).items():
-        body = [f"Scaled to the eligible population: {money(inc.get('population'))} "
-                f"({ci_name} {_ci(inc.get('population_ci'), money)})."]
-        tail = (f"extrapolated beyond them (periods {tau + 1} to {horizon}, {_E(str(chosen))} model)" if chosen
-                else "beyond the observed periods (none: no extrapolation)")
-        body.append(f"Of the incremental CLV, {money(inc.get('observed_part'))} ({fmt_pct(inc.get('share_observed'), 0)}) "
-                    f"comes from the {tau} observed periods and <b>{money(inc.get('extrapolated_part'))} "
-                    f"({fmt_pct(inc.get('share_extrapolated'), 0)}) is {tail}</b>.")
+        body = [t("Scaled to the eligible population: {value} ({ci_name} {ci}).", value=money(inc.get('population')),
+                  ci_name=ci_name, ci=_ci(inc.get('population_ci'), money))]
+        tail = (t("extrapolated beyond them (periods {first} to {horizon}, {model} model)", first=tau + 1, horizon=horizon,
+                  model=_E(str(chosen))) if chosen else t("beyond the observed periods (none: no extrapolation)"))
+        body.append(t("Of the incremental CLV, {observed} ({share_observed}) comes from the {tau} observed periods and "
+                      "<b>{extrapolated} ({share_extrapolated}) is {tail}</b>.", observed=money(inc.get('observed_part')),
+                      share_observed=fmt_pct(inc.get('share_observed'), 0), tau=tau,
+                      extrapolated=money(inc.get('extrapolated_part')),
+                      share_extrapolated=fmt_pct(inc.get('share_extrapolated'), 0), tail=tail))
         fy = inc.get("first_year") or {}
         if fy:
-            line = (f"Value in the first {fy.get('periods')} periods (one year, discounted): {money(fy.get('estimate'))} "
-                    f"({ci_name} {_ci(fy.get('ci'), money)}), against {money(inc.get('clv'))} over the "
-                    f"{horizon}-period lifetime horizon.")
+            line = t("Value in the first {periods} periods (one year, discounted): {value} ({ci_name} {ci}), against {clv} "
+                     "over the {horizon}-period lifetime horizon.", periods=fy.get('periods'), value=money(fy.get('estimate')),
+                     ci_name=ci_name, ci=_ci(fy.get('ci'), money), clv=money(inc.get('clv')), horizon=horizon)
             profit = (roi_arms.get(arm) or {}).get("incremental_profit") or {}
             if _ok(profit.get("estimate")):
-                line += (f" The finance section's 12-month incremental profit (undiscounted, from the [economics] "
-                         f"columns) is {money(profit.get('estimate'))} ({ci_name} {_ci(profit.get('ci'), money)}).")
+                line += t(" The finance section's 12-month incremental profit (undiscounted, from the [economics] columns) "
+                          "is {value} ({ci_name} {ci}).", value=money(profit.get('estimate')), ci_name=ci_name,
+                          ci=_ci(profit.get('ci'), money))
             body.append(line)
         lr = inc.get("lifetime_roi") or {}
         if lr:
             if _ok(lr.get("estimate")):
-                body.append(f"<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {money(lr.get('campaign_cost'))} "
-                            f"per treated customer) / cost = <b>{fmt_pct(lr.get('estimate'), 0)}</b> "
-                            f"({ci_name} {_ci(lr.get('ci'), lambda x: fmt_pct(x, 0))}; {_E(str(lr.get('method', '')))}).")
+                body.append(t("<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {cost} per treated customer) / "
+                              "cost = <b>{roi}</b> ({ci_name} {ci}; {method}).", cost=money(lr.get('campaign_cost')),
+                              roi=fmt_pct(lr.get('estimate'), 0), ci_name=ci_name,
+                              ci=_ci(lr.get('ci'), lambda x: fmt_pct(x, 0)), method=_E(str(lr.get('method', '')))))
             else:
-                body.append(f"Lifetime ROI not computed: {_E(str(lr.get('note', '')))}.")
+                body.append(t("Lifetime ROI not computed: {note}.", note=_E(str(lr.get('note', '')))))
         lo = (inc.get("ci") or [None])[0]
         html_ += box("good" if _ok(lo) and lo > 0 else "warn",
-                     f"Incremental CLV, {_E(str(arm))}: {money(inc.get('clv'))} per customer "
-                     f"({ci_name} {_ci(inc.get('ci'), money)})",
+                     t("Incremental CLV, {arm}: {value} per customer ({ci_name} {ci})", arm=_E(str(arm)),
+                       value=money(inc.get('clv')), ci_name=ci_name, ci=_ci(inc.get('ci'), money)),
                      "".join(f"<p>{x}</p>" for x in body))
     if c.get("margin_definition"):
-        html_ += f"<p><b>Margin.</b> {_E(str(c['margin_definition']))}</p>"
+        html_ += t("<p><b>Margin.</b> {text}</p>", text=_E(str(c['margin_definition'])))
     influence = c.get("influence") or {}
     flagged = [x for x in (influence.get("arms") or {}).values() if x.get("flagged")]
     if flagged:
-        html_ += box("warn", "One customer moves the incremental CLV",
+        html_ += box("warn", t("One customer moves the incremental CLV"),
                      "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
     elif influence.get("arms"):
         worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
-        html_ += ("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
-                  "tenures and in those with the largest influence): the incremental CLV moves by at most "
-                  f"{money(abs(worst.get('change') or 0))}, less than one standard error ({money(worst.get('se'))}).</p>")
-    html_ += "<p class=\"muted\">" + _E(
-        f"Discount rate {c.get('annual_discount_rate')} a year, horizon {horizon} periods "
-        f"({c.get('periods_per_year')} a year), margin timing: {c.get('margin_timing')}. {c.get('method', '')}"
-    ) + "</p>"
+        html_ += t("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
+                   "tenures and in those with the largest influence): the incremental CLV moves by at most {change}, less "
+                   "than one standard error ({se}).</p>", change=money(abs(worst.get('change') or 0)), se=money(worst.get('se')))
+    html_ += "<p class=\"muted\">" + _E(t(
+        "Discount rate {rate} a year, horizon {horizon} periods ({per_year} a year), margin timing: {timing}. {method}",
+        rate=c.get('annual_discount_rate'), horizon=horizon, per_year=c.get('periods_per_year'),
+        timing=c.get('margin_timing'), method=c.get('method', ''))) + "</p>"
     return html_
 
 
@@ -487,18 +515,18 @@ def methods(r: Mapping[str, Any]) -> str:
     """Section 12: formulas, library versions, the sufficient statistics behind the numbers."""
     p = r.get("provenance", {})
     libs = p.get("libraries", {})
-    out = ["<h3>Formulas</h3><ul>",
-           ("<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald interval clipped to [&minus;1, 1], "
+    out = [t("<h3>Formulas</h3>") + "<ul>",
+           t("<li>Absolute effect: mean(arm) &minus; mean(control). Proportions: Wald interval clipped to [&minus;1, 1], "
             "Newcombe's hybrid-score interval instead when an arm has fewer than 5 successes or 5 failures, pooled z-test; "
             "means, ratios (delta method) and CUPED-adjusted metrics: Welch t with Welch-Satterthwaite degrees of freedom "
             "from the variances used (adjusted or linearised).</li>"),
-           "<li>Relative effect: (arm &minus; control) / control, interval by the delta method on the ratio of means.</li>",
-           "<li>CUPED: Y &minus; &theta;(X &minus; mean X), &theta; = cov(X, Y) / var(X) pooled over arms (Deng et al. 2013).</li>",
-           "<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>",
-           "<li>Sample-ratio mismatch: Pearson chi-square against the designed weights, flagged at p &lt; 0.001.</li>",
-           "<li>CLV: &Sigma;<sub>t</sub> m<sub>t</sub> S(t) / (1 + d)<sup>t</sup>, Kaplan-Meier with Greenwood variance; extrapolation by the shifted-beta-geometric model (Fader &amp; Hardie 2007) or Weibull.</li>",
-           "</ul>"]
-    out.append("<h3>Library versions</h3>" + table(["Library", "Version"], [(_E(k), _E(v)) for k, v in sorted(libs.items())]))
+           t("<li>Relative effect: (arm &minus; control) / control, interval by the delta method on the ratio of means.</li>"),
+           t("<li>CUPED: Y &minus; &theta;(X &minus; mean X), &theta; = cov(X, Y) / var(X) pooled over arms (Deng et al. 2013).</li>"),
+           t("<li>Multiple testing: Holm across the primary family; Benjamini-Hochberg for secondary metrics and segments.</li>"),
+           t("<li>Sample-ratio mismatch: Pearson chi-square against the designed weights, flagged at p &lt; 0.001.</li>"),
+           t("<li>CLV: &Sigma;<sub>t</sub> m<sub>t</sub> S(t) / (1 + d)<sup>t</sup>, Kaplan-Meier with Greenwood variance; extrapolation by the shifted-beta-geometric model (Fader &amp; Hardie 2007) or Weibull.</li>"),
+           *timing_methods(r), "</ul>"]
+    out.append(t("<h3>Library versions</h3>") + table([t("Library"), t("Version")], [(_E(k), _E(v)) for k, v in sorted(libs.items())]))
     ss = (r.get("sufficient_statistics") or {}).get("per_arm") or {}
     if ss:
         columns = list(next(iter(ss.values())).get("mean", {}).keys())
@@ -507,7 +535,8 @@ def methods(r: Mapping[str, Any]) -> str:
             for arm, st in ss.items():
                 rows.append([_E(col), _E(str(arm)), fmt_num(st.get("n")), fmt_num((st.get("mean") or {}).get(col), 4),
                              fmt_num((st.get("var") or {}).get(col), 4)])
-        out.append("<h3>Sufficient statistics the numbers came from</h3>"
-                   f"<p class=\"muted\">{_E(str((r.get('sufficient_statistics') or {}).get('description', '')))}. "
-                   "Covariances are in results.json.</p>" + table(["Column", "Arm", "n", "Mean", "Variance"], rows))
+        out.append(t("<h3>Sufficient statistics the numbers came from</h3>")
+                   + t("<p class=\"muted\">{description}. Covariances are in results.json.</p>",
+                       description=_E(str((r.get('sufficient_statistics') or {}).get('description', ''))))
+                   + table([t("Column"), t("Arm"), "n", t("Mean"), t("Variance")], rows))
     return "".join(out)

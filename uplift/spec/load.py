@@ -21,7 +21,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from uplift.errors import SpecError
-from uplift.spec.schema import ARRAYS, REQUIRED_SECTIONS, SCHEMA, check_cross_fields, check_table, key_name, suggest
+from uplift.spec.cross import check_cross_fields
+from uplift.spec.schema import ARRAYS, REQUIRED_SECTIONS, SCHEMA, check_table, key_name, suggest
 from uplift.spec.settings import (
     SECTION_SETTINGS, AnalysisSettings, AssignmentSettings, CLVSettings, DesignSettings, EconomicsSettings,
     ExperimentSettings, FunnelSettings, MetricSpec, PopulationSettings, RuleSpec, TargetingSettings, FairnessSettings, settings_from,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CROSS_FIELD_RULES", "EXAMPLE_SPEC", "KEYS", "SECTIONS"]
+__all__ = ["CROSS_FIELD_RULES", "EXAMPLE_SPEC", "KEYS", "SECTIONS", "PROGRAMME_KEYS", "PROGRAMME_SECTIONS"]
 
 SECTIONS: dict[str, str] = {
     "experiment": "What is tested, on which unit, when and in which currency. Required.",
@@ -57,6 +57,14 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("experiment", "primary_product"): (("What every analysed customer already holds (the holdings declaration). "
                                         "Only with it does the readout show cross-sell measures (cross-sell rate, "
                                         "attach rate, products per customer)."), "current account"),
+    ("experiment", "programme"): (("The programme spec this campaign belongs to (its global holdout, contact policy and "
+                                   "registry; `uplift assign` applies them). Empty: a campaign on its own."),
+                                  "programme.toml"),
+    ("experiment", "registry"): (("A registry folder where `uplift assign` and `uplift readout` record this campaign "
+                                  "(default: the programme's). Empty: nothing recorded."), "registry"),
+    ("experiment", "language"): (("The language of readout.html and design.html: \"en\" (English) or \"zh\" "
+                                 "(Simplified Chinese). `--lang` on `uplift readout` and `uplift design` wins over "
+                                 "it; results.json is the same in both apart from its language field."), "zh"),
     ("population", "source"): (("The population file or folder (Parquet or CSV): one row per unit before the "
                                "test, with the exclusion, stratification and pre-period columns. The default "
                                "--population of design, assign and target."), "data/population.parquet"),
@@ -64,6 +72,9 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                  "--outcomes of readout and target."), "data/outcomes.parquet"),
     ("population", "format"): (("How to read the files: from the suffix when empty or \"auto\", else \"parquet\" "
                                "or \"csv\" (for files without a suffix or folders of parts)."), "parquet"),
+    ("population", "design"): (("The design.json `uplift design --out` wrote for this test: the readout shows its "
+                               "hash and flags deviations from it (units per arm short of plan, dates, metrics "
+                               "changed since the design)."), "design/design.json"),
     ("exclude", "reason"): ("The reason code recorded for every unit this rule excludes (rules may share one).",
                             "already_holds_product"),
     ("exclude", "column"): ("The population column the rule reads.", "holds_credit_card"),
@@ -110,6 +121,16 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("design", "current_look"): ("Which look this readout is (1 .. looks); the final look when not set.", 1),
     ("design", "cuped_rho"): (("Assumed correlation of a metric with its pre-period covariate, for the design's "
                               "CUPED saving when the population has no post-period column."), 0.5),
+    ("design", "value_per_conversion"): (("What one incremental conversion of the primary (proportion) metric is "
+                                         "worth, net of cannibalisation and cost to serve, before campaign costs "
+                                         "([economics] contact_cost, incentive_cost): the design forecasts profit and "
+                                         "ROI at the MDE and at prior_effect with it."), 250.0),
+    ("design", "prior_effect"): (("The effect you expect on the primary metric, in its own unit (0.004 = +0.4 "
+                                 "percentage points), e.g. from past campaigns: the design forecasts profit at it."),
+                                 0.004),
+    ("design", "prior_sd"): (("Your uncertainty about prior_effect (a normal prior's sd, above 0): the design adds "
+                             "the expected profit, the chance of a profit and the assurance (the probability of a "
+                             "significant result averaged over the prior)."), 0.002),
     ("metrics", "name"): (("The metric's name in the readout and results.json (unique across metrics and "
                           "guardrails)."), "card_take_up"),
     ("metrics", "kind"): (("\"proportion\" (a 0/1 column), \"mean\" (a numeric column) or \"ratio\" "
@@ -148,6 +169,10 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("guardrails", "baseline"): (("The expected control rate of a proportion guardrail, for its power in "
                                  "`uplift design` when the population has no such column."), 0.01),
     ("funnel", "stages"): ("The 0/1 stage columns in order, at least two.", ["seen", "accepted", "opened"]),
+    ("funnel", "days_columns"): (("Days from the customer's start to each stage, one column per stage in the same "
+                                  "order (empty where not reached): the readout shows the median "
+                                  "days to each stage per arm."), ["days_to_seen", "days_to_accepted", "days_to_opened"]),
+    ("funnel", "followup_column"): ("Days each customer has been observed (needed with days_columns).", "days_observed"),
     ("economics", "margin_column"): ("Per-customer 12-month margin column.", "margin_12m"),
     ("economics", "revenue_column"): ("Per-customer 12-month revenue column.", "revenue_12m"),
     ("economics", "cannibalised_column"): ("Margin lost on products the customer already held.",
@@ -194,7 +219,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("analysis", "prior_sd"): (("Prior standard deviation of that effect (above 0); default: the weakly informative "
                                "unit-information prior."), 0.01),
     ("analysis", "always_valid"): (("true: every metric row also gets an always-valid interval and p-value (mixture "
-                                   "SPRT), valid however often the campaign is looked at."), True),
+                                   "SPRT), valid however often the campaign is looked at; one-sided when [design] alternative is \"larger\" "
+                                   "or \"smaller\"."), True),
     ("analysis", "always_valid_tuning_n"): (("The sample size (both arms) where the always-valid interval is "
                                             "narrowest."), 5000),
     ("analysis", "decision"): (("Which p-values the ship rule tests: \"fixed-horizon\" or \"always-valid\" "
@@ -230,6 +256,41 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                                "little or closed early)."), ["sold_unused"]),
 }
 
+PROGRAMME_SECTIONS: dict[str, str] = {
+    "programme": ("A programme of campaigns (`uplift programme`): its global holdout, drawn by salted hash before any "
+                  "campaign and excluded from every campaign, and its registry. Required."),
+    "contact": "The contact policy across the programme's campaigns, applied by `uplift assign` from the registry's ledgers.",
+    "readout": "The programme readout: holdout against everyone else, per-campaign effects and their meta-analysis.",
+}
+
+PROGRAMME_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("programme", "name"): ("The programme's name, recorded in its registry.", "cross-sell-2026"),
+    ("programme", "unit"): ("The unit id column; every campaign of the programme uses the same unit.", "customer_id"),
+    ("programme", "salt"): ("Salt of the holdout's hash; never change it after the start.", "programme-2026"),
+    ("programme", "start_date"): ("First day of the programme (YYYY-MM-DD); the holdout is fixed from then.",
+                                  "2026-01-05"),
+    ("programme", "holdout_share"): (("Share of units in the global holdout (never contacted by any campaign); "
+                                      "fixed once the registry exists."), 0.05),
+    ("programme", "registry"): ("The registry folder (relative to the programme spec) recording every assignment "
+                                "and readout.", "registry"),
+    ("programme", "currency"): ("Currency of revenue, profit and CLV.", "EUR"),
+    ("contact", "min_days_between"): ("At most one campaign per this many days for a unit (0: no rule); "
+                                      "reason `contact_min_days`.", 30),
+    ("contact", "max_offers"): ("At most this many offers in `period_days` (0: no limit); reason `contact_max_offers`.", 3),
+    ("contact", "period_days"): ("The period of `max_offers`, in days.", 90),
+    ("contact", "complaint_column"): ("A population column with the date of the unit's last complaint (empty: none).",
+                                      "last_complaint_date"),
+    ("contact", "cooloff_days"): ("No offer for this many days after a complaint (0: no rule); reason "
+                                  "`complaint_cooloff`.", 60),
+    ("readout", "conversion_column"): ("The 0/1 conversion column of the programme's outcomes.", "converted"),
+    ("readout", "revenue_column"): ("A revenue column of the outcomes (empty: none).", "revenue_12m"),
+    ("readout", "profit_column"): ("A net margin column of the outcomes (empty: none).", "net_margin_12m"),
+    ("readout", "clv_column"): ("A customer lifetime value column of the outcomes (empty: none).", "clv"),
+    ("readout", "contact_cost"): ("Cost of one contact, subtracted from the incremental profit.", 1.5),
+    ("readout", "confidence"): ("Confidence level of every interval of the programme readout.", 0.95),
+    ("readout", "meta_method"): ("Between-campaign variance: \"dl\" (DerSimonian-Laird) or \"pm\" (Paule-Mandel).", "dl"),
+}
+
 CROSS_FIELD_RULES: tuple[str, ...] = (
     "`[assignment] arms` has 2 to 26 arms, weights adding up to 1, and `control` is one of them.",
     "`[analysis] arm_column` and `control` come together; `[analysis] weights` add up to 1 and include the control.",
@@ -239,7 +300,8 @@ CROSS_FIELD_RULES: tuple[str, ...] = (
     "Metric and guardrail names are unique; a `ratio` needs a `denominator`, other kinds take none.",
     "`[[metrics]]`: at least one has `primary = true`.",
     "`[funnel] stages` has at least two stages.",
-    "`[design]`: `mde_relative` or `mde_absolute`, not both; `current_look` is at most `looks`.",
+    ("`[design]`: `mde_relative` or `mde_absolute`, not both; `current_look` is at most `looks`; `prior_sd` needs "
+     "`prior_effect`."),
     "Unknown sections and keys are errors (with a suggestion): nothing is ignored silently.",
 )
 
@@ -289,6 +351,9 @@ ledger = "ledger.parquet"
 [design]
 mde_relative = 0.2          # +20% on the take-up rate
 baseline_rate = 0.03        # expected take-up without the offer
+value_per_conversion = 400  # net margin of one incremental card (before campaign costs)
+prior_effect = 0.004        # expected: +0.4 percentage points, from past campaigns
+prior_sd = 0.002
 
 [[metrics]]
 name = "card_take_up"
@@ -302,4 +367,8 @@ kind = "proportion"
 column = "complaint"
 margin = 0.005
 baseline = 0.01
+
+[economics]
+contact_cost = 1.5          # per customer offered the card
+eligible_population = 250000
 '''

@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from uplift.spec.meanings import CROSS_FIELD_RULES, EXAMPLE_SPEC, KEYS, SECTIONS
-from uplift.spec.schema import ARRAYS, MAX_ARMS, REQUIRED_SECTIONS, SCHEMA, Field
+from uplift.spec.meanings import CROSS_FIELD_RULES, EXAMPLE_SPEC, KEYS, PROGRAMME_KEYS, PROGRAMME_SECTIONS, SECTIONS
+from uplift.spec.schema import ARRAYS, MAX_ARMS, PROGRAMME_SCHEMA, REQUIRED_SECTIONS, SCHEMA, Field
 
 __all__ = ["REFERENCE_FILE", "SCHEMA_FILE", "json_schema", "markdown", "schema_text", "write"]
 
@@ -161,6 +161,18 @@ def markdown() -> str:
             default = "**required**" if f.required else _show(f.default)
             allowed = f.check.allowed if f.check is not None else (
                 f"each in (0, 1), at most {MAX_ARMS} arms" if f.kind == "weights" else "")
+            lines.append(f"| `{key}` | {_TYPE_WORDS[f.kind]} | {default} | {_cell(allowed)} | {_cell(meaning)} | "
+                         f"{_example(key, example)} |")
+        lines.append("")
+    lines += ["## Programme spec", "", ("A programme spec is its own TOML file (`uplift programme`); a campaign joins it "
+              "with `[experiment] programme`. Its sections:"), ""]
+    for section, fields in PROGRAMME_SCHEMA.items():
+        lines += [f"### programme spec `[{section}]`", "", PROGRAMME_SECTIONS[section], ""]
+        lines += ["| key | type | default | allowed | meaning | example |", "|---|---|---|---|---|---|"]
+        for key, f in fields.items():
+            meaning, example = PROGRAMME_KEYS[(section, key)]
+            default = "**required**" if f.required else _show(f.default)
+            allowed = f.check.allowed if f.check is not None else ""
             lines.append(f"| `{key}` | {_TYPE_WORDS[f.kind]} | {default} | {_cell(allowed)} | {_cell(meaning)} | "
                          f"{_example(key, example)} |")
         lines.append("")

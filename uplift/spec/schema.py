@@ -7,22 +7,22 @@ misspelt key never passes silently. Every default lives here, once: the typed se
 
 To add a key: add one entry to the section's schema in :data:`SCHEMA`, the field of the
 same name to the section's settings class, and (if it needs a cross-field check)
-a line in :func:`check_cross_fields`.
+a line in :func:`uplift.spec.cross.check_cross_fields`.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from uplift.errors import SpecError
 
-__all__ = ["Field", "SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS", "SPENDING_FAMILIES",
-           "MAX_BOOTSTRAP", "check_table", "check_cross_fields", "suggest", "key_name", "show_value"]
+__all__ = ["Field", "SCHEMA", "PROGRAMME_SCHEMA", "ARRAYS", "REQUIRED_SECTIONS", "METRIC_KINDS", "OPS", "MAX_ARMS", "MAX_PERIODS", "MAX_WINDOW_DAYS",
+           "SPENDING_FAMILIES", "LANGUAGES",
+           "MAX_BOOTSTRAP", "check_table", "suggest", "key_name", "show_value"]
 
 # --------------------------------------------------------------------------- schema
 
@@ -31,6 +31,10 @@ OPS = ("==", "!=", ">", ">=", "<", "<=", "in", "not_in", "is_null", "not_null")
 # listed here so that loading a spec needs no statistics; :func:`uplift.metrics.kinds.register_kind`
 # adds a new kind here too (tests/test_kinds.py checks the two agree).
 METRIC_KINDS: dict[str, bool] = {"proportion": False, "mean": False, "ratio": True}
+
+LANGUAGES = ("en", "zh")
+"""[experiment] language: the languages the readout and design pages are written in (English, Simplified
+Chinese); each but English has a catalogue in uplift/locale (tests/test_language.py checks the two agree)."""
 
 SPENDING_FAMILIES = ("obrien-fleming", "pocock", "power")
 """[design] spending: the alpha-spending families of :mod:`uplift.stats.sequential` (tests/test_sequential.py
@@ -157,12 +161,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # with it does the readout show cross-sell measures (cross-sell rate, attach rate, products per
         # customer); without it a conversion is just the metric it is, under its own description.
         "primary_product": Field("str", default=""),
+        "programme": Field("str", default=""), "registry": Field("str", default=""),  # paths: a programme spec, a registry
+        # the language of readout.html and design.html (--lang on the command line wins); results.json
+        # is the same in every language apart from its "language" field
+        "language": Field("str", default="en", check=one_of(*LANGUAGES)),
     },
     "population": {
         "source": Field("str", default=""),
         "outcomes": Field("str", default=""),
         # how to read the files above (default: from the suffix); the rows are aggregated where they are
         "format": Field("str", default="", check=one_of("", "auto", "parquet", "csv")),
+        # design.json written by `uplift design --out`: the readout shows its hash and flags deviations from it
+        "design": Field("str", default=""),
     },
     "exclude": {  # an array of tables: one rule each, applied in order
         "reason": Field("str", required=True, check=non_empty),
@@ -202,6 +212,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "spending": Field("str", default="obrien-fleming", check=one_of(*SPENDING_FAMILIES)),
         "spending_rho": Field("number", default=3.0, check=positive("3")),
         "look_fractions": Field("number_list", default=[]),
+        # The design's profit forecast (uplift.experiment.forecast): what one incremental conversion of the primary
+        # (proportion) metric is worth before campaign costs, and the designer's prior of the primary metric's
+        # absolute effect (a plain input; the readout's own prior is [analysis] prior_mean/prior_sd).
+        "value_per_conversion": Field("number", default=None, check=non_negative("250")),
+        "prior_effect": Field("number", default=None),
+        "prior_sd": Field("number", default=None, check=prior_sd("0.005")),
     },
     "metrics": {  # an array of tables
         "name": Field("str", required=True, check=non_empty),
@@ -233,6 +249,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "funnel": {
         "stages": Field("str_list", required=True),
+        # Days from the customer's start to reaching each stage (one column per stage, in the same order,
+        # empty where not reached) and the days observed per customer: the
+        # readout then shows the median days to each stage per arm (Kaplan-Meier, censored at follow-up).
+        "days_columns": Field("str_list", default=[]),
+        "followup_column": Field("str", default=""),
     },
     "economics": {
         "margin_column": Field("str", default=""),
@@ -316,6 +337,22 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
 }
 
+# A programme spec (its own file; uplift.spec.programme): the global holdout, the contact policy, the readout.
+PROGRAMME_SCHEMA: dict[str, dict[str, Field]] = {
+    "programme": {"name": Field("str", required=True, check=non_empty), "unit": Field("str", required=True, check=non_empty),
+                  "salt": Field("str", required=True, check=non_empty), "start_date": Field("str", required=True, check=non_empty),
+                  "holdout_share": Field("number", required=True, check=in_open(0, 1, "0.05")),
+                  "registry": Field("str", required=True, check=non_empty), "currency": Field("str", default="EUR")},
+    "contact": {"min_days_between": Field("int", default=0, check=between(0, MAX_WINDOW_DAYS, "30")),
+                "max_offers": Field("int", default=0, check=between(0, 1000, "3")),
+                "period_days": Field("int", default=90, check=between(1, MAX_WINDOW_DAYS, "90")),
+                "complaint_column": Field("str", default=""), "cooloff_days": Field("int", default=0, check=between(0, MAX_WINDOW_DAYS, "60"))},
+    "readout": {"conversion_column": Field("str", default="converted"), "revenue_column": Field("str", default=""),
+                "profit_column": Field("str", default=""), "clv_column": Field("str", default=""),
+                "contact_cost": Field("number", default=0.0, check=non_negative("1.5")),
+                "confidence": Field("number", default=0.95, check=in_open(0.5, 1, "0.95")),
+                "meta_method": Field("str", default="dl", check=one_of("dl", "pm"))},
+}
 ARRAYS = {"exclude", "metrics", "guardrails"}
 REQUIRED_SECTIONS = ("experiment",)
 
@@ -403,125 +440,6 @@ def check_type(label: str, where: str, key: str, value: Any, kind: str) -> Any:
                 )
         return {str(k): float(v) for k, v in value.items()}
     raise AssertionError(kind)  # pragma: no cover
-
-
-def check_cross_fields(label: str, s: dict[str, Any]) -> None:
-    exp = s["experiment"]
-    a = s.get("assignment")
-    if a is not None:
-        arms = a["arms"]
-        if len(arms) < 2:
-            raise SpecError(f"{label}: [assignment] arms has {len(arms)} arm; give a control and at least one offer arm")
-        if len(arms) > MAX_ARMS:
-            raise SpecError(f"{label}: [assignment] arms has {len(arms):,} arms, more than the maximum of {MAX_ARMS}; "
-                            "test fewer arms at a time")
-        total = sum(arms.values())
-        if abs(total - 1.0) > 1e-9:
-            raise SpecError(f"{label}: [assignment] arms weights sum to {total:g}, not 1; make them add up to 1")
-        if a["control"] not in arms:
-            raise SpecError(
-                f"{label}: [assignment] control = {a['control']!r} is not one of the arms "
-                f"({', '.join(key_name(x) for x in arms)}); name one of them"
-            )
-    an = s.get("analysis", {})
-    if an and bool(an.get("arm_column")) != bool(an.get("control")):
-        raise SpecError(f"{label}: [analysis] needs both arm_column and control, or neither; add the missing one")
-    if an and an.get("weights") is not None:
-        w = an["weights"]
-        if len(w) > MAX_ARMS:
-            raise SpecError(f"{label}: [analysis] weights has {len(w):,} arms, more than the maximum of {MAX_ARMS}; "
-                            "test fewer arms at a time")
-        if abs(sum(w.values()) - 1.0) > 1e-9:
-            raise SpecError(f"{label}: [analysis] weights sum to {sum(w.values()):g}, not 1; make them add up to 1")
-        if an.get("control") and an["control"] not in w:
-            raise SpecError(f"{label}: [analysis] weights has no entry for control {an['control']!r}; add it")
-    if an and an.get("decision") == "always-valid" and not an.get("always_valid"):
-        raise SpecError(f"{label}: [analysis] decision = \"always-valid\" needs the always-valid intervals; "
-                        "add always_valid = true to [analysis]")
-    if a is None and not an.get("control"):
-        raise SpecError(
-            f"{label}: no arms defined; add an [assignment] section, or [analysis] arm_column and control"
-        )
-    for i, rule in enumerate(s.get("exclude", [])):
-        op, value = rule["op"], rule["value"]
-        where = f"exclude[{i}]"
-        if op in ("is_null", "not_null"):
-            if value is not None:
-                raise SpecError(f"{label}: [{where}] op = {op!r} takes no value; remove value")
-        elif value is None:
-            raise SpecError(f"{label}: [{where}] op = {op!r} needs a value; add value = ...")
-        elif op in ("in", "not_in") and not isinstance(value, list):
-            raise SpecError(f"{label}: [{where}] op = {op!r} needs a list; write value = [..]")
-        elif op in (">", ">=", "<", "<=") and (isinstance(value, (bool, list, str))):
-            raise SpecError(f"{label}: [{where}] op = {op!r} needs a number; write value = 30")
-        elif op in ("==", "!=") and isinstance(value, list):
-            raise SpecError(f"{label}: [{where}] op = {op!r} takes one value; use op = \"in\" for a list")
-    seen: set[str] = set()
-    for section in ("metrics", "guardrails"):
-        for i, m in enumerate(s.get(section, [])):
-            where = f"{section}[{i}]"
-            if m["name"] in seen:
-                raise SpecError(f"{label}: [{where}] name = {m['name']!r} is used twice; give each metric its own name")
-            seen.add(m["name"])
-            takes_denominator = METRIC_KINDS[m["kind"]]
-            if takes_denominator and not m["denominator"]:
-                raise SpecError(f"{label}: [{where}] kind = {m['kind']!r} needs a denominator; add denominator = \"...\"")
-            if not takes_denominator and m["denominator"]:
-                with_den = " or ".join(repr(k) for k, d in METRIC_KINDS.items() if d)
-                raise SpecError(f"{label}: [{where}] denominator is only for kind = {with_den}; remove it or change kind")
-    for i, m in enumerate(s.get("metrics", [])):
-        check_timing(label, f"metrics[{i}]", m, exp["data_as_of"])
-    if "metrics" in s and s["metrics"] and not any(m["primary"] for m in s["metrics"]):
-        raise SpecError(f"{label}: [[metrics]] has no primary metric; set primary = true on one of them")
-    f = s.get("funnel")
-    if f is not None and len(f["stages"]) < 2:
-        raise SpecError(f"{label}: [funnel] stages needs at least two stages, e.g. [\"seen\", \"accepted\"]")
-    c = s.get("clv")
-    if c is not None and c["annual_discount_rate"] <= -1:  # pragma: no cover - range check catches it
-        raise SpecError(f"{label}: [clv] annual_discount_rate must be above -1")
-    d = s.get("design", {})
-    if d and d.get("current_look") and d["current_look"] > d["looks"]:
-        raise SpecError(f"{label}: [design] current_look = {d['current_look']} exceeds looks = {d['looks']}; raise looks")
-    fr = d.get("look_fractions") if d else None
-    if fr:
-        shown = "[" + ", ".join(f"{v:g}" for v in fr) + "]"
-        if len(fr) != d["looks"]:
-            raise SpecError(f"{label}: [design] look_fractions = {shown} has {len(fr)} looks but looks = {d['looks']}; "
-                            "give one share of the final sample per look")
-        if any(not 0 < v <= 1 for v in fr) or abs(fr[-1] - 1) > 1e-12:
-            raise SpecError(f"{label}: [design] look_fractions = {shown} must be shares of the final sample in (0, 1] "
-                            "ending at 1, e.g. [0.25, 0.5, 1.0]")
-        if any(b <= a for a, b in itertools.pairwise(fr)):
-            raise SpecError(f"{label}: [design] look_fractions = {shown} is out of order; list the looks in time "
-                            "order, each later look with a larger share, e.g. [0.25, 0.5, 1.0]")
-    if d and d.get("mde_relative") is not None and d.get("mde_absolute") is not None:
-        raise SpecError(f"{label}: [design] give mde_relative or mde_absolute, not both; remove one")
-    if not exp["name"].replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise SpecError(
-            f"{label}: [experiment] name = {exp['name']!r} may hold only letters, digits, '-', '_' and '.'; "
-            "it names the report folder"
-        )
-
-
-def check_timing(label: str, where: str, m: Mapping[str, Any], data_as_of: str) -> None:
-    """A metric's time-to-conversion keys: time_column and window_days together (followup_column and
-    competing_time_column optional), on a proportion metric only. Without followup_column the follow-up
-    counts from the ledger's date of assignment to [experiment] data_as_of, which must then be given."""
-    keys = ("time_column", "followup_column", "competing_time_column", "window_days")
-    given = [k for k in keys if m[k] not in ("", None)]
-    if not given:
-        return
-    if m["kind"] != "proportion":
-        raise SpecError(f"{label}: [{where}] {given[0]} is only for kind = 'proportion' (a conversion); "
-                        "remove it or change kind")
-    for k in ("time_column", "window_days"):
-        if m[k] in ("", None):
-            example = "90" if k == "window_days" else '"days_to_conversion"'
-            raise SpecError(f"{label}: [{where}] {given[0]} needs {k} too; add {k} = {example}")
-    if not m["followup_column"] and not data_as_of:
-        raise SpecError(f"{label}: [{where}] has no followup_column, so the follow-up counts from each customer's "
-                        "assignment to [experiment] data_as_of, which is not set; add data_as_of = \"YYYY-MM-DD\" "
-                        "or followup_column = \"days_observed\"")
 
 
 def suggest(word: str, options: Mapping[str, Any]) -> str:

@@ -23,7 +23,8 @@ from typing import Any, Mapping, TypeVar
 __all__ = [
     "RuleSpec", "MetricSpec", "ExperimentSettings", "PopulationSettings", "AssignmentSettings", "DesignSettings",
     "AnalysisSettings", "FunnelSettings", "EconomicsSettings", "CLVSettings", "TargetingSettings", "FairnessSettings",
-    "SECTION_SETTINGS", "settings_from",
+    "SECTION_SETTINGS", "settings_from", "ProgrammeSettings", "ContactSettings", "ProgrammeReadoutSettings",
+    "PROGRAMME_SETTINGS",
 ]
 
 T = TypeVar("T")
@@ -89,6 +90,9 @@ class ExperimentSettings:
     currency: str
     target_product: str
     primary_product: str
+    programme: str
+    registry: str
+    language: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class PopulationSettings:
     source: str
     outcomes: str
     format: str
+    design: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,9 @@ class DesignSettings:
     spending: str
     spending_rho: float
     look_fractions: tuple[float, ...]
+    value_per_conversion: float | None
+    prior_effect: float | None
+    prior_sd: float | None
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ class FunnelSettings:
     """``[funnel]``: the 0/1 stage columns, in order (seen -> accepted -> opened -> used -> retained)."""
 
     stages: tuple[str, ...]
+    days_columns: tuple[str, ...]
+    followup_column: str
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,47 @@ class FairnessSettings:
     harm_columns: tuple[str, ...]
     unsuitable_sale_columns: tuple[str, ...]
 
+
+@dataclass(frozen=True)
+class ProgrammeSettings:
+    """Programme spec ``[programme]``: its name, unit, the global holdout (salt, share, start) and its registry."""
+
+    name: str
+    unit: str
+    salt: str
+    start_date: str
+    holdout_share: float
+    registry: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class ContactSettings:
+    """Programme spec ``[contact]``: the contact policy across campaigns (0 switches a rule off)."""
+
+    min_days_between: int
+    max_offers: int
+    period_days: int
+    complaint_column: str
+    cooloff_days: int
+
+
+@dataclass(frozen=True)
+class ProgrammeReadoutSettings:
+    """Programme spec ``[readout]``: the outcome columns, contact cost, confidence and meta-analysis method."""
+
+    conversion_column: str
+    revenue_column: str
+    profit_column: str
+    clv_column: str
+    contact_cost: float
+    confidence: float
+    meta_method: str
+
+
+PROGRAMME_SETTINGS: dict[str, type] = {
+    "programme": ProgrammeSettings, "contact": ContactSettings, "readout": ProgrammeReadoutSettings,
+}
 
 SECTION_SETTINGS: dict[str, type] = {
     "experiment": ExperimentSettings,

@@ -34,7 +34,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import stats as st
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
+
 
 __all__ = ["NormalPrior", "Posterior", "normal_posterior", "partial_expectation", "prior_for", "unit_information_prior"]
 

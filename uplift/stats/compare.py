@@ -46,10 +46,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from scipy import stats as st
-
 from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
 from uplift.results import jsonable
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = [
     "Comparison",

@@ -19,10 +19,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import stats as st
-
 from uplift.results import jsonable
 from uplift.stats.compare import Comparison, newcombe_interval
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = ["GUARDRAIL_STATES", "NonInferiority", "guardrail_state", "noninferiority"]
 

@@ -25,6 +25,19 @@ units in the comparison (both arms):
   With these, the half-width is GrowthBook's
   ``sigma sqrt(2 (n rho^2 + 1) / (n^2 rho^2) log(sqrt(n rho^2 + 1) / alpha))``.
 
+One-sided (``alternative`` "larger" or "smaller", as ``[design] alternative``): the mixture runs over
+a half-normal, ``theta ~ N(0, tau^2)`` restricted to the alternative's side (Howard et al. 2021,
+sec. 3.5, the one-sided normal mixture; here in the estimate's scale). Completing the square,
+with ``z = estimate / se`` (``-estimate / se`` for "smaller") and ``r = tau^2 / V``::
+
+      Lambda_1 = 2 Phi(z sqrt(r / (1 + r))) sqrt(1 / (1 + r)) exp(z^2 r / (2 (1 + r)))
+
+  p-value ``min(1, 1 / Lambda_1)``; the confidence sequence is one-sided, ``[estimate - b se, +inf)``
+  for "larger" (``(-inf, estimate + b se]`` for "smaller"), ``b`` solving ``Lambda_1(b) = 1 / alpha``
+  (found numerically; it lies between the two-sided half-widths at ``alpha`` and at ``2 alpha``).
+  Each ``exp(lambda S - lambda^2 V / 2)`` with ``lambda >= 0`` is a supermartingale under any effect
+  on the other side of 0, so Ville's inequality keeps the level there too.
+
 Under H0 the probability that ``p`` ever falls below ``alpha``, at any number of looks taken at
 any times, is at most ``alpha`` (Ville's inequality on the mixture martingale); the normal
 approximation of the estimate makes that asymptotic. tests/test_monitoring.py checks it by A/A
@@ -38,11 +51,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import optimize
-from scipy import stats as st
+from uplift.stats.lazy import lazy_module
 
-__all__ = ["AlwaysValid", "always_valid", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
+optimize = lazy_module("scipy.optimize")
+
+
+__all__ = ["ALTERNATIVES", "AlwaysValid", "always_valid", "one_sided_boundary", "one_sided_log_lr", "always_valid_inflation", "crossed", "look_history", "mixture_rho",
            "mixture_variance", "running"]
+
+
+ALTERNATIVES = ("two-sided", "larger", "smaller")
 
 
 def mixture_rho(alpha: float, tuning_n: int) -> float:
@@ -63,12 +82,15 @@ class AlwaysValid:
     ci: tuple[float, float]
     p_value: float
     log_lr: float
+    alternative: str = "two-sided"
 
     def to_dict(self) -> dict[str, Any]:
+        side = "" if self.alternative == "two-sided" else f" one-sided ({self.alternative}: half-normal mixture),"
         return {
             "ci": list(self.ci), "p_value": self.p_value, "alpha": self.alpha, "n": int(self.n),
+            "alternative": self.alternative,
             "tuning_n": int(self.tuning_n), "mixture_sd": math.sqrt(mixture_variance(self.se, self.n, self.alpha, self.tuning_n)),
-            "method": ("always-valid: normal-mixture confidence sequence and mSPRT p-value (Howard et al. 2021; "
+            "method": (f"always-valid:{side} normal-mixture confidence sequence and mSPRT p-value (Howard et al. 2021; "
                        "Johari et al. 2022), mixing variance tuned to "
                        f"{self.tuning_n:,} units as GrowthBook documents; valid at every look"),
         }
@@ -79,15 +101,43 @@ def mixture_variance(se: float, n: int, alpha: float, tuning_n: int) -> float:
     return mixture_rho(alpha, tuning_n) ** 2 * n * se * se
 
 
-def always_valid(estimate: float, se: float, n: int, alpha: float, tuning_n: int) -> AlwaysValid:
-    """The confidence sequence and mSPRT p-value at this look (one look; see :func:`running` for the history)."""
+def one_sided_log_lr(z: float, r: float) -> float:
+    """``log Lambda_1`` of the half-normal mixture at ``z`` standard errors with ``r = tau^2 / V``
+    (module docstring): ``log 2 + log Phi(z sqrt(r/(1+r))) - log(1+r)/2 + z^2 r / (2 (1+r))``."""
+    return (math.log(2.0) + float(st.norm.logcdf(z * math.sqrt(r / (1.0 + r)))) - 0.5 * math.log1p(r)
+            + z * z * r / (2.0 * (1.0 + r)))
+
+
+def one_sided_boundary(r: float, alpha: float) -> float:
+    """``b`` (in standard errors) with ``Lambda_1(b) = 1 / alpha``: the one-sided sequence's distance
+    from the estimate (module docstring). Bracketed by 0 (``Lambda_1 = 1 / sqrt(1 + r) < 1``) and the
+    two-sided half-width at ``alpha`` (where ``2 Phi > 1`` puts ``Lambda_1`` above ``1 / alpha``)."""
+    two = math.sqrt((1.0 + r) / r * (math.log1p(r) - 2.0 * math.log(alpha)))
+    return float(optimize.brentq(lambda b: one_sided_log_lr(b, r) + math.log(alpha), 0.0, two, xtol=1e-13))
+
+
+def always_valid(estimate: float, se: float, n: int, alpha: float, tuning_n: int,
+                 alternative: str = "two-sided") -> AlwaysValid:
+    """The confidence sequence and mSPRT p-value at this look (one look; see :func:`running` for the history);
+    one-sided for ``alternative`` "larger" / "smaller" (module docstring)."""
     if not (0 < alpha < 1):
         raise ValueError("alpha must lie in (0, 1)")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}")
     if not (se > 0) or not math.isfinite(se) or n < 1:
         nan = float("nan")
-        return AlwaysValid(estimate, se, n, alpha, tuning_n, (nan, nan), nan, nan)
+        return AlwaysValid(estimate, se, n, alpha, tuning_n, (nan, nan), nan, nan, alternative)
     v = se * se
     tau2 = mixture_variance(se, n, alpha, tuning_n)
+    if alternative != "two-sided":
+        r = tau2 / v
+        sign = 1.0 if alternative == "larger" else -1.0
+        log_lr1 = one_sided_log_lr(sign * estimate / se, r)
+        b = one_sided_boundary(r, alpha) * se
+        ci1 = (estimate - b, math.inf) if sign > 0 else (-math.inf, estimate + b)
+        p1 = 1.0 if log_lr1 <= 0 else math.exp(-log_lr1)
+        return AlwaysValid(float(estimate), float(se), int(n), alpha, tuning_n, (float(ci1[0]), float(ci1[1])),
+                           float(min(1.0, p1)), float(log_lr1), alternative)
     half = math.sqrt(v * (v + tau2) / tau2 * (math.log((v + tau2) / v) - 2.0 * math.log(alpha)))
     log_lr = 0.5 * math.log(v / (v + tau2)) + estimate * estimate * tau2 / (2.0 * v * (v + tau2))
     p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
@@ -101,7 +151,7 @@ def running(looks: Iterable[AlwaysValid]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     lo, hi, p = -math.inf, math.inf, 1.0
     for k, a in enumerate(looks, 1):
-        if math.isfinite(a.ci[0]):
+        if not math.isnan(a.ci[0]):
             lo, hi, p = max(lo, a.ci[0]), min(hi, a.ci[1]), min(p, a.p_value)
         out.append({"look": k, "n": a.n, "estimate": a.estimate, "ci": [lo, hi], "p_value": p,
                     "ci_this_look": list(a.ci), "p_value_this_look": a.p_value})
@@ -121,9 +171,11 @@ def look_history(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         av = r.get("always_valid")
         if not av:
             raise ValueError(f"row of {r.get('metric')!r} has no always_valid block; set [analysis] always_valid = true")
+        lo, hi = av["ci"]  # a one-sided sequence's open end is null in results.json
         looks.append(AlwaysValid(float(r["abs_effect"]), float(r["abs_se"]), int(av["n"]), float(av["alpha"]),
-                                 int(av["tuning_n"]), (float(av["ci"][0]), float(av["ci"][1])), float(av["p_value"]),
-                                 float("nan")))
+                                 int(av["tuning_n"]), (-math.inf if lo is None else float(lo),
+                                                       math.inf if hi is None else float(hi)), float(av["p_value"]),
+                                 float("nan"), str(av.get("alternative", "two-sided"))))
     return running(looks)
 
 
@@ -132,7 +184,8 @@ def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n:
     of the last look excludes 0 with probability ``power`` for the effect the fixed design detects:
     the ratio ``r`` solving ``sqrt(r) (z_{1-alpha/sides} + z_power) = c(r n_fixed) + z_power`` with
     ``c(n) = sqrt((1 + n rho^2) / (n rho^2) (log(1 + n rho^2) - 2 log alpha))`` the half-width in se units
-    (module docstring). An upper bound on the cost of continuous monitoring: a campaign stopped at the
+    (module docstring); with ``sides = 1`` the one-sided sequence's ``b`` (:func:`one_sided_boundary`) in
+    place of ``c(n)``. An upper bound on the cost of continuous monitoring: a campaign stopped at the
     first crossing, at any earlier look, only gains power."""
     zf = float(st.norm.isf(alpha / sides) + st.norm.ppf(power))
     zb = float(st.norm.ppf(power))
@@ -140,7 +193,10 @@ def always_valid_inflation(n_fixed: float, alpha: float, power: float, tuning_n:
 
     def gap(r: float) -> float:
         n = r * n_fixed
-        c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
+        if sides == 1:
+            c = one_sided_boundary(n * rho2, alpha)
+        else:
+            c = math.sqrt((1 + n * rho2) / (n * rho2) * (math.log1p(n * rho2) - 2 * math.log(alpha)))
         return math.sqrt(r) * zf - c - zb
 
     return float(optimize.brentq(gap, 1.0, 1e4, xtol=1e-10))

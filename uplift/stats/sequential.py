@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as st
+
+from uplift.stats.lazy import lazy_module
+
+st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
+optimize = lazy_module("scipy.optimize")
 
 __all__ = ["FAMILIES", "SequentialBoundaries", "inflation_factor", "obrien_fleming_boundaries", "obrien_fleming_spending",
            "power_of", "spending", "spending_boundaries"]

@@ -326,10 +326,14 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
     tau_e = np.concatenate([model.predict(Xb) for Xb in batches])
     q_e = np.concatenate([profit_model.model_conversion(Xb) for Xb in batches])
     anchor: dict[str, Any] = {}
+    g_e = None
     if pricing is not None:
-        calibration, profit_model, anchor = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, batches)
+        calibration, profit_model, anchor, g_e = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, batches)
     tau_cal = calibrated_uplift(calibration, tau_e)
-    value_e = np.concatenate([profit_model.unit_value(Xb) for Xb in batches])
+    # V_i = scale x g_i: the value model's g_i were computed by _anchor; scaling them is the same arithmetic as
+    # calling the model again (two gradient-boosting predictions per customer saved)
+    value_e = (profit_model.unit_value.scale * g_e if g_e is not None
+               else np.concatenate([profit_model.unit_value(Xb) for Xb in batches]))
     p1_e = profit_model.conversion_ratio * q_e
     prof_e = expected_profit(tau_cal, value_e, profit_model.contact_cost, profit_model.incentive_cost, p1_e)
     order = np.argsort(-prof_e, kind="stable")
@@ -366,12 +370,14 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
 
 
 def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, float], profit_model: ProfitModel,
-            tau: np.ndarray, q: np.ndarray, batches: list[pd.DataFrame]) -> tuple[dict[str, float], ProfitModel, dict[str, Any]]:
+            tau: np.ndarray, q: np.ndarray, batches: list[pd.DataFrame],
+            ) -> tuple[dict[str, float], ProfitModel, dict[str, Any], np.ndarray | None]:
     """The calibration and profit model anchored to finance's valuation over the list (module docstring):
     mean calibrated uplift = d_p (level d_p, centre the list's mean score); P(convert | offered) scaled
     to average p_a; with a per-customer value model, ``V_i = V g_i / g_bar`` with ``g_i = f1 - f0`` and
     ``g_bar`` its uplift-weighted mean over the list, so the uplift-weighted mean of ``V_i`` is finance's V
-    (one value of a conversion for everyone when V or g_bar is not positive)."""
+    (one value of a conversion for everyone when V or g_bar is not positive). Also returns the list's ``g_i``
+    when ``V_i = scale x g_i`` (None otherwise), so the caller need not run the value model again."""
     val = pricing.valuation
     dp, _ = val.incremental_conversion
     mq = float(q.mean())
@@ -380,12 +386,14 @@ def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, flo
     unit_value = profit_model.unit_value
     v = pricing.value.value.estimate
     note = "one value of a conversion for every customer"
+    g_scaled = None
     if pricing.value.from_finance and unit_value.converters is not None:
         g = np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
         tau_cal = calibrated_uplift(calibration, tau)
         g_bar = float((tau_cal * g).sum() / tau_cal.sum()) if tau_cal.sum() > 0 else float("nan")
         if v > 0 and np.isfinite(g_bar) and g_bar > 0:
             unit_value = replace(unit_value, scale=v / g_bar)
+            g_scaled = g
             note = "per customer V x g_i / (uplift-weighted mean of g over the list), g from the value model"
         else:
             unit_value = replace(unit_value, converters=None, non_converters=None, average=v)
@@ -393,7 +401,7 @@ def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, flo
               "conversion_ratio": ratio, "value_per_conversion": v, "value_rule": note,
               "rule": "calibrated uplift = incremental conversion rate of the test + BLP slope x (score - mean score "
                       "of the list); P(convert | offered) scaled so its mean over the list is the arm's conversion rate"}
-    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor
+    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor, g_scaled
 
 
 @dataclass(frozen=True)

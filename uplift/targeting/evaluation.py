@@ -38,7 +38,8 @@ import pandas as pd
 
 from uplift.errors import DataError
 from uplift.results import jsonable
-from uplift.text import chart_label
+from uplift.text import chart_label, t
+
 
 __all__ = [
     "Interval",
@@ -405,10 +406,10 @@ class UpliftEvaluation:
         """
         ax.plot(self.qini_x, self.qini_y, label=chart_label(f"{label} (Qini {self.qini.estimate:.3f})"))
         if perfect:
-            ax.plot(self.perfect_x, self.perfect_y, ls=":", color="grey", label="perfect")
-        ax.plot([0, self.qini_x[-1]], [0, self.qini_y[-1]], ls="--", color="black", label="random")
-        ax.set_xlabel("units targeted (by descending score)")
-        ax.set_ylabel("incremental outcome (Qini)")
+            ax.plot(self.perfect_x, self.perfect_y, ls=":", color="grey", label=t("perfect"))
+        ax.plot([0, self.qini_x[-1]], [0, self.qini_y[-1]], ls="--", color="black", label=t("random"))
+        ax.set_xlabel(t("units targeted (by descending score)"))
+        ax.set_ylabel(t("incremental outcome (Qini)"))
         ax.legend(frameon=False)
         return ax
 

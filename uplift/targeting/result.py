@@ -16,7 +16,8 @@ import pandas as pd
 
 from uplift.results import jsonable
 from uplift.targeting.evaluation import Interval, UpliftEvaluation
-from uplift.text import chart_label
+from uplift.text import chart_label, t
+
 
 __all__ = ["ModelComparison", "TargetingResult"]
 
@@ -178,20 +179,21 @@ class TargetingResult:
     def plot_qini(self, ax: Any) -> Any:
         """Held-out Qini curve of the chosen model, with the random line."""
         self.evaluation.plot_qini(ax, label=self.model)
-        ax.set_title("Qini curve (held-out customers)")
+        ax.set_title(t("Qini curve (held-out customers)"))
         return ax
 
     def plot_profit_by_depth(self, ax: Any) -> Any:
         """Total incremental profit by targeting depth with its bootstrap band and the best depth."""
         d = self.depths * 100
-        ax.fill_between(d, self.profit_low, self.profit_high, alpha=0.25, label=f"{self.confidence:.0%} interval")
-        ax.plot(d, self.profit, label="held-out check")
+        ax.fill_between(d, self.profit_low, self.profit_high, alpha=0.25,
+                        label=t("{level} interval", level=f"{self.confidence:.0%}"))
+        ax.plot(d, self.profit, label=t("held-out check"))
         if self.expected_curve is not None:
-            ax.plot(d, self.expected_curve, ls="-.", label="model expectation (calibrated)")
+            ax.plot(d, self.expected_curve, ls="-.", label=t("model expectation (calibrated)"))
         ax.axhline(0, color="black", lw=0.8)
-        ax.axvline(self.best_depth * 100, ls="--", color="grey", label=f"best depth {self.best_depth:.0%}")
-        ax.set_xlabel("eligible customers contacted (%)")
-        ax.set_ylabel(chart_label(f"incremental profit ({self.currency})"))
-        ax.set_title("Profit by targeting depth")
+        ax.axvline(self.best_depth * 100, ls="--", color="grey", label=t("best depth {depth}", depth=f"{self.best_depth:.0%}"))
+        ax.set_xlabel(t("eligible customers contacted (%)"))
+        ax.set_ylabel(chart_label(t("incremental profit ({currency})", currency=t(self.currency))))
+        ax.set_title(t("Profit by targeting depth"))
         ax.legend()
         return ax

@@ -22,41 +22,50 @@ outcomes_path = ""
 ledger_path = ""
 population_path = ""
 results_path = "results.json"
-engine = "pandas"
+engine = "auto"
+history_paths = []  # results.json of earlier looks, oldest first (`uplift readout --history`)
+history_labels = []
+language = ""  # empty: [experiment] language
 
 # %%
 import html
 import io
 
+from uplift.data.files import write_json_atomic
+from uplift.demo import DEMO_SPEC
+from uplift.readout.look_history import load_looks
+from uplift.readout.render import analyse_inputs
+from uplift.spec import load_spec
+
+# the analysis first (the engine scans while the statistics import), the charting libraries after it
+spec = load_spec(spec_path or DEMO_SPEC)
+language = language or spec.experiment.language
+earlier = [(label, res) for label, (_, res) in zip(history_labels or history_paths, load_looks(history_paths))]
+analysis = analyse_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine,
+                          history=earlier)
+results = analysis.to_results(language)  # aggregates only: row-level data goes no further than the analysis
+write_json_atomic(results, results_path)
+
+# %%
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
 from uplift.readout import money as money
 from uplift.readout import monitoring as monitoring
 from uplift.readout import report as report
-from uplift.readout.analysis import analyse
 from uplift.readout.charts import forest_plot, funnel_chart, style
 from uplift.readout.provenance import manifest_table
+from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
-from uplift.data.files import write_json_atomic
-from uplift.demo import DEMO_SPEC
-from uplift.readout.render import load_inputs
-from uplift.spec import load_spec
+from uplift.readout.timing import funnel_days_table
+from uplift.readout import look_history as look_history
+from uplift.text import set_language, t
 
+set_language(language)
 style()
-
-spec = load_spec(spec_path or DEMO_SPEC)
-inputs = load_inputs(spec, outcomes_path or None, ledger_path or None, population_path or None, engine=engine)
-analysis = analyse(
-    spec, inputs["outcomes"], ledger=inputs["ledger"], population=inputs["population"],
-    manifest=inputs["manifest"], label=inputs["outcomes_label"],
-)
-results = analysis.to_results()
-write_json_atomic(results, results_path)
 currency = results["provenance"].get("currency", "EUR")
 greyed = bool((results.get("srm") or {}).get("flagged"))
 wrap = (lambda h: f'<div class="greyed">{h}</div>') if greyed else (lambda h: h)
-del inputs  # row-level data goes no further than the analysis
 
 
 def show(fig):
@@ -68,7 +77,7 @@ def show(fig):
 
 
 # %%
-display(HTML(f"<h1>Readout: {html.escape(results['experiment'])}</h1>" + report.header(results)
+display(HTML(t("<h1>Readout: {name}</h1>", name=html.escape(results['experiment'])) + report.header(results)
              + manifest_table(results)))
 
 # %% [markdown]
@@ -81,7 +90,7 @@ display(HTML(report.decision_box(results)))
 # ## Health: is the split trustworthy?
 
 # %%
-display(HTML(report.health(results)))
+display(HTML(report.health(results) + design_box(results)))
 
 # %% [markdown]
 # ## Primary metrics
@@ -92,12 +101,20 @@ display(HTML(wrap(report.metric_table(primary, currency, adjusted_label=report.a
 display(HTML(report.sequential_note(results)))
 display(HTML(wrap(monitoring.primary_bayes(primary, currency))))
 display(HTML(wrap(monitoring.always_valid_table(results["metrics"], currency))))
+if results.get("look_history"):
+    display(HTML("<h3>Look history: always-valid intervals at each look</h3>"))
+    for row in results["look_history"]["rows"]:
+        if any(r.get("primary") and r.get("metric") == row["metric"] for r in results["metrics"]):
+            show(look_history.history_chart(results["look_history"], row, look_history.is_rate(results, row["metric"])))
+    display(HTML(wrap(look_history.history_section(results["look_history"], results))))
 
 # %%
 for block in results.get("conversion_timing") or []:
-    display(HTML(f"<h3>Conversion over time: {html.escape(block['metric'])}</h3>"))
+    display(HTML(t("<h3>Conversion over time: {metric}</h3>", metric=html.escape(block['metric']))))
     show(timing_chart(block))
     display(HTML(wrap(timing_section(block))))
+if results.get("funnel_days"):
+    display(HTML(wrap(funnel_days_table(results["funnel_days"]))))
 
 # %% [markdown]
 # ## Guardrails
@@ -112,8 +129,8 @@ display(HTML(wrap(report.guardrail_table(results.get("guardrails") or [], curren
 secondary = [r for r in results["metrics"] if not r.get("primary")]
 display(HTML(wrap(report.metric_table(secondary, currency, adjusted_label=report.adjustment_label(secondary)))))
 if secondary:
-    display(HTML('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
-                 '(Benjamini-Hochberg) and do not enter the decision.</p>'))
+    display(HTML(t('<p class="muted">Exploratory: p-values are adjusted for the false discovery rate '
+                   '(Benjamini-Hochberg) and do not enter the decision.</p>')))
 
 # %% [markdown]
 # ## Precision achieved
@@ -136,11 +153,12 @@ display(HTML(wrap(report.funnel_table(results))))
 seg = results.get("segments") or {}
 seg_rows = report.segment_rows(results)
 if seg_rows:
-    display(HTML('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
-                 'compared at once: some will look different by chance. Treat segment effects as hypotheses '
-                 'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>'))
+    display(HTML(t('<div class="box warn"><div class="status">Multiplicity warning</div><p>Many segments are '
+                   'compared at once: some will look different by chance. Treat segment effects as hypotheses '
+                   'for the next test; p-values are Benjamini-Hochberg adjusted.</p></div>')))
     rows = [dict(r, label=f"{r['column']} = {r['segment']} ({r['arm']})") for r in seg_rows]
-    show(forest_plot(rows, f"Effect on {seg.get('metric', 'the primary metric')} by segment ({report.ci_label(seg_rows)})",
+    show(forest_plot(rows, t("Effect on {metric} by segment ({ci})", metric=seg.get('metric', t('the primary metric')),
+                             ci=report.ci_label(seg_rows)),
                      percent=report.is_rate(seg_rows[0])))
 display(HTML(wrap(report.segments_table(results, currency))))
 
@@ -167,8 +185,8 @@ if analysis.clv is not None and (results["clv"] or {}).get("retention_by_product
     analysis.clv.plot_retention_by_products(ax)
     fig.tight_layout()
     show(fig)
-    display(HTML('<p class="muted">Retention by number of products held: customers with more products '
-                 'stay longer, which is why a cross-sell is worth more than its first-year margin.</p>'))
+    display(HTML(t('<p class="muted">Retention by number of products held: customers with more products '
+                   'stay longer, which is why a cross-sell is worth more than its first-year margin.</p>')))
 
 # %% [markdown]
 # ## Targeting: whom to offer next
