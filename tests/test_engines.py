@@ -371,6 +371,7 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
     duck = json.loads((tmp_path / "duck" / "results.json").read_text())
     mem = json.loads((tmp_path / "mem" / "results.json").read_text())
     assert duck["balance"] and duck["targeting"] and duck["clv"]["retention_by_products"]  # the engine path has them all
+    assert duck["consumer_duty"]["rows"] and duck["consumer_duty"]["composition"]
     d, m = dict(_flatten(duck)), dict(_flatten(mem))
     assert set(d) == set(m)
     assert {k for k in d if d[k] != m[k] and not (isinstance(d[k], float) and isinstance(m[k], float)
@@ -416,12 +417,14 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
     monkeypatch.setattr(ibis_backend.IbisSource, "execute",
                         lambda self, expr: asked.append("query") or real_execute(self, expr))
     duck = json.loads(write_results(spec, tmp_path / "duck", pq).read_text())
-    assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
+    groups = len(spec.fairness.group_columns)  # the Consumer Duty panel: one aggregation per group column
+    assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1 + groups
     # one query per table: rows and id range (the ids themselves are streamed), rows per arm, the metrics'
     # cells, covariate balance, the CLV life tables (by arm, by arm and conversion, by products held) and
     # the conversion-timing table of the demo spec; then one life table per funnel stage with days
-    # ([funnel] days_columns: each stage among those who reached the one before)
-    assert asked.count("query") == 8 + len(spec.funnel.days_columns), asked
+    # ([funnel] days_columns: each stage among those who reached the one before), and the Consumer Duty
+    # panel's cells per [fairness] group column
+    assert asked.count("query") == 8 + len(spec.funnel.days_columns) + groups, asked
     mem = json.loads(write_results(spec, tmp_path / "mem", pq, engine="pandas").read_text())
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")
     d, m = dict(_flatten(duck)), dict(_flatten(mem))

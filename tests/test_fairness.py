@@ -54,3 +54,58 @@ def test_composition_shares():
     el = pd.DataFrame({"g": ["a", "a", "b", "b"]})
     rows = composition(el, np.array([True, True, False, False]), ["g"])
     assert rows[0]["share_selected"] == 1.0 and rows[0]["share_eligible"] == 0.5
+
+
+def test_a_cell_equals_statsmodels_wald_interval_and_pooled_z_test():
+    """The difference, its Wald interval and the pooled two-sided z-test p of one cell equal statsmodels'
+    ``confint_proportions_2indep(method="wald")`` and ``proportions_ztest`` on the same counts."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+    rng = np.random.default_rng(5)
+    df = simulate(rng, 40_000, 0.01)
+    r = duty_panel(df, "arm", "control", ["vulnerable"], "converted", ["complaint"], [], confidence=0.9)
+    row = next(x for x in r.rows if x["value"] == "vulnerable" and x["outcome"] == "complaint")
+    m = df[df.vulnerable == "vulnerable"]
+    s1, n1 = int(m[m.arm == "offer"].complaint.sum()), int((m.arm == "offer").sum())
+    s0, n0 = int(m[m.arm == "control"].complaint.sum()), int((m.arm == "control").sum())
+    low, high = confint_proportions_2indep(s1, n1, s0, n0, method="wald", compare="diff", alpha=0.1)
+    _, p = proportions_ztest([s1, s0], [n1, n0])
+    assert (row["n_arm"], row["n_control"]) == (n1, n0)
+    assert row["ci"] == pytest.approx([low, high], abs=1e-12)
+    assert row["p_value"] == pytest.approx(p, rel=1e-9)
+
+
+def test_in_duckdb_the_panel_equals_memory():
+    """The same rows through the embedded DuckDB give the same panel (one aggregation per group column there)."""
+    from uplift.data.source import open_source
+
+    rng = np.random.default_rng(8)
+    df = simulate(rng, 30_000, 0.01)
+    df["sold_not_used"] = ((df.converted == 1) & (rng.random(len(df)) < 0.2)).astype(int)
+    args = ("arm", "control", ["vulnerable"], "converted", ["complaint"], ["sold_not_used"])
+    mem = duty_panel(df, *args)
+    duck = duty_panel(open_source(df, engine="duckdb"), *args)
+    assert len(mem.rows) == len(duck.rows) == 6
+    for a, b in zip(mem.rows, duck.rows):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == (pytest.approx(b[k], rel=1e-9, abs=1e-12) if isinstance(a[k], float) else b[k]), k
+
+
+def test_an_unsuitable_sale_is_a_share_of_the_sales_and_small_cells_are_not_tested():
+    """An unsuitable-sale signal compares its share among customers who converted (direct recomputation);
+    a cell below ``min_cell_size`` keeps its rates but has no difference, p-value or Holm p."""
+    rng = np.random.default_rng(9)
+    df = simulate(rng, 50_000, 0.0)
+    df["sold_not_used"] = ((df.converted == 1) & (rng.random(len(df)) < 0.3)).astype(int)
+    r = duty_panel(df, "arm", "control", ["vulnerable"], "converted", [], ["sold_not_used"], min_cell_size=100)
+    by_value = {x["value"]: x for x in r.rows if x["kind"] == "unsuitable_sale"}
+    sales = df[(df.vulnerable == "other") & (df.converted == 1)]
+    other = by_value["other"]
+    assert other["n_arm"] == int((sales.arm == "offer").sum())
+    assert other["rate_arm"] == pytest.approx(sales[sales.arm == "offer"].sold_not_used.mean(), abs=1e-12)
+    assert other["difference"] == pytest.approx(sales[sales.arm == "offer"].sold_not_used.mean()
+                                                - sales[sales.arm == "control"].sold_not_used.mean(), abs=1e-12)
+    small = by_value["vulnerable"]  # about 60 sales per arm in the 5% group: below 100
+    assert small["n_arm"] < 100 and small["difference"] is None and small["p_holm"] is None and not small["harm_flag"]
+    assert small["rate_arm"] is not None

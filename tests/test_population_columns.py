@@ -105,3 +105,29 @@ def test_duplicate_population_ids_are_refused_before_the_join(files, capsys, eng
     assert main(["readout", str(files / "spec.toml"), "--json-only", "--out", str(files / "rep"), "--engine", engine]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "population.csv: 3 duplicate ids in unit column 'customer_id'" in err
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_consumer_duty_groups_from_the_population_and_bad_groups_in_one_line(files, capsys, engine):
+    """A [fairness] group column from the population is joined by unit: the panel's cells equal a direct
+    merge with statsmodels' pooled z-test; a group column in neither file, or with one value, is one line."""
+    (files / "spec.toml").write_text(SPEC.format(segments='"region"') + '\n[fairness]\ngroup_columns = ["region"]\n'
+                                     'harm_columns = ["converted"]\n')
+    r = _results(files, engine, capsys)
+    merged = pd.read_csv(files / "outcomes.csv").merge(pd.read_csv(files / "population.csv"), on="customer_id")
+    row = next(x for x in r["consumer_duty"]["rows"] if x["value"] == "west" and x["kind"] == "harm")
+    g = merged[merged.region == "west"]
+    s = [int(g[g.arm == a].converted.sum()) for a in ("offer", "control")]
+    n = [int((g.arm == a).sum()) for a in ("offer", "control")]
+    assert [row["n_arm"], row["n_control"]] == n
+    assert math.isclose(row["p_value"], proportions_ztest(s, n)[1], rel_tol=1e-9)
+    for groups, message in ((['"channel"'], "group column 'channel' ([fairness] group_columns) is in neither the "
+                                             "outcomes (outcomes.csv) nor the population (population.csv)"),
+                            (['"one"'], "[fairness] group column 'one' has one value only (x)")):
+        pd.read_csv(files / "population.csv").assign(one="x").to_csv(files / "population.csv", index=False)
+        (files / "spec.toml").write_text(SPEC.format(segments='"region"')
+                                         + f'\n[fairness]\ngroup_columns = [{", ".join(groups)}]\n')
+        out = files / f"bad_{engine}"
+        assert main(["readout", str(files / "spec.toml"), "--json-only", "--out", str(out), "--engine", engine]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and not out.exists() and message in err, err

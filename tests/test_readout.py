@@ -88,6 +88,38 @@ def test_page_shows_conversion_lift_with_interval(demo_readout):
     assert f"{100 * row['abs_ci'][0]:+.2f} pp" in page and f"{100 * row['abs_ci'][1]:+.2f} pp" in page
 
 
+def test_consumer_duty_panel_on_the_page_equals_statsmodels_from_the_files(demo_readout):
+    """The demo's [fairness] panel: every age band's complaint difference (offer - control) and pooled z-test
+    p recomputed from the files (age band from the population, joined by unit) with statsmodels; the page
+    shows the section, the verdict box and the next wave's make-up."""
+    import pandas as pd
+    from statsmodels.stats.proportion import proportions_ztest
+
+    out, _ = demo_readout
+    r = json.loads((out / "results.json").read_text())
+    duty = r["consumer_duty"]
+    o = pd.read_parquet(out / "data" / "outcomes.parquet")
+    led = pd.read_parquet(out / "data" / "ledger.parquet")
+    pop = pd.read_parquet(out / "data" / "population.parquet")
+    d = o.drop(columns=["arm"], errors="ignore").merge(led[["customer_id", "arm"]], on="customer_id")
+    d = d.merge(pop[["customer_id", "age_band"]], on="customer_id")
+    rows = [x for x in duty["rows"] if x["group"] == "age_band" and x["outcome"] == "complaint"]
+    assert len(rows) == d["age_band"].nunique() >= 3
+    for x in rows:
+        g = d[d["age_band"].astype(str) == x["value"]]
+        s = [int(g[g.arm == a].complaint.sum()) for a in ("offer", "control")]
+        n = [int((g.arm == a).sum()) for a in ("offer", "control")]
+        assert [x["n_arm"], x["n_control"]] == n
+        assert x["difference"] == pytest.approx(s[0] / n[0] - s[1] / n[1], abs=1e-12)
+        assert x["p_value"] == pytest.approx(proportions_ztest(s, n)[1], rel=1e-9)
+    assert duty["flagged"] == sum(x["harm_flag"] for x in duty["rows"])
+    assert sum(c["selected"] for c in duty["composition"] if c["group"] == "age_band") == r["targeting"]["n_targeted"]
+    page = (out / "readout.html").read_text()
+    assert "Consumer Duty: outcomes by customer group" in page
+    assert ("No harm flagged" in page) == (duty["flagged"] == 0)
+    assert "The next wave&#x27;s make-up by group" in page or "The next wave's make-up by group" in page
+
+
 def test_page_is_self_contained_offline(demo_readout):
     out, _ = demo_readout
     page = (out / "readout.html").read_text()

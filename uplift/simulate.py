@@ -16,7 +16,8 @@ The simulator is the demo's data and the tests' ground truth. It draws
   conversion (``days_to_conversion``, ``days_observed``, ``days_to_closure``: a
   mortgage completes 74 days after the offer on average, 58 under the offer; see
   :func:`true_conversion_by_day`), drawn from a stream of its own, as are the days to each funnel stage
-  (``days_to_seen`` ... ``days_to_retained``);
+  (``days_to_seen`` ... ``days_to_retained``); ``sold_not_used`` (converted, product never used) is
+  the unsuitable-sale signal of the Consumer Duty panel, from the columns above (no draws of its own);
 * the **truth** (:class:`Truth`): the true average effect per metric and arm
   (the mean over the simulated customers of each customer's expected outcome
   under the arm minus under control, i.e. the conditional average treatment
@@ -367,6 +368,7 @@ def simulate_outcomes(
     out["days_observed"] = observed_days
     out["days_to_closure"] = closure
     out = out.assign(**_stage_days(out, seed))
+    out["sold_not_used"] = (converted & ~used).astype(np.int8)  # an unsuitable-sale signal: sold, never used
     out["true_p_control"] = expected[control]["p"]
     for a in arm_names:
         if a == control:

@@ -41,8 +41,9 @@ if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting a
     from uplift.experiment.precision import PrecisionResult
     from uplift.metrics.analyse import MetricsResult
     from uplift.targeting.analyse import TargetingResult
+    from uplift.targeting.fairness import DutyResult
 
-__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns"]
+__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns", "fairness_conversion"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Analysis:
     notes: tuple[str, ...] = field(default_factory=tuple)
     history: tuple[tuple[str, Mapping[str, Any]], ...] = ()  # earlier looks' results.json (--history), oldest first
     funnel_days: StageDays | None = None  # [funnel] days_columns: median days to each stage per arm
+    consumer_duty: DutyResult | None = None  # [fairness]: outcomes by customer group and arm, harm flags
 
     def to_results(self, language: str | None = None) -> dict[str, Any]:
         """The ``results.json`` object (DESIGN.md "Contracts"): JSON values, aggregates only.
@@ -113,6 +115,7 @@ class Analysis:
             "conversion_timing": [t.to_dict() for t in self.timing],
             "design": self.design,
             "funnel_days": self.funnel_days.to_dict() if self.funnel_days is not None else None,
+            "consumer_duty": self.consumer_duty.to_dict() if self.consumer_duty is not None else None,
             "notes": [*self.notes, *m.get("notes", [])],  # reading the data, then the metrics (e.g. the funnel's order)
         })
         units = {m.name: m.unit for m in (*self.spec.metrics, *self.spec.guardrails)}
@@ -198,6 +201,7 @@ def analyse(
 
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
+    duty = _consumer_duty(spec, source, arm_col, control, population, targeting) if spec.fairness is not None else None
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
     manifest = dict(manifest) if manifest is not None else _frame_manifest(spec, data_sha256)
     provenance = _provenance(spec, str(manifest.get("data_sha256") or ""), arms, source.description)
@@ -209,8 +213,36 @@ def analyse(
         srm=srm, balance=balance, eligibility=eligibility, metrics=metrics, clv=clv, targeting=targeting,
         precision=precision, timing=timing, design=design_check(spec, arms, ledger),
         notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
-        history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days,
+        history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days, consumer_duty=duty,
     )
+
+
+def fairness_conversion(spec: Spec) -> str:
+    """The conversion column of the Consumer Duty panel: ``[economics] conversion_column``, else
+    ``[targeting] outcome``, else the first primary proportion metric's column ("" if none)."""
+    if spec.economics is not None and spec.economics.conversion_column:
+        return spec.economics.conversion_column
+    if spec.targeting is not None and spec.targeting.outcome:
+        return spec.targeting.outcome
+    return next((m.column for m in spec.metrics if m.primary and m.kind == "proportion"), "")
+
+
+def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None,
+                   targeting: Any) -> DutyResult:
+    """The ``[fairness]`` panel on the test's rows (:func:`uplift.targeting.fairness.duty_panel`), and the
+    next wave's make-up by group against the eligible customers when targeting ran on a population."""
+    from uplift.targeting.fairness import composition, duty_panel
+
+    f = spec.fairness
+    duty = duty_panel(source, arm_col, control, f.group_columns, fairness_conversion(spec), f.harm_columns,
+                      f.unsuitable_sale_columns, spec.analysis.confidence, label=source.label,
+                      min_cell_size=spec.analysis.min_cell_size)
+    if targeting is None or population is None or spec.unit not in population.columns:
+        return duty
+    wave = targeting.next_wave[[spec.unit, "selected"]]
+    groups = [g for g in f.group_columns if g in population.columns]
+    eligible = population[[spec.unit, *groups]].merge(wave, on=spec.unit, how="inner")
+    return dataclasses.replace(duty, composition=composition(eligible, eligible["selected"].to_numpy(), groups))
 
 
 def _balance(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None) -> Any:

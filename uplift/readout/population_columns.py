@@ -1,6 +1,6 @@
 """Segment and covariate columns from the population: joined by unit onto the outcomes.
 
-``[analysis] segments`` and ``[analysis] covariates`` name columns that are often known before the
+``[analysis] segments``, ``[analysis] covariates`` and ``[fairness] group_columns`` name columns that are often known before the
 test (a customer's segment, age band, balance) and so live in the population file rather than in the
 outcomes. A column the outcomes lack is taken from the population when the readout is given one:
 the population's ``[experiment] unit`` column and the named columns are LEFT JOINed onto the outcomes
@@ -33,10 +33,12 @@ __all__ = ["join_population_columns", "population_columns"]
 
 
 def _wanted(spec: Any) -> list[tuple[str, str]]:
-    """(column, where it is named) for every segment and covariate column, in spec order, once each."""
+    """(column, where it is named) for every segment, covariate and Consumer Duty group column, in spec order, once each."""
     a = spec.analysis
     named = [(c, "segment column", "[analysis] segments") for c in a.segments]
     named += [(c, "covariate column", "[analysis] covariates") for c in a.covariates]
+    if getattr(spec, "fairness", None) is not None:
+        named += [(c, "group column", "[fairness] group_columns") for c in spec.fairness.group_columns]
     seen: dict[str, tuple[str, str]] = {}
     for c, noun, where in named:
         seen.setdefault(c, (noun, where))

@@ -22,7 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from uplift.data.moments import Proportion
+from uplift.data.collect import collect_cells
+from uplift.data.facts import ARM, GROUP, Facts, GroupRole, validate
+from uplift.data.moments import Proportion, pool
+from uplift.data.needs import Needs
+from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError
 from uplift.stats.compare import compare_proportions
 from uplift.stats.multiplicity import holm
@@ -37,6 +41,7 @@ class DutyResult:
     rows: tuple[dict[str, Any], ...]
     composition: tuple[dict[str, Any], ...] = ()
     alpha: float = 0.05
+    min_cell_size: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -46,54 +51,86 @@ class DutyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (results.json ``consumer_duty``)."""
-        return {"alpha": self.alpha, "rows": [dict(r) for r in self.rows], "composition": [dict(r) for r in self.composition],
+        return {"alpha": self.alpha, "min_cell_size": self.min_cell_size, "rows": [dict(r) for r in self.rows], "composition": [dict(r) for r in self.composition],
                 "flagged": len(self.flagged),
                 "method": "difference offer - control within each group (Wald interval, pooled z-test); Holm across "
                           "every harm and unsuitable-sale cell; flagged when positive and Holm-adjusted p < alpha",
                 "notes": list(self.notes)}
 
 
-def _groups(frame: pd.DataFrame, columns: Sequence[str], label: str) -> None:
-    for c in columns:
-        if c not in frame.columns:
-            raise SpecError(f"{label}: [fairness] group_columns names '{c}', which is in neither the outcomes nor "
-                            "the population; use a column of one of them")
-        if frame[c].nunique(dropna=True) < 2:
-            raise DataError(f"{label}: [fairness] group column '{c}' has one value only "
-                            f"({frame[c].dropna().iloc[0] if frame[c].notna().any() else 'empty'}); "
-                            "a group needs at least two values to compare; drop it from group_columns")
+MAX_GROUP_VALUES = 50
+"""The most values a group column may hold: a Consumer Duty group is a category (age band, segment,
+vulnerability flag), not an id; band a number first."""
+
+GROUP_COLUMN = GroupRole("group column", " (from [fairness] group_columns)", "remove it or add the column",
+                         "fill it (e.g. 'unknown') before the readout")
 
 
-def duty_panel(frame: pd.DataFrame, arm_column: str, control: str, group_columns: Sequence[str],
+def duty_panel(data: Any, arm_column: str, control: str, group_columns: Sequence[str],
                conversion: str, harms: Sequence[str], unsuitable: Sequence[str], confidence: float = 0.95,
-               label: str = "outcomes") -> DutyResult:
-    """The panel of the module docstring from one row per customer of the test (arm, group columns, 0/1 outcomes)."""
-    _groups(frame, group_columns, label)
-    for c in (conversion, *harms, *unsuitable):
-        if c and c not in frame.columns:
-            raise SpecError(f"{label}: [fairness] outcome column '{c}' is not in the outcomes; check the name")
-    arms = [a for a in sorted(frame[arm_column].astype(str).unique()) if a != str(control)]
-    arm = frame[arm_column].astype(str).to_numpy()
-    rows: list[dict[str, Any]] = []
-    kinds = [(conversion, "conversion")] * bool(conversion) + [(h, "harm") for h in harms] + [(u, "unsuitable_sale") for u in unsuitable]
+               label: str = "outcomes", min_cell_size: int = 0) -> DutyResult:
+    """The panel of the module docstring from the test's rows (a DataFrame, a file or a source: anything
+    :func:`uplift.data.source.open_source` reads), one aggregation per group column in the rows' own
+    backend (:func:`uplift.data.collect.collect_cells`), so the same input gives the same panel and the
+    same one-line messages in memory and in DuckDB.
+
+    Conversion and harm rates are over every customer of the group and arm; an unsuitable-sale signal is
+    a share of the SALES (customers with ``conversion`` = 1), since a product used little or closed early
+    can only follow a sale and an offer that sells more would otherwise look harmful by volume alone.
+    A cell with fewer than ``min_cell_size`` customers (or sales) in the arm or in control is not tested:
+    its rates are shown, its difference, interval and p-value are None and it is outside the Holm family.
+    """
+    source = open_source(data, label=label)
+    label = source.label
+    have = set(source.columns)
     for g in group_columns:
-        values = frame[g].astype(str).to_numpy()
-        for v in sorted(set(values)):
-            in_g = values == v
+        if g not in have:
+            raise SpecError(f"{label}: [fairness] group_columns names '{g}', which is in neither the outcomes nor "
+                            "the population; use a column of one of them")
+    for c in (conversion, *harms, *unsuitable):
+        if c and c not in have:
+            raise SpecError(f"{label}: [fairness] outcome column '{c}' is not in the outcomes; check the name")
+    if unsuitable and not conversion:
+        raise SpecError(f"{label}: [fairness] unsuitable_sale_columns need a conversion column "
+                        "([economics] conversion_column or [targeting] outcome)")
+    kinds = [(conversion, "conversion")] * bool(conversion) + [(h, "harm") for h in harms] + [(u, "unsuitable_sale") for u in unsuitable]
+    columns = list(dict.fromkeys(c for c, _ in kinds))
+    needs = Needs.of({c: "[fairness] outcome column" for c in columns}, binary=columns)
+    rows: list[dict[str, Any]] = []
+    for g in group_columns:
+        by = {arm_column: ARM, g: GROUP_COLUMN}
+        if unsuitable and conversion != g:
+            by[conversion] = GROUP
+        cells = {tuple(str(x) for x in k): v for k, v in collect_cells(source, by, needs).items()}
+        values = sorted({k[1] for k in cells})
+        units = int(sum(m.n for m in cells.values()))
+        validate(Facts(label, id_like=(g, len(values), units)))
+        if len(values) < 2:
+            raise DataError(f"{label}: [fairness] group column '{g}' has one value only "
+                            f"({values[0] if values else 'empty'}); a group needs at least two values to compare; "
+                            "drop it from group_columns")
+        if len(values) > MAX_GROUP_VALUES:
+            raise DataError(f"{label}: [fairness] group column '{g}' has {len(values)} distinct values; a group "
+                            f"column needs a category with at most {MAX_GROUP_VALUES} values (band it first)")
+        arms = sorted({k[0] for k in cells} - {str(control)})
+        for v in values:
             for col, kind in kinds:
-                y = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-                ok = in_g & np.isfinite(y)
-                c_mask = ok & (arm == str(control))
+                def cell(a: str) -> Proportion:
+                    picked = [m for k, m in cells.items() if k[0] == a and k[1] == v
+                              and (kind != "unsuitable_sale" or len(k) < 3 or k[2] == "1")]
+                    if not picked:
+                        return Proportion(0, 0.0)
+                    m = pool(picked)
+                    return Proportion(m.n, round(m.n * m.mean_of(col)))
+                ctrl = cell(str(control))
                 for a in arms:
-                    a_mask = ok & (arm == a)
-                    n1, n0 = int(a_mask.sum()), int(c_mask.sum())
-                    row = {"group": g, "value": v, "outcome": col, "kind": kind, "arm": a, "n_arm": n1, "n_control": n0,
-                           "rate_arm": float(y[a_mask].mean()) if n1 else None,
-                           "rate_control": float(y[c_mask].mean()) if n0 else None,
+                    arm_p = cell(a)
+                    row = {"group": g, "value": v, "outcome": col, "kind": kind, "arm": a, "n_arm": arm_p.n,
+                           "n_control": ctrl.n, "rate_arm": arm_p.successes / arm_p.n if arm_p.n else None,
+                           "rate_control": ctrl.successes / ctrl.n if ctrl.n else None,
                            "difference": None, "ci": [None, None], "p_value": None}
-                    if n1 >= 2 and n0 >= 2:
-                        cmp = compare_proportions(Proportion(n1, float(y[a_mask].sum())), Proportion(n0, float(y[c_mask].sum())),
-                                                  confidence)
+                    if min(arm_p.n, ctrl.n) >= max(min_cell_size, 2):
+                        cmp = compare_proportions(arm_p, ctrl, confidence)
                         row.update(difference=cmp.estimate, ci=[cmp.ci[0], cmp.ci[1]],
                                    p_value=cmp.p_value if np.isfinite(cmp.p_value) else None)
                     rows.append(row)
@@ -106,7 +143,7 @@ def duty_panel(frame: pd.DataFrame, arm_column: str, control: str, group_columns
     for r in rows:
         r["harm_flag"] = bool(r["kind"] != "conversion" and r.get("p_holm") is not None and r["p_holm"] < alpha
                               and (r["difference"] or 0) > 0)
-    return DutyResult(tuple(rows), alpha=alpha)
+    return DutyResult(tuple(rows), alpha=alpha, min_cell_size=min_cell_size)
 
 
 def composition(eligible: pd.DataFrame, selected: np.ndarray, group_columns: Sequence[str]) -> tuple[dict[str, Any], ...]:

@@ -50,6 +50,7 @@ write_json_atomic(results, results_path)
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, display
 
+from uplift.readout import duty as duty
 from uplift.readout import money as money
 from uplift.readout import monitoring as monitoring
 from uplift.readout import report as report
@@ -199,6 +200,12 @@ if analysis.targeting is not None:
     fig.tight_layout()
     show(fig)
 display(HTML(money.targeting(results, currency)))
+
+# %% [markdown]
+# ## Consumer Duty: outcomes by customer group
+
+# %%
+display(HTML(wrap(duty.duty_section(results))))
 
 # %% [markdown]
 # ## Methods appendix
