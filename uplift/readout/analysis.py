@@ -201,7 +201,14 @@ def analyse(
 
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
         targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
-    duty = _consumer_duty(spec, source, arm_col, control, population, targeting) if spec.fairness is not None else None
+    duty = None
+    if spec.fairness is not None:
+        absent = [g for g in spec.fairness.group_columns if g not in source.columns]
+        if absent and population is None:  # the groups live in the population, which this readout was not given
+            notes.append(f"Consumer Duty panel left out: group column '{absent[0]}' ([fairness] group_columns) is not in "
+                         "the outcomes; give the readout the population to join it by unit")
+        else:
+            duty = _consumer_duty(spec, source, arm_col, control, population, targeting)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
     manifest = dict(manifest) if manifest is not None else _frame_manifest(spec, data_sha256)
     provenance = _provenance(spec, str(manifest.get("data_sha256") or ""), arms, source.description)

@@ -41,7 +41,8 @@ def duty_section(r: Mapping[str, Any]) -> str:
     """The panel (module docstring), or one line saying how to ask for it."""
     d = r.get("consumer_duty")
     if not d:
-        return t("<p>No Consumer Duty panel ([fairness] group_columns in the spec).</p>")
+        return t("<p>No Consumer Duty panel: it needs [fairness] group_columns in the spec and those columns in "
+                 "the outcomes or in the population given to the readout.</p>")
     rows = d.get("rows") or []
     alpha = f"{d.get('alpha', 0.05):g}"
     flagged = [x for x in rows if x.get("harm_flag")]
