@@ -120,6 +120,20 @@ def test_consumer_duty_panel_on_the_page_equals_statsmodels_from_the_files(demo_
     assert "The next wave&#x27;s make-up by group" in page or "The next wave's make-up by group" in page
 
 
+def test_targeting_explanations_in_results_and_on_the_page(demo_readout):
+    """The readout explains its next-wave list: permutation importance over every feature and a depth-2
+    policy tree whose leaves cover the customers it was fitted on; the page shows both."""
+    out, _ = demo_readout
+    r = json.loads((out / "results.json").read_text())
+    e = r["targeting"]["explanations"]
+    assert {x["feature"] for x in e["permutation_importance"]} == set(r["targeting"]["features"])
+    tree = e["policy_tree"]
+    leaves = sum(int(rule.rsplit("(", 1)[1].split()[0].replace(",", "")) for rule in tree["rules"])
+    assert leaves == tree["customers"] and 0.5 <= tree["agreement"] <= 1
+    page = (out / "readout.html").read_text()
+    assert "What drives the ranking" in page and html.escape(tree["rules"][0]) in page
+
+
 def test_page_is_self_contained_offline(demo_readout):
     out, _ = demo_readout
     page = (out / "readout.html").read_text()

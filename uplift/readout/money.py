@@ -176,5 +176,23 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
         out += tr("<p>Value of a conversion: {value} ({ci_name} {ci}).</p>", value=money(a.get('value_per_conversion')),
                   ci_name=ci_name, ci=_ci(a.get('value_per_conversion_ci'), money))
         items.append((tr("Value of a conversion"), a.get("value_source")))
+    out += _explanations(t.get("explanations") or {})
     out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(str(v))}</li>" for k, v in items if v) + "</ul>"
+    return out
+
+
+def _explanations(e: Mapping[str, Any]) -> str:
+    """What drives the ranking: permutation importance (top five) and the policy tree's rules."""
+    if not e:
+        return ""
+    imp = e.get("permutation_importance") or []
+    rows = [[_E(str(x.get("feature"))), fmt_num(x.get("qini_drop"), 4)] for x in imp[:5]]
+    out = tr("<h3>What drives the ranking</h3>")
+    if rows:
+        out += table([tr("Feature"), tr("Drop in held-out Qini when permuted")], rows)
+    tree = e.get("policy_tree") or {}
+    if tree.get("rules"):
+        out += tr("<p>A depth-{depth} policy tree reproduces the list for {agreement} of the eligible customers:</p>",
+                  depth=tree.get("depth"), agreement=fmt_pct(tree.get("agreement"), 0))
+        out += "<ul>" + "".join(f"<li><code>{_E(str(r))}</code></li>" for r in tree["rules"]) + "</ul>"
     return out

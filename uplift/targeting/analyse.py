@@ -203,6 +203,11 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave)
         bar.update()
     headline = wave.headline or curve.best_profit
+    from uplift.targeting.explain import explain_list
+
+    chosen = wave.table.set_index(setup.unit)["selected"].reindex(wave_pool[setup.unit].to_numpy()).fillna(False)
+    explanations = explain_list(choice.model, held.X, held.y, held.t, wave_pool[list(setup.features)],
+                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed)
     notes = (*sample.notes, *split.notes, *unit_value.notes, *held.notes, *wave.notes)
     return TargetingResult(
         model=choice.name, arm=sample.arm, control=setup.control, outcome=setup.outcome,
@@ -218,7 +223,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         predicted_profit_selected=wave.predicted_profit, next_wave=wave.table, notes=notes,
         n_holdout_eligible=len(held.y), calibration=calibration, expected_curve=wave.expected_curve,
         value_model=unit_value.description, confidence=setup.confidence,
-        anchor=wave.anchor,
+        anchor=wave.anchor, explanations=explanations,
     )
 
 

@@ -84,6 +84,7 @@ class TargetingResult:
     held_out_profit: Interval | None = None  # the held-out estimate at the best depth (a check of the headline)
     contact_everyone: Interval | None = None  # contacting every eligible customer, finance's valuation
     anchor: dict[str, Any] = field(default_factory=dict)  # how the list was anchored to finance's valuation
+    explanations: dict[str, Any] = field(default_factory=dict)  # permutation importance and policy tree (explain_list)
 
     @property
     def qini(self) -> Interval:
@@ -122,6 +123,7 @@ class TargetingResult:
                 **self.contact_everyone.to_dict(), "customers": self.n_eligible,
                 "per_customer": jsonable(self.contact_everyone.estimate / self.n_eligible) if self.n_eligible else None},
             "anchor": {k: jsonable(v) for k, v in self.anchor.items()} or None,
+            "explanations": self.explanations or None,
             "profit_curve": {
                 "depth": [float(d) for d in self.depths[idx]],
                 "profit": [jsonable(v) for v in self.profit[idx]],
