@@ -253,7 +253,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                     ["age_band", "segment"]),
     ("fairness", "harm_columns"): ("0/1 outcome columns where 1 is a harm (complaint, churn).", ["complaint", "churned"]),
     ("fairness", "unsuitable_sale_columns"): (("0/1 outcome columns signalling an unsuitable sale (a product used "
-                                               "little or closed early)."), ["sold_unused"]),
+                                               "little or closed early), compared as a share of the sales (customers "
+                                               "who converted)."), ["sold_not_used"]),
 }
 
 PROGRAMME_SECTIONS: dict[str, str] = {
