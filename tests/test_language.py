@@ -26,13 +26,13 @@ FIELD = re.compile(r"\{[^{}]*\}")
 
 
 def code_msgids() -> dict[tuple[str | None, str], str]:
-    """(context, msgid) -> where, for every ``t("...")``, ``tr("...")`` and ``N_("...")`` with a literal
+    """(context, msgid) -> where, for every ``t("...")``, ``tr("...")``, ``N_("...")`` and ``Msg("...")`` with a literal
     first argument in uplift/, and every markdown heading of the readout template."""
     found: dict[tuple[str | None, str], str] = {}
     for path in sorted((ROOT / "uplift").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "tr", "N_")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "tr", "N_", "Msg")
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 ctx = next((k.value.value for k in node.keywords if k.arg == "ctx" and isinstance(k.value, ast.Constant)), None)
                 found.setdefault((ctx, node.args[0].value), f"{path.relative_to(ROOT)}:{node.lineno}")

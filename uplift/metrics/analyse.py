@@ -55,6 +55,7 @@ from uplift.metrics.crosssell import (
 from uplift.metrics.kinds import metric_for
 from uplift.metrics.valuation import Valuation
 from uplift.results import jsonable
+from uplift.text import Msg
 
 __all__ = ["MetricsResult", "analyse_metrics", "prefetch_cells", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
 
@@ -112,8 +113,8 @@ class MetricsResult:
             "sequential": self.sequential,
             "sufficient_statistics": {
                 "engine": self.engine,
-                "description": "per arm: n, column means, sample variances and covariances (n - 1); "
-                "every estimate is a closed-form function of these",
+                "description": Msg("per arm: n, column means, sample variances and covariances (n - 1); "
+                                   "every estimate is a closed-form function of these"),
                 "per_arm": {a: m.to_dict() for a, m in self.arm_statistics.items()},
             },
             "notes": list(self.notes),
