@@ -98,10 +98,13 @@ def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: 
         for a in arms
     }
     if not_nested and notes is not None:
-        pairs = "; ".join(f"'{x['stage']}' has more customers than '{x['previous']}' (in {', '.join(map(str, x['arms']))})"
-                          for x in not_nested)
-        notes.append(f"[funnel] stages are not nested as listed: {pairs}; step conversion is not shown for those steps. "
-                     "List the stages in the order customers pass them, or check the stage columns.")
+        pairs = [Msg("'{stage}' has more customers than '{previous}' (in {arms})", stage=x["stage"], previous=x["previous"],
+                     arms=", ".join(map(str, x["arms"]))) for x in not_nested]
+        joined = pairs[0]
+        for p in pairs[1:]:
+            joined = Msg("{first}; {second}", first=joined, second=p)
+        notes.append(Msg("[funnel] stages are not nested as listed: {pairs}; step conversion is not shown for those steps. "
+                         "List the stages in the order customers pass them, or check the stage columns.", pairs=joined))
     rows = []
     for s in stages:
         for a in treat:
@@ -256,8 +259,8 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
         "per_arm": {},
     }
     if not cols["margin_column"] or not conv_col:
-        notes.append("ROI not computed: " + ("set [economics] margin_column and conversion_column (or a primary proportion metric)"
-                                             if econ is not None else "the spec has no [economics] section"))
+        notes.append(Msg("ROI not computed: set [economics] margin_column and conversion_column (or a primary proportion "
+                         "metric)") if econ is not None else Msg("ROI not computed: the spec has no [economics] section"))
         out["per_arm"] = {}
         return out
     if valuations is None:

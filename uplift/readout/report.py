@@ -434,7 +434,7 @@ def sequential_note(r: Mapping[str, Any]) -> str:
         return t("<p class=\"muted\">Single planned look: the p-values and intervals are the usual fixed-sample ones.</p>")
     return t("<p class=\"muted\">Planned look {look} of {looks} ({method}): the primary metric must cross |z| &gt; {z} at "
              "this look (nominal alpha {alpha}).</p>", look=q.get('look'), looks=q.get('looks'),
-             method=_E(str(q.get('method', ''))), z=fmt_num(q.get('boundary_z'), 3),
+             method=_E(localize(q.get('method', ''))), z=fmt_num(q.get('boundary_z'), 3),
              alpha=fmt_num(q.get('nominal_alpha_this_look'), 5))
 
 

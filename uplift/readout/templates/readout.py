@@ -59,7 +59,7 @@ from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
 from uplift.readout.timing import funnel_days_table
 from uplift.readout import look_history as look_history
-from uplift.text import set_language, t
+from uplift.text import localize, set_language, t
 
 set_language(language)
 style()
@@ -206,4 +206,4 @@ display(HTML(money.targeting(results, currency)))
 # %%
 display(HTML(report.methods(results)))
 for note in results.get("notes", []):
-    display(HTML(f'<p class="muted">{html.escape(note)}</p>'))
+    display(HTML(f'<p class="muted">{html.escape(localize(note))}</p>'))
