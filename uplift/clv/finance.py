@@ -172,9 +172,10 @@ def influence_check(cells: Mapping[str, ArmCells], cfg: EstimatorConfig, arms: M
                "incremental_without": inc.estimate + d, "se": inc.se, "flagged": flagged}
         out["arms"][inc.arm] = row
         if flagged:
-            out["notes"].append(
-                f"One customer moves the incremental CLV of {inc.arm}: without one {'churned' if ch else 'active'} "
-                f"customer of arm {who} with tenure {k} ({n} in that cell) it is {inc.estimate + d:.2f} instead of "
-                f"{inc.estimate:.2f}, a change of {d:+.2f}, more than one standard error ({inc.se:.2f}). Check "
-                "that customer's tenure and margin before relying on the figure.")
+            out["notes"].append(Msg(
+                "One customer moves the incremental CLV of {arm}: without one {state} customer of arm {who} with tenure "
+                "{tenure} ({n} in that cell) it is {without:.2f} instead of {estimate:.2f}, a change of {change:+.2f}, more "
+                "than one standard error ({se:.2f}). Check that customer's tenure and margin before relying on the figure.",
+                arm=inc.arm, state=Msg("churned") if ch else Msg("active"), who=who, tenure=k, n=n,
+                without=inc.estimate + d, estimate=inc.estimate, change=d, se=inc.se))
     return out

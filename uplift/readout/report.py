@@ -498,7 +498,7 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
     flagged = [x for x in (influence.get("arms") or {}).values() if x.get("flagged")]
     if flagged:
         html_ += box("warn", t("One customer moves the incremental CLV"),
-                     "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
+                     "".join(f"<p>{_E(localize(n))}</p>" for n in influence.get("notes") or []))
     elif influence.get("arms"):
         worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
         html_ += t("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
