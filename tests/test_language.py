@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import gettext
+import html
 import io
 import json
 import re
@@ -26,13 +27,13 @@ FIELD = re.compile(r"\{[^{}]*\}")
 
 
 def code_msgids() -> dict[tuple[str | None, str], str]:
-    """(context, msgid) -> where, for every ``t("...")``, ``tr("...")`` and ``N_("...")`` with a literal
+    """(context, msgid) -> where, for every ``t("...")``, ``tr("...")``, ``N_("...")`` and ``Msg("...")`` with a literal
     first argument in uplift/, and every markdown heading of the readout template."""
     found: dict[tuple[str | None, str], str] = {}
     for path in sorted((ROOT / "uplift").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "tr", "N_")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "tr", "N_", "Msg")
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 ctx = next((k.value.value for k in node.keywords if k.arg == "ctx" and isinstance(k.value, ast.Constant)), None)
                 found.setdefault((ctx, node.args[0].value), f"{path.relative_to(ROOT)}:{node.lineno}")
@@ -135,6 +136,30 @@ def test_t_is_english_by_default_and_translates_within_a_language():
     with pytest.raises(ValueError, match="no catalogue for language 'xx'"):
         with use_language("xx"):
             pass
+
+
+def test_a_catalogued_sentence_is_english_in_json_and_translated_where_shown():
+    """A Msg is its English text for results.json (and any reader of a plain string); localize() writes it,
+    and each Msg among its fields, in the page's language; numbers keep the English format."""
+    import copy
+
+    from uplift.text import Msg, localize
+
+    inner = Msg("relative CI: delta method on log(arm/control)")
+    m = Msg("scaled to N = {n} customers (the analysed customers), N treated as fixed", n=11999)
+    joined = Msg("{how}; {relative}", how=Msg("abs CI and p: delta method for ratio of means (Welch t)"), relative=inner)
+    assert json.dumps([m, joined]) == json.dumps([
+        "scaled to N = 11999 customers (the analysed customers), N treated as fixed",
+        "abs CI and p: delta method for ratio of means (Welch t); relative CI: delta method on log(arm/control)"])
+    assert localize(joined) == str(joined) and localize("user text") == "user text"
+    zh = messages("zh")
+    with use_language("zh"):
+        assert localize(m) == zh[m.msgid].replace("{n}", "11999") and "11999" in localize(m)
+        assert localize(joined) == (zh["{how}; {relative}"].replace("{how}", zh[joined.fields["how"].msgid])
+                                    .replace("{relative}", zh[inner.msgid]))
+        assert localize(copy.deepcopy(joined)) == localize(joined), "a copy keeps its msgid and fields"
+        assert localize("abs CI and p: delta method for ratio of means (Welch t)").startswith("abs CI"), \
+            "a plain string (read back from results.json) is shown as it is"
 
 
 def test_a_language_the_schema_does_not_know_is_refused_with_one_line(demo_spec_path, tmp_path, capsys):
@@ -248,6 +273,71 @@ def test_chinese_readout_has_the_english_numbers_and_the_same_results(demo_reado
     verdict = {"ship": "上线", "do not ship": "不上线", "inconclusive": "尚无定论"}[zh["decision"]["verdict"]]
     assert verdict in page
     assert "missing from font" not in (zh_out / "readout.ipynb").read_text(encoding="utf-8"), "a chart lacks a glyph"
+
+
+# the keys under which the analysis writes sentences into results.json (catalogued: uplift.text.Msg)
+SENTENCE_KEYS = {"method", "assumptions", "assumption", "source", "units_basis", "note", "notes", "definition", "estimator",
+                 "margin_definition", "value_source", "expected_incremental_profit_method"}
+
+
+def _visible_text(page: str) -> str:
+    """The text a reader sees: scripts and styles dropped, tags removed, entities resolved, whitespace runs as one space."""
+    page = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def _sentences(results: object, key: str | None = None) -> set[str]:
+    """The analysis' sentences in results.json: strings of 4+ words under :data:`SENTENCE_KEYS` (nested)."""
+    if isinstance(results, dict):
+        return set().union(*(_sentences(v, k) for k, v in results.items())) if results else set()
+    if isinstance(results, list):
+        return set().union(*(_sentences(v, key) for v in results)) if results else set()
+    return {" ".join(results.split())} if isinstance(results, str) and key in SENTENCE_KEYS and len(results.split()) >= 4 else set()
+
+
+def test_the_analysis_sentences_are_chinese_on_the_chinese_page(demo_readout, zh_readout):
+    """Method lines, assumptions, priors, estimators, notes and the methods appendix: results.json keeps
+    them in English (the same in both languages), the English page shows them as they are, and the
+    Chinese page shows none of them in English but their catalogue translations."""
+    en_out, en_paths = demo_readout
+    zh_out, zh_paths = zh_readout
+    r = json.loads((zh_out / "results.json").read_text(encoding="utf-8"))
+    en_page = _visible_text(en_paths.html.read_text(encoding="utf-8"))
+    zh_page = _visible_text(zh_paths.html.read_text(encoding="utf-8"))
+    sentences = _sentences(r) | {r["sufficient_statistics"]["description"]}  # (the metrics' descriptions are the spec's)
+    shown_in_english = {s for s in sentences if s in en_page}
+    primary = next(x for x in r["metrics"] if x["primary"])
+    for family in (primary["method"], r["roi"]["assumptions"][0], primary["bayes"]["prior"]["source"],
+                   primary["always_valid"]["method"], r["sufficient_statistics"]["description"], r["clv"]["method"],
+                   r["clv"]["margin_definition"], r["targeting"]["held_out_check"]["method"]):
+        assert " ".join(family.split()) in shown_in_english, family
+    left = sorted(s for s in shown_in_english if s in zh_page)
+    assert not left, "English sentences of the analysis on the Chinese page:\n" + "\n".join(left)
+
+    zh = messages("zh")
+
+    def translated(msgid: str, **fields: object) -> str:
+        return _visible_text(zh[msgid].format(**fields))
+
+    assert primary["method"].startswith("abs CI: Wald") and "log(arm/control)" in primary["method"]
+    for text in (translated("abs CI: Wald (unpooled, clipped to [-1, 1]; Newcombe hybrid-score CI also given, and used "
+                            "when an arm has fewer than {n} successes or failures)", n=5),
+                 translated("relative CI: delta method on log(arm/control)"),
+                 translated("per treated customer: every customer in an offer arm is contacted (contact_cost each) and "
+                            "each conversion in an offer arm earns the incentive (incentive_cost each); the control arm "
+                            "costs nothing"),
+                 translated("scaled to N = {n} customers (the analysed customers), N treated as fixed",
+                            n=r["roi"]["eligible_population"]),
+                 translated("per arm: n, column means, sample variances and covariances (n - 1); every estimate is a "
+                            "closed-form function of these"),
+                 translated("<h3>Days to each funnel stage</h3>")):
+        assert text in zh_page, text
+    appendix = translated("<li>Days to each funnel stage: Kaplan-Meier per arm of the days from the customer's start to "
+                          "the stage, among the customers who reached the stage before, censored at the follow-up; the "
+                          "median is the first day with S(t) &le; 1/2, its interval read off the pointwise log-log band "
+                          "(Brookmeyer &amp; Crowley 1982); \"not reached\" when fewer than half get there within the "
+                          "follow-up.</li>")
+    assert appendix in zh_page
 
 
 def test_two_chinese_renders_are_byte_identical(demo_readout, zh_readout, demo_spec_path, tmp_path):

@@ -15,6 +15,10 @@ Adding text to a page: write it in English inside ``t("...")`` (fields as ``{nam
 keywords: ``t("look {look} of {looks}", look=2, looks=4)``); English needs nothing more. Until the
 msgid is added to each ``.po`` file, other languages show the English (tests/test_language.py lists
 such msgids so they can be translated).
+
+Sentences the analysis writes (a method line, an assumption, a note) are :class:`Msg` values: the
+English text, which results.json stores, carrying its msgid and fields, so the page shows them in
+its language with :func:`localize`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import struct
 from pathlib import Path
 from typing import Iterator, Sequence
 
-__all__ = ["chart_label", "one_line", "text_table", "t", "N_", "use_language", "set_language", "current_language", "catalogue",
+__all__ = ["chart_label", "one_line", "text_table", "t", "N_", "Msg", "localize", "use_language", "set_language", "current_language", "catalogue",
            "SOURCE_LANGUAGE", "LOCALE_DIR", "messages", "po_entries", "compile_mo"]
 
 SOURCE_LANGUAGE = "en"
@@ -130,6 +134,47 @@ def t(msgid: str, ctx: str | None = None, **fields: object) -> str:
     else:
         text = catalogue(language).pgettext(ctx, msgid)
     return text.format(**fields) if fields else text
+
+
+class Msg(str):
+    """A catalogued sentence the analysis writes into its results: the English text (this ``str``'s
+    value, so results.json, ``summary()`` and every reader of a plain string get English, the same in
+    every language) plus its ``msgid`` and ``fields``, from which :func:`localize` writes it in the
+    page's language. The msgid is a literal ``Msg("...")`` first argument (the catalogue test finds it
+    there, as it finds ``t("...")``); fields are filled with :meth:`str.format` as in :func:`t`, and
+    a field that is itself a ``Msg`` is localized with it. Numbers are formatted before they become
+    fields (or by a format spec in the msgid), so they read the same in every language.
+
+    >>> m = Msg("scaled to N = {n:,} customers", n=11999)
+    >>> m, m.msgid, m.fields
+    ('scaled to N = 11,999 customers', 'scaled to N = {n:,} customers', {'n': 11999})
+    """
+
+    msgid: str
+    fields: dict[str, object]
+
+    def __new__(cls, msgid: str, /, **fields: object) -> "Msg":
+        self = super().__new__(cls, msgid.format(**fields) if fields else msgid)
+        self.msgid, self.fields = msgid, dict(fields)
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:  # copy.deepcopy keeps the msgid and fields
+        return (_msg, (self.msgid, self.fields))
+
+
+def _msg(msgid: str, fields: dict[str, object]) -> Msg:
+    return Msg(msgid, **fields)
+
+
+def localize(value: object) -> str:
+    """``value`` as the page shows it in the current language: a :class:`Msg` translated with its
+    fields (each field localized in turn); any other value as ``str(value)`` (user data and numbers,
+    or English read back from an earlier results.json)."""
+    if isinstance(value, Msg):
+        if not value.fields:
+            return t(value.msgid)
+        return t(value.msgid, **{k: localize(v) if isinstance(v, Msg) else v for k, v in value.fields.items()})
+    return str(value)
 
 
 @functools.lru_cache(maxsize=None)

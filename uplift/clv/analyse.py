@@ -57,6 +57,7 @@ from uplift.data.source import open_source
 from uplift.errors import DataError, SpecError
 from uplift.spec.schema import MAX_PERIODS
 from uplift.survival.estimators import KaplanMeier, kaplan_meier, logrank_test, rmst_difference
+from uplift.text import Msg
 
 __all__ = [
     "CLVResult",
@@ -276,22 +277,30 @@ def margin_definition(spec: Any) -> str:
     finance section's 12-month profit columns."""
     c, econ, cur = spec.clv, spec.economics, spec.experiment.currency
     if not c.margin_per_period_column:
-        return "No margin column: CLV counts discounted periods a customer stays, not money."
-    names = {"cannibalisation": "cannibalised margin (margin lost on products the customer already held)",
-             "cost_to_serve": "cost to serve"}
+        return Msg("No margin column: CLV counts discounted periods a customer stays, not money.")
+    names = {"cannibalisation": Msg("cannibalised margin (margin lost on products the customer already held)"),
+             "cost_to_serve": Msg("cost to serve")}
+    short = {"cannibalisation": Msg("cannibalised margin"), "cost_to_serve": Msg("cost to serve")}
     net = [names[k] for k in ("cannibalisation", "cost_to_serve") if k in c.margin_net_of]
-    gross = [names[k].split(" (")[0] for k in ("cannibalisation", "cost_to_serve") if k not in c.margin_net_of]
-    text = (f"Margin = column '{c.margin_per_period_column}', per customer per period ({c.periods_per_year} periods "
-            f"a year), in {cur}")
-    text += f", net of {' and '.join(net)}" if net else ""
-    text += (f"; not net of {' nor of '.join(gross)} (the spec does not declare it in [clv] margin_net_of)" if gross
-             else " (declared in [clv] margin_net_of)")
-    text += "."
+    gross = [short[k] for k in ("cannibalisation", "cost_to_serve") if k not in c.margin_net_of]
+    head = Msg("Margin = column '{column}', per customer per period ({per_year} periods a year), in {currency}",
+               column=c.margin_per_period_column, per_year=c.periods_per_year, currency=Msg(cur))
+    net_part: Msg | str = ""
+    if net:
+        net_part = Msg(", net of {items}", items=net[0] if len(net) == 1 else Msg("{first} and {second}", first=net[0],
+                                                                                 second=net[1]))
+    if gross:
+        gross_part = Msg("; not net of {items} (the spec does not declare it in [clv] margin_net_of)",
+                         items=gross[0] if len(gross) == 1 else Msg("{first} nor of {second}", first=gross[0],
+                                                                    second=gross[1]))
+    else:
+        gross_part = Msg(" (declared in [clv] margin_net_of)")
+    finance: Msg | str = ""
     if econ is not None and econ.margin_column:
         parts = [econ.margin_column, econ.cannibalised_column, econ.cost_to_serve_column]
-        text += (" The finance section's 12-month incremental profit is " + " - ".join(p for p in parts if p)
-                 + " (undiscounted, over the 12 months after the campaign).")
-    return text
+        finance = Msg(" The finance section's 12-month incremental profit is {formula} (undiscounted, over the 12 months "
+                      "after the campaign).", formula=" - ".join(p for p in parts if p))
+    return Msg("{margin}{net}{gross}.{finance}", margin=head, net=net_part, gross=gross_part, finance=finance)
 
 
 def tenure_bound(spec: Any) -> tuple[int, str]:

@@ -39,6 +39,7 @@ from uplift.clv.estimator import (
 )
 from uplift.clv.result import ArmCLV, IncrementalCLV
 from uplift.errors import DataError
+from uplift.text import Msg
 
 __all__ = ["horizon_value", "incremental_horizon_value", "influence_check", "lifetime_roi"]
 
@@ -74,14 +75,14 @@ def lifetime_roi(inc: IncrementalCLV, arm: ArmCLV, cells: ArmCells, contact_cost
     p = float(converted[0].sum()) / cells.n if converted is not None else 0.0
     cost = contact_cost + incentive_cost * p
     out: dict[str, Any] = {
-        "definition": "(incremental CLV - campaign cost) / campaign cost, per treated customer; campaign cost = "
-                      "contact_cost + incentive_cost x conversion rate of the arm",
-        "method": "delta method on (CLV arm, conversion rate of the arm, CLV control), with the covariance of CLV "
-                  "and conversion from the life table split by conversion",
+        "definition": Msg("(incremental CLV - campaign cost) / campaign cost, per treated customer; campaign cost = "
+                          "contact_cost + incentive_cost x conversion rate of the arm"),
+        "method": Msg("delta method on (CLV arm, conversion rate of the arm, CLV control), with the covariance of CLV "
+                      "and conversion from the life table split by conversion"),
         "campaign_cost": cost, "conversion_rate": p if converted is not None else None,
     }
     if cost <= 0:
-        return {**out, "estimate": None, "se": None, "ci": None, "note": "campaign cost is 0: no ROI"}
+        return {**out, "estimate": None, "se": None, "ci": None, "note": Msg("campaign cost is 0: no ROI")}
     var = inc.se**2 / cost**2
     if converted is not None and incentive_cost > 0 and arm.gradient is not None:
         g_p = -d * incentive_cost / cost**2
@@ -171,9 +172,10 @@ def influence_check(cells: Mapping[str, ArmCells], cfg: EstimatorConfig, arms: M
                "incremental_without": inc.estimate + d, "se": inc.se, "flagged": flagged}
         out["arms"][inc.arm] = row
         if flagged:
-            out["notes"].append(
-                f"One customer moves the incremental CLV of {inc.arm}: without one {'churned' if ch else 'active'} "
-                f"customer of arm {who} with tenure {k} ({n} in that cell) it is {inc.estimate + d:.2f} instead of "
-                f"{inc.estimate:.2f}, a change of {d:+.2f}, more than one standard error ({inc.se:.2f}). Check "
-                "that customer's tenure and margin before relying on the figure.")
+            out["notes"].append(Msg(
+                "One customer moves the incremental CLV of {arm}: without one {state} customer of arm {who} with tenure "
+                "{tenure} ({n} in that cell) it is {without:.2f} instead of {estimate:.2f}, a change of {change:+.2f}, more "
+                "than one standard error ({se:.2f}). Check that customer's tenure and margin before relying on the figure.",
+                arm=inc.arm, state=Msg("churned") if ch else Msg("active"), who=who, tenure=k, n=n,
+                without=inc.estimate + d, estimate=inc.estimate, change=d, se=inc.se))
     return out

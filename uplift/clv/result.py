@@ -14,7 +14,7 @@ import numpy as np
 
 from uplift.results import jsonable
 from uplift.survival.estimators import RMST, KaplanMeier, LogRankResult, RMSTDifference, rmst
-from uplift.text import chart_label, t
+from uplift.text import Msg, chart_label, t
 
 
 __all__ = ["ArmCLV", "IncrementalCLV", "CLVResult"]
@@ -191,21 +191,26 @@ class CLVResult:
     margin_definition: str = ""
 
     @property
-    def method(self) -> str:
+    def method(self) -> Msg:
         """How the numbers were computed, in one paragraph."""
-        fam = {"sbg": "shifted-beta-geometric (Fader & Hardie 2007)", "weibull": "discrete Weibull", None: "none"}[self.family]
-        timing = "at the end of each period (t = 1..H)" if self.margin_timing == "end" else "at the start of each period (t = 0..H-1)"
-        margin = f"'{self.margin_column}'" if self.margin_column else "1 per period (no margin column: CLV in discounted periods)"
-        return (
-            f"CLV = sum_t V(t)/(1+d)^t over a {self.horizon_periods}-period horizon, margin received {timing}, "
-            f"d = (1+{self.annual_discount_rate:g})^(1/{self.periods_per_year}) - 1 = {self.period_discount_rate:.6f} per period. "
-            f"V(t) = E[margin x 1{{still a customer after t}}] with margin {margin}: in the observed periods the "
+        fam = {"sbg": Msg("shifted-beta-geometric (Fader & Hardie 2007)"), "weibull": Msg("discrete Weibull"),
+               None: Msg("none")}[self.family]
+        timing = (Msg("at the end of each period (t = 1..H)") if self.margin_timing == "end"
+                  else Msg("at the start of each period (t = 0..H-1)"))
+        margin = (f"'{self.margin_column}'" if self.margin_column
+                  else Msg("1 per period (no margin column: CLV in discounted periods)"))
+        return Msg(
+            "CLV = sum_t V(t)/(1+d)^t over a {horizon}-period horizon, margin received {timing}, "
+            "d = (1+{rate:g})^(1/{per_year}) - 1 = {period_rate:.6f} per period. "
+            "V(t) = E[margin x 1{{{alive}}}] with margin {margin}: in the observed periods the "
             "margin-weighted Kaplan-Meier (product-limit) estimate; beyond them V(t) = V(tau) G(t)/G(tau) with G a "
-            f"{fam} retention curve fitted by maximum likelihood to the margin-weighted life table (assumption: the "
+            "{family} retention curve fitted by maximum likelihood to the margin-weighted life table (assumption: the "
             "value retention seen so far continues). "
             "Intervals: delta method on the life-table cells (generalised Greenwood, through the fitted tail by the "
             "implicit function theorem); arms independent; population figures scale the per-customer ones by the "
-            "eligible population. Log-rank test and RMST (Klein & Moeschberger variance) to the last observed period."
+            "eligible population. Log-rank test and RMST (Klein & Moeschberger variance) to the last observed period.",
+            horizon=self.horizon_periods, timing=timing, rate=self.annual_discount_rate, per_year=self.periods_per_year,
+            period_rate=self.period_discount_rate, alive=Msg("still a customer after t"), margin=margin, family=fam,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from uplift.data.collect import group_counts, unit_facts
 from uplift.data.facts import ARM, GROUP, Facts, GroupRole, Required, validate
 from uplift.data.source import Source, open_source
 from uplift.spec.record import check_recorded
+from uplift.text import Msg
 
 __all__ = ["Armed", "attach_arms", "prefetch_arms"]
 
@@ -76,7 +77,7 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     unmatched = int(n[unmatched_rows].sum())
     validate(Facts(source.label, unmatched=(unmatched, int(n.sum()), float(max_unmatched_share))))
     if unmatched:
-        notes.append(f"{unmatched} outcome rows for units not in the ledger were left out (counted, not analysed).")
+        notes.append(Msg("{n} outcome rows for units not in the ledger were left out (counted, not analysed).", n=unmatched))
         joined = joined.where_present("arm")
     arms = {(v.item() if isinstance(v, np.generic) else v): int(k)
             for v, k in zip(counts["arm"][~unmatched_rows], n[~unmatched_rows])}

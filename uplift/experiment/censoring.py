@@ -41,6 +41,8 @@ from typing import Any
 
 from scipy import integrate
 
+from uplift.text import Msg
+
 __all__ = ["censoring_block", "censoring_text", "followup_share", "planned_readout_day", "window_inflation", "window_variance"]
 
 
@@ -105,7 +107,7 @@ def censoring_block(p0: float, p1: float, n0: int, n1: int, effect: float, windo
         power = float(power_fn(effect, math.sqrt(k0 * p0 * (1 - p0) / n0 + k1 * p1 * (1 - p1) / n1)))
     return {
         "readout_day": t, "readout_source": "[experiment] data_as_of - start_date" if planned else
-        "recruitment + window (no [experiment] start_date and data_as_of)",
+        Msg("recruitment + window (no [experiment] start_date and data_as_of)"),
         "recruitment_days": float(recruit_days), "window_days": int(window), "first_full_readout_day": float(first_full),
         "mature_share": followup_share(window, recruit_days, t) if t >= window else 0.0,
         "variance_inflation": {arms[0]: k0, arms[1]: k1}, "arm": arms[1], "power_at_n": power,
@@ -115,19 +117,22 @@ def censoring_block(p0: float, p1: float, n0: int, n1: int, effect: float, windo
     }
 
 
-def censoring_text(block: dict[str, Any] | Any, uncensored_power: float | None) -> str:
+def censoring_text(block: dict[str, Any] | Any, uncensored_power: float | None) -> Msg:
     """One line for `uplift design`: the readout day, the share observed for the whole window, the variance
     inflation and the power at the planned n beside the uncensored power."""
     t, first = block["readout_day"], math.ceil(block["first_full_readout_day"] - 1e-9)
     k = ", ".join(f"{a} x{v:.3f}" if math.isfinite(v) else f"{a} infinite" for a, v in block["variance_inflation"].items())
     pw = f"{100 * block['power_at_n']:.2f}%"
-    before = f" (uncensored {100 * uncensored_power:.2f}%)" if uncensored_power is not None else ""
+    before = (Msg(" (uncensored {value})", value=f"{100 * uncensored_power:.2f}%") if uncensored_power is not None
+              else "")
     if t < block["window_days"]:
-        return (f"censoring at the readout: day {t:g} from the start ({block['readout_source']}) is before anyone is "
-                f"observed for the {block['window_days']}-day window: the readout cannot answer; read out on day "
-                f"{first} or later")
-    late = "" if t >= block["first_full_readout_day"] else f"; read out on day {first} or later for the uncensored power"
-    return (f"censoring at the readout: day {t:g} from the start ({block['readout_source']}), "
-            f"{100 * block['mature_share']:.1f}% of customers observed for the whole {block['window_days']}-day window; "
-            f"variance at the window {k}; power at the planned n {pw}{before}{late} "
-            "(1 - Kaplan-Meier, uniform accrual, conversions spread evenly over the window)")
+        return Msg("censoring at the readout: day {day:g} from the start ({source}) is before anyone is observed for the "
+                   "{window}-day window: the readout cannot answer; read out on day {first} or later",
+                   day=t, source=block["readout_source"], window=block["window_days"], first=first)
+    late = ("" if t >= block["first_full_readout_day"]
+            else Msg("; read out on day {first} or later for the uncensored power", first=first))
+    return Msg("censoring at the readout: day {day:g} from the start ({source}), {share} of customers observed for the "
+               "whole {window}-day window; variance at the window {inflation}; power at the planned n {power}{before}"
+               "{late} (1 - Kaplan-Meier, uniform accrual, conversions spread evenly over the window)",
+               day=t, source=block["readout_source"], share=f"{100 * block['mature_share']:.1f}%",
+               window=block["window_days"], inflation=k, power=pw, before=before, late=late)

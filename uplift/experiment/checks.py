@@ -39,7 +39,7 @@ from uplift.experiment.exclusions import check_population
 from uplift.experiment.ledger import distinct_text
 from uplift.spec.record import check_recorded, spec_assignment_config
 from uplift.results import jsonable
-from uplift.text import text_table
+from uplift.text import Msg, text_table
 
 __all__ = [
     "SRMResult",
@@ -346,10 +346,11 @@ def check_ledger(
             pos = pd.Index(pc).get_indexer(lc)
             found = pos >= 0
             if not found.all():
-                notes.append(f"note: {(~found).sum():,} ledger unit(s) are not in the population; left out of the balance check")
+                notes.append(Msg("note: {n:,} ledger unit(s) are not in the population; left out of the balance check",
+                                 n=int((~found).sum())))
             frame = population.iloc[pos[found]][covs].reset_index(drop=True)
             frame["arm"] = ledger["arm"].astype(str).to_numpy()[found]
             balance = covariate_balance(frame, "arm", spec.control, covs, threshold_smd)
         else:
-            notes.append("note: no covariates for the balance check; list them in [analysis] covariates")
+            notes.append(Msg("note: no covariates for the balance check; list them in [analysis] covariates"))
     return CheckResult(experiment=spec.name, srm=srm, balance=balance, notes=tuple(notes))

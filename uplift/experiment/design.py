@@ -64,6 +64,7 @@ from uplift.experiment.censoring import censoring_block, planned_readout_day
 from uplift.experiment.looks import price_looks
 from uplift.experiment.power import alpha_per_comparison, mde_at_n, power_at, power_z, sample_size, unit_variance
 from uplift.metrics.kinds import correlation, metric_for, ratio_unit_variance
+from uplift.text import Msg
 
 __all__ = [
     "DesignResult",
@@ -80,6 +81,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- the spec-level design
 
+
+
+def _metric_note(has_effect: bool, basis: str, source: str) -> Msg | str:
+    """A metric row's note: that it has no target effect, and where its baseline or variance came from."""
+    parts = ([] if has_effect else [Msg("no target effect: MDE and power shown at the primary's n only")]) + (
+        [Msg("{basis} from {source}", basis=Msg("baseline") if basis == "baseline" else Msg("variance") if basis == "variance"
+             else basis, source=source)] if source else [])
+    if len(parts) == 2:
+        return Msg("{first}; {second}", first=parts[0], second=parts[1])
+    return parts[0] if parts else ""
 
 
 def _per_arm(n_exact: float, weights: Mapping[str, float]) -> dict[str, int]:
@@ -242,12 +253,7 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
                 n_total=int(sum(need_arm.values())) if need_arm else None, n_per_arm=need_arm,
                 mde=mde, mde_relative=(mde / abs(b_m) if b_m else None), power=pw,
                 rho=rho, rho_source=rho_src, cuped_n_total=c_n, cuped_n_per_arm=c_arm or {}, cuped_mde=c_mde,
-                note="; ".join(
-                    x for x in (
-                        "" if e_m is not None else "no target effect: MDE and power shown at the primary's n only",
-                        f"{metrics[m.name].design_basis} from {src_m}" if src_m else "",
-                    ) if x
-                ),
+                note=_metric_note(e_m is not None, metrics[m.name].design_basis, src_m),
             )
         )
 
@@ -266,8 +272,9 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
         events = metrics[m.name].expected_events(m.baseline, n_arm[control]) if m.primary else None
         if events is not None and events < 50:
             notes.append(
-                f"only ~{events:.0f} expected {m.name} events in {control}: the normal approximation behind "
-                "this design is rough (simulated power can fall a few points short); consider a larger control share"
+                Msg("only ~{events:.0f} expected {metric} events in {control}: the normal approximation behind "
+                    "this design is rough (simulated power can fall a few points short); consider a larger control share",
+                    events=events, metric=m.name, control=control)
             )
     censoring = None
     if primary.window_days and primary.kind == "proportion" and eff is not None and b and 0 < b < 1:
@@ -283,21 +290,20 @@ def design_experiment(spec, population: pd.DataFrame | None = None, n_total: int
     if d.looks > 1:
         looks = price_looks(d, a_cmp, 2 if alternative == "two-sided" else 1, target, n_exact, inflow,
                             spec.analysis.always_valid_tuning_n)
-        notes.append(looks["note"] + "; n above is the fixed-horizon design's (see looks)")
-    method = (
+        notes.append(Msg("{looks}; n above is the fixed-horizon design's (see looks)", looks=looks["note"]))
+    method = Msg(
         "two-sample z-test of the difference in means (unpooled variance); n solved exactly incl. the far tail "
-        "(Brent), each arm rounded up; "
-        + ("Bonferroni split of alpha over the offer arms" if method_k == "bonferroni" and len(offers) > 1
-           else "no multiplicity adjustment" if len(offers) > 1 else "one comparison")
-        + "; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by the delta method (Deng et al. 2018)"
-    )
+        "(Brent), each arm rounded up; {multiplicity}; CUPED factor 1 - rho^2 (Deng et al. 2013); ratio variance by "
+        "the delta method (Deng et al. 2018)",
+        multiplicity=(Msg("Bonferroni split of alpha over the offer arms") if method_k == "bonferroni" and len(offers) > 1
+                      else Msg("no multiplicity adjustment") if len(offers) > 1 else Msg("one comparison")))
     # the forecast's test: a fixed pool with a known eligible count puts every eligible unit in the test
     pooled = inflow is None and eligible is not None and at_eligible is not None and n_total is None
     forecast = profit_forecast(spec, kind=primary.kind, baseline=b, sd=sd, mde=at_eligible[0] if pooled else top.mde,
                                n_per_arm=_split(eligible, weights) if pooled else n_arm, control=control,
                                eligible=eligible, alpha=a_cmp, alternative=alternative,
-                               basis=("every eligible unit, split as `uplift assign` will (a fixed pool)" if pooled
-                                      else "the design's units per arm"))
+                               basis=(Msg("every eligible unit, split as `uplift assign` will (a fixed pool)") if pooled
+                                      else Msg("the design's units per arm")))
     return DesignResult(
         experiment=spec.name, primary=primary.name, weights=weights, control=control, alpha=alpha,
         alpha_per_comparison=a_cmp, power_target=target, alternative=alternative,

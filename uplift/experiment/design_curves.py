@@ -32,6 +32,7 @@ from scipy import stats
 from uplift.errors import UserError
 from uplift.experiment.power import mde_at_n, power_at, power_z, unit_variance
 from uplift.metrics.kinds import metric_for
+from uplift.text import Msg
 
 __all__ = ["FRACTIONS", "guardrail_power", "metric_curves", "n_grid", "week_grid"]
 
@@ -111,15 +112,15 @@ def guardrail_power(guardrails: Sequence[Any], population: Any, weights: Mapping
     for g in guardrails:
         given = g.baseline if g.kind == "proportion" else None  # [[guardrails]] baseline: a proportion's rate
         got = metric_for(g).design_inputs(population, given)
-        source = "[[guardrails]] baseline" if given is not None else got.source
+        source = Msg("[[guardrails]] baseline") if given is not None else got.source
         row: dict[str, Any] = {"guardrail": g.name, "kind": g.kind, "bad_direction": g.bad_direction,
                                "margin": g.margin, "baseline": got.baseline, "sd": got.sd, "source": source,
                                "alpha_one_sided": alpha / 2, "power": None, "margin_at_power": None,
                                "power_vs_n": [], "note": ""}
         if got.missing:
-            why = (f"no baseline: set baseline = (its control rate) in [[guardrails]] '{g.name}', or give a population "
-                   f"with column {g.column}") if g.kind == "proportion" else got.missing
-            row["note"] = why + "; its power is unknown"
+            why = (Msg("no baseline: set baseline = (its control rate) in [[guardrails]] '{name}', or give a population "
+                       "with column {column}", name=g.name, column=g.column) if g.kind == "proportion" else got.missing)
+            row["note"] = Msg("{why}; its power is unknown", why=why)
             out.append(row)
             continue
         v, _ = unit_variance(g.kind, got.baseline or 0.0, 0.0, got.sd)
@@ -128,12 +129,12 @@ def guardrail_power(guardrails: Sequence[Any], population: Any, weights: Mapping
             return max(math.sqrt(v / (weights[control] * n) + v / (weights[a] * n)) for a in offers)
 
         if not v > 0:
-            row["note"] = "no variance in the population's column; its power is unknown"
+            row["note"] = Msg("no variance in the population's column; its power is unknown")
             out.append(row)
             continue
         row["margin_at_power"] = z * se(n_total)
         if g.margin is None:
-            row["note"] = "no margin: no non-inferiority test (fails only if the interval lies wholly on the bad side)"
+            row["note"] = Msg("no margin: no non-inferiority test (fails only if the interval lies wholly on the bad side)")
         elif g.margin > 0:
             row["power"] = _ni_power(g.margin, se(n_total), alpha)
             row["power_vs_n"] = [{"n_total": n, "power": _ni_power(g.margin, se(n), alpha)}

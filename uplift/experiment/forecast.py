@@ -46,7 +46,7 @@ from scipy import stats
 
 from uplift.experiment.power import power_z, unit_variance
 from uplift.metrics.valuation import expected_profit
-from uplift.text import N_
+from uplift.text import N_, Msg
 
 __all__ = ["assurance", "forecast_lines", "profit_forecast"]
 
@@ -71,23 +71,25 @@ def assurance(mu: float, sigma: float, n_control: float, n_arm: float, *, kind: 
 
 def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float | None, mde: float | None,
                     n_per_arm: Mapping[str, int], control: str, eligible: int | None, alpha: float,
-                    alternative: str, basis: str = "the design's units per arm") -> dict[str, Any]:
+                    alternative: str, basis: str | None = None) -> dict[str, Any]:
     """The profit forecast of the design (module docstring): ``available`` False with a ``note`` saying what
     is missing, else the inputs, the break-even effect, one scenario per effect (at the MDE, at the prior
-    effect) and, with a prior sd, the expected profit, the chance of a profit and the assurance."""
+    effect) and, with a prior sd, the expected profit, the chance of a profit and the assurance. ``basis`` says
+    which units the test offers (a catalogued sentence; default: the design's units per arm)."""
     d, e = spec.design, spec.economics
     value = d.value_per_conversion
     if kind != "proportion" or baseline is None:
-        return {"available": False, "note": "the profit forecast needs a proportion primary metric (a conversion) "
-                                            "with a baseline rate"}
+        return {"available": False, "note": Msg("the profit forecast needs a proportion primary metric (a conversion) "
+                                                "with a baseline rate")}
     if value is None:
-        return {"available": False, "note": "no profit forecast: set [design] value_per_conversion (what one "
-                                            "incremental conversion is worth, e.g. 250) to see profit and ROI at the MDE"}
+        return {"available": False, "note": Msg("no profit forecast: set [design] value_per_conversion (what one "
+                                                "incremental conversion is worth, e.g. 250) to see profit and ROI at the "
+                                                "MDE")}
     c0, c1 = (e.contact_cost, e.incentive_cost) if e is not None else (0.0, 0.0)  # no [economics]: no campaign costs
     treated = int(sum(n for a, n in n_per_arm.items() if a != control))
     rollout, rollout_source = ((e.eligible_population, "[economics] eligible_population")
                                if e is not None and e.eligible_population is not None else
-                               (eligible, "the eligible units of the population") if eligible is not None else
+                               (eligible, Msg("the eligible units of the population")) if eligible is not None else
                                (None, ""))
 
     def per_customer(delta: float) -> float:
@@ -127,18 +129,19 @@ def profit_forecast(spec: Any, *, kind: str, baseline: float | None, sd: float |
             "chance_of_profit": float(stats.norm.sf((break_even - mu) / sigma)) if break_even is not None else 0.0,
             "assurance": assurance(mu, sigma, n_per_arm[control], n_arm, kind=kind, baseline=baseline, sd=sd,
                                    alpha=alpha, alternative=alternative),
-            "method": "normal design prior of the effect (O'Hagan & Stevens 2001); expected profit = profit at the "
-                      "prior mean (linear in the effect); assurance = power averaged over the prior, Gauss-Hermite "
-                      f"quadrature ({_NODES} nodes)",
+            "method": Msg("normal design prior of the effect (O'Hagan & Stevens 2001); expected profit = profit at the "
+                          "prior mean (linear in the effect); assurance = power averaged over the prior, Gauss-Hermite "
+                          "quadrature ({nodes} nodes)", nodes=_NODES),
         }
     return {
         "available": True, "currency": spec.experiment.currency, "value_per_conversion": value,
         "contact_cost": c0, "incentive_cost": c1, "baseline": baseline, "treated_units": treated,
-        "units_basis": basis, "rollout_units": rollout, "rollout_source": rollout_source, "break_even_effect": break_even,
+        "units_basis": basis if basis is not None else Msg("the design's units per arm"), "rollout_units": rollout,
+        "rollout_source": rollout_source, "break_even_effect": break_even,
         "scenarios": scenarios, "prior": prior,
-        "definition": "profit = units offered x (effect x value_per_conversion - contact_cost - incentive_cost x "
-                      "(baseline + effect)); cost = units offered x (contact_cost + incentive_cost x (baseline + "
-                      "effect)); ROI = profit / cost",
+        "definition": Msg("profit = units offered x (effect x value_per_conversion - contact_cost - incentive_cost x "
+                          "(baseline + effect)); cost = units offered x (contact_cost + incentive_cost x (baseline + "
+                          "effect)); ROI = profit / cost"),
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from uplift.spec.settings import DesignSettings
 from uplift.stats.sequences import always_valid_inflation
 from uplift.stats.sequential import inflation_factor, spending_boundaries
+from uplift.text import Msg
 
 __all__ = ["price_looks"]
 
@@ -39,13 +40,15 @@ def price_looks(design: DesignSettings, alpha: float, sides: int, power: float, 
         b = spending_boundaries(design.looks, alpha, family, design.spending_rho, fractions=fractions, sides=sides, grid=401)
         families.append({"spending": family, "spending_rho": b.rho, "method": b.method, "chosen": family == design.spending,
                          "boundaries_z": list(b.z), **cost(inflation_factor(b, power))})
-    continuous = {"method": "always-valid (mixture SPRT) intervals, looked at continuously; upper bound: the n at which "
-                            "the last look's interval excludes 0 with the target power",
+    continuous = {"method": Msg("always-valid (mixture SPRT) intervals, looked at continuously; upper bound: the n at "
+                                "which the last look's interval excludes 0 with the target power"),
                   "tuning_n": tuning_n, **cost(always_valid_inflation(n_fixed, alpha, power, tuning_n, sides))}
     chosen = next(f for f in families if f["chosen"])
     return {"looks": design.looks, "information_fractions": fractions, "alpha": alpha, "sides": sides, "power": power,
             "n_total_fixed": n_fixed, "chosen": design.spending, "families": families, "continuous": continuous,
-            "note": (f"[design] looks = {design.looks} with {chosen['method']}: the maximum sample size is "
-                     f"{chosen['inflation_factor']:.3f} x the fixed design's ({chosen['n_total']:,} in total); "
-                     + "; ".join(f"{f['spending']} x {f['inflation_factor']:.3f}" for f in families if not f["chosen"])
-                     + f"; continuous always-valid monitoring at most x {continuous['inflation_factor']:.3f}")}
+            "note": Msg("[design] looks = {looks} with {method}: the maximum sample size is {factor:.3f} x the fixed "
+                        "design's ({n:,} in total); {others}; continuous always-valid monitoring at most x {continuous:.3f}",
+                        looks=design.looks, method=chosen["method"], factor=chosen["inflation_factor"],
+                        n=chosen["n_total"], others="; ".join(f"{f['spending']} x {f['inflation_factor']:.3f}"
+                                                              for f in families if not f["chosen"]),
+                        continuous=continuous["inflation_factor"])}

@@ -24,6 +24,7 @@ from scipy.optimize import brentq
 from uplift.experiment.power import power_z
 from uplift.metrics.base import format_effect_text
 from uplift.spec import Spec
+from uplift.text import Msg
 
 __all__ = ["PrecisionResult", "precision_achieved", "mde_from_se"]
 
@@ -94,6 +95,6 @@ def precision_achieved(spec: Spec, metric_rows: Sequence[Mapping[str, Any]]) -> 
         })
     return PrecisionResult(
         rows=rows, target_power=target_power,
-        method="normal approximation on the realised standard error of each effect (CUPED / ratio included); "
-        "alpha as tested (Holm within the primary family); target MDE from [design]",
+        method=Msg("normal approximation on the realised standard error of each effect (CUPED / ratio included); "
+                   "alpha as tested (Holm within the primary family); target MDE from [design]"),
     )

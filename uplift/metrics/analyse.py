@@ -55,6 +55,7 @@ from uplift.metrics.crosssell import (
 from uplift.metrics.kinds import metric_for
 from uplift.metrics.valuation import Valuation
 from uplift.results import jsonable
+from uplift.text import Msg
 
 __all__ = ["MetricsResult", "analyse_metrics", "prefetch_cells", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
 
@@ -112,8 +113,8 @@ class MetricsResult:
             "sequential": self.sequential,
             "sufficient_statistics": {
                 "engine": self.engine,
-                "description": "per arm: n, column means, sample variances and covariances (n - 1); "
-                "every estimate is a closed-form function of these",
+                "description": Msg("per arm: n, column means, sample variances and covariances (n - 1); "
+                                   "every estimate is a closed-form function of these"),
                 "per_arm": {a: m.to_dict() for a, m in self.arm_statistics.items()},
             },
             "notes": list(self.notes),
@@ -224,7 +225,8 @@ def analyse_metrics(
         counts[k[0]] = counts.get(k[0], 0) + v.n
     for a in source.categories(arm_column) or []:
         if str(a) not in counts:
-            notes.append(f"arm '{a}' is a category of column '{arm_column}' but has no customers; it is left out")
+            notes.append(Msg("arm '{arm}' is a category of column '{column}' but has no customers; it is left out", arm=a,
+                             column=arm_column))
     arms_order, treat_arms = arms_from_counts(spec, counts, arm_column, control, source.label)
     return _finish(spec, cells, plan, arm_column, control, arms_order, treat_arms, notes, source.engine)
 
@@ -375,7 +377,7 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     if products_col and products_col in available:
         roles.setdefault(products_col, "products held before the campaign")
     elif products_col:
-        notes.append(f"APC not computed: products column '{products_col}' is not in the outcomes")
+        notes.append(Msg("APC not computed: products column '{column}' is not in the outcomes", column=products_col))
         products_col = ""
     return {"roles": roles, "binaries": binaries, "funnel_stages": funnel_stages, "conv_col": conv_col,
             "econ_cols": econ_cols, "products_col": products_col, "econ_covariate": econ_cov}
@@ -415,8 +417,8 @@ def _finish(spec: Any, cells: Mapping[tuple, Moments], plan: Mapping[str, Any],
     catalogue = crosssell_catalogue(per_arm, treat_arms, control, conv_col, products_col, confidence,
                                     spec.experiment.primary_product, spec.experiment.target_product)
     if not spec.experiment.primary_product and (conv_col or products_col):
-        notes.append("Cross-sell measures (cross-sell rate, attach rate, products per customer) not shown: the spec "
-                     "does not say what customers hold; set [experiment] primary_product to define them")
+        notes.append(Msg("Cross-sell measures (cross-sell rate, attach rate, products per customer) not shown: the spec "
+                         "does not say what customers hold; set [experiment] primary_product to define them"))
     return MetricsResult(
         arm_column=arm_column, control=control, arms=arms_order, alpha=alpha, confidence=confidence,
         metrics=tuple(metric_rows), guardrails=tuple(guard_rows), decision=verdict, funnel=funnel,

@@ -33,6 +33,7 @@ from uplift.stats import compare as stats
 from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.multiplicity import benjamini_hochberg
 from uplift.stats.lazy import lazy_module
+from uplift.text import Msg
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
@@ -97,10 +98,13 @@ def funnel_effects(stages: Sequence[str], per_arm: Mapping[str, Moments], arms: 
         for a in arms
     }
     if not_nested and notes is not None:
-        pairs = "; ".join(f"'{x['stage']}' has more customers than '{x['previous']}' (in {', '.join(map(str, x['arms']))})"
-                          for x in not_nested)
-        notes.append(f"[funnel] stages are not nested as listed: {pairs}; step conversion is not shown for those steps. "
-                     "List the stages in the order customers pass them, or check the stage columns.")
+        pairs = [Msg("'{stage}' has more customers than '{previous}' (in {arms})", stage=x["stage"], previous=x["previous"],
+                     arms=", ".join(map(str, x["arms"]))) for x in not_nested]
+        joined = pairs[0]
+        for p in pairs[1:]:
+            joined = Msg("{first}; {second}", first=joined, second=p)
+        notes.append(Msg("[funnel] stages are not nested as listed: {pairs}; step conversion is not shown for those steps. "
+                         "List the stages in the order customers pass them, or check the stage columns.", pairs=joined))
     rows = []
     for s in stages:
         for a in treat:
@@ -229,20 +233,24 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
     k1 = econ.incentive_cost if econ is not None else 0.0
     given_n = econ.eligible_population if econ is not None else None
     N = given_n or n_total
-    estimator = (f"CUPED-adjusted with {covariate} (revenue and each of margin, cannibalised margin and cost to serve "
-                 "adjusted by its own pooled within-arm theta; variances by the delta method with the covariances "
-                 "of the adjusted columns); conversion unadjusted" if covariate else "difference in means (unadjusted)")
+    estimator = (Msg("CUPED-adjusted with {covariate} (revenue and each of margin, cannibalised margin and cost to serve "
+                     "adjusted by its own pooled within-arm theta; variances by the delta method with the covariances "
+                     "of the adjusted columns); conversion unadjusted", covariate=covariate) if covariate
+                 else Msg("difference in means (unadjusted)"))
     out: dict[str, Any] = {
         "assumptions": [
-            "per treated customer: every customer in an offer arm is contacted (contact_cost each) and each "
-            "conversion in an offer arm earns the incentive (incentive_cost each); the control arm costs nothing",
-            ("incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and control"
-             + (f", CUPED-adjusted with {covariate}" if covariate else "")),
-            "ROI = (incremental profit - campaign cost) / campaign cost, per treated customer",
-            ("value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
-             "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value"),
-            f"scaled to N = {N} customers ({'[economics] eligible_population' if given_n else 'the analysed customers'}), N treated as fixed",
-            "intervals: delta method, normal approximation; incremental revenue by Welch's t, as the metrics table",
+            Msg("per treated customer: every customer in an offer arm is contacted (contact_cost each) and each "
+                "conversion in an offer arm earns the incentive (incentive_cost each); the control arm costs nothing"),
+            (Msg("incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and "
+                 "control, CUPED-adjusted with {covariate}", covariate=covariate) if covariate else
+             Msg("incremental profit = difference in mean (margin - cannibalised margin - cost to serve) between arm and "
+                 "control")),
+            Msg("ROI = (incremental profit - campaign cost) / campaign cost, per treated customer"),
+            Msg("value of a conversion = incremental profit / incremental conversion rate (per incremental conversion, "
+                "net of cannibalised margin and cost to serve, before campaign cost); targeting uses the same value"),
+            (Msg("scaled to N = {n} customers ([economics] eligible_population), N treated as fixed", n=N) if given_n else
+             Msg("scaled to N = {n} customers (the analysed customers), N treated as fixed", n=N)),
+            Msg("intervals: delta method, normal approximation; incremental revenue by Welch's t, as the metrics table"),
         ],
         "contact_cost": k0, "incentive_cost": k1, "eligible_population": int(N),
         "columns": {**{k: v or None for k, v in cols.items()}, "conversion_column": conv_col or None},
@@ -251,8 +259,8 @@ def incremental_roi(econ: EconomicsSettings | None, cols: Mapping[str, str], con
         "per_arm": {},
     }
     if not cols["margin_column"] or not conv_col:
-        notes.append("ROI not computed: " + ("set [economics] margin_column and conversion_column (or a primary proportion metric)"
-                                             if econ is not None else "the spec has no [economics] section"))
+        notes.append(Msg("ROI not computed: set [economics] margin_column and conversion_column (or a primary proportion "
+                         "metric)") if econ is not None else Msg("ROI not computed: the spec has no [economics] section"))
         out["per_arm"] = {}
         return out
     if valuations is None:

@@ -35,6 +35,7 @@ from uplift.stats.guardrails import guardrail_state, noninferiority
 from uplift.stats.multiplicity import benjamini_hochberg, holm
 from uplift.stats.sequential import spending_boundaries
 from uplift.stats.sequences import always_valid
+from uplift.text import Msg
 
 __all__ = ["LookPlan", "look_plan", "metric_rows", "adjust_for_multiplicity", "guardrail_rows", "compare_arms", "decide",
            "watch_text"]
@@ -66,7 +67,7 @@ def look_plan(design: DesignSettings, alpha: float, notes: list[str]) -> LookPla
         return LookPlan(None, alpha, 1, 1, True, block)
     if current is None:
         current = looks
-        notes.append(f"[design] looks = {looks} but current_look is not set: analysed as the final look")
+        notes.append(Msg("[design] looks = {looks} but current_look is not set: analysed as the final look", looks=looks))
     bounds = spending_boundaries(looks, alpha, design.spending, design.spending_rho, fractions=design.look_fractions or None)
     c_k = bounds.z[current - 1]
     nominal = bounds.nominal_alpha[current - 1]

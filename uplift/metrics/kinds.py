@@ -36,13 +36,14 @@ from uplift.errors import DataError, UserError
 from uplift.spec.schema import METRIC_KINDS
 from uplift.metrics.base import DesignInputs, Metric, MetricSettings
 from uplift.stats import compare as stats
+from uplift.text import Msg
 
 __all__ = [
     "Proportion", "Mean", "Ratio", "register_kind", "unregister_kind", "registered_kinds", "kind_names",
     "metric_class", "metric_for", "column_mean_sd", "correlation", "ratio_unit_variance",
 ]
 
-_NO_POPULATION = "no variance: give --population with the metric's column or its pre-period covariate"
+_NO_POPULATION = Msg("no variance: give --population with the metric's column or its pre-period covariate")
 
 
 # --------------------------------------------------------------------------- population summaries for design
@@ -214,8 +215,9 @@ class Proportion(Metric):
             return DesignInputs(float(baseline_rate), None, "[design] baseline_rate")
         if population is not None and self.column in population.columns:
             mean, _, _ = column_mean_sd(population, self.column)
-            return DesignInputs(mean, None, f"population column {self.column}")
-        return DesignInputs(missing=f"no baseline: set [design] baseline_rate or give a population with column {self.column}")
+            return DesignInputs(mean, None, Msg("population column {column}", column=self.column))
+        return DesignInputs(missing=Msg("no baseline: set [design] baseline_rate or give a population with column {column}",
+                                        column=self.column))
 
     def expected_events(self, baseline: float | None, n: float) -> float | None:
         """n min(p, 1 - p): the expected count of the rarer outcome."""
@@ -254,9 +256,11 @@ class Mean(Metric):
         cols = population.columns
         col = self.column if self.column in cols else (self.covariate if self.covariate in cols else "")
         if not col:
-            return DesignInputs(missing=f"population has neither {self.column} nor a covariate column; variance unknown")
+            return DesignInputs(missing=Msg("population has neither {column} nor a covariate column; variance unknown",
+                                        column=self.column))
         mean, sd, _ = column_mean_sd(population, col)
-        return DesignInputs(mean, sd, f"population column {col}" + (" (pre-period proxy)" if col != self.column else ""))
+        return DesignInputs(mean, sd, Msg("population column {column}", column=col) if col == self.column
+                            else Msg("population column {column} (pre-period proxy)", column=col))
 
     def cuped_columns(self) -> tuple[str, str] | None:
         return (self.column, self.covariate) if self.covariate else None
@@ -334,7 +338,10 @@ class Ratio(Metric):
             self.denominator_covariate if self.denominator_covariate and self.denominator_covariate in cols else "")
         if not num or not den:
             missing = self.column if not num else self.denominator
-            return DesignInputs(missing=f"population has no column {missing} (nor a pre-period covariate); variance unknown")
+            return DesignInputs(missing=Msg("population has no column {column} (nor a pre-period covariate); variance unknown",
+                                        column=missing))
         r, v = ratio_unit_variance(design_values(population, num), design_values(population, den))
-        proxy = " (pre-period proxy)" if (num, den) != (self.column, self.denominator) else ""
-        return DesignInputs(r, math.sqrt(v), f"population columns {num}/{den} (delta method){proxy}")
+        proxy = (num, den) != (self.column, self.denominator)
+        return DesignInputs(r, math.sqrt(v), Msg("population columns {columns} (delta method) (pre-period proxy)",
+                                                 columns=f"{num}/{den}") if proxy
+                            else Msg("population columns {columns} (delta method)", columns=f"{num}/{den}"))

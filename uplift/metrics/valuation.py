@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from uplift.data.moments import Moments
+from uplift.text import Msg
 
 __all__ = ["Valuation", "expected_profit", "interval"]
 
@@ -203,12 +204,12 @@ class Valuation:
                + extra)
         return float(est), float(var)
 
-    def describe(self) -> str:
+    def describe(self) -> Msg:
         """Which estimator the net value uses, for the page and results.json."""
         if self.covariate:
-            return (f"CUPED-adjusted with {self.covariate} (each economics column by its own pooled within-arm theta; "
-                    "variance by the delta method with the covariances of the adjusted columns)")
-        return "difference in means (unadjusted)"
+            return Msg("CUPED-adjusted with {covariate} (each economics column by its own pooled within-arm theta; "
+                       "variance by the delta method with the covariances of the adjusted columns)", covariate=self.covariate)
+        return Msg("difference in means (unadjusted)")
 
     def to_dict(self) -> dict[str, Any]:
         """The inputs of every finance and targeting valuation figure (results.json ``roi.per_arm.<arm>.valuation``)."""

@@ -33,6 +33,7 @@ from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
 from uplift.survival.conversion import ConversionTiming, conversion_timing, timed_metrics
 from uplift.survival.stage_days import StageDays, stage_days
+from uplift.text import Msg
 
 if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting are heavy imports)
     from uplift.clv.analyse import CLVResult
@@ -205,8 +206,8 @@ def analyse(
     if spec.fairness is not None:
         absent = [g for g in spec.fairness.group_columns if g not in source.columns]
         if absent and population is None:  # the groups live in the population, which this readout was not given
-            notes.append(f"Consumer Duty panel left out: group column '{absent[0]}' ([fairness] group_columns) is not in "
-                         "the outcomes; give the readout the population to join it by unit")
+            notes.append(Msg("Consumer Duty panel left out: group column '{column}' ([fairness] group_columns) is not in "
+                             "the outcomes; give the readout the population to join it by unit", column=absent[0]))
         else:
             duty = _consumer_duty(spec, source, arm_col, control, population, targeting)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])

@@ -32,6 +32,7 @@ import pandas as pd
 from uplift.errors import DataError, UserError
 from uplift.experiment.design_plan import plan_sha256, spec_plan
 from uplift.experiment.power import power_at
+from uplift.text import N_, Msg, localize, t
 
 __all__ = ["SIZE_TOLERANCE", "design_box", "design_check", "read_design"]
 
@@ -87,18 +88,32 @@ def _assigned_dates(ledger: Any, experiment: str) -> tuple[str, str] | None:
     return (dates[0], dates[-1]) if dates else None
 
 
-def _describe(m: Mapping[str, Any]) -> str:
+_CHECKS = (N_("hash"), N_("sizes"), N_("dates"), N_("metrics"))  # the checks' names, translated where shown
+
+
+def _joined(parts: list[Msg]) -> Msg:
+    """Catalogued sentences joined with "; " (each still translated where shown)."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = Msg("{first}; {second}", first=out, second=p)
+    return out
+
+
+def _describe(m: Mapping[str, Any]) -> Msg:
     col = m["column"] + (f" / {m['denominator']}" if m.get("denominator") else "")
-    extra = f", margin {m['margin']:g}" if m.get("margin") is not None else ""
-    return f"{m['name']} ({m['kind']} of {col}{extra})"
+    if m.get("margin") is not None:
+        return Msg("{name} ({kind} of {column}, margin {margin:g})", name=m["name"], kind=Msg(m["kind"]), column=col,
+                   margin=m["margin"])
+    return Msg("{name} ({kind} of {column})", name=m["name"], kind=Msg(m["kind"]), column=col)
 
 
-def _changes(what: str, before: list[Mapping[str, Any]], now: list[Mapping[str, Any]]) -> list[str]:
+def _changes(what: Msg, before: list[Mapping[str, Any]], now: list[Mapping[str, Any]]) -> list[Msg]:
     """The named differences between two lists of metric records."""
     b, n = {m["name"]: m for m in before}, {m["name"]: m for m in now}
-    out = [f"{what} {_describe(b[k])} removed" for k in b if k not in n]
-    out += [f"{what} {_describe(n[k])} added" for k in n if k not in b]
-    out += [f"{what} changed: planned {_describe(b[k])}, now {_describe(n[k])}" for k in b if k in n and b[k] != n[k]]
+    out = [Msg("{what} {metric} removed", what=what, metric=_describe(b[k])) for k in b if k not in n]
+    out += [Msg("{what} {metric} added", what=what, metric=_describe(n[k])) for k in n if k not in b]
+    out += [Msg("{what} changed: planned {before}, now {now}", what=what, before=_describe(b[k]), now=_describe(n[k]))
+            for k in b if k in n and b[k] != n[k]]
     return out
 
 
@@ -114,11 +129,12 @@ def design_check(spec: Any, arms: Mapping[str, int], ledger: Any = None) -> dict
     now = spec_plan(spec)
     checks: list[dict[str, Any]] = []
 
-    def add(check: str, flagged: bool, text: str) -> None:
+    def add(check: str, flagged: bool, text: Msg) -> None:
         checks.append({"check": check, "flagged": bool(flagged), "text": text})
 
-    add("hash", not intact, f"design {recorded[:12]}: " + ("the plan in design.json matches its hash" if intact else
-        "design.json was edited after the design (its plan no longer has this hash)"))
+    add("hash", not intact, Msg("design {hash}: {state}", hash=recorded[:12],
+                                state=Msg("the plan in design.json matches its hash") if intact else
+                                Msg("design.json was edited after the design (its plan no longer has this hash)")))
     # sizes
     planned = {str(a): int(n) for a, n in (plan.get("n_per_arm") or {}).items()}
     rows = []
@@ -139,43 +155,50 @@ def design_check(spec: Any, arms: Mapping[str, int], ledger: Any = None) -> dict
         except (UserError, ValueError, ZeroDivisionError):
             power_now = None
     short = [r for r in rows if r["flagged"]]
+    sizes = (Msg("{arms} (short of plan)", arms=_joined([
+        Msg("{arm} has {actual:,} units, {share:.0%} of the planned {planned:,}", arm=r["arm"], actual=r["actual"],
+            share=r["share_of_plan"], planned=r["planned"]) for r in short])) if short else
+        Msg("every arm has at least its planned units ({arms})",
+            arms=", ".join(f"{r['arm']} {r['actual']:,}/{r['planned']:,}" for r in rows)))
     add("sizes", bool(short),
-        ("; ".join(f"{r['arm']} has {r['actual']:,} units, {r['share_of_plan']:.0%} of the planned {r['planned']:,}"
-                   for r in short) + " (short of plan)" if short else
-         "every arm has at least its planned units (" + ", ".join(f"{r['arm']} {r['actual']:,}/{r['planned']:,}"
-                                                                  for r in rows) + ")")
-        + (f"; power at the target effect with these units {power_now:.0%} (planned {plan['power_target']:.0%})"
-           if power_now is not None else ""))
+        Msg("{sizes}; power at the target effect with these units {power:.0%} (planned {target:.0%})", sizes=sizes,
+            power=power_now, target=plan["power_target"]) if power_now is not None else sizes)
     # dates
-    date_notes = [f"[experiment] {k} was {plan.get(k) or 'unset'} at the design, now {now[k] or 'unset'}"
+    date_notes = [Msg("[experiment] {key} was {before} at the design, now {now}", key=k, before=plan.get(k) or Msg("unset"),
+                      now=now[k] or Msg("unset"))
                   for k in ("start_date", "end_date") if (plan.get(k) or "") != (now[k] or "")]
     assigned = _assigned_dates(ledger, spec.name)
     if assigned is not None:
         first, last = assigned
         if plan.get("start_date") and first < plan["start_date"]:
-            date_notes.append(f"the ledger's first assignment {first} is before the planned start {plan['start_date']}")
+            date_notes.append(Msg("the ledger's first assignment {first} is before the planned start {start}", first=first,
+                                  start=plan["start_date"]))
         if plan.get("end_date") and last > plan["end_date"]:
-            date_notes.append(f"the ledger's last assignment {last} is after the planned end {plan['end_date']}")
-    add("dates", bool(date_notes), "; ".join(date_notes) if date_notes else
-        f"as planned ({plan.get('start_date') or 'no start date'} to {plan.get('end_date') or 'no end date'}"
-        + (f"; assigned {assigned[0]} to {assigned[1]}" if assigned else "") + ")")
+            date_notes.append(Msg("the ledger's last assignment {last} is after the planned end {end}", last=last,
+                                  end=plan["end_date"]))
+    add("dates", bool(date_notes), _joined(date_notes) if date_notes else
+        Msg("as planned ({start} to {end}{assigned})", start=plan.get("start_date") or Msg("no start date"),
+            end=plan.get("end_date") or Msg("no end date"),
+            assigned=Msg("; assigned {first} to {last}", first=assigned[0], last=assigned[1]) if assigned else ""))
     # metrics, guardrails, arms, design table
-    prim = _changes("primary metric", [m for m in plan.get("metrics", []) if m.get("primary")],
+    prim = _changes(Msg("primary metric"), [m for m in plan.get("metrics", []) if m.get("primary")],
                     [m for m in now["metrics"] if m.get("primary")])
-    other = _changes("metric", [m for m in plan.get("metrics", []) if not m.get("primary")],
+    other = _changes(Msg("metric"), [m for m in plan.get("metrics", []) if not m.get("primary")],
                      [m for m in now["metrics"] if not m.get("primary")])
-    guard = _changes("guardrail", plan.get("guardrails", []), now["guardrails"])
-    setup = []
+    guard = _changes(Msg("guardrail"), plan.get("guardrails", []), now["guardrails"])
+    setup: list[Msg] = []
     if plan.get("arms") != now["arms"] or plan.get("control") != now["control"]:
-        setup.append(f"arms were {plan.get('arms')} (control {plan.get('control')}), now {now['arms']} (control {now['control']})")
+        setup.append(Msg("arms were {before} (control {control_before}), now {now} (control {control_now})",
+                         before=plan.get("arms"), control_before=plan.get("control"), now=now["arms"],
+                         control_now=now["control"]))
     if plan.get("design") != now["design"]:
         keys = sorted(k for k in set(plan.get("design") or {}) | set(now["design"])
                       if (plan.get("design") or {}).get(k) != now["design"].get(k))
-        setup.append("[design] " + ", ".join(f"{k} {(plan.get('design') or {}).get(k)} -> {now['design'].get(k)}"
-                                             for k in keys))
+        setup.append(Msg("[design] {changes}", changes=", ".join(f"{k} {(plan.get('design') or {}).get(k)} -> "
+                                                                 f"{now['design'].get(k)}" for k in keys)))
     changed = prim + other + guard + setup
-    add("metrics", bool(changed), "; ".join(changed) + " since the design" if changed else
-        "the metrics, guardrails, arms and [design] are those of the design")
+    add("metrics", bool(changed), Msg("{changes} since the design", changes=_joined(changed)) if changed else
+        Msg("the metrics, guardrails, arms and [design] are those of the design"))
     flagged = [c for c in checks if c["flagged"]]
     return {
         "file": path.name, "design_sha256": recorded, "plan_intact": intact,
@@ -183,8 +206,8 @@ def design_check(spec: Any, arms: Mapping[str, int], ledger: Any = None) -> dict
         "arms": rows, "power_at_actual": power_now, "size_tolerance": SIZE_TOLERANCE,
         "assigned_from": assigned[0] if assigned else None, "assigned_to": assigned[1] if assigned else None,
         "checks": checks, "flagged": bool(flagged),
-        "summary": (f"{len(flagged)} deviation(s) from the design: " + "; ".join(c["check"] for c in flagged)
-                    if flagged else "as designed"),
+        "summary": (Msg("{n} deviation(s) from the design: {checks}", n=len(flagged),
+                        checks=_joined([Msg(c["check"]) for c in flagged])) if flagged else Msg("as designed")),
     }
 
 
@@ -196,7 +219,7 @@ def design_box(r: Mapping[str, Any]) -> str:
     if not d:
         return ""
     items = sorted(d["checks"], key=lambda c: not c["flagged"])
-    body = (f"<p>Design <code>{_E(d['design_sha256'])}</code> ({_E(d['file'])}).</p><ul>"
-            + "".join(f"<li>{'&#9888; ' if c['flagged'] else ''}<b>{_E(c['check'])}</b>: {_E(c['text'])}</li>"
+    body = ("<p>" + t("Design <code>{hash}</code> ({file}).", hash=_E(d['design_sha256']), file=_E(d['file'])) + "</p><ul>"
+            + "".join(f"<li>{'&#9888; ' if c['flagged'] else ''}<b>{_E(t(c['check']))}</b>: {_E(localize(c['text']))}</li>"
                       for c in items) + "</ul>")
-    return box("warn" if d["flagged"] else "good", _E("Design: " + d["summary"]), body)
+    return box("warn" if d["flagged"] else "good", _E(t("Design: {summary}", summary=localize(d["summary"]))), body)

@@ -19,7 +19,7 @@ from uplift.experiment.censoring import censoring_text
 from uplift.readout.charts import style
 from uplift.readout.render import html_page
 from uplift.readout.report import box, fmt_money, fmt_num, fmt_pct, table
-from uplift.text import SOURCE_LANGUAGE, chart_label, current_language, t, use_language
+from uplift.text import SOURCE_LANGUAGE, chart_label, current_language, localize, t, use_language
 
 __all__ = ["design_html", "line_chart"]
 
@@ -98,7 +98,7 @@ def _metrics(d: Mapping[str, Any]) -> str:
     for m in d["metrics"]:
         rows.append([_E(m["name"]) + (t(" (primary)") if m["primary"] else ""), _E(t(m["kind"])), fmt_num(m["baseline"], 4),
                      fmt_num(m["effect"], 4), "&mdash;" if m["n_total"] is None else f"{m['n_total']:,}",
-                     fmt_num(m["mde"], 4), fmt_pct(m["mde_relative"]), fmt_pct(m["power"]), _E(m.get("note") or "")])
+                     fmt_num(m["mde"], 4), fmt_pct(m["mde_relative"]), fmt_pct(m["power"]), _E(localize(m.get("note") or ""))])
     return table([t("metric"), t("kind"), t("baseline"), t("target effect"), t("n needed"), t("MDE at n"), t("MDE relative"),
                   t("power at target"), t("note")], rows,
                  caption=t("MDE and power at the design's n (the primary metric's); the worst offer arm."))
@@ -108,7 +108,7 @@ def _guardrails(d: Mapping[str, Any]) -> str:
     if not d.get("guardrails"):
         return t("<p>No guardrails in the spec.</p>")
     rows = [[_E(g["guardrail"]), _E(t(g["bad_direction"])), fmt_num(g["baseline"], 4), fmt_num(g["margin"], 4),
-             fmt_pct(g["power"]), fmt_num(g["margin_at_power"], 4), _E(g.get("note") or "")] for g in d["guardrails"]]
+             fmt_pct(g["power"]), fmt_num(g["margin_at_power"], 4), _E(localize(g.get("note") or ""))] for g in d["guardrails"]]
     a = d["guardrails"][0]["alpha_one_sided"]
     return table([t("guardrail"), t("harm is"), t("baseline"), t("margin"), t("power"), t("margin at target power"), t("note")],
                  rows, caption=t("One-sided non-inferiority test at {alpha} against the margin, true harm 0, at the "
@@ -153,7 +153,7 @@ def _curves(d: Mapping[str, Any]) -> str:
 def _forecast(d: Mapping[str, Any]) -> str:
     f = d.get("forecast") or {}
     if not f.get("available"):
-        return f"<p>{_E(t(f.get('note') or 'No forecast.'))}</p>"
+        return f"<p>{_E(localize(f['note']) if f.get('note') else t('No forecast.'))}</p>"
     cur = f["currency"]
 
     def m(x: Any) -> str:
@@ -165,12 +165,13 @@ def _forecast(d: Mapping[str, Any]) -> str:
                       contact=fmt_money(f['contact_cost'], cur), incentive=fmt_money(f['incentive_cost'], cur))
             + (t("&mdash; (a conversion is worth no more than its incentive)") if be is None
                else t("{effect} ({rel} of the baseline)", effect=fmt_num(be, 4), rel=fmt_pct(be / f['baseline'])))
-            + t(". The test offers {basis}.", basis=_E(t(f['units_basis']))) + "</p>")
+            + t(". The test offers {basis}.", basis=_E(localize(f['units_basis']))) + "</p>")
     rows = [[_E(t(s["name"])), f"{fmt_num(s['effect'], 4)} ({fmt_pct(s['effect_relative'])})", m(s["test_cost"]),
              m(s["test_profit"]), fmt_pct(s["roi"], 0), m(s["rollout_profit"])] for s in f["scenarios"]]
     out = head + table([t("effect"), t("size"), t("test cost ({n:,} offered)", n=f['treated_units']), t("test profit"), t("ROI"),
                         t("rollout profit") + (f" ({f['rollout_units']:,})" if f["rollout_units"] is not None else "")],
-                       rows, caption=_E(f["definition"]) + (f"; rollout: {_E(f['rollout_source'])}" if f["rollout_source"] else ""))
+                       rows, caption=_E(localize(f["definition"])) + (t("; rollout: {source}", source=_E(localize(f['rollout_source'])))
+                                                      if f["rollout_source"] else ""))
     p = f.get("prior")
     if p:
         out += ("<p>" + t("With the effect uncertain, N({mean}, {sd}&sup2;): expected profit of the test {profit}",
@@ -210,7 +211,7 @@ def _design_html(d: Mapping[str, Any], hypothesis: str, looks: int, language: st
           rel=fmt_pct(d['mde_relative']), power=fmt_pct(d['power']), alpha=f"{d['alpha']:g}",
           alternative=_E(t(d['alternative'])), per=f"{d['alpha_per_comparison']:.4g}"),
         t("<h2>Duration</h2>"), f"<p>{_E(dur)}</p>",
-        f"<p>{_E(censoring_text(d['censoring'], d.get('power')))}.</p>" if d.get("censoring") else "",
+        f"<p>{_E(localize(censoring_text(d['censoring'], d.get('power'))))}{t('.')}</p>" if d.get("censoring") else "",
         t("<h2>What it would earn</h2>"), _forecast(d),
         t("<h2>Metrics</h2>"), _metrics(d),
         t("<h2>Guardrails</h2>"), _guardrails(d),
@@ -219,7 +220,7 @@ def _design_html(d: Mapping[str, Any], hypothesis: str, looks: int, language: st
         t("<h2>Looks</h2>"), f"<p>{_E(plan)}</p>",
     ]
     if d.get("notes"):
-        body += [t("<h2>Notes</h2>"), "<ul>" + "".join(f"<li>{_E(n)}</li>" for n in d["notes"]) + "</ul>"]
+        body += [t("<h2>Notes</h2>"), "<ul>" + "".join(f"<li>{_E(localize(n))}</li>" for n in d["notes"]) + "</ul>"]
     body.append(t("<p class=\"muted\">Method: {method}. The numbers are those of design.json beside this page.</p>",
-                  method=_E(d['method'])))
+                  method=_E(localize(d['method']))))
     return html_page(t("Design: {name}", name=d['experiment']), "\n".join(x for x in body if x), language)

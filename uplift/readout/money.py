@@ -13,7 +13,7 @@ import html
 from typing import Any, Mapping
 
 from uplift.readout.report import ci_label, fmt_money, fmt_num, fmt_pct, table
-from uplift.text import t
+from uplift.text import localize, t
 from uplift.text import t as tr  # targeting() names its block t
 
 __all__ = ["finance", "targeting", "bayes_table"]
@@ -91,7 +91,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
                 "columns); unadjusted difference in means: ", covariate=_E(str(cov)))
                 + "; ".join(f"{n} {f(v)}" for n, v, f in parts if _ok(v)) + t(".") + "</p>")
         elif a.get("estimator"):
-            out.append(t("<p class=\"muted\">Estimator: {estimator}.</p>", estimator=_E(str(a['estimator']))))
+            out.append(t("<p class=\"muted\">Estimator: {estimator}.</p>", estimator=_E(localize(a['estimator']))))
     facts = [t("Contact cost {contact} per treated customer; incentive {incentive} per conversion; eligible population {n}.",
                contact=fmt_money(roi.get('contact_cost'), currency), incentive=fmt_money(roi.get('incentive_cost'), currency),
                n=fmt_num(roi.get('eligible_population')))]
@@ -99,7 +99,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
     if cols:
         facts.append(t("Columns: ") + ", ".join(f"{k} = {v}" for k, v in cols.items() if v) + t("."))
     # the costs line is HTML already (amounts formatted by fmt_money); column names and assumptions are text
-    items = [facts[0], *(_E(str(x)) for x in [*facts[1:], *(roi.get("assumptions") or [])])]
+    items = [facts[0], *(_E(localize(x)) for x in [*facts[1:], *(roi.get("assumptions") or [])])]
     out.append(t("<h3>Assumptions</h3>") + "<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>")
     return "".join(out)
 
@@ -136,7 +136,7 @@ def bayes_table(a: Mapping[str, Any], money: Any, ci_name: str) -> str:
                 "Bayesian view (normal approximation on the estimate and standard error above): prior {prior}, applied per "
                 "treated customer and scaled by the eligible population. Expected loss if shipped = E[max(-profit, 0)], "
                 "the average amount lost by shipping when the campaign loses money; if not shipped = E[max(profit, 0)], "
-                "the profit forgone.", prior=_E(str(prior.get('source', '')))) + "</p>")
+                "the profit forgone.", prior=_E(localize(prior.get('source', '')))) + "</p>")
 
 
 def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
@@ -177,7 +177,7 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
                   ci_name=ci_name, ci=_ci(a.get('value_per_conversion_ci'), money))
         items.append((tr("Value of a conversion"), a.get("value_source")))
     out += _explanations(t.get("explanations") or {})
-    out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(str(v))}</li>" for k, v in items if v) + "</ul>"
+    out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(localize(v))}</li>" for k, v in items if v) + "</ul>"
     return out
 
 

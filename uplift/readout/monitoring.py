@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from uplift.readout.report import ci_label, effect_fmt, fmt_p, fmt_pct, table
-from uplift.text import t
+from uplift.text import localize, t
 
 __all__ = ["always_valid_table", "primary_bayes"]
 
@@ -45,7 +45,7 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
                      f"{diff(b.get('posterior_mean'))} {_ci(b.get('credible_interval'), diff)} ({cred})",
                      f"<b>{fmt_pct(b.get('chance_to_win'), 1)}</b>", diff(b.get("expected_loss_ship")),
                      diff(b.get("expected_loss_not_ship"))])
-        src = str((b.get("prior") or {}).get("source", ""))
+        src = (b.get("prior") or {}).get("source") or ""
         if src and src not in priors:
             priors.append(src)
     if not body:
@@ -55,7 +55,7 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
     note = (t("Bayesian view (normal approximation on the estimate and standard error of the row): chance to beat control "
               "= P(effect &gt; 0)") + (t(" (P(effect &lt; 0) for {names}, where lower is better)", names=_E(', '.join(worse))) if worse else "")
             + t("; expected loss if shipped = the average shortfall when the arm is in fact worse than control, if not "
-                "shipped = the average gain forgone. Prior: ") + _E("; ".join(priors)) + t("."))
+                "shipped = the average gain forgone. Prior: ") + _E(t("; ").join(localize(p) for p in priors)) + t("."))
     return (table([t("Metric"), t("Arm"), t("Effect, {ci}", ci=ci_label(rows)), t("Posterior"), t("Chance to beat control"),
                    t("Expected loss if shipped"), t("Expected loss if not shipped")], body)
             + f"<p class=\"muted\">{note}</p>")
@@ -71,7 +71,7 @@ def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR")
         _, diff = effect_fmt(r, currency)
         body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), diff(r.get("abs_effect")), _ci(r.get("abs_ci"), diff),
                      fmt_p(r.get("p_value")), _ci(a.get("ci"), diff, open_end=True), fmt_p(a.get("p_value"))])
-        method = str(a.get("method", ""))
+        method = localize(a.get("method", ""))
         alpha = a.get("alpha")
         alt = str(a.get("alternative") or "two-sided")
         sides = t("two-sided") if alt == "two-sided" else t("one-sided, {alt}", alt=t(alt))

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from uplift.readout.methods_timing import timing_methods
 from uplift.readout.decision_text import arm_reason, decision_headline, decision_rule, watch_text
-from uplift.text import SOURCE_LANGUAGE, N_, current_language, t
+from uplift.text import SOURCE_LANGUAGE, N_, current_language, localize, t
 
 __all__ = [
     "fmt_num", "fmt_pct", "fmt_pp", "fmt_money", "fmt_p", "table", "box", "is_rate", "effect_fmt",
@@ -278,8 +278,8 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
                 ci=_ci(un.get('abs_ci'), diff), p=p_phrase(un.get('p_value'))))
     described = {str(r.get("metric")): str(r.get("description")) for r in rows if r.get("description")}
     notes += [f"{_E(k)}: {_E(v)}" for k, v in described.items()]  # each metric labelled by the spec's description
-    methods = sorted({str(r.get("method")) for r in rows if r.get("method")})
-    notes += [t("Method: {method}", method=_E(m)) for m in methods]
+    methods = {str(r["method"]): r["method"] for r in rows if r.get("method")}  # one line per method, in English order
+    notes += [t("Method: {method}", method=_E(localize(methods[m]))) for m in sorted(methods)]
     return html_ + "".join(f"<p class=\"muted\">{n}</p>" for n in notes)
 
 
@@ -434,7 +434,7 @@ def sequential_note(r: Mapping[str, Any]) -> str:
         return t("<p class=\"muted\">Single planned look: the p-values and intervals are the usual fixed-sample ones.</p>")
     return t("<p class=\"muted\">Planned look {look} of {looks} ({method}): the primary metric must cross |z| &gt; {z} at "
              "this look (nominal alpha {alpha}).</p>", look=q.get('look'), looks=q.get('looks'),
-             method=_E(str(q.get('method', ''))), z=fmt_num(q.get('boundary_z'), 3),
+             method=_E(localize(q.get('method', ''))), z=fmt_num(q.get('boundary_z'), 3),
              alpha=fmt_num(q.get('nominal_alpha_this_look'), 5))
 
 
@@ -484,21 +484,21 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
                 body.append(t("<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {cost} per treated customer) / "
                               "cost = <b>{roi}</b> ({ci_name} {ci}; {method}).", cost=money(lr.get('campaign_cost')),
                               roi=fmt_pct(lr.get('estimate'), 0), ci_name=ci_name,
-                              ci=_ci(lr.get('ci'), lambda x: fmt_pct(x, 0)), method=_E(str(lr.get('method', '')))))
+                              ci=_ci(lr.get('ci'), lambda x: fmt_pct(x, 0)), method=_E(localize(lr.get('method', '')))))
             else:
-                body.append(t("Lifetime ROI not computed: {note}.", note=_E(str(lr.get('note', '')))))
+                body.append(t("Lifetime ROI not computed: {note}.", note=_E(localize(lr.get('note', '')))))
         lo = (inc.get("ci") or [None])[0]
         html_ += box("good" if _ok(lo) and lo > 0 else "warn",
                      t("Incremental CLV, {arm}: {value} per customer ({ci_name} {ci})", arm=_E(str(arm)),
                        value=money(inc.get('clv')), ci_name=ci_name, ci=_ci(inc.get('ci'), money)),
                      "".join(f"<p>{x}</p>" for x in body))
     if c.get("margin_definition"):
-        html_ += t("<p><b>Margin.</b> {text}</p>", text=_E(str(c['margin_definition'])))
+        html_ += t("<p><b>Margin.</b> {text}</p>", text=_E(localize(c['margin_definition'])))
     influence = c.get("influence") or {}
     flagged = [x for x in (influence.get("arms") or {}).values() if x.get("flagged")]
     if flagged:
         html_ += box("warn", t("One customer moves the incremental CLV"),
-                     "".join(f"<p>{_E(n)}</p>" for n in influence.get("notes") or []))
+                     "".join(f"<p>{_E(localize(n))}</p>" for n in influence.get("notes") or []))
     elif influence.get("arms"):
         worst = max(influence["arms"].values(), key=lambda x: abs(x.get("change") or 0))
         html_ += t("<p class=\"muted\">Influence check (one customer removed at a time, in the cells at the longest "
@@ -507,7 +507,7 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
     html_ += "<p class=\"muted\">" + _E(t(
         "Discount rate {rate} a year, horizon {horizon} periods ({per_year} a year), margin timing: {timing}. {method}",
         rate=c.get('annual_discount_rate'), horizon=horizon, per_year=c.get('periods_per_year'),
-        timing=c.get('margin_timing'), method=c.get('method', ''))) + "</p>"
+        timing=c.get('margin_timing'), method=localize(c.get('method', '')))) + "</p>"
     return html_
 
 
@@ -537,6 +537,6 @@ def methods(r: Mapping[str, Any]) -> str:
                              fmt_num((st.get("var") or {}).get(col), 4)])
         out.append(t("<h3>Sufficient statistics the numbers came from</h3>")
                    + t("<p class=\"muted\">{description}. Covariances are in results.json.</p>",
-                       description=_E(str((r.get('sufficient_statistics') or {}).get('description', ''))))
+                       description=_E(localize((r.get('sufficient_statistics') or {}).get('description', ''))))
                    + table([t("Column"), t("Arm"), "n", t("Mean"), t("Variance")], rows))
     return "".join(out)

@@ -13,7 +13,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from uplift.readout.report import box, fmt_pct, fmt_pp, p_phrase, table
-from uplift.text import chart_label
+from uplift.text import chart_label, localize
 from uplift.text import t
 
 __all__ = ["funnel_days_table", "timing_chart", "timing_section"]
@@ -54,7 +54,7 @@ def timing_section(block: Mapping[str, Any]) -> str:
     lines.append(t("<p>Maturity: {share} of the {days}-day window observed (mean over customers of min(follow-up, "
                    "window) / window).</p>", share=fmt_pct(maturity, 1), days=block['window_days']))
     if block.get("assumption"):
-        lines.append(f"<p class=\"muted\">{html.escape(block['assumption'])}</p>")
+        lines.append(f"<p class=\"muted\">{html.escape(localize(block['assumption']))}</p>")
     kind = "good" if maturity is not None and maturity >= 1 else "warn"
     status = (t("Window fully observed") if kind == "good" else t("Window partly observed: the estimate at the window "
                                                                   "rests on the customers observed that long"))
@@ -81,20 +81,23 @@ def funnel_days_table(block: Mapping[str, Any]) -> str:
     """Median days from the customer's start to each funnel stage per arm, with its interval (results.json
     ``funnel_days``: Kaplan-Meier, censored at the follow-up); "not reached" when fewer than half get there."""
     def day(v: Any) -> str:
-        return "not reached" if v is None else f"{v:g}"
+        return t("not reached") if v is None else f"{v:g}"
 
     arms = list(dict.fromkeys(a for st in block["stages"] for a in st["arms"]))
-    level = f"{100 * block['confidence']:g}% CI"
+    level = t("{level}% CI", level=f"{100 * block['confidence']:g}")
     rows = []
     for st in block["stages"]:
-        cells = [html.escape(str(st["stage"])), html.escape(str(st["among"] or "everyone"))]
+        cells = [html.escape(str(st["stage"])), html.escape(str(st["among"])) if st["among"] else t("everyone")]
         for a in arms:
             v = st["arms"].get(a)
             cells.append("&mdash;" if v is None else
                          f"{day(v['median_days'])} [{day(v['lower'])}, {day(v['upper'])}] "
-                         f"<span class=\"muted\">({v['reached']:,} of {v['customers']:,})</span>")
+                         "<span class=\"muted\">" + t("({reached:,} of {customers:,})", reached=v['reached'],
+                                                       customers=v['customers']) + "</span>")
         rows.append(cells)
-    head = ["Stage", "Among customers who reached"] + [f"{html.escape(str(a))}: median days ({level})" for a in arms]
-    return ("<h3>Days to each funnel stage</h3>"
-            + table(head, rows, f"Median days from the customer's start to each stage; {html.escape(block['method'])}; "
-                                f"censored at '{html.escape(block['followup_column'])}'."))
+    head = [t("Stage"), t("Among customers who reached")] + [t("{arm}: median days ({level})", arm=html.escape(str(a)),
+                                                                 level=level) for a in arms]
+    return (t("<h3>Days to each funnel stage</h3>")
+            + table(head, rows, t("Median days from the customer's start to each stage; {method}; censored at '{column}'.",
+                                  method=html.escape(localize(block['method'])),
+                                  column=html.escape(block['followup_column']))))

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uplift.stats.lazy import lazy_module
+from uplift.text import Msg
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
@@ -52,7 +53,8 @@ def partial_expectation(mu: float, s: float) -> float:
 
 @dataclass(frozen=True)
 class NormalPrior:
-    """``theta ~ N(mean, sd^2)``; ``sd = inf`` is the flat (improper) prior. ``source`` says where it came from."""
+    """``theta ~ N(mean, sd^2)``; ``sd = inf`` is the flat (improper) prior. ``source`` says where it came from
+    (a :class:`~uplift.text.Msg`, so the page shows it in its language)."""
 
     mean: float
     sd: float
@@ -75,15 +77,17 @@ def unit_information_prior(se: float, n: int, mean: float = 0.0) -> NormalPrior:
     """The weakly informative default: ``N(mean, n se^2)``, the information of one of the ``n`` units
     (Kass & Wasserman 1995). Scale-free: it is stated in the metric's own units through ``se``."""
     return NormalPrior(mean, math.sqrt(max(n, 1)) * se,
-                       f"weakly informative default: unit-information normal prior centred at {mean:g} "
-                       f"(sd = sqrt(n) x se with n = {n} units, worth one unit of data; Kass & Wasserman 1995)")
+                       Msg("weakly informative default: unit-information normal prior centred at {mean:g} "
+                           "(sd = sqrt(n) x se with n = {n} units, worth one unit of data; Kass & Wasserman 1995)",
+                           mean=mean, n=n))
 
 
 def prior_for(se: float, n: int, mean: float, sd: float | None, key: str) -> NormalPrior:
     """The spec's prior (``sd`` given: ``N(mean, sd^2)`` from past campaigns, named by ``key``) or the default."""
     if sd is None:
         return unit_information_prior(se, n, mean)
-    return NormalPrior(mean, sd, f"stated in the spec ({key}): normal prior, mean {mean:g}, sd {sd:g}")
+    return NormalPrior(mean, sd, Msg("stated in the spec ({key}): normal prior, mean {mean:g}, sd {sd:g}", key=key, mean=mean,
+                                     sd=sd))
 
 
 @dataclass(frozen=True)

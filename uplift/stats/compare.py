@@ -48,6 +48,7 @@ from typing import Any, Mapping
 
 from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
 from uplift.results import jsonable
+from uplift.text import Msg
 from uplift.stats.lazy import lazy_module
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
@@ -150,7 +151,7 @@ class Comparison:
 
 def relative_effect(
     m1: float, var_m1: float, m0: float, var_m0: float, crit: float
-) -> tuple[float | None, tuple[float, float] | None, str]:
+) -> tuple[float | None, tuple[float, float] | None, Msg]:
     """Relative effect r = m1/m0 - 1 with a delta-method interval.
 
     Both means positive: log scale, ``se = sqrt(var_m1/m1^2 + var_m0/m0^2)``,
@@ -159,14 +160,14 @@ def relative_effect(
     ``var_m*`` are variances of the means (not of units).
     """
     if m0 == 0 or not math.isfinite(m0):
-        return None, None, "relative effect undefined (control mean is 0)"
+        return None, None, Msg("relative effect undefined (control mean is 0)")
     ratio = m1 / m0
     if m1 > 0 and m0 > 0:
         se = math.sqrt(var_m1 / (m1 * m1) + var_m0 / (m0 * m0))
         h = math.exp(min(crit * se, 700.0))  # e^700 ~ 1e304: past it the interval is [-100%, unbounded) anyway
-        return ratio - 1, (ratio / h - 1, ratio * h - 1), "relative CI: delta method on log(arm/control)"
+        return ratio - 1, (ratio / h - 1, ratio * h - 1), Msg("relative CI: delta method on log(arm/control)")
     se = math.sqrt(var_m1 / (m0 * m0) + (m1 * m1) * var_m0 / (m0 * m0 * m0 * m0))
-    return ratio - 1, (ratio - 1 - crit * se, ratio - 1 + crit * se), "relative CI: delta method on arm/control (linear)"
+    return ratio - 1, (ratio - 1 - crit * se, ratio - 1 + crit * se), Msg("relative CI: delta method on arm/control (linear)")
 
 
 # --------------------------------------------------------------------------- proportions
@@ -228,16 +229,16 @@ def compare_proportions(treatment: Proportion, control: Proportion, confidence: 
     wald = (max(d - z * se, -1.0), min(d + z * se, 1.0))
     newcombe = newcombe_interval(x1, n1, x0, n0, confidence)
     small = min(x1, n1 - x1, x0, n0 - x0) < SMALL_COUNT
-    abs_method = (f"abs CI: Newcombe hybrid score (an arm has fewer than {SMALL_COUNT} successes or failures; "
-                  "Wald CI also given)" if small else
-                  "abs CI: Wald (unpooled, clipped to [-1, 1]; Newcombe hybrid-score CI also given, and used "
-                  f"when an arm has fewer than {SMALL_COUNT} successes or failures)")
+    abs_method = (Msg("abs CI: Newcombe hybrid score (an arm has fewer than {n} successes or failures; "
+                      "Wald CI also given)", n=SMALL_COUNT) if small else
+                  Msg("abs CI: Wald (unpooled, clipped to [-1, 1]; Newcombe hybrid-score CI also given, and used "
+                      "when an arm has fewer than {n} successes or failures)", n=SMALL_COUNT))
     return Comparison(
         kind="proportion",
         n_treatment=n1, n_control=n0, mean_treatment=p1, mean_control=p0,
         estimate=d, se=se, ci=newcombe if small else wald, p_value=float(p), statistic=float(stat), df=None,
         rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
-        method=abs_method + "; p: pooled two-sided z-test; " + rel_method,
+        method=Msg("{how}; p: pooled two-sided z-test; {relative}", how=abs_method, relative=rel_method),
         details={"newcombe_ci": newcombe, "wald_ci": wald, "ci_method": "newcombe" if small else "wald"},
     )
 
@@ -282,7 +283,7 @@ def welch_comparison(
     return Comparison(
         kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
         estimate=d, se=se, ci=(d - crit * se, d + crit * se), p_value=float(p), statistic=float(stat), df=df,
-        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=method + "; " + rel_method,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=Msg("{how}; {relative}", how=method, relative=rel_method),
         details=dict(details or {}),
     )
 
@@ -297,7 +298,7 @@ def compare_means(treatment: SampleMean, control: SampleMean, confidence: float 
     n1, n0 = treatment.n, control.n
     return welch_comparison(
         "mean", n1, n0, treatment.mean, control.mean, treatment.var / n1, control.var / n0, confidence,
-        "abs CI and p: Welch t (unequal variances, Welch-Satterthwaite df)",
+        Msg("abs CI and p: Welch t (unequal variances, Welch-Satterthwaite df)"),
     )
 
 
@@ -313,7 +314,7 @@ def compare_ratios(treatment: RatioStats, control: RatioStats, confidence: float
     """
     return welch_comparison(
         "ratio", treatment.n, control.n, treatment.ratio, control.ratio, treatment.variance_of_ratio,
-        control.variance_of_ratio, confidence, "abs CI and p: delta method for ratio of means (Welch t)",
+        control.variance_of_ratio, confidence, Msg("abs CI and p: delta method for ratio of means (Welch t)"),
     )
 
 
@@ -337,12 +338,17 @@ def normal_comparison(
     return Comparison(
         kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
         estimate=d, se=se, ci=(d - z * se, d + z * se), p_value=float(p), statistic=float(stat), df=None,
-        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=method + "; " + rel_method,
+        rel_effect=rel, rel_ci=rel_ci, confidence=confidence, method=Msg("{how}; {relative}", how=method, relative=rel_method),
         details=dict(details or {}),
     )
 
 
 # --------------------------------------------------------------------------- CUPED / regression adjustment
+
+
+def _slope(theta: str) -> Msg:
+    """How theta was estimated, for a method line: "within" or "total" (as ``theta=`` of the CUPED functions)."""
+    return Msg("pooled within-arm slope") if theta == "within" else Msg("pooled total-arm slope")
 
 
 def compare_adjusted(
@@ -393,8 +399,8 @@ def compare_adjusted(
     if se == "robust":
         return welch_comparison(
             kind, n1, n0, m1, m0, u1 / n1, u0 / n0, confidence,
-            f"abs CI and p: CUPED (theta = pooled {theta}-arm slope), per-arm residual variances, "
-            "Welch t (Welch-Satterthwaite df of the adjusted variances)",
+            Msg("abs CI and p: CUPED (theta = {slope}), per-arm residual variances, "
+                "Welch t (Welch-Satterthwaite df of the adjusted variances)", slope=_slope(theta)),
             details,
         )
     if se != "ols":
@@ -417,7 +423,7 @@ def compare_adjusted(
         kind=kind, n_treatment=n1, n_control=n0, mean_treatment=m1, mean_control=m0,
         estimate=d, se=sd, ci=(d - crit * sd, d + crit * sd), p_value=float(p), statistic=float(stat),
         df=float(dof), rel_effect=rel, rel_ci=rel_ci, confidence=confidence,
-        method="abs CI and p: OLS Y ~ 1 + arm + X, classical standard error (t, n-3 df); " + rel_method,
+        method=Msg("abs CI and p: OLS Y ~ 1 + arm + X, classical standard error (t, n-3 df); {relative}", relative=rel_method),
         details=details,
     )
 
@@ -484,10 +490,11 @@ def compare_adjusted_ratios(
     v0 = max(vu0 - 2 * th * cuw0 + th * th * vw0, 0.0) / n0
     raw = vu1 / n1 + vu0 / n0
     details = {"theta": th, "variance_reduction": (1 - (v1 + v0) / raw) if raw > 0 else None}
-    over = f"{covariate}/{covariate_denominator}" if covariate_denominator else f"{covariate} (as a plain mean)"
+    over = (f"{covariate}/{covariate_denominator}" if covariate_denominator
+            else Msg("{column} (as a plain mean)", column=covariate))
     return welch_comparison(
         "ratio" if denominator else "mean", n1, n0, m1, m0, v1, v0, confidence,
-        f"abs CI and p: CUPED on linearised ratio on covariate {over} (delta method; theta = pooled "
-        f"{theta}-arm slope), Welch t",
+        Msg("abs CI and p: CUPED on linearised ratio on covariate {over} (delta method; theta = {slope}), Welch t",
+            over=over, slope=_slope(theta)),
         details,
     )

@@ -22,6 +22,7 @@ from typing import Any
 from uplift.results import jsonable
 from uplift.stats.compare import Comparison, newcombe_interval
 from uplift.stats.lazy import lazy_module
+from uplift.text import Msg
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
@@ -75,15 +76,15 @@ def noninferiority(
         lo, hi = comparison.ci
         harmed = lo > 0 if bad_direction == "increase" else hi < 0
         return NonInferiority(None, bad_direction, None, None, alpha, not harmed,
-                              "no margin set: fails only if the interval lies wholly on the bad side of 0")
+                              Msg("no margin set: fails only if the interval lies wholly on the bad side of 0"))
     if comparison.details.get("ci_method") == "newcombe":
         n1, n0 = comparison.n_treatment, comparison.n_control
         lo, hi = newcombe_interval(comparison.mean_treatment * n1, n1, comparison.mean_control * n0, n0, 1 - 2 * alpha)
         ok = hi < margin if bad_direction == "increase" else lo > -margin
         return NonInferiority(
             margin, bad_direction, None, None, alpha, ok,
-            f"few events: non-inferior if the {1 - 2 * alpha:.0%} Newcombe interval's harmful bound lies "
-            f"inside the margin {margin:g}")
+            Msg("few events: non-inferior if the {level:.0%} Newcombe interval's harmful bound lies inside the margin "
+                "{margin:g}", level=1 - 2 * alpha, margin=margin))
     cdf = (lambda z: st.t.cdf(z, comparison.df)) if comparison.df is not None else st.norm.cdf
     if bad_direction == "increase":
         z = (d - margin) / se if se > 0 else (-math.inf if d < margin else math.inf)
@@ -93,7 +94,8 @@ def noninferiority(
         p = float(1 - cdf(z))
     return NonInferiority(
         margin, bad_direction, float(z), p, alpha, p < alpha,
-        f"one-sided non-inferiority test, H0: harm >= margin {margin:g}; non-inferior if p < {alpha:g}",
+        Msg("one-sided non-inferiority test, H0: harm >= margin {margin:g}; non-inferior if p < {alpha:g}", margin=margin,
+            alpha=alpha),
     )
 
 

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uplift.stats.lazy import lazy_module
+from uplift.text import Msg
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 optimize = lazy_module("scipy.optimize")
@@ -85,15 +86,24 @@ class AlwaysValid:
     alternative: str = "two-sided"
 
     def to_dict(self) -> dict[str, Any]:
-        side = "" if self.alternative == "two-sided" else f" one-sided ({self.alternative}: half-normal mixture),"
         return {
             "ci": list(self.ci), "p_value": self.p_value, "alpha": self.alpha, "n": int(self.n),
             "alternative": self.alternative,
             "tuning_n": int(self.tuning_n), "mixture_sd": math.sqrt(mixture_variance(self.se, self.n, self.alpha, self.tuning_n)),
-            "method": (f"always-valid:{side} normal-mixture confidence sequence and mSPRT p-value (Howard et al. 2021; "
-                       "Johari et al. 2022), mixing variance tuned to "
-                       f"{self.tuning_n:,} units as GrowthBook documents; valid at every look"),
+            "method": self.method(),
         }
+
+
+    def method(self) -> Msg:
+        """The method line: the mixture, its tuning and the sides."""
+        if self.alternative == "two-sided":
+            return Msg("always-valid: normal-mixture confidence sequence and mSPRT p-value (Howard et al. 2021; "
+                       "Johari et al. 2022), mixing variance tuned to {n:,} units as GrowthBook documents; valid at every look",
+                       n=self.tuning_n)
+        return Msg("always-valid: one-sided ({alternative}: half-normal mixture), normal-mixture confidence sequence and "
+                   "mSPRT p-value (Howard et al. 2021; Johari et al. 2022), mixing variance tuned to {n:,} units as "
+                   "GrowthBook documents; valid at every look",
+                   alternative=Msg("larger") if self.alternative == "larger" else Msg("smaller"), n=self.tuning_n)
 
 
 def mixture_variance(se: float, n: int, alpha: float, tuning_n: int) -> float:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from uplift.stats.lazy import lazy_module
+from uplift.text import Msg
 
 st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 optimize = lazy_module("scipy.optimize")
@@ -44,7 +45,7 @@ __all__ = ["FAMILIES", "SequentialBoundaries", "inflation_factor", "obrien_flemi
 FAMILIES = ("obrien-fleming", "pocock", "power")
 """The alpha-spending families ``[design] spending`` may name."""
 
-_NAMES = {"obrien-fleming": "O'Brien-Fleming-type", "pocock": "Pocock-type", "power": "power family"}
+_NAMES = {"obrien-fleming": Msg("O'Brien-Fleming-type"), "pocock": Msg("Pocock-type"), "power": "power family"}
 _LOWEST = -12.0  # one-sided designs: the continuation region starts 12 sd below 0 (mass beyond ~1e-33)
 
 
@@ -193,10 +194,10 @@ def spending_boundaries(looks: int, alpha: float = 0.05, family: str = "obrien-f
         z.append(40.0 if target <= 1e-15 else _solve(x, mass, float(t[k]), dt, sides, float(target)))
         if k < looks - 1:
             x, mass = _step(x, mass, float(t[k - 1]), float(t[k]), z[k], sides, 0.0, m)
-    side = "two-sided" if sides == 2 else "one-sided"
-    name = _NAMES[family] + (f" (rho = {rho:g})" if family == "power" else "")
+    side = Msg("two-sided") if sides == 2 else Msg("one-sided")
+    name = f"power family (rho = {rho:g})" if family == "power" else _NAMES[family]
     return SequentialBoundaries(alpha, tuple(float(v) for v in t), tuple(float(v) for v in spent), tuple(z),
-                                f"Lan-DeMets alpha spending, {name}, {side}", family,
+                                Msg("Lan-DeMets alpha spending, {name}, {side}", name=name, side=side), family,
                                 float(rho) if family == "power" else None, sides)
 
 

@@ -26,6 +26,7 @@ from uplift.data.collect import group_counts, incidence_table
 from uplift.data.source import Source, open_source
 from uplift.errors import DataError
 from uplift.results import jsonable
+from uplift.text import Msg
 from uplift.spec.settings import MetricSpec
 from uplift.survival.incidence import (
     Incidence,
@@ -39,9 +40,9 @@ __all__ = ["ASSUMPTION", "HORIZONS_DAYS", "ConversionTiming", "conversion_timing
 HORIZONS_DAYS: tuple[int, ...] = (30, 60, 90)
 """The days at which the readout shows the effect besides the window (those up to the window)."""
 
-ASSUMPTION = ("Customers still under observation are censored at their follow-up: the estimate assumes "
-              "they convert like customers observed for longer (censoring independent of the time to "
-              "conversion, e.g. customers who started later are alike).")
+ASSUMPTION = Msg("Customers still under observation are censored at their follow-up: the estimate assumes "
+                 "they convert like customers observed for longer (censoring independent of the time to "
+                 "conversion, e.g. customers who started later are alike).")
 
 
 @dataclass(frozen=True)

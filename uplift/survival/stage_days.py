@@ -30,12 +30,13 @@ from uplift.data.collect import incidence_table
 from uplift.data.source import Source
 from uplift.results import jsonable
 from uplift.survival.incidence import Incidence, cumulative_incidence
+from uplift.text import Msg
 
 __all__ = ["StageDays", "median_day", "stage_days"]
 
-METHOD = ("Kaplan-Meier per arm of the days from the customer's start to the stage, among the customers who "
-          "reached the stage before, censored at the follow-up; median = first day with S(t) <= 1/2, interval "
-          "from the pointwise log-log band (Brookmeyer & Crowley 1982)")
+METHOD = Msg("Kaplan-Meier per arm of the days from the customer's start to the stage, among the customers who "
+             "reached the stage before, censored at the follow-up; median = first day with S(t) <= 1/2, interval "
+             "from the pointwise log-log band (Brookmeyer & Crowley 1982)")
 
 
 def median_day(curve: Incidence) -> tuple[float, float, float]:

@@ -113,6 +113,7 @@ from uplift.targeting.sample import (
     training_sample,
 )
 from uplift.targeting.value import ConversionValue, fit_unit_value, value_per_conversion
+from uplift.text import Msg
 
 __all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice"]
 
@@ -363,13 +364,15 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
         conv_units = float(p1_e[sel].sum() / val.conv_arm) if val.conv_arm > 0 else float(n_target)
         shift = float(tau_cal[sel].sum() - n_target * dp)
         headline = pricing.policy(n_target, value_units, conv_units, shift, setup.confidence,
-                                  "sum of the next-wave list's expected incremental profits over the selected customers; "
-                                  "delta-method interval in the test's arm means (finance's valuation; ranking, "
-                                  "calibration slope and value model taken as fixed)")
+                                  Msg("sum of the next-wave list's expected incremental profits over the selected "
+                                      "customers; delta-method interval in the test's arm means (finance's valuation; "
+                                      "ranking, calibration slope and value model taken as fixed)"))
         everyone = pricing.policy(n_el, float(n_el), float(n_el), 0.0, setup.confidence,
-                                  f"contact all {n_el:,} eligible customers: n x finance's net incremental profit per "
-                                  "treated customer (value of a conversion "
-                                  + ("finance's" if pricing.value.from_finance else "as [targeting] sets it") + ")")
+                                  Msg("contact all {n:,} eligible customers: n x finance's net incremental profit per "
+                                      "treated customer (value of a conversion finance's)", n=n_el)
+                                  if pricing.value.from_finance else
+                                  Msg("contact all {n:,} eligible customers: n x finance's net incremental profit per "
+                                      "treated customer (value of a conversion as [targeting] sets it)", n=n_el))
     return NextWave(table, n_el, n_target, n_target / n_el, float(cum[n_target]),
                     cum[np.round(DEPTHS * n_el).astype(int)], (), calibration, profit_model, headline, everyone, anchor)
 
@@ -433,6 +436,7 @@ def _profit_curves(setup: TargetingSetup, held: HeldOutCustomers, score: np.ndar
     point, low, high, _ = profit_by_depth(*args, **kw)
     bp, bl, bh, _ = profit_by_depth(*args, depths=np.array([wave.best_depth]), **kw)
     best = Interval(float(bp[0]), float(bl[0]), float(bh[0]), setup.confidence,
-                    f"held-out estimate at the chosen depth, scaled to {wave.n_eligible:,} eligible customers; "
-                    f"stratified bootstrap ({setup.n_boot}) with the value per conversion redrawn")
+                    Msg("held-out estimate at the chosen depth, scaled to {n:,} eligible customers; "
+                        "stratified bootstrap ({n_boot}) with the value per conversion redrawn", n=wave.n_eligible,
+                        n_boot=setup.n_boot))
     return _ProfitCurves(point, low, high, best)

@@ -36,6 +36,7 @@ from uplift.metrics.valuation import Valuation
 from uplift.targeting.evaluation import Interval
 from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
+from uplift.text import Msg
 
 __all__ = [
     "ConversionValue",
@@ -67,23 +68,24 @@ def value_per_conversion(spec: Any, setup: TargetingSetup, sample: TrainingSampl
     is finance's (:class:`uplift.metrics.valuation.Valuation` of the modelled arm), None when there is none."""
     confidence = setup.confidence
     if not setup.binary:
-        return ConversionValue(Interval(1.0, 1.0, 1.0, confidence, "the outcome is already money"),
-                               f"the outcome '{setup.outcome}' is money: value 1 per unit of uplift")
+        return ConversionValue(Interval(1.0, 1.0, 1.0, confidence, Msg("the outcome is already money")),
+                               Msg("the outcome '{outcome}' is money: value 1 per unit of uplift", outcome=setup.outcome))
     s = spec.targeting
     if s.value_per_conversion is not None:
         v = s.value_per_conversion
-        return ConversionValue(Interval(v, v, v, confidence, "fixed in the spec"), "[targeting] value_per_conversion")
+        return ConversionValue(Interval(v, v, v, confidence, Msg("fixed in the spec")), "[targeting] value_per_conversion")
     if s.value == "clv":
         value = clv_value_per_conversion(spec, sample.outcome_rows(), setup.arm_column, setup.control, sample.arm,
                                          sample.y, sample.t)
-        return ConversionValue(value, "incremental CLV per treated customer / incremental conversion rate "
-                                      "([targeting] value = \"clv\"; the offer's lifetime value flows through conversion)")
+        return ConversionValue(value, Msg("incremental CLV per treated customer / incremental conversion rate "
+                                          "([targeting] value = \"clv\"; the offer's lifetime value flows through "
+                                          "conversion)"))
     if valuation is not None and not s.value_column:
         v = finance_value(valuation, confidence)
         if v is not None:
             net = _net_value(spec, sample.frame)[0] if not s.value_column else None
-            return ConversionValue(v, "finance's incremental net value per incremental conversion (d_pi / d_p; "
-                                      + valuation.describe() + ")", net, from_finance=True)
+            return ConversionValue(v, Msg("finance's incremental net value per incremental conversion (d_pi / d_p; "
+                                          "{estimator})", estimator=valuation.describe()), net, from_finance=True)
     net, source = _net_value(spec, sample.frame)
     value = estimate_value_per_conversion(net, sample.y, encoder.transform(sample.X), confidence=confidence)
     return ConversionValue(value, source, net)
@@ -113,7 +115,7 @@ def _net_value(spec: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str]:
         if vcol not in frame.columns:
             raise DataError(f"outcomes: has no column '{vcol}' ([targeting] value_column); add it or remove the key to derive value from [economics]")
         net = pd.to_numeric(frame[vcol], errors="coerce")
-        source = f"OLS of '{vcol}' on conversion and the features"
+        source = Msg("OLS of '{column}' on conversion and the features", column=vcol)
     else:
         mcol = econ.margin_column if econ is not None else ""
         if not mcol:
@@ -128,7 +130,7 @@ def _net_value(spec: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str]:
                 raise DataError(f"outcomes: has no column '{col}' named in [economics]; add it or fix {label}")
             net = net + sign * pd.to_numeric(frame[col], errors="coerce")
             used.append(("+ " if sign > 0 else "- ") + col)
-        source = "OLS of (" + " ".join(used).lstrip("+ ") + ") on conversion and the features"
+        source = Msg("OLS of ({columns}) on conversion and the features", columns=" ".join(used).lstrip("+ "))
     if net.isna().any():
         raise DataError(f"outcomes: the value columns have {int(net.isna().sum()):,} missing values; fill them first")
     return net.to_numpy(dtype=np.float64), source

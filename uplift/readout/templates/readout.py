@@ -60,7 +60,7 @@ from uplift.readout.design_check import design_box
 from uplift.readout.timing import timing_chart, timing_section
 from uplift.readout.timing import funnel_days_table
 from uplift.readout import look_history as look_history
-from uplift.text import set_language, t
+from uplift.text import localize, set_language, t
 
 set_language(language)
 style()
@@ -213,4 +213,4 @@ display(HTML(wrap(duty.duty_section(results))))
 # %%
 display(HTML(report.methods(results)))
 for note in results.get("notes", []):
-    display(HTML(f'<p class="muted">{html.escape(note)}</p>'))
+    display(HTML(f'<p class="muted">{html.escape(localize(note))}</p>'))
