@@ -194,5 +194,5 @@ def _explanations(e: Mapping[str, Any]) -> str:
     if tree.get("rules"):
         out += tr("<p>A depth-{depth} policy tree reproduces the list for {agreement} of the eligible customers:</p>",
                   depth=tree.get("depth"), agreement=fmt_pct(tree.get("agreement"), 0))
-        out += "<ul>" + "".join(f"<li><code>{_E(str(r))}</code></li>" for r in tree["rules"]) + "</ul>"
+        out += "<ul>" + "".join(f"<li><code>{_E(localize(r))}</code></li>" for r in tree["rules"]) + "</ul>"
     return out

@@ -24,6 +24,7 @@ import pandas as pd
 
 from uplift.targeting.evaluation import qini_coefficient
 from uplift.targeting.models import FeatureEncoder
+from uplift.text import Msg
 
 __all__ = ["permutation_importance", "PolicyTree", "policy_tree", "explain_list", "IMPORTANCE_SAMPLE_ROWS", "IMPORTANCE_REPEATS",
            "TREE_SAMPLE_ROWS"]
@@ -78,12 +79,16 @@ def policy_tree(X: pd.DataFrame, action: Sequence[str], depth: int = 2, seed: in
     def walk(node: int, conds: list[str]) -> None:
         if t.children_left[node] == -1:
             label = tree.classes_[int(np.argmax(t.value[node][0]))]
-            rules.append(f"if {' and '.join(conds) or 'always'} -> {label} ({int(t.n_node_samples[node]):,} customers)")
+            joined = conds[0] if conds else Msg("always")
+            for c in conds[1:]:
+                joined = Msg("{a} and {b}", a=joined, b=c)
+            rules.append(Msg("if {conditions} -> {action} ({n:,} customers)", conditions=joined, action=str(label),
+                             n=int(t.n_node_samples[node])))
             return
         f, thr = names[t.feature[node]], float(t.threshold[node])
         if "=" in f and set(np.unique(Z[:, t.feature[node]])) <= {0.0, 1.0}:
             col, val = f.split("=", 1)
-            left, right = f"{col} is not {val}", f"{col} is {val}"
+            left, right = Msg("{column} is not {value}", column=col, value=val), Msg("{column} is {value}", column=col, value=val)
         else:
             left, right = f"{f} <= {thr:,.4g}", f"{f} > {thr:,.4g}"
         walk(int(t.children_left[node]), [*conds, left])
