@@ -109,3 +109,20 @@ def test_an_unsuitable_sale_is_a_share_of_the_sales_and_small_cells_are_not_test
     small = by_value["vulnerable"]  # about 60 sales per arm in the 5% group: below 100
     assert small["n_arm"] < 100 and small["difference"] is None and small["p_holm"] is None and not small["harm_flag"]
     assert small["rate_arm"] is not None
+
+
+def test_a_flagged_harm_is_shown_beside_the_decision():
+    """The readout's decision is never shown without a harm flag: a planted harm the panel flags puts a
+    warning box naming the cell next to the decision; no flag, no box."""
+    from uplift.readout.duty import duty_alert, duty_section
+
+    rng = np.random.default_rng(12)
+    r = duty_panel(simulate(rng, 400_000, 0.02), "arm", "control", ["vulnerable"], "converted", ["complaint"], [])
+    assert r.flagged and all(x["value"] == "vulnerable" for x in r.flagged)
+    results = {"consumer_duty": r.to_dict()}
+    alert = duty_alert(results)
+    assert "harm flagged in 1 group cells" in alert and "vulnerable = vulnerable (complaint, offer)" in alert
+    assert "Harm flagged in 1 group cells" in duty_section(results)
+    calm = {"consumer_duty": duty_panel(simulate(rng, 20_000, 0.0), "arm", "control", ["vulnerable"], "converted",
+                                        ["complaint"], []).to_dict()}
+    assert calm["consumer_duty"]["flagged"] == 0 and duty_alert(calm) == ""

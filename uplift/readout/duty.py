@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from uplift.readout.report import box, ci_label, fmt_num, fmt_p, fmt_pct, fmt_pp, table
 from uplift.text import N_, t
 
-__all__ = ["duty_section"]
+__all__ = ["duty_section", "duty_alert"]
 
 _E = html.escape
 
@@ -82,3 +82,15 @@ def duty_section(r: Mapping[str, Any]) -> str:
         main += table([t("Group"), t("Selected"), t("Share of the next wave"), t("Share of the eligible"), t("Difference")],
                       crow, caption=t("The next wave's make-up by group against the eligible customers."))
     return head + main
+
+
+def duty_alert(r: Mapping[str, Any]) -> str:
+    """Beside the decision: a warning box when the Consumer Duty panel flags a harm ('' otherwise), so the
+    decision is never read without it."""
+    d = r.get("consumer_duty") or {}
+    flagged = [x for x in d.get("rows") or [] if x.get("harm_flag")]
+    if not flagged:
+        return ""
+    cells = ", ".join(_E(f"{x.get('group')} = {x.get('value')} ({x.get('outcome')}, {x.get('arm')})") for x in flagged)
+    return box("warn", t("Consumer Duty: harm flagged in {n} group cells", n=len(flagged)),
+               t("<p>{cells}. See the Consumer Duty panel before acting on the decision.</p>", cells=cells))

@@ -85,7 +85,7 @@ display(HTML(t("<h1>Readout: {name}</h1>", name=html.escape(results['experiment'
 # ## Decision
 
 # %%
-display(HTML(report.decision_box(results)))
+display(HTML(report.decision_box(results) + duty.duty_alert(results)))
 
 # %% [markdown]
 # ## Health: is the split trustworthy?
