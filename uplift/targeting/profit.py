@@ -103,7 +103,7 @@ def calibrate_uplift(y: np.ndarray, t: np.ndarray, tau_hat: np.ndarray, confiden
     measures how well the score tracks the true uplift (``b = 1``: calibrated; ``b = 0``:
     no detected heterogeneity). Calibrated uplift: ``ate + b (tau_hat - mean)``.
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: a fifth of the import time
 
     y = np.asarray(y, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -113,7 +113,7 @@ def calibrate_uplift(y: np.ndarray, t: np.ndarray, tau_hat: np.ndarray, confiden
     X = np.column_stack([np.ones(len(y)), t - e, (t - e) * (s - center)])
     if np.ptp(s) == 0:
         X = X[:, :2]
-    res = sm.OLS(y, X).fit(cov_type="HC1")
+    res = OLS(y, X).fit(cov_type="HC1")
     z = float(norm.ppf(0.5 + confidence / 2))
     b = float(res.params[2]) if X.shape[1] == 3 else 0.0
     b_se = float(res.bse[2]) if X.shape[1] == 3 else float("nan")
