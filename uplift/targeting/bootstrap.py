@@ -17,7 +17,8 @@ of a binary outcome) its cumulative sums are sums of the cells' total counts (:f
 :func:`segment_cumsums`), without a pass over the units.
 
 The same numbers as a loop over the resamples: the tests compare every vectorised statistic with a
-plain per-resample loop on the same counts.
+plain per-resample loop on the same counts. Above ``BOOT_CHUNK_CELLS / 2`` units a chunk holds one
+resample, drawn from the generator exactly as the earlier per-resample loop drew it.
 """
 
 from __future__ import annotations
