@@ -201,3 +201,106 @@ def test_random_baseline_false_positive_rate_under_no_effect(full, sim_size):
     rate = exceed / reps
     print(f"false-positive rate (Qini above random upper bound, no effect): {rate:.3f} over {reps}")
     assert rate <= (0.125 if not full else 0.05)
+
+
+# --------------------------------------------------------------------------- vectorised bootstrap
+
+
+def _resamples(seed: int, t: np.ndarray, n_boot: int) -> np.ndarray:
+    """The counts the evaluation draws for ``seed`` (every chunk, in order)."""
+    from uplift.targeting.bootstrap import bootstrap_count_chunks
+
+    return np.vstack(list(bootstrap_count_chunks(np.random.default_rng(seed), t, n_boot)))
+
+
+def _loop_draws(y, s, t, w, ks=(0.1, 0.3), bins=10):
+    """One resample (counts ``w`` on the units) evaluated the plain way: Qini and AUUC by the public
+    functions on the resampled rows (each unit repeated ``w`` times); uplift@k and the deciles by the
+    weighted sums of the units in score order, one Python loop over the cut."""
+    idx = np.repeat(np.arange(len(y)), w.astype(int))
+    q = ev.qini_coefficient(y[idx], s[idx], t[idx])
+    a = ev.auuc(y[idx], s[idx], t[idx])
+    o = np.argsort(s, kind="mergesort")[::-1]
+    ys, ts, ws = y[o].astype(float), t[o].astype(float), w[o]
+    at = []
+    for k in ks:
+        m, acc, j = ws.sum() * k, 0.0, 0
+        while j < len(ws) and acc + ws[j] <= m:
+            acc += ws[j]
+            j += 1
+        top = slice(0, j)
+        nt, nc = (ws[top] * ts[top]).sum(), (ws[top] * (1 - ts[top])).sum()
+        at.append(((ws[top] * ys[top] * ts[top]).sum() / nt if nt else np.nan)
+                  - ((ws[top] * ys[top] * (1 - ts[top])).sum() / nc if nc else np.nan))
+    dec = []
+    for part in np.array_split(np.arange(len(y)), bins):
+        wb, yb, tb = ws[part], ys[part], ts[part]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dec.append((wb * yb * tb).sum() / (wb * tb).sum() - (wb * yb * (1 - tb)).sum() / (wb * (1 - tb)).sum())
+    return np.array([q, a, *at]), np.array(dec)
+
+
+@pytest.mark.parametrize("kind", ["binary", "binary_ties", "continuous"])
+def test_vectorised_bootstrap_equals_a_loop_over_the_same_resamples(kind):
+    """Every resample's Qini, AUUC, uplift@k and decile uplift, computed for all resamples at once, equal
+    a plain per-resample computation on the same counts (to 1e-12); the intervals are their percentiles."""
+    from uplift.targeting.bootstrap import cell_membership, perfect_draws, uplift_draws
+
+    y, s, t = _data(11, n=1500, ties=kind == "binary_ties")
+    if kind == "continuous":
+        y = np.where(y == 1, np.random.default_rng(2).gamma(2.0, 50.0, len(y)), 0.0)
+    y, s, t = y.astype(float), s.astype(float), t.astype(float)
+    w = _resamples(5, t, 30)
+    assert w.shape == (30, len(y))
+    for g in (0.0, 1.0):  # stratified: each group keeps its size
+        assert (w[:, t == g].sum(axis=1) == (t == g).sum()).all()
+    qp, up = ev._perfect_orderings(y, t)
+    member = cell_membership(y, t) if kind != "continuous" else None
+    draws, dec = uplift_draws(w, ev._ordering(y, s, t), perfect_draws(w, member, qp, up), (0.1, 0.3),
+                              np.cumsum([len(p) for p in np.array_split(np.arange(len(y)), 10)]) - 1)
+    want = [_loop_draws(y, s, t, row) for row in w]
+    np.testing.assert_allclose(draws, np.array([d for d, _ in want]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dec, np.array([d for _, d in want]), rtol=1e-12, atol=1e-12)
+    e = ev.evaluate_uplift(y, s, t, n_boot=30, seed=5, confidence=0.9, random_baseline=False)
+    ref = np.array([d for d, _ in want])
+    assert (e.qini.low, e.qini.high) == pytest.approx(tuple(np.quantile(ref[:, 0], [0.05, 0.95])), rel=1e-12)
+    assert (e.auuc.low, e.auuc.high) == pytest.approx(tuple(np.quantile(ref[:, 1], [0.05, 0.95])), rel=1e-12)
+    assert (e.uplift_at[0.3].low, e.uplift_at[0.3].high) == pytest.approx(tuple(np.quantile(ref[:, 3], [0.05, 0.95])), rel=1e-12)
+    both = ev.evaluate_uplifts(y, {"a": s, "b": -s}, t, n_boot=30, seed=5, confidence=0.9)
+    assert both["a"].qini == e.qini and both["a"].auuc == e.auuc
+    assert both["b"].qini == ev.evaluate_uplift(y, -s, t, n_boot=30, seed=5, confidence=0.9, random_baseline=False).qini
+
+
+def test_vectorised_random_qini_equals_a_loop_over_the_same_resamples():
+    """The random-score Qini draws: each resample's counts and random ordering (drawn as the evaluation
+    draws them), scored by the public Qini coefficient on the resampled rows."""
+    from uplift.targeting.bootstrap import bootstrap_count_chunks
+
+    y, _, t = _data(12, n=1200)
+    y, t = y.astype(float), t.astype(float)
+    rng = np.random.default_rng(8)
+    vals = []
+    for w in bootstrap_count_chunks(rng, t, 40):
+        perm = rng.permuted(np.broadcast_to(np.arange(len(y)), w.shape), axis=1)
+        for row, p in zip(w, perm):
+            score = np.empty(len(y))
+            score[p] = np.arange(len(y), 0, -1)  # the unit at position i of the permutation ranks i-th
+            idx = np.repeat(np.arange(len(y)), row.astype(int))
+            vals.append(ev.qini_coefficient(y[idx], score[idx], t[idx]))
+    rq = ev.random_qini_interval(y, t, n_boot=40, seed=8, confidence=0.9)
+    assert rq.estimate == pytest.approx(np.mean(vals), rel=1e-12, abs=1e-12)
+    assert (rq.low, rq.high) == pytest.approx(tuple(np.quantile(vals, [0.05, 0.95])), rel=1e-12, abs=1e-12)
+
+
+def test_bootstrap_in_chunks_of_one_resample(monkeypatch):
+    """Chunks only bound memory: with one resample per chunk the counts are drawn chunk by chunk from the
+    same generator, and the intervals are still the percentiles of the per-resample loop on those counts."""
+    from uplift.targeting import bootstrap
+
+    y, s, t = _data(13, n=800)
+    monkeypatch.setattr(bootstrap, "BOOT_CHUNK_CELLS", 1)
+    w = _resamples(3, t.astype(float), 7)
+    assert w.shape == (7, 800) and len({tuple(r) for r in w}) == 7
+    e = ev.evaluate_uplift(y, s, t, n_boot=7, seed=3, random_baseline=False)
+    want = np.array([_loop_draws(y.astype(float), s, t.astype(float), row)[0] for row in w])
+    assert (e.qini.low, e.qini.high) == pytest.approx(tuple(np.quantile(want[:, 0], [0.025, 0.975])), rel=1e-12)

@@ -87,6 +87,24 @@ def test_two_models_equals_two_independent_scikit_learn_fits(hill_split):
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10)
 
 
+def test_feature_encoder_one_hot_equals_pandas_get_dummies():
+    """Categories (text, categorical with categories in another order, an unseen value) one-hot as
+    pandas.get_dummies with the fitted categories; numbers as they are."""
+    import pandas as pd
+
+    tr = pd.DataFrame({"seg": ["b", "a", "c", "a"], "band": pd.Categorical(["x", "y", "x", "z"]), "n": [1, 2, 3, 4]})
+    te = pd.DataFrame({"seg": ["c", "new", "a", "b", "a"],
+                       "band": pd.Categorical(["z", "y", "x", "x", "y"], categories=["z", "y", "x", "w"]),
+                       "n": [5.0, 6.0, 7.0, 8.0, 9.0]})
+    enc = FeatureEncoder().fit(tr)
+    want = np.column_stack([
+        pd.get_dummies(pd.Categorical(te["seg"], categories=["a", "b", "c"])).to_numpy(dtype=float),
+        pd.get_dummies(pd.Categorical(te["band"].astype(str), categories=["x", "y", "z"])).to_numpy(dtype=float),
+        te["n"].to_numpy()])
+    np.testing.assert_array_equal(enc.transform(te), want)
+    assert enc.feature_names_ == ["seg=a", "seg=b", "seg=c", "band=x", "band=y", "band=z", "n"]
+
+
 def _linear_world(n: int, seed: int):
     """y = 1 + x0 + 0.5 x1 + t (2 + 3 x1) + noise: true effect tau(x) = 2 + 3 x1."""
     rng = np.random.default_rng(seed)

@@ -86,7 +86,7 @@ from uplift.metrics.valuation import Valuation, expected_profit
 from uplift.targeting.evaluation import (
     Interval,
     UpliftEvaluation,
-    evaluate_uplift,
+    evaluate_uplifts,
     qini_coefficient,
     random_qini_interval,
 )
@@ -195,7 +195,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         profit_model = fit_profit_model(setup, sample, split, unit_value, encoder)
         wave_pool, excluded = not_converted_in_test(setup, sample, eligible, excluded)
         held = eligible_holdout(setup, sample, split, eligible[setup.unit].to_numpy())
-        score_held = choice.model.predict(held.X)
+        score_held = choice.holdout_score[held.positions]  # the chosen model's held-out scores, not predicted again
         calibration = calibrate_uplift(held.y, held.t, score_held, confidence=setup.confidence)
         calibration["n"] = float(len(held.y))
         pricing = (_Pricing(valuation, value) if valuation is not None and (value.from_finance or unit_value.converters is None)
@@ -230,13 +230,15 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The chosen model (``name``, fitted ``model``), every candidate's comparison, and the chosen
-    model's held-out evaluation with the random-score Qini interval."""
+    """The chosen model (``name``, fitted ``model``), every candidate's comparison, the chosen
+    model's held-out evaluation with the random-score Qini interval, and its uplift score of the
+    held-out part (``holdout_score``, in the order of ``split.holdout``)."""
 
     name: str
     model: Any
     comparisons: tuple[ModelComparison, ...]
     evaluation: UpliftEvaluation
+    holdout_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
 
 def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, bar: Any) -> ModelChoice:
@@ -255,18 +257,17 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
         bar.update()
     chosen = max(setup.candidates, key=lambda k: -np.inf if not np.isfinite(sel_q[k]) else sel_q[k])
     yh, th = y[split.holdout], t[split.holdout]
-    comparisons, evals = [], {}
-    for name in setup.candidates:
-        bar.set_postfix_str(f"bootstrap {name}")
-        bar.update()
-        ev = evaluate_uplift(yh, fitted[name].predict(Xh), th, n_boot=setup.n_boot, seed=setup.seed,
-                             confidence=setup.confidence, random_baseline=False)
-        evals[name] = ev
-        comparisons.append(ModelComparison(name, float(sel_q[name]), ev.qini, ev.auuc))
+    bar.set_postfix_str("bootstrap")
+    scores = {name: fitted[name].predict(Xh) for name in setup.candidates}
+    # every candidate on the same resamples (the same seed), drawn once
+    evals = evaluate_uplifts(yh, scores, th, n_boot=setup.n_boot, seed=setup.seed, confidence=setup.confidence)
+    bar.update(len(setup.candidates))
+    comparisons = [ModelComparison(name, float(sel_q[name]), evals[name].qini, evals[name].auuc) for name in setup.candidates]
     bar.set_postfix_str("random baseline, value model, profit curve")
     bar.update()
     rq = random_qini_interval(yh, th, n_boot=setup.n_boot, seed=setup.seed + 1, confidence=setup.confidence)
-    return ModelChoice(chosen, fitted[chosen], tuple(comparisons), replace(evals[chosen], random_qini=rq))
+    return ModelChoice(chosen, fitted[chosen], tuple(comparisons), replace(evals[chosen], random_qini=rq),
+                       scores[chosen])
 
 
 @dataclass(frozen=True)
@@ -428,15 +429,16 @@ def _profit_curves(setup: TargetingSetup, held: HeldOutCustomers, score: np.ndar
     best depth, ranking the eligible held-out customers by calibrated expected profit, scaled to the
     eligible customers, with stratified bootstrap intervals at ``[analysis] confidence``. ``score``: the
     chosen model's uplift score of the held-out customers."""
-    profit_h = profit_model(held.X, calibrated_uplift(calibration, score))
-    value_h = profit_model.unit_value(held.X) if setup.binary else None
+    value_h = profit_model.unit_value(held.X)  # V_i once: the profit ranking and the held-out values share it
+    profit_h = expected_profit(calibrated_uplift(calibration, score), value_h, profit_model.contact_cost,
+                               profit_model.incentive_cost, profit_model.conversion_probability(held.X))
     args = (held.y, held.t, held.converted, profit_h, value, setup.contact_cost, setup.incentive_cost)
     kw = dict(scale=float(wave.n_eligible), n_boot=setup.n_boot, seed=setup.seed + 2, confidence=setup.confidence,
-              unit_value=value_h)
-    point, low, high, _ = profit_by_depth(*args, **kw)
-    bp, bl, bh, _ = profit_by_depth(*args, depths=np.array([wave.best_depth]), **kw)
-    best = Interval(float(bp[0]), float(bl[0]), float(bh[0]), setup.confidence,
+              unit_value=value_h if setup.binary else None)
+    # every depth and the best depth on the same resamples, in one pass (the draws do not depend on the depths)
+    point, low, high, _ = profit_by_depth(*args, depths=np.r_[DEPTHS, wave.best_depth], **kw)
+    best = Interval(float(point[-1]), float(low[-1]), float(high[-1]), setup.confidence,
                     Msg("held-out estimate at the chosen depth, scaled to {n:,} eligible customers; "
                         "stratified bootstrap ({n_boot}) with the value per conversion redrawn", n=wave.n_eligible,
                         n_boot=setup.n_boot))
-    return _ProfitCurves(point, low, high, best)
+    return _ProfitCurves(point[:-1], low[:-1], high[:-1], best)

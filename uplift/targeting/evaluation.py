@@ -25,19 +25,23 @@ Bootstrap intervals resample units with replacement within the treated and the c
 group separately (group sizes fixed), keeping each unit's score: the interval is for the
 metric of *this* score on the population the held-out sample represents. Percentile
 intervals (Efron & Tibshirani 1993, ch. 13). Resamples are expressed as integer weights on
-the once-sorted data, so no resample re-sorts.
+the once-sorted data, so no resample re-sorts, and every statistic is computed for a chunk of
+resamples at once with array operations (:mod:`uplift.targeting.bootstrap`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from uplift.errors import DataError
 from uplift.results import jsonable
+from uplift.targeting.bootstrap import Ordering, bootstrap_count_chunks, cell_membership, cell_segments, cell_totals
+from uplift.targeting.bootstrap import normalised_rows
+from uplift.targeting.bootstrap import area_from_origin, perfect_draws, qini_rows, uplift_draws, weighted_cumsums
 from uplift.text import chart_label, t
 
 
@@ -54,7 +58,7 @@ __all__ = [
     "uplift_by_decile",
     "random_qini_interval",
     "evaluate_uplift",
-    "stratified_bootstrap_weights",
+    "evaluate_uplifts",
 ]
 
 
@@ -309,17 +313,6 @@ class Interval:
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
-def stratified_bootstrap_weights(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    """Stratified bootstrap counts (Efron & Tibshirani 1993, ch. 13, resampling within groups): ``n_t``
-    draws with replacement among the treated units (``t == 1``), ``n_c`` among the control units, as
-    integer weights on the units (the group sizes stay fixed)."""
-    w = np.zeros(len(t), dtype=np.float64)
-    for g in (0.0, 1.0):
-        idx = np.flatnonzero(t == g)
-        w[idx] = np.bincount(rng.integers(0, len(idx), size=len(idx)), minlength=len(idx))
-    return w
-
-
 def _pct(values: np.ndarray, confidence: float) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -329,25 +322,47 @@ def _pct(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
+def _ordering(y: np.ndarray, score: np.ndarray, t: np.ndarray, cells: bool = False) -> Ordering:
+    """The units in descending ``score`` order (ties as :func:`_order`) for the vectorised bootstrap;
+    ``cells``: the score is a function of the (outcome, arm) cell of a binary outcome."""
+    o = _order(score)
+    srt = _Sorted.build(y, score, t)
+    return Ordering(o, srt.y, srt.t, srt.thr, cell_segments(srt.y, srt.t, srt.thr) if cells else None)
+
+
+def _perfect_orderings(y: np.ndarray, t: np.ndarray) -> tuple[Ordering, dict[str, Ordering]]:
+    """The perfect Qini ordering and the perfect uplift orderings (``"y"``/``"t"`` for a binary outcome,
+    ``"q"``, the perfect Qini ordering, for a continuous one)."""
+    binary = _is_binary(y)
+    qp = _ordering(y, _perfect_qini_score(y, t), t, cells=binary)
+    if not binary:
+        return qp, {"q": qp}
+    return qp, {k: _ordering(y, 2 * (y == t) + (y if k == "y" else t), t, cells=True) for k in ("y", "t")}
+
+
 def random_qini_interval(y: Any, treatment: Any, n_boot: int = 200, seed: int = 0, confidence: float = 0.95) -> Interval:
     """The Qini coefficient of a random score: its mean and percentile interval over ``n_boot``
     draws, each a random ordering evaluated on a stratified bootstrap resample.
 
-    A model whose held-out Qini lies above ``high`` ranks better than chance at that level.
+    A model whose held-out Qini lies above ``high`` ranks better than chance at that level. The
+    resamples come in chunks (:func:`uplift.targeting.bootstrap.bootstrap_count_chunks`); after each
+    chunk's counts, its random orderings are drawn at once (``rng.permuted`` along each row).
     """
     y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     rng = np.random.default_rng(seed)
-    perfect_order = _order(_perfect_qini_score(y, t))
-    perfect = _Sorted.build(y, _perfect_qini_score(y, t), t)
+    qp, _ = _perfect_orderings(y, t)
     n = len(y)
-    vals = np.empty(n_boot)
-    for b in range(n_boot):
-        w = stratified_bootstrap_weights(rng, t)
-        perm = rng.permutation(n)  # a random score without ties
-        rand = _Sorted(y=y[perm], t=t[perm], thr=np.arange(n))
-        vals[b] = _normalised(_qini_points(rand.cums(w[perm])), _qini_points(perfect.cums(w[perfect_order])))
-    lo, hi = _pct(vals, confidence)
-    return Interval(float(np.nanmean(vals)), lo, hi, confidence,
+    member = cell_membership(y, t) if qp.segments is not None else None
+    vals = []
+    for w in bootstrap_count_chunks(rng, t, n_boot):
+        perm = rng.permuted(np.broadcast_to(np.arange(n), w.shape), axis=1)  # random scores without ties
+        c = weighted_cumsums(np.take_along_axis(w, perm, axis=1), y[perm], t[perm])
+        pc = qp.cumsums(w, cell_totals(w, member) if member is not None else None)
+        pv = qini_rows(*pc)
+        vals.append(normalised_rows(area_from_origin(c[0], qini_rows(*c)), area_from_origin(pc[0], pv), pc[0][:, -1], pv[:, -1]))
+    draws = np.concatenate(vals) if vals else np.empty(0)
+    lo, hi = _pct(draws, confidence)
+    return Interval(float(np.nanmean(draws)), lo, hi, confidence,
                     f"random scores, {n_boot} stratified bootstrap resamples, percentile interval")
 
 
@@ -433,88 +448,75 @@ def evaluate_uplift(
     (``boot_low``/``boot_high``; deciles fixed by score rank). With ``random_baseline`` the
     random-score Qini interval is added.
     """
-    y, s, t = _as_arrays(y, score, treatment)
+    ev = evaluate_uplifts(y, {"score": score}, treatment, n_boot, seed, confidence, ks, bins)["score"]
+    if not random_baseline:
+        return ev
+    rq = random_qini_interval(y, treatment, n_boot=n_boot, seed=seed + 1, confidence=confidence)
+    return replace(ev, random_qini=rq)
+
+
+def evaluate_uplifts(
+    y: Any,
+    scores: Mapping[str, Any],
+    treatment: Any,
+    n_boot: int = 200,
+    seed: int = 0,
+    confidence: float = 0.95,
+    ks: Sequence[float] = (0.1, 0.3),
+    bins: int = 10,
+) -> dict[str, UpliftEvaluation]:
+    """:func:`evaluate_uplift` (without the random baseline) of several scores of the same units, on
+    the same resamples: each score's evaluation equals ``evaluate_uplift(y, score, treatment, n_boot,
+    seed, ...)``; the resamples are drawn and the perfect curves computed once for all of them.
+
+    Each resample's statistics are computed in chunks of resamples with array operations
+    (:func:`uplift.targeting.bootstrap.uplift_draws`): the Qini coefficient and AUUC from the weighted
+    cumulative sums at the score thresholds, uplift@k cut at ``k`` times the resample's size, and the
+    uplift of each decile (fixed by position in the score order, as in :func:`uplift_by_decile`).
+    """
+    prepared = {}
+    for name, score in scores.items():
+        yy, s, t = _as_arrays(y, score, treatment)
+        deciles = uplift_by_decile(yy, s, t, bins=bins, confidence=confidence)  # validates bins first
+        prepared[name] = (s, deciles, _ordering(yy, s, t))
+    y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     n = len(y)
-    deciles = uplift_by_decile(y, s, t, bins=bins, confidence=confidence)  # validates bins first
-    srt = _Sorted.build(y, s, t)
-    qp_order = _order(_perfect_qini_score(y, t))
-    qp = _Sorted.build(y, _perfect_qini_score(y, t), t)
-    up_scores = {}
+    qp, up = _perfect_orderings(y, t)
     binary = _is_binary(y)
-    if binary:
-        for summand in ("y", "t"):
-            sc = 2 * (y == t) + (y if summand == "y" else t)
-            up_scores[summand] = (_order(sc), _Sorted.build(y, sc, t))
-    else:
-        up_scores["q"] = (qp_order, qp)
-    order = _order(s)
-
-    def metrics(w: np.ndarray | None) -> tuple[float, float, list[float]]:
-        ws = None if w is None else w[order]
-        c = srt.cums(ws)
-        q = _normalised(_qini_points(c), _qini_points(qp.cums(None if w is None else w[qp_order])))
-        if binary:
-            ww = np.ones(n) if w is None else w
-            key = "y" if np.sum(ww * ((y == 1) & (t == 0))) > np.sum(ww * ((y == 0) & (t == 1))) else "t"
-        else:
-            key = "q"
-        po, ps = up_scores[key]
-        a = _normalised(_uplift_points(c), _uplift_points(ps.cums(None if w is None else w[po])))
-        # uplift@k on the cumulative sums (weighted share of units)
-        n_all, n_t, n_c, y_t, y_c = (np.r_[0.0, v] for v in _cums_all(srt, ws))
-        tot = n_all[-1]
-        at = []
-        for k in ks:
-            m = int(np.floor(tot * k)) if w is None else tot * k
-            j = int(np.searchsorted(n_all, m, side="right") - 1)
-            at.append(_safe_div(y_t[j], n_t[j]) - _safe_div(y_c[j], n_c[j]))
-        return q, a, at
-
-    q0, a0, at0 = metrics(None)
-    # exact sklift uplift@k point estimates (unit-level cut, ties broken as sklift does)
-    at0 = [uplift_at_k(y, s, t, k=k) for k in ks]
+    bin_ends = np.cumsum([len(p) for p in np.array_split(np.arange(n), bins)]) - 1
+    member = cell_membership(y, t) if binary else None
     rng = np.random.default_rng(seed)
-    boots = np.empty((n_boot, 2 + len(ks)))
-    # decile membership is fixed by position in the score order (as in uplift_by_decile)
-    sizes = [len(p) for p in np.array_split(np.arange(n), bins)]
-    bin_of = np.repeat(np.arange(bins), sizes)
-    ys_, ts_ = y[order], t[order]
-    dec_boot = np.empty((n_boot, bins))
-    for b in range(n_boot):
-        w = stratified_bootstrap_weights(rng, t)
-        qb, ab, atb = metrics(w)
-        boots[b] = [qb, ab, *atb]
-        ws = w[order]
-        n_t = np.bincount(bin_of, weights=ws * ts_, minlength=bins)
-        n_c = np.bincount(bin_of, weights=ws * (1 - ts_), minlength=bins)
-        s_t = np.bincount(bin_of, weights=ws * ys_ * ts_, minlength=bins)
-        s_c = np.bincount(bin_of, weights=ws * ys_ * (1 - ts_), minlength=bins)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dec_boot[b] = s_t / n_t - s_c / n_c
+    boots: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
+    decs: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
+    for w in bootstrap_count_chunks(rng, t, n_boot):
+        perfect = perfect_draws(w, member, qp, up)
+        for name, (_, _, ordering) in prepared.items():
+            b, d = uplift_draws(w, ordering, perfect, ks, bin_ends)
+            boots[name].append(b)
+            decs[name].append(d)
     meth = f"stratified bootstrap ({n_boot} resamples), percentile interval"
-    lo_hi = np.array([_pct(dec_boot[:, j], confidence) for j in range(bins)]) if n_boot else np.full((bins, 2), np.nan)
-    deciles["boot_low"], deciles["boot_high"] = lo_hi[:, 0], lo_hi[:, 1]
-    qi = Interval(q0, *_pct(boots[:, 0], confidence), confidence, meth)
-    ai = Interval(a0, *_pct(boots[:, 1], confidence), confidence, meth)
-    ati = {k: Interval(at0[i], *_pct(boots[:, 2 + i], confidence), confidence, meth) for i, k in enumerate(ks)}
-    xq, vq = _qini_points(srt.cums())
-    xp, vp = _qini_points(qp.cums())
-    rq = random_qini_interval(y, t, n_boot=n_boot, seed=seed + 1, confidence=confidence) if random_baseline else None
-    return UpliftEvaluation(
-        n=n, n_treatment=int((t == 1).sum()), n_control=int((t == 0).sum()),
-        outcome_kind="binary" if binary else "continuous",
-        qini=qi, auuc=ai, uplift_at=ati, deciles=deciles,
-        qini_x=xq, qini_y=vq, perfect_x=xp, perfect_y=vp, random_qini=rq, n_boot=n_boot,
-    )
-
-
-def _cums_all(srt: _Sorted, w: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Cumulative sums at every unit (not only thresholds), for cuts at a share of units."""
-    y, t = srt.y, srt.t
-    ww = np.ones_like(y) if w is None else w
-    n_all = np.cumsum(ww)
-    n_t = np.cumsum(ww * t)
-    return n_all, n_t, n_all - n_t, np.cumsum(ww * y * t), np.cumsum(ww * y * (1 - t))
+    out = {}
+    for name, (s, deciles, _) in prepared.items():
+        srt = _Sorted.build(y, s, t)
+        c = srt.cums()
+        q0 = _normalised(_qini_points(c), _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums()))
+        a0 = _normalised(_uplift_points(c), _uplift_points(_Sorted.build(y, _perfect_uplift_score(y, t), t).cums()))
+        at0 = [uplift_at_k(y, s, t, k=k) for k in ks]  # exact sklift uplift@k (unit-level cut, sklift's ties)
+        bt = np.concatenate(boots[name]) if n_boot else np.empty((0, 2 + len(ks)))
+        db = np.concatenate(decs[name]) if n_boot else np.empty((0, bins))
+        lo_hi = np.array([_pct(db[:, j], confidence) for j in range(bins)]) if n_boot else np.full((bins, 2), np.nan)
+        deciles["boot_low"], deciles["boot_high"] = lo_hi[:, 0], lo_hi[:, 1]
+        xq, vq = _qini_points(c)
+        xp, vp = _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums())
+        out[name] = UpliftEvaluation(
+            n=n, n_treatment=int((t == 1).sum()), n_control=int((t == 0).sum()),
+            outcome_kind="binary" if binary else "continuous",
+            qini=Interval(q0, *_pct(bt[:, 0], confidence), confidence, meth),
+            auuc=Interval(a0, *_pct(bt[:, 1], confidence), confidence, meth),
+            uplift_at={k: Interval(at0[i], *_pct(bt[:, 2 + i], confidence), confidence, meth) for i, k in enumerate(ks)},
+            deciles=deciles, qini_x=xq, qini_y=vq, perfect_x=xp, perfect_y=vp, random_qini=None, n_boot=n_boot,
+        )
+    return out
 
 
 def _safe_div(a: float, b: float) -> float:

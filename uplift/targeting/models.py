@@ -110,9 +110,7 @@ class FeatureEncoder(BaseEstimator):
             if col.isna().any():
                 raise DataError(f"features: column {c!r} has {int(col.isna().sum())} missing values; fill them or drop the feature")
             if c in self.categories_:
-                vals = col.astype(object).to_numpy()
-                blocks.append(np.column_stack([(vals == v) for v in self.categories_[c]]).astype(np.float64)
-                              if self.categories_[c] else np.zeros((len(col), 0)))
+                blocks.append(_one_hot(col, self.categories_[c]))
             else:
                 try:
                     blocks.append(col.to_numpy(dtype=np.float64)[:, None])
@@ -122,6 +120,23 @@ class FeatureEncoder(BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X).transform(X)
+
+
+def _one_hot(col: pd.Series, categories: list[Any]) -> np.ndarray:
+    """0/1 columns, one per fitted category (a value equal to none of them: all zeros): each value's
+    position among ``categories`` by one hash look-up (``pandas.Index.get_indexer``), not one
+    comparison of the whole column per category; a categorical column maps its categories once."""
+    out = np.zeros((len(col), len(categories)))
+    if not categories:
+        return out
+    index = pd.Index(categories, dtype=object)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        pos = index.get_indexer(col.cat.categories.astype(object))[col.cat.codes.to_numpy()]
+    else:
+        pos = index.get_indexer(col.astype(object).to_numpy())
+    hit = pos >= 0
+    out[np.flatnonzero(hit), pos[hit]] = 1.0
+    return out
 
 
 # --------------------------------------------------------------------------- checks

@@ -24,7 +24,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from uplift.metrics.valuation import expected_profit
-from uplift.targeting.evaluation import Interval, stratified_bootstrap_weights
+from uplift.targeting.bootstrap import bootstrap_count_chunks
+from uplift.targeting.evaluation import Interval
 from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
 from uplift.targeting.value import UnitValue
@@ -102,7 +103,7 @@ def calibrate_uplift(y: np.ndarray, t: np.ndarray, tau_hat: np.ndarray, confiden
     measures how well the score tracks the true uplift (``b = 1``: calibrated; ``b = 0``:
     no detected heterogeneity). Calibrated uplift: ``ate + b (tau_hat - mean)``.
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: a fifth of the import time
 
     y = np.asarray(y, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -112,7 +113,7 @@ def calibrate_uplift(y: np.ndarray, t: np.ndarray, tau_hat: np.ndarray, confiden
     X = np.column_stack([np.ones(len(y)), t - e, (t - e) * (s - center)])
     if np.ptp(s) == 0:
         X = X[:, :2]
-    res = sm.OLS(y, X).fit(cov_type="HC1")
+    res = OLS(y, X).fit(cov_type="HC1")
     z = float(norm.ppf(0.5 + confidence / 2))
     b = float(res.params[2]) if X.shape[1] == 3 else 0.0
     b_se = float(res.bse[2]) if X.shape[1] == 3 else float("nan")
@@ -137,7 +138,10 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     value (``V_i = unit_value`` if given, else the constant ``V``) and ``scale`` is the number
     of eligible customers. Returns (point, low, high, bootstrap draws) over ``depths``;
     intervals are stratified bootstrap percentiles, and each resample also rescales the
-    values by ``V_b / V`` with ``V_b ~ Normal(V, se)`` (the value's own uncertainty).
+    values by ``V_b / V`` with ``V_b ~ Normal(V, se)`` (the value's own uncertainty). The resamples
+    come in chunks (:func:`uplift.targeting.bootstrap.bootstrap_count_chunks`), each chunk's counts
+    then its ``V_b`` draws, and every depth of every resample is computed at once from the
+    cumulative weighted sums along the score order.
     """
     n = len(y)
     order = np.argsort(-score, kind="stable")
@@ -148,26 +152,28 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     v_se = (value.high - value.low) / (2 * z) if np.isfinite(value.high) else 0.0
     rel_se = v_se / abs(value.estimate) if value.estimate else 0.0
 
-    def curve(w: np.ndarray | None, factor: float) -> np.ndarray:
-        ww = np.ones(n) if w is None else w[order]
-        n_all = np.r_[0.0, np.cumsum(ww)]
-        n_t = np.r_[0.0, np.cumsum(ww * ts)]
+    def curve(w: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """The profit at every depth for each row of counts ``w`` (units in score order)."""
+        cw = np.cumsum(w, axis=1)
+        n_all = cw[:, cut - 1]
+        n_t = np.cumsum(w * ts, axis=1)[:, cut - 1]
         n_c = n_all - n_t
-        y_t = np.r_[0.0, np.cumsum(ww * ys * ts)]
-        y_c = np.r_[0.0, np.cumsum(ww * ys * (1 - ts))]
-        c_t = np.r_[0.0, np.cumsum(ww * cs * ts)]
+        y_t = np.cumsum(w * ys * ts, axis=1)[:, cut - 1]
+        y_c = np.cumsum(w * ys * (1 - ts), axis=1)[:, cut - 1]
+        c_t = np.cumsum(w * cs * ts, axis=1)[:, cut - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
-            up = y_t[cut] / n_t[cut] - y_c[cut] / n_c[cut]
-            conv = c_t[cut] / n_t[cut]
-            per = n_all[cut] / n_all[-1] * (up * factor - contact_cost - incentive_cost * conv)
-        per[cut == 0] = 0.0
+            up = y_t / n_t - y_c / n_c
+            conv = c_t / n_t
+            per = n_all / cw[:, -1:] * (up * factor[:, None] - contact_cost - incentive_cost * conv)
+        per[:, cut == 0] = 0.0
         return scale * per
 
-    point = curve(None, 1.0)
+    point = curve(np.ones((1, n)), np.ones(1))[0]
     rng = np.random.default_rng(seed)
-    draws = np.empty((n_boot, len(depths)))
-    for b in range(n_boot):
-        draws[b] = curve(stratified_bootstrap_weights(rng, t), 1.0 + rel_se * rng.standard_normal())
+    chunks = []
+    for w in bootstrap_count_chunks(rng, t, n_boot):  # all of a chunk's counts, then its value draws
+        chunks.append(curve(w[:, order], 1.0 + rel_se * rng.standard_normal(len(w))))
+    draws = np.concatenate(chunks) if chunks else np.empty((0, len(depths)))
     a = (1 - confidence) / 2
     with np.errstate(all="ignore"):
         low = np.nanquantile(draws, a, axis=0)

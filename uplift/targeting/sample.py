@@ -7,7 +7,7 @@ Nothing here fits a model; :mod:`uplift.targeting.analyse` runs these steps in o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -317,13 +317,15 @@ def stratified_split(n: int, strata: np.ndarray, share: float, seed: int) -> tup
 @dataclass(frozen=True)
 class HeldOutCustomers:
     """The held-out customers the calibration and the profit curve use, with their features, outcome,
-    arm (1/0) and conversion flag; ``notes`` says when they are all held-out customers."""
+    arm (1/0), conversion flag and positions in the held-out part (``split.holdout``); ``notes`` says
+    when they are all held-out customers."""
 
     X: pd.DataFrame
     y: np.ndarray
     t: np.ndarray
     converted: np.ndarray
     notes: tuple[str, ...] = ()
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def eligible_holdout(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit,
@@ -340,5 +342,5 @@ def eligible_holdout(setup: TargetingSetup, sample: TrainingSample, split: Sampl
         notes.append("fewer than 100 eligible held-out customers per arm: profit curve from all held-out customers")
     idx = hold[el_mask]
     return HeldOutCustomers(X=sample.X.iloc[idx].reset_index(drop=True), y=sample.y[idx], t=sample.t[idx],
-                            converted=sample.converted[idx], notes=tuple(notes))
+                            converted=sample.converted[idx], notes=tuple(notes), positions=np.flatnonzero(el_mask))
 

@@ -169,7 +169,7 @@ def estimate_value_per_conversion(value: Any, converted: Any, features: np.ndarr
     By Frisch-Waugh-Lovell this is the value difference between converters and
     non-converters after removing what the features explain (statsmodels OLS, HC1).
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: a fifth of the import time
 
     v = np.asarray(value, dtype=np.float64)
     c = np.asarray(converted, dtype=np.float64)
@@ -182,7 +182,7 @@ def estimate_value_per_conversion(value: Any, converted: Any, features: np.ndarr
     # keep a linearly independent set of columns (one-hot blocks are collinear with the
     # constant): pivoted QR, constant and conversion first so they are always kept
     X = X[:, _independent_columns(X)]
-    res = sm.OLS(v, X).fit(cov_type="HC1")
+    res = OLS(v, X).fit(cov_type="HC1")
     est, se = float(res.params[1]), float(res.bse[1])
     z = float(norm.ppf(0.5 + confidence / 2))
     return Interval(est, est - z * se, est + z * se, confidence, "OLS coefficient of conversion given the features, HC1 standard error")
