@@ -228,11 +228,15 @@ def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
     if getattr(source, "backend", "") != "ibis":  # rows in memory: nothing is kept, nothing to gain
         return
     from uplift.data.arms import prefetch_arms
-    from uplift.metrics.analyse import prefetch_cells
 
-    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
-    if spec.analysis.arm_column or not ledger:
+    cells = bool(spec.analysis.arm_column or not ledger)
+    # the unit checks first (they need no planning); the rows per arm come with the cells (one scan)
+    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger, rows_per_arm=not cells)
+    if cells:
+        from uplift.metrics.analyse import prefetch_cells
+
         prefetch_cells(spec, source)
+        prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
 
 
 def render_readout(

@@ -1,0 +1,169 @@
+"""Parquet files in a private embedded DuckDB, asked in SQL directly: the default readout's way to its answers.
+
+The file questions of the default readout (the unit facts, the rows per arm, the metrics' cells and
+their checks) need nothing of Ibis but its SQL, so :class:`~uplift.data.ibis_backend.IbisSource`
+asks them here, in the SQL Ibis would compile for them (the same aggregates: ``count``, ``avg``,
+``var_samp``, ``covar_samp``; the same casts), and only builds an Ibis table of the same view on the
+same connection when another question comes (a join, bins, life tables). Importing Ibis takes longer
+than the scan of ten million rows.
+
+Nothing a user wrote becomes SQL text: the paths are handed to DuckDB's own reader (Python
+arguments, not SQL), and a column enters a query only as a name of the file's own schema, quoted
+as an identifier by :func:`quote` (``"`` doubled); numbers come from the engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+from uplift.errors import DataError
+
+__all__ = ["DuckFiles", "open_parquet", "quote", "type_family", "aggregate_sql", "unit_facts", "marked_ids", "TRIM_BLANKS"]
+
+_names = itertools.count()
+
+TRIM_BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
+"""The blanks an empty text id may consist of (Python's ``str.strip()``), as the SQL Ibis compiles for ``strip()``."""
+
+_INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+            "UHUGEINT"}
+
+
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier (``"`` doubled inside), never as SQL text."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def type_family(duck_type: str) -> str:
+    """'boolean', 'integer', 'floating', 'decimal', 'string' or 'other' for a DuckDB type name, as
+    :func:`uplift.data.ibis_backend.type_family` names Ibis's type of the same column."""
+    t = duck_type.upper()
+    if t == "BOOLEAN":
+        return "boolean"
+    if t in _INTEGER:
+        return "integer"
+    if t in ("FLOAT", "DOUBLE"):
+        return "floating"
+    if t.startswith("DECIMAL"):
+        return "decimal"
+    if t == "VARCHAR":
+        return "string"
+    return "other"
+
+
+class DuckFiles:
+    """A view over Parquet files on a private DuckDB connection: its name, its columns' DuckDB types,
+    and :meth:`rows`, which runs one query and turns engine errors into the same one line as the Ibis path."""
+
+    def __init__(self, raw: Any, view: str, types: dict[str, str], label: str) -> None:
+        self.raw = raw
+        self.view = view
+        self.types = types
+        self.label = label
+
+    def col(self, name: str) -> str:
+        """The quoted name of a column of the files; a name the files do not hold is refused (never SQL)."""
+        if name not in self.types:
+            raise DataError(f"{self.label}: no column {name!r}")
+        return quote(name)
+
+    def as_double(self, name: str) -> str:
+        """The column as DOUBLE (``CAST``, left out for a DOUBLE column, as Ibis compiles ``cast('float64')``)."""
+        c = self.col(name)
+        return c if self.types[name].upper() == "DOUBLE" else f"CAST({c} AS DOUBLE)"
+
+    def rows(self, select: Sequence[tuple[str, str]], group_by: Sequence[str] = (), where: str = "") -> list[dict]:
+        """``SELECT <expr> AS <name>, ... FROM view [WHERE ...] [GROUP BY ...]`` as dicts (one per result row);
+        ``group_by`` columns come first, under their own names."""
+        keys = [self.col(b) for b in group_by]
+        items = [*keys, *(f"{expr} AS {quote(name)}" for name, expr in select)]
+        sql = f"SELECT {', '.join(items)} FROM {quote(self.view)}"
+        if where:
+            sql += f" WHERE {where}"
+        if keys:
+            sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+        names = [*group_by, *(n for n, _ in select)]
+        try:
+            return [dict(zip(names, r)) for r in self.raw.execute(sql).fetchall()]
+        except DataError:
+            raise
+        except Exception as exc:  # unreadable file, permission, engine error ...
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+            raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def connect(threads: int | None = None) -> Any:
+    """A private embedded DuckDB connection that prints no progress bar (see
+    :func:`uplift.data.ibis_backend.duckdb_connection`: set only when on, as Jupyter refuses the change)."""
+    import duckdb
+
+    raw = duckdb.connect(config={"threads": threads} if threads else {})
+    if raw.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
+        raw.execute("SET enable_progress_bar = false")
+    return raw
+
+
+def open_parquet(paths: Sequence[str], label: str, threads: int | None = None) -> DuckFiles:
+    """The Parquet files ``paths`` as a view of a private DuckDB connection (read lazily: only the
+    columns a query names are read). Unreadable files: one line, as the Ibis path says it."""
+    raw = connect(threads)
+    view = f"uplift_files_{next(_names)}"  # apart from the Ibis path's uplift_src_<n> on the same connection
+    try:
+        rel = raw.read_parquet([str(p) for p in paths])
+        rel.create_view(view)
+        types = {str(n): str(t) for n, t in zip(rel.columns, rel.dtypes)}
+    except Exception as exc:  # duckdb's IOException / InvalidInputException
+        raw.close()
+        first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
+        raise DataError(f"{label}: cannot be read as parquet ({first}); check the file is complete") from None
+    return DuckFiles(raw, view, types, label)
+
+
+def aggregate_sql(duck: DuckFiles, op: str, *cols: str) -> str:
+    """The SQL Ibis compiles for one aggregate of :meth:`uplift.data.ibis_backend.IbisSource.aggregate`:
+    ``rows`` count(*), ``count`` count(c), ``lo``/``hi`` min/max(c), and over c as DOUBLE ``mean`` avg,
+    ``var`` var_samp, ``cov`` covar_samp, ``min``/``max``, ``nonbinary``/``nan``/``inf`` the rows
+    that are not 0 or 1 / NaN / infinite."""
+    if op == "rows":
+        return "count(*)"
+    if op in ("count", "lo", "hi"):
+        return f"{dict(count='count', lo='min', hi='max')[op]}({duck.col(cols[0])})"
+    x = [duck.as_double(c) for c in cols]
+    if op == "nonbinary":
+        return f"sum(CAST(({x[0]} <> 0) AND ({x[0]} <> 1) AS BIGINT))"
+    if op in ("nan", "inf"):
+        return f"sum(CAST(is{op}({x[0]}) AS BIGINT))"
+    return f"{dict(mean='avg', var='var_samp', cov='covar_samp', min='min', max='max')[op]}({', '.join(x)})"
+
+
+def unit_facts(duck: DuckFiles, unit: str, family: str, dense: int,
+               marked: Callable[[str, int, int], int]) -> tuple[int, int, int]:
+    """:meth:`uplift.data.ibis_backend.IbisSource.table_facts` of a unit column in SQL, the same queries:
+    whole-number ids whose range is at most ``dense`` x their count are counted by ``marked(unit, lo, span)``
+    (:func:`marked_ids`), other ids by ``count(DISTINCT)``; an empty or blank text id is no id."""
+    if family == "integer":
+        agg = {"n": "count(*)", "k": f"count({duck.col(unit)})", "lo": f"min({duck.col(unit)})", "hi": f"max({duck.col(unit)})"}
+        r = duck.rows(list(agg.items()))[0]
+        n, k = int(r["n"]), int(r["k"])
+        if k == 0:
+            return n, 0, n
+        lo, hi = int(r["lo"]), int(r["hi"])
+        if hi - lo < dense * max(k, 1):
+            return n, marked(unit, lo, hi - lo + 1), n - k
+    ids = duck.col(unit)
+    if family == "string":
+        ids = f"CASE WHEN TRIM({ids}, {TRIM_BLANKS}) = '' THEN CAST(NULL AS TEXT) ELSE {ids} END"
+    r = duck.rows([("n", "count(*)"), ("d", f"count(DISTINCT {ids})"), ("k", f"count({ids})")])[0]
+    return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
+
+
+def marked_ids(duck: DuckFiles, unit: str, lo: int, span: int) -> int:
+    """The distinct present values of the whole-number column ``unit`` (all in [lo, lo + span)): the engine
+    sets one bit per value of the range (``bitstring_agg``, each thread its own bits, OR-ed) and counts them."""
+    c = duck.col(unit)
+    r = duck.rows([("d", f"bit_count(bitstring_agg({c}, {int(lo)}, {int(lo) + int(span) - 1}))")], where=f"{c} IS NOT NULL")
+    return int(r[0]["d"] or 0)
