@@ -166,7 +166,7 @@ def analyse_inputs(
         scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
         hashed = pool.submit(manifest_of, *inputs["manifest_args"])
         try:
-            import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+            import scipy.special  # noqa: F401 - the slow import (the distributions' functions), while the engine scans
 
             from uplift.readout.analysis import analyse
 

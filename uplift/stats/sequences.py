@@ -51,9 +51,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.stats.lazy import lazy_module
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 optimize = lazy_module("scipy.optimize")
 
 
