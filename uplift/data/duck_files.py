@@ -15,13 +15,24 @@ as an identifier by :func:`quote` (``"`` doubled); numbers come from the engine.
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 from typing import Any, Callable, Sequence
 
 from uplift.errors import DataError
 
-__all__ = ["DuckFiles", "open_parquet", "quote", "type_family", "aggregate_sql", "unit_facts", "marked_ids", "TRIM_BLANKS"]
+__all__ = ["DuckFiles", "open_parquet", "quote", "type_family", "aggregate_sql", "unit_facts", "marked_ids", "ask_ahead",
+           "TRIM_BLANKS", "DENSE_IDS"]
 
 _names = itertools.count()
+
+DENSE_IDS = 8
+"""Whole-number ids spanning at most this many times the rows are counted by marking (see
+:meth:`uplift.data.ibis_backend.IbisSource.table_facts`): at most 8 bits of marks per row (per engine
+thread), less than the ids."""
+
+_KEPT: dict[tuple, list[dict]] = {}  # answers asked ahead (:func:`ask_ahead`), by (files, query), each used once
+_AHEAD: dict[tuple, threading.Thread] = {}
 
 TRIM_BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
 """The blanks an empty text id may consist of (Python's ``str.strip()``), as the SQL Ibis compiles for ``strip()``."""
@@ -56,11 +67,13 @@ class DuckFiles:
     """A view over Parquet files on a private DuckDB connection: its name, its columns' DuckDB types,
     and :meth:`rows`, which runs one query and turns engine errors into the same one line as the Ibis path."""
 
-    def __init__(self, raw: Any, view: str, types: dict[str, str], label: str) -> None:
+    def __init__(self, raw: Any, view: str, types: dict[str, str], label: str, files: tuple = ()) -> None:
         self.raw = raw
         self.view = view
         self.types = types
         self.label = label
+        self.files = files  # the files' identity (:func:`_identity`): answers asked ahead are found by it
+        self.keep = False  # asking ahead: every answer is kept for the source opened later
 
     def col(self, name: str) -> str:
         """The quoted name of a column of the files; a name the files do not hold is refused (never SQL)."""
@@ -84,8 +97,18 @@ class DuckFiles:
         if keys:
             sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}"
         names = [*group_by, *(n for n, _ in select)]
+        key = (self.files, tuple(select), tuple(group_by), where)
+        if not self.keep and self.files:
+            ahead = _AHEAD.pop(self.files, None)
+            if ahead is not None:  # the same question may be on its way: wait for it, then take its answer
+                ahead.join()
+            if key in _KEPT:
+                return _KEPT.pop(key)
         try:
-            return [dict(zip(names, r)) for r in self.raw.execute(sql).fetchall()]
+            rows = [dict(zip(names, r)) for r in self.raw.execute(sql).fetchall()]
+            if self.keep:
+                _KEPT[key] = rows
+            return rows
         except DataError:
             raise
         except Exception as exc:  # unreadable file, permission, engine error ...
@@ -120,7 +143,50 @@ def open_parquet(paths: Sequence[str], label: str, threads: int | None = None) -
         raw.close()
         first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:160]
         raise DataError(f"{label}: cannot be read as parquet ({first}); check the file is complete") from None
-    return DuckFiles(raw, view, types, label)
+    return DuckFiles(raw, view, types, label, _identity(paths))
+
+
+def _identity(paths: Sequence[str]) -> tuple:
+    """Each file's real path, size and modification time: a file rewritten in between is another file."""
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append((os.path.realpath(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def ask_ahead(path: Any, fmt: str | None, unit: str) -> None:
+    """Ask a Parquet file's unit facts (:func:`unit_facts`) now, on a thread of its own and a connection of
+    its own, before the caller has imported what opens the file for real: the Parquet file later opened
+    by :func:`open_parquet` (same real path, size and modification time) finds the kept answers of the same
+    questions instead of scanning again. Only a single ``.parquet`` file (or any file with ``fmt``
+    "parquet") is asked ahead; nothing is raised here (errors are met again, and reported, when asked for real)."""
+    try:
+        p = os.fspath(path)
+        if not (os.path.isfile(p) and (fmt == "parquet" or (not fmt and p.lower().endswith(".parquet")))):
+            return
+        files = _identity([p])
+    except (OSError, TypeError):
+        return
+    if files in _AHEAD:
+        return
+
+    def run() -> None:
+        duck = None
+        try:
+            duck = open_parquet([p], p)
+            duck.keep = True
+            if unit in duck.types:
+                unit_facts(duck, unit, type_family(duck.types[unit]), DENSE_IDS,
+                           lambda u, lo, span: marked_ids(duck, u, lo, span))
+        except Exception:  # noqa: BLE001 - asked again for real, and reported then
+            pass
+        finally:
+            if duck is not None:
+                duck.close()
+
+    thread = _AHEAD[files] = threading.Thread(target=run, name="uplift-ask-ahead", daemon=True)
+    thread.start()
 
 
 def aggregate_sql(duck: DuckFiles, op: str, *cols: str) -> str:

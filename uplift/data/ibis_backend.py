@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.data import duck_files, hashing
-from uplift.data.duck_files import DuckFiles
+from uplift.data.duck_files import DENSE_IDS, DuckFiles
 from uplift.data.facts import Tally
 from uplift.data.timing import ibis_timing
 from uplift.data.files import files_sha256
@@ -38,13 +38,10 @@ from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.errors import DataError
 
-__all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "frame_source", "table_source"]
+__all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "frame_source", "table_source", "DENSE_IDS"]
 
 _counter = itertools.count()
 
-DENSE_IDS = 8
-"""Whole-number ids spanning at most this many times the rows are counted by marking (see
-:meth:`IbisSource.table_facts`): at most 8 bits of marks per row (per engine thread), less than the ids."""
 
 def type_family(dtype: Any) -> str:
     """'boolean', 'integer', 'floating', 'decimal', 'string' or 'other' for an Ibis data type."""
