@@ -14,6 +14,7 @@ as an identifier by :func:`quote` (``"`` doubled); numbers come from the engine.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import threading
@@ -33,6 +34,8 @@ thread), less than the ids."""
 
 _KEPT: dict[tuple, list[dict]] = {}  # answers asked ahead (:func:`ask_ahead`), by (files, query), each used once
 _AHEAD: dict[tuple, threading.Thread] = {}
+_AHEAD_CONNECTIONS: list[Any] = []  # the connections asking ahead, interrupted at exit (:func:`_stop_ahead`)
+_STOPPING: list[bool] = []  # non-empty once :func:`_stop_ahead` interrupts them
 
 TRIM_BLANKS = "' ' || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
 """The blanks an empty text id may consist of (Python's ``str.strip()``), as the SQL Ibis compiles for ``strip()``."""
@@ -170,23 +173,44 @@ def ask_ahead(path: Any, fmt: str | None, unit: str) -> None:
         return
     if files in _AHEAD:
         return
+    import duckdb  # noqa: F401 - here, not on the thread: a thread importing while Ctrl-C ends an import elsewhere can deadlock
 
     def run() -> None:
         duck = None
         try:
             duck = open_parquet([p], p)
+            _AHEAD_CONNECTIONS.append(duck.raw)
             duck.keep = True
             if unit in duck.types:
                 unit_facts(duck, unit, type_family(duck.types[unit]), DENSE_IDS,
                            lambda u, lo, span: marked_ids(duck, u, lo, span))
-        except Exception:  # noqa: BLE001 - asked again for real, and reported then
-            pass
+        except Exception as exc:  # noqa: BLE001 - asked again for real, and reported then
+            if "interrupt" in str(exc).lower() and not _STOPPING:
+                # DuckDB took a Ctrl-C meant for the command (it stops its query on SIGINT): hand it on
+                import _thread
+
+                _thread.interrupt_main()
         finally:
             if duck is not None:
+                _AHEAD_CONNECTIONS.remove(duck.raw)
                 duck.close()
 
     thread = _AHEAD[files] = threading.Thread(target=run, name="uplift-ask-ahead", daemon=True)
     thread.start()
+
+
+@atexit.register
+def _stop_ahead() -> None:
+    """At exit (Ctrl-C while the rest imports, say): interrupt the questions still asked ahead and wait for
+    their threads, so no engine query is running when the interpreter ends (DuckDB would abort the process)."""
+    _STOPPING.append(True)
+    for raw in list(_AHEAD_CONNECTIONS):
+        try:
+            raw.interrupt()
+        except Exception:  # noqa: BLE001 - closed meanwhile
+            pass
+    for thread in list(_AHEAD.values()):
+        thread.join(timeout=10)
 
 
 def aggregate_sql(duck: DuckFiles, op: str, *cols: str) -> str:
