@@ -214,10 +214,10 @@ def test_unit_facts_in_duckdb_equal_numpy_and_memory(ids, tmp_path):
 
 
 def test_marking_counts_a_large_dense_column_as_numpy_does(tmp_path, monkeypatch):
-    """200,000 whole-number ids (many repeated) streamed in 20 batches: the marks equal np.unique."""
+    """200,000 whole-number ids (many repeated) marked in the engine: the marks equal np.unique, from the
+    Parquet file (asked in SQL) and from the same rows as a DataFrame scanned by DuckDB (through Ibis)."""
     from uplift.data import ibis_backend
 
-    monkeypatch.setattr(ibis_backend, "MARK_BATCH", 10_000)
     marked = []
     real = ibis_backend.IbisSource._marked
     monkeypatch.setattr(ibis_backend.IbisSource, "_marked", lambda self, *a: marked.append(a) or real(self, *a))
@@ -228,3 +228,6 @@ def test_marking_counts_a_large_dense_column_as_numpy_does(tmp_path, monkeypatch
     assert src.engine == "duckdb"
     assert src.table_facts("u") == (200_000, len(np.unique(ids)), 0)
     assert marked == [("u", int(ids.min()), int(ids.max() - ids.min()) + 1)]  # counted by marking, not hashing
+    scanned = open_source(pd.DataFrame({"u": ids}), engine="duckdb")
+    assert scanned.table_facts("u") == (200_000, len(np.unique(ids)), 0)
+    assert len(marked) == 2

@@ -404,7 +404,7 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
     equals the in-memory run's number for number (floats to 1e-9 relative; the engine's name aside)."""
     import json
 
-    from uplift.data import ibis_backend
+    from uplift.data import duck_files, ibis_backend
     from uplift.readout.render import write_results
 
     spec, o, pq, _, _ = demo_data
@@ -416,14 +416,16 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
     real_execute = ibis_backend.IbisSource.execute
     monkeypatch.setattr(ibis_backend.IbisSource, "execute",
                         lambda self, expr: asked.append("query") or real_execute(self, expr))
+    real_rows = duck_files.DuckFiles.rows  # the Parquet file's questions asked in SQL
+    monkeypatch.setattr(duck_files.DuckFiles, "rows", lambda self, *a, **k: asked.append("query") or real_rows(self, *a, **k))
     duck = json.loads(write_results(spec, tmp_path / "duck", pq).read_text())
     assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
-    # one query per table: rows and id range (the ids themselves are streamed), rows per arm, the metrics'
+    # one query per table: rows and id range, the ids' marks, rows per arm, the metrics'
     # cells, covariate balance, the CLV life tables (by arm, by arm and conversion, by products held) and
     # the conversion-timing table of the demo spec; then one life table per funnel stage with days
     # ([funnel] days_columns: each stage among those who reached the one before). Without the population,
     # whose age band is a [fairness] group, the Consumer Duty panel is left out with a note.
-    assert asked.count("query") == 8 + len(spec.funnel.days_columns), asked
+    assert asked.count("query") == 9 + len(spec.funnel.days_columns), asked
     assert duck["consumer_duty"] is None and any(n.startswith("Consumer Duty panel left out") for n in duck["notes"])
     mem = json.loads(write_results(spec, tmp_path / "mem", pq, engine="pandas").read_text())
     assert duck["provenance"]["engine"].startswith("duckdb") and mem["provenance"]["engine"].startswith("pandas")

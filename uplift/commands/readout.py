@@ -43,10 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from uplift.data.writes import guard_outputs
-    from uplift.readout.render import render_readout, write_results
     from uplift.spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.json_only and args.engine != "pandas":  # the engine starts on the unit checks while the rest imports
+        from uplift.data.duck_files import ask_ahead
+
+        ask_ahead(spec.input_path(args.outcomes, "population", "outcomes"), spec.population.format or None, spec.unit)
+    from uplift.readout.render import render_readout, write_results
+
     out = Path(args.out) if args.out else Path("reports") / spec.name
     names = ("results.json",) if args.json_only else ("results.json", "readout.ipynb", "readout.html")
     # a readout replaces its own earlier report in the folder, never one of its inputs or a ledger

@@ -84,18 +84,18 @@ def attach_arms(source: Source, *, unit: str, ledger: Any = None, arm_column: st
     return _few(Armed(joined, "arm", arms, tuple(notes)))
 
 
-def prefetch_arms(source: Source, unit: str, arm_column: str = "", ledger: Any = None) -> None:
+def prefetch_arms(source: Source, unit: str, arm_column: str = "", ledger: Any = None, rows_per_arm: bool = True) -> None:
     """Ask ``source`` now the questions :func:`attach_arms` will ask first -- the unit column's facts
-    and, without a ledger, the rows per arm -- so an engine that keeps its answers (the embedded
-    DuckDB's sources do) can scan while the caller does something else (a thread importing the
-    statistics). Nothing is checked here and nothing is raised: :func:`attach_arms` asks again,
-    gets the kept answer or the same error, and checks it."""
+    and, without a ledger, the rows per arm (unless ``rows_per_arm`` is False) -- so an engine that keeps
+    its answers (the embedded DuckDB's sources do) can scan while the caller does something else (a thread
+    importing the statistics). Nothing is checked here and nothing is raised: :func:`attach_arms` asks
+    again, gets the kept answer or the same error, and checks it."""
     try:
         columns = source.schema()
         if unit in columns:
             source.table_facts(unit)
         arm = arm_column or ("arm" if ledger is None else "")
-        if arm and arm in columns:
+        if rows_per_arm and arm and arm in columns:
             source.counts([arm])
     except Exception:  # noqa: BLE001 - the real call reports it
         return

@@ -15,21 +15,22 @@ compiled to the engine's SQL, each ONE group-by, so only small tables reach Pyth
 * :meth:`IbisSource.summaries` / :meth:`IbisSource.level_counts` - per-group n, mean and
   variance (balance), with NaN counted as missing.
 
-Column names are Ibis column references and paths are bound by Ibis: nothing a user wrote is
-evaluated as code.
+Parquet files are asked these in SQL, without importing Ibis (:mod:`uplift.data.duck_files`, the
+same aggregates). Column names are Ibis column references (or quoted identifiers of the file's
+own schema), paths are bound by Ibis or DuckDB's reader: nothing a user wrote is evaluated as code.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from uplift.data import hashing
+from uplift.data import duck_files, hashing
+from uplift.data.duck_files import DENSE_IDS, DuckFiles
 from uplift.data.facts import Tally
 from uplift.data.timing import ibis_timing
 from uplift.data.files import files_sha256
@@ -37,16 +38,9 @@ from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.errors import DataError
 
-__all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "frame_source", "table_source"]
+__all__ = ["IbisSource", "type_family", "duckdb_connection", "files_source", "frame_source", "table_source", "DENSE_IDS"]
 
 _counter = itertools.count()
-
-DENSE_IDS = 8
-"""Whole-number ids spanning at most this many times the rows are counted by marking (see
-:meth:`IbisSource.table_facts`): at most 8 bytes of marks per row, less than the ids themselves."""
-
-MARK_BATCH = 1 << 20
-"""Ids per batch streamed from the engine when marking."""
 
 
 def type_family(dtype: Any) -> str:
@@ -74,6 +68,16 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
+def _ibis_aggregate(t: Any, op: str, *cols: str) -> Any:
+    """The Ibis expression of one aggregate of :func:`uplift.data.duck_files.aggregate_sql`."""
+    if op in ("rows", "count", "lo", "hi"):
+        return t.count() if op == "rows" else getattr(t[cols[0]], {"count": "count", "lo": "min", "hi": "max"}[op])()
+    x = [t[c].cast("float64") for c in cols]
+    if op in ("nonbinary", "nan", "inf"):
+        return ((x[0] != 0) & (x[0] != 1) if op == "nonbinary" else getattr(x[0], f"is{op}")()).cast("int64").sum()
+    return x[0].var(how="sample") if op == "var" else x[0].cov(x[1], how="sample") if op == "cov" else getattr(x[0], op)()
+
+
 def duckdb_connection(threads: int | None = None) -> Any:
     """A private embedded DuckDB connection (Ibis) that prints no progress bar.
 
@@ -91,7 +95,10 @@ def duckdb_connection(threads: int | None = None) -> Any:
 def files_source(paths: Sequence[str], fmt: str, label: str, threads: int | None = None,
                  text_columns: Sequence[str] = ()) -> "IbisSource":
     """Parquet/CSV files read by a private embedded DuckDB (only the needed columns are read);
-    ``text_columns`` (the unit column) are read from CSV as text, as :func:`uplift.data.files.read_csv` does."""
+    ``text_columns`` (the unit column) are read from CSV as text, as :func:`uplift.data.files.read_csv` does.
+    Parquet files are opened without Ibis (:mod:`uplift.data.duck_files`)."""
+    if fmt == "parquet":
+        return IbisSource(None, label, paths=tuple(paths), duck=duck_files.open_parquet(paths, label, threads))
     con = duckdb_connection(threads)
     return IbisSource(_read_files(con, paths, fmt, label, text_columns), label, con=con, paths=tuple(paths))
 
@@ -137,26 +144,45 @@ def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str, text_colum
         raise DataError(f"{label}: cannot be read as {fmt} ({first}); check the file is complete") from None
 
 
-@dataclass(frozen=True, eq=False)
 class IbisSource:
     """Rows in an engine, as an Ibis table. Build one with :func:`uplift.data.source.open_source`.
 
     ``con`` is the private DuckDB connection of files or DataFrames (None for a table of the user's
-    own connection); ``paths`` the files (for :meth:`sha256`).
+    own connection); ``paths`` the files (for :meth:`sha256`); ``duck`` the view of Parquet files on a
+    private DuckDB connection (:mod:`uplift.data.duck_files`) asked in SQL, whose Ibis ``table`` and
+    ``con`` are built on first use.
     """
 
-    table: Any
-    label: str
-    con: Any = None
-    paths: tuple[str, ...] = ()
-    _cache: dict = field(default_factory=dict, repr=False)
-
     backend = "ibis"
+
+    def __init__(self, table: Any, label: str, con: Any = None, paths: tuple[str, ...] = (),
+                 _cache: dict | None = None, duck: DuckFiles | None = None) -> None:
+        self._table, self.label, self._con, self.paths = table, label, con, tuple(paths)
+        self._cache = {} if _cache is None else _cache
+        self.duck = duck
+
+    @property
+    def con(self) -> Any:
+        """The Ibis backend (for files asked in SQL: built on their DuckDB connection when first asked)."""
+        if self._con is None and self.duck is not None:
+            import ibis
+
+            self._con = ibis.duckdb.from_connection(self.duck.raw)
+        return self._con
+
+    @property
+    def table(self) -> Any:
+        """The Ibis table (for files asked in SQL: their view, on first use)."""
+        if self._table is None:
+            self._table = self.con.table(self.duck.view)
+        return self._table
 
     # ------------------------------------------------------------------ what the table is
     @property
     def engine(self) -> str:
         """The engine that aggregates: the Ibis backend's name (e.g. 'duckdb', 'pyspark')."""
+        if self.duck is not None:
+            return "duckdb"
         if self.con is not None:
             return str(self.con.name)
         try:
@@ -171,7 +197,8 @@ class IbisSource:
     def schema(self) -> dict[str, str]:
         """Column name -> type family ('boolean', 'integer', 'floating', 'decimal', 'string', 'other')."""
         if "schema" not in self._cache:
-            self._cache["schema"] = {str(n): type_family(t) for n, t in self.table.schema().items()}
+            self._cache["schema"] = ({n: duck_files.type_family(t) for n, t in self.duck.types.items()} if self.duck
+                                     else {str(n): type_family(t) for n, t in self.table.schema().items()})
         return self._cache["schema"]
 
     @property
@@ -205,22 +232,37 @@ class IbisSource:
 
     def interrupt(self) -> None:
         """Stop a query running on the private DuckDB connection (from another thread); no-op otherwise."""
-        raw = getattr(self.con, "con", None) if self.con is not None and str(self.con.name) == "duckdb" else None
+        raw = (self.duck.raw if self.duck is not None else
+               getattr(self.con, "con", None) if self.con is not None and str(self.con.name) == "duckdb" else None)
         if raw is not None and hasattr(raw, "interrupt"):
             raw.interrupt()
 
     def close(self) -> None:
         """Close the private DuckDB connection (no-op for a user's table)."""
-        if self.con is not None and not self._cache.get("shared"):
+        if self._cache.get("shared"):
+            return
+        if self.duck is not None:
+            self.duck.close()
+        elif self.con is not None:
             self.con.disconnect()
 
     # ------------------------------------------------------------------ the questions
+    def aggregate(self, by: Sequence[str], aggs: dict[str, tuple[str, ...]]) -> list[dict]:
+        """ONE aggregate query, grouped by ``by``: per result row ``by`` and each name of ``aggs``, an
+        aggregate ``(op, column, ...)`` of :func:`uplift.data.duck_files.aggregate_sql` (in SQL for
+        Parquet files, as the Ibis expression of the same meaning otherwise)."""
+        if self.duck is not None:
+            return self.duck.rows([(k, duck_files.aggregate_sql(self.duck, *a)) for k, a in aggs.items()], by)
+        t = self.table
+        exprs = {k: _ibis_aggregate(t, *a) for k, a in aggs.items()}
+        expr = t.group_by([t[b] for b in by]).aggregate(**exprs) if by else t.aggregate(**exprs)
+        return self.execute(expr).to_dict("records")
+
     def table_facts(self, unit: str | None) -> tuple[int, int | None, int]:
         """(rows, distinct present values of ``unit``, rows without a unit); (rows, None, 0) without a unit
         column: one aggregate query."""
-        t = self.table
         if not unit:
-            return int(self.execute(t.aggregate(n=t.count())).iloc[0]["n"]), None, 0
+            return int(self.aggregate([], {"n": ("rows",)})[0]["n"]), None, 0
         key = ("table_facts", unit)
         if key not in self._cache:
             self._cache[key] = self._unit_facts(unit)
@@ -230,10 +272,11 @@ class IbisSource:
         """:meth:`table_facts` for a unit column, computed once (:meth:`table_facts` keeps it).
 
         Whole-number ids in the embedded DuckDB whose range max - min + 1 is at most
-        :data:`DENSE_IDS` x rows are counted exactly by marking each id in a 0/1 array of that range,
-        streamed from the engine in batches (memory: the range in bytes plus one batch; the number of
-        distinct ids is the number of marks); a hash table of millions of ids is several times
-        slower. Other ids (text, sparse numbers, other engines) use the engine's ``count(DISTINCT)``."""
+        :data:`DENSE_IDS` x rows are counted exactly by marking each id in a bit array of that range,
+        in the engine (:meth:`_marked`; memory: the range in bits per thread; the number of distinct ids
+        is the number of marks); a hash table of millions of ids is several times slower. Other ids (text, sparse numbers, other engines) use the engine's ``count(DISTINCT)``."""
+        if self.duck is not None:  # the same queries in SQL
+            return duck_files.unit_facts(self.duck, unit, self.schema()[unit], DENSE_IDS, self._marked)
         t = self.table
         ids = t[unit]
         family = type_family(ids.type())
@@ -253,31 +296,20 @@ class IbisSource:
         return int(r["n"]), int(r["d"]), int(r["n"]) - int(r["k"])
 
     def _marked(self, unit: str, lo: int, span: int) -> int:
-        """The number of distinct present values of the whole-number column ``unit`` (all in
-        [lo, lo + span)): each batch of ids marks ``seen[id - lo]``; the distinct ids are the marks."""
-        seen = np.zeros(span, dtype=np.bool_)
-        t = self.table
-        expr = t.filter(t[unit].notnull()).select(t[unit].name("id"))
-        try:
-            result = self.con.con.sql(str(self.con.compile(expr)))  # the duckdb relation: streamed, not copied
-            reader = (result.to_arrow_reader(MARK_BATCH) if hasattr(result, "to_arrow_reader")
-                      else result.fetch_arrow_reader(MARK_BATCH))  # duckdb before 1.4
-            for batch in reader:
-                col = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-                seen[col - lo] = True
-        except DataError:
-            raise
-        except Exception as exc:  # unreadable file, permission, engine error ...
-            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
-            raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
-        return int(np.count_nonzero(seen))
+        """The number of distinct present values of the whole-number column ``unit`` (all in [lo, lo + span)),
+        counted by marking in the engine (:func:`uplift.data.duck_files.marked_ids`); an Ibis table of the
+        embedded DuckDB is marked through a view of its compiled query on the same connection."""
+        if self.duck is not None:
+            return duck_files.marked_ids(self.duck, unit, lo, span)
+        t, view = self.table, f"uplift_ids_{next(_counter)}"
+        self.con.con.sql(str(self.con.compile(t.select(t[unit].name("id"))))).create_view(view)
+        return duck_files.marked_ids(DuckFiles(self.con.con, view, {"id": "BIGINT"}, self.label), "id", lo, span)
 
     def counts(self, by: Sequence[str]) -> pd.DataFrame:
         """Rows per distinct combination of ``by`` (missing values form their own group): ``by`` + ``n``."""
         key = ("counts", tuple(by))
         if key not in self._cache:
-            t = self.table
-            self._cache[key] = self.execute(t.group_by([t[b] for b in by]).aggregate(n=t.count()))
+            self._cache[key] = pd.DataFrame(self.aggregate(by, {"n": ("rows",)}), columns=[*by, "n"])
         return self._cache[key].copy()
 
     def moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
@@ -290,23 +322,22 @@ class IbisSource:
         return dict(cells), tally
 
     def _moments(self, by: Sequence[str], needs: Needs) -> tuple[dict[tuple, Moments], Tally]:
-        t, sch = self.table, self.schema()
+        sch = self.schema()
         columns = needs.columns
         k = len(columns)
         want = needs.pair_indices()
-        x = {c: t[c].cast("float64") for c in columns}
-        aggs: dict[str, Any] = {"__n": t.count()}
+        aggs: dict[str, tuple[str, ...]] = {"__n": ("rows",)}
         for i, c in enumerate(columns):
-            aggs[f"__k{i}"] = t[c].count()
-            aggs[f"__m{i}"] = x[c].mean()
-            aggs[f"__v{i}"] = x[c].var(how="sample")
+            aggs.update({f"__k{i}": ("count", c), f"__m{i}": ("mean", c), f"__v{i}": ("var", c)})
         for c in needs.binary:
             if sch[c] in ("floating", "decimal"):  # integers are checked from their moments, below
-                aggs[f"__nb{columns.index(c)}"] = ((x[c] != 0) & (x[c] != 1)).cast("int64").sum()
+                aggs[f"__nb{columns.index(c)}"] = ("nonbinary", c)
         for i, j in want:
-            aggs[f"__c{i}_{j}"] = x[columns[i]].cov(x[columns[j]], how="sample")
-        expr = t.group_by([t[b] for b in by]).aggregate(**aggs) if by else t.aggregate(**aggs)
-        rows = self.execute(expr).to_dict("records")
+            aggs[f"__c{i}_{j}"] = ("cov", columns[i], columns[j])
+        rows = self.aggregate(by, aggs)
+        if self.duck is not None:  # the rows per group came with them: :meth:`counts` of ``by`` needs no scan of its own
+            self._cache.setdefault(("counts", tuple(by)), pd.DataFrame([[*(r[b] for b in by), r["__n"]] for r in rows],
+                                                                       columns=[*by, "n"]))
         tally = self._tally(rows, by, columns, needs.binary)
         out: dict[tuple, Moments] = {}
         for r in rows:
@@ -357,25 +388,20 @@ class IbisSource:
         """Diagnostic query (only for columns whose mean was not finite): NaN and infinite rows."""
         if not columns:
             return {}, {}
-        t = self.table
         aggs = {}
         for i, c in enumerate(columns):
-            x = t[c].cast("float64")
-            aggs[f"nan{i}"] = x.isnan().cast("int64").sum()
-            aggs[f"inf{i}"] = x.isinf().cast("int64").sum()
-        r = self.execute(t.aggregate(**aggs)).iloc[0]
+            aggs.update({f"nan{i}": ("nan", c), f"inf{i}": ("inf", c)})
+        r = self.aggregate([], aggs)[0]
         return ({c: _i(r[f"nan{i}"]) for i, c in enumerate(columns)}, {c: _i(r[f"inf{i}"]) for i, c in enumerate(columns)})
 
     def _ranges(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
         """Diagnostic query (only for 0/1 columns found to hold other values): their min and max."""
         if not columns:
             return {}
-        t = self.table
         aggs = {}
         for i, c in enumerate(columns):
-            x = t[c].cast("float64")
-            aggs[f"lo{i}"], aggs[f"hi{i}"] = x.min(), x.max()
-        r = self.execute(t.aggregate(**aggs)).iloc[0]
+            aggs.update({f"lo{i}": ("min", c), f"hi{i}": ("max", c)})
+        r = self.aggregate([], aggs)[0]
         return {c: (_f(r[f"lo{i}"]), _f(r[f"hi{i}"])) for i, c in enumerate(columns)}
 
     def life_counts(self, by: Sequence[str], duration: str, event: str,
@@ -442,17 +468,17 @@ class IbisSource:
     def odd_ids(self, unit: str) -> list[str]:
         """The distinct text ids of ``unit`` that are not plain (:data:`uplift.data.hashing.PLAIN_ID`),
         found in the engine; [] for numbers."""
-        t = self.table
-        if not t[unit].type().is_string():
+        if self.schema().get(unit) != "string":
             return []
+        t = self.table
         res = self.execute(t.filter(t[unit].re_search(hashing.PLAIN_ID)).select(t[unit].name("id")).distinct())
         return sorted(str(v) for v in res["id"])
 
     def ids_among(self, unit: str, candidates: Sequence[str]) -> set[str]:
         """Which of the text ids ``candidates`` the column ``unit`` holds."""
-        t = self.table
-        if not t[unit].type().is_string() or not candidates:
+        if self.schema().get(unit) != "string" or not candidates:
             return set()
+        t = self.table
         res = self.execute(t.filter(t[unit].isin(list(candidates))).select(t[unit].name("id")).distinct())
         return {str(v) for v in res["id"]}
 
@@ -480,7 +506,7 @@ class IbisSource:
                           _cache={"shared": True})
 
     def _derived(self, table: Any) -> "IbisSource":
-        return replace(self, table=table, _cache={"shared": True})
+        return IbisSource(table, self.label, con=self.con, paths=self.paths, _cache={"shared": True})
 
     def join_columns(self, other: "IbisSource", unit: str, columns: Sequence[str]) -> "IbisSource":
         """This table LEFT JOINed with ``columns`` of ``other`` on ``unit`` (same-named columns replaced)."""

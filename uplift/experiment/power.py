@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scipy import optimize, stats
-
+from uplift.stats import distributions as stats  # scipy.stats' normal without importing it
+from uplift.stats.lazy import lazy_module
 from uplift.errors import UserError
 from uplift.metrics.kinds import metric_class
+
+optimize = lazy_module("scipy.optimize")  # imported on first use
 
 __all__ = ["alpha_per_comparison", "mde_at_n", "power_at", "power_z", "sample_size", "unit_variance"]
 

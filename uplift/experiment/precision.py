@@ -19,12 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from scipy.optimize import brentq
-
 from uplift.experiment.power import power_z
 from uplift.metrics.base import format_effect_text
 from uplift.spec import Spec
+from uplift.stats.lazy import lazy_module
 from uplift.text import Msg
+
+optimize = lazy_module("scipy.optimize")  # imported on first use
 
 __all__ = ["PrecisionResult", "precision_achieved", "mde_from_se"]
 
@@ -33,7 +34,7 @@ def mde_from_se(se: float, alpha: float, power: float, alternative: str = "two-s
     """The absolute effect detected with probability ``power`` given the effect's standard error."""
     if not se > 0:
         return float("nan")
-    return float(brentq(lambda d: power_z(d, se, alpha, alternative) - power, 1e-12 * se, 100 * se))
+    return float(optimize.brentq(lambda d: power_z(d, se, alpha, alternative) - power, 1e-12 * se, 100 * se))
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,9 @@ from uplift.spec.settings import EconomicsSettings
 from uplift.stats import compare as stats
 from uplift.stats.bayes import normal_posterior, prior_for
 from uplift.stats.multiplicity import benjamini_hochberg
-from uplift.stats.lazy import lazy_module
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.text import Msg
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = [
     "NET_PROFIT", "PRODUCTS_AFTER", "with_derived_columns", "funnel_effects", "segment_effects",

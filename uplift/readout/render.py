@@ -156,9 +156,10 @@ def analyse_inputs(
     Three things run at once, each on what it needs: the engine scans the outcomes for the unit
     and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
     Python while it works), the input files are hashed for the manifest (hashlib releases it too),
-    and this thread imports the statistics (SciPy, the estimators). The analysis then finds those
-    answers kept and checks them in its usual order, so results and messages are those of one thread.
-    """
+    and this thread imports the statistics (scipy.special and scipy.optimize, the estimators). The
+    analysis then finds those answers kept and checks them in its usual order, so results and messages
+    are those of one thread. With ``--json-only`` the unit checks of a Parquet file were asked even
+    earlier (:func:`uplift.data.duck_files.ask_ahead`, before this module was imported)."""
     from concurrent.futures import ThreadPoolExecutor
 
     inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)
@@ -166,10 +167,11 @@ def analyse_inputs(
         scanned = pool.submit(_prefetch, spec, inputs["outcomes"], inputs["ledger"])
         hashed = pool.submit(manifest_of, *inputs["manifest_args"])
         try:
-            import scipy.stats  # noqa: F401 - the slow import, while the engine scans
+            import scipy.special  # noqa: F401 - the slow import (the distributions' functions), while the engine scans
 
             from uplift.readout.analysis import analyse
 
+            import scipy.optimize  # noqa: F401 - the precision's root finder (uplift.experiment.precision), also ahead
             scanned.result()
             manifest = hashed.result()
         except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
@@ -228,11 +230,15 @@ def _prefetch(spec: Spec, source: Any, ledger: Any) -> None:
     if getattr(source, "backend", "") != "ibis":  # rows in memory: nothing is kept, nothing to gain
         return
     from uplift.data.arms import prefetch_arms
-    from uplift.metrics.analyse import prefetch_cells
 
-    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
-    if spec.analysis.arm_column or not ledger:
+    cells = bool(spec.analysis.arm_column or not ledger)
+    # the unit checks first (they need no planning); the rows per arm come with the cells (one scan)
+    prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger, rows_per_arm=not cells)
+    if cells:
+        from uplift.metrics.analyse import prefetch_cells
+
         prefetch_cells(spec, source)
+        prefetch_arms(source, spec.unit, spec.analysis.arm_column, ledger)
 
 
 def render_readout(

@@ -34,10 +34,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from uplift.stats.lazy import lazy_module
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.text import Msg
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 
 __all__ = ["NormalPrior", "Posterior", "normal_posterior", "partial_expectation", "prior_for", "unit_information_prior"]

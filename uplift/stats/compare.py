@@ -48,10 +48,9 @@ from typing import Any, Mapping
 
 from uplift.data.moments import AdjustedStats, Moments, Proportion, RatioStats, SampleMean
 from uplift.results import jsonable
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.text import Msg
-from uplift.stats.lazy import lazy_module
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = [
     "Comparison",

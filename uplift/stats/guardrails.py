@@ -21,10 +21,9 @@ from typing import Any
 
 from uplift.results import jsonable
 from uplift.stats.compare import Comparison, newcombe_interval
-from uplift.stats.lazy import lazy_module
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.text import Msg
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 
 __all__ = ["GUARDRAIL_STATES", "NonInferiority", "guardrail_state", "noninferiority"]
 

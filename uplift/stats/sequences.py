@@ -51,10 +51,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.stats.lazy import lazy_module
 from uplift.text import Msg
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 optimize = lazy_module("scipy.optimize")
 
 

@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from uplift.stats import distributions as st  # scipy.stats' normal, t, chi2 without importing it
 from uplift.stats.lazy import lazy_module
 from uplift.text import Msg
 
-st = lazy_module("scipy.stats")  # imported on first use: see uplift.stats.lazy
 optimize = lazy_module("scipy.optimize")
 
 __all__ = ["FAMILIES", "SequentialBoundaries", "inflation_factor", "obrien_fleming_boundaries", "obrien_fleming_spending",

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from uplift.stats import distributions as stats  # scipy.stats' normal, chi2 without importing it
 
 from uplift.data import collect
 from uplift.data.source import open_source
