@@ -26,8 +26,15 @@ margin, in the relaxation. They are the relaxation's prices, stated as such: the
 differs from the relaxation's by at most the value of one customer per binding coupling row.
 The minimum profit per contact is a filter on pairs, not a priced row.
 
-The efficient frontier (:func:`frontier`) solves the programme at a grid of budgets from 0 to what
-the unconstrained-budget optimum spends.
+Solving: the Lagrangian dual (budget and capacity multipliers) bounds the optimum from above; its
+choice, repaired to feasibility, bounds it from below; every pair whose reduced cost exceeds the gap
+between the two is fixed (reduced-cost fixing), and a MILP over the rest finishes. When each offer
+costs the same for every customer (``c_io = c_o``, as :mod:`uplift.targeting.offers` prices them) that
+MILP branches on the k offer counts only (:func:`_count_milp`; exact by total unimodularity).
+
+The efficient frontier (:func:`frontier`) is drawn at a grid of budgets from 0 to what the
+unconstrained-budget optimum spends, each point a feasible allocation with the Lagrangian upper bound
+of the optimum at that budget.
 """
 
 from __future__ import annotations
@@ -105,8 +112,12 @@ def _rows(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, budget: float | 
 
 def _lagrangian(v: np.ndarray, c: np.ndarray, lam: float, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pair ``r_io = v_io - lam c_io - mu_o`` and per customer ``pi_i = max(0, max_o r_io)``."""
-    r = v - lam * c - mu[None, :]
-    return r, np.maximum(r.max(axis=1), 0.0)
+    r = v - lam * c if lam else v.copy()
+    r -= mu[None, :]
+    best = np.maximum(r[:, 0], 0.0)
+    for j in range(1, r.shape[1]):  # column by column: faster than a reduction along a short axis
+        np.maximum(best, r[:, j], out=best)
+    return r, best
 
 
 def _dual(v: np.ndarray, c: np.ndarray, budget: float | None, cap: Mapping[int, float]) -> tuple[float, np.ndarray, float]:
@@ -126,9 +137,18 @@ def _dual(v: np.ndarray, c: np.ndarray, budget: float | None, cap: Mapping[int, 
         full[free] = np.maximum(z, 0.0) * scale[free]
         return float(full[0]), full[1:]
 
-    def L(z: np.ndarray) -> float:
+    vT, cT = np.ascontiguousarray(v.T), np.ascontiguousarray(c.T)  # offers as contiguous rows
+    top, work = np.empty(v.shape[0]), np.empty(v.shape[0])
+
+    def L(z: np.ndarray) -> float:  # sum_i pi_i as in _lagrangian, without the (customers x offers) array
         lam, mu = split(z)
-        return float(lam * K[0] + mu @ K[1:] + _lagrangian(v, c, lam, mu)[1].sum())
+        top.fill(0.0)
+        for j in range(k):
+            np.multiply(cT[j], -lam, out=work)
+            np.add(work, vT[j], out=work)
+            np.subtract(work, mu[j], out=work)
+            np.maximum(top, work, out=top)
+        return float(lam * K[0] + mu @ K[1:] + top.sum())
 
     z = np.zeros(len(free))
     for j in range(len(free)):  # bisection on each multiplier alone: where its subgradient changes sign
@@ -172,7 +192,10 @@ def _repair(c: np.ndarray, choice: np.ndarray, r: np.ndarray, budget: float | No
                 used[o] -= 1
     # then fill: customers without an offer, best remaining pair by r first, while it fits
     rest = np.flatnonzero(choice < 0)
+    cheapest = float(c.min()) if c.size else 0.0
     for i in rest[np.argsort(-r[rest].max(axis=1), kind="stable")]:
+        if budget is not None and cheapest > 0 and spent + cheapest > budget + 1e-9:
+            break  # nothing fits any more
         for o in np.argsort(-r[i], kind="stable"):
             if r[i, o] == -np.inf or not np.isfinite(r[i, o]) or r[i, o] < -1e299:
                 break
