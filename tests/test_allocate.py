@@ -111,3 +111,32 @@ def test_no_constraint_gives_each_customer_its_best_positive_offer():
     a = allocate(value, np.ones_like(value), ["a", "b"])
     assert a.offer.tolist() == [1, -1, 0]
     assert a.profit == 5.0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_offer_costs_the_same_for_everyone_equals_brute_force(seed):
+    """Each offer's cost the same for every customer (as next best offer prices them), sometimes the same
+    for every offer: the integer-count MILP path, against brute force."""
+    value, _, budget, cap, min_profit = case(1000 + seed)
+    rng = np.random.default_rng(seed)
+    per_offer = np.round(rng.uniform(0.5, 3.0, size=value.shape[1]), 2) if seed % 2 else np.full(value.shape[1], 1.5)
+    cost = np.tile(per_offer, (value.shape[0], 1))
+    budget = budget if budget is not None else float(np.round(rng.uniform(0.4, 8.0), 2))
+    offers = [f"o{j}" for j in range(value.shape[1])]
+    a = allocate(value, cost, offers, budget, {offers[j]: c for j, c in cap.items()}, min_profit)
+    assert a.profit == pytest.approx(brute_force(value, cost, budget, cap, min_profit), abs=1e-6)
+    assert a.status == "optimal"
+
+
+def test_equal_costs_and_a_fractional_budget_on_a_large_list():
+    """The case that made branch and bound on pairs explode (every contact 1.5, a budget of 2,633.5
+    contacts): optimal, and equal to the best 2,633 positive values (one offer at one cost: the greedy
+    choice is optimal)."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    value = rng.normal(2.0, 3.0, size=(n, 1))
+    cost = np.full_like(value, 1.5)
+    a = allocate(value, cost, ["a"], 3950.25)
+    assert a.status == "optimal" and a.contacts["a"] == 2633
+    top = np.sort(value[:, 0])[::-1][:2633]
+    assert a.profit == pytest.approx(top[top > 0].sum())

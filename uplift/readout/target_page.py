@@ -40,8 +40,15 @@ def target_html(name: str, nbo: Mapping[str, Any], qini: Mapping[str, tuple[list
                        "cumulative incremental conversions", "Qini curve per offer (held-out customers)", percent=False))
     f = nbo.get("frontier") or {}
     if f.get("budget"):
-        parts.append("<h2>Profit against budget</h2>")
-        parts.append(chart([("expected incremental profit", f["budget"], f["profit"])], f"budget ({cur})",
+        parts.append("<h2>Profit against budget</h2><p>At each budget, a feasible allocation (the Lagrangian solution "
+                     "improved by an exact MILP over the customers closest to changing option) and an upper bound of the "
+                     "optimum there (the Lagrangian dual): the optimum lies between the two, at most "
+                     f"{fmt_money((f.get('max_gap') or [0.0])[0], cur)} above the curve. The allocation at the spec's budget "
+                     "above is solved to optimality (its status says so).</p>")
+        series = [("expected incremental profit", f["budget"], f["profit"])]
+        if f.get("upper_bound"):
+            series.append(("upper bound of the optimum", f["budget"], f["upper_bound"]))
+        parts.append(chart(series, f"budget ({cur})",
                            f"expected incremental profit ({cur})", "Efficient frontier", percent=False,
                            vlines=[(nbo["budget"], "budget")] if nbo.get("budget") is not None else ()))
     sp = nbo.get("shadow_prices") or {}

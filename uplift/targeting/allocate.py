@@ -26,8 +26,15 @@ margin, in the relaxation. They are the relaxation's prices, stated as such: the
 differs from the relaxation's by at most the value of one customer per binding coupling row.
 The minimum profit per contact is a filter on pairs, not a priced row.
 
-The efficient frontier (:func:`frontier`) solves the programme at a grid of budgets from 0 to what
-the unconstrained-budget optimum spends.
+Solving: the Lagrangian dual (budget and capacity multipliers) bounds the optimum from above; its
+choice, repaired to feasibility, bounds it from below; every pair whose reduced cost exceeds the gap
+between the two is fixed (reduced-cost fixing), and a MILP over the rest finishes. When each offer
+costs the same for every customer (``c_io = c_o``, as :mod:`uplift.targeting.offers` prices them) that
+MILP branches on the k offer counts only (:func:`_count_milp`; exact by total unimodularity).
+
+The efficient frontier (:func:`frontier`) is drawn at a grid of budgets from 0 to what the
+unconstrained-budget optimum spends, each point a feasible allocation with the Lagrangian upper bound
+of the optimum at that budget.
 """
 
 from __future__ import annotations
@@ -105,8 +112,12 @@ def _rows(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray, budget: float | 
 
 def _lagrangian(v: np.ndarray, c: np.ndarray, lam: float, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pair ``r_io = v_io - lam c_io - mu_o`` and per customer ``pi_i = max(0, max_o r_io)``."""
-    r = v - lam * c - mu[None, :]
-    return r, np.maximum(r.max(axis=1), 0.0)
+    r = v - lam * c if lam else v.copy()
+    r -= mu[None, :]
+    best = np.maximum(r[:, 0], 0.0)
+    for j in range(1, r.shape[1]):  # column by column: faster than a reduction along a short axis
+        np.maximum(best, r[:, j], out=best)
+    return r, best
 
 
 def _dual(v: np.ndarray, c: np.ndarray, budget: float | None, cap: Mapping[int, float]) -> tuple[float, np.ndarray, float]:
@@ -126,9 +137,18 @@ def _dual(v: np.ndarray, c: np.ndarray, budget: float | None, cap: Mapping[int, 
         full[free] = np.maximum(z, 0.0) * scale[free]
         return float(full[0]), full[1:]
 
-    def L(z: np.ndarray) -> float:
+    vT, cT = np.ascontiguousarray(v.T), np.ascontiguousarray(c.T)  # offers as contiguous rows
+    top, work = np.empty(v.shape[0]), np.empty(v.shape[0])
+
+    def L(z: np.ndarray) -> float:  # sum_i pi_i as in _lagrangian, without the (customers x offers) array
         lam, mu = split(z)
-        return float(lam * K[0] + mu @ K[1:] + _lagrangian(v, c, lam, mu)[1].sum())
+        top.fill(0.0)
+        for j in range(k):
+            np.multiply(cT[j], -lam, out=work)
+            np.add(work, vT[j], out=work)
+            np.subtract(work, mu[j], out=work)
+            np.maximum(top, work, out=top)
+        return float(lam * K[0] + mu @ K[1:] + top.sum())
 
     z = np.zeros(len(free))
     for j in range(len(free)):  # bisection on each multiplier alone: where its subgradient changes sign
@@ -172,7 +192,10 @@ def _repair(c: np.ndarray, choice: np.ndarray, r: np.ndarray, budget: float | No
                 used[o] -= 1
     # then fill: customers without an offer, best remaining pair by r first, while it fits
     rest = np.flatnonzero(choice < 0)
+    cheapest = float(c.min()) if c.size else 0.0
     for i in rest[np.argsort(-r[rest].max(axis=1), kind="stable")]:
+        if budget is not None and cheapest > 0 and spent + cheapest > budget + 1e-9:
+            break  # nothing fits any more
         for o in np.argsort(-r[i], kind="stable"):
             if r[i, o] == -np.inf or not np.isfinite(r[i, o]) or r[i, o] < -1e299:
                 break
@@ -238,26 +261,91 @@ def _restricted(value: np.ndarray, cost: np.ndarray, reduced: np.ndarray, pi: np
     objective = -value[fr, fc]
     optimal = True
     if len(fr):
-        with _quiet():  # HiGHS may print progress lines to the process's stdout
-            res = milp(objective, constraints=LinearConstraint(A, -np.inf, np.maximum(ub, 0.0)),
-                       integrality=np.ones(len(fr)), bounds=Bounds(0, 1),
-                       options={"mip_rel_gap": MIP_GAP, "time_limit": time_limit})
-        if res.x is None:
-            return None
-        optimal = res.status == 0
-        chosen = res.x > 0.5
+        per_offer = _offer_costs(cost)
+        counted = None
+        if per_offer is not None and rest_budget is not None:
+            counted = _count_milp(fr, fc, objective, per_offer, max(rest_budget, 0.0), rest_cap, time_limit)
+        if counted is not None:
+            chosen, optimal = counted
+        else:
+            with _quiet():  # HiGHS may print progress lines to the process's stdout
+                res = milp(objective, constraints=LinearConstraint(A, -np.inf, np.maximum(ub, 0.0)),
+                           integrality=np.ones(len(fr)), bounds=Bounds(0, 1),
+                           options={"mip_rel_gap": MIP_GAP, "time_limit": time_limit})
+            if res.x is None:
+                return None
+            optimal = res.status == 0
+            chosen = res.x > 0.5
         choice[fr[chosen]] = fc[chosen]
     sel = np.flatnonzero(choice >= 0)
     return _Step(choice, float(value[sel, choice[sel]].sum()), len(fr), optimal, A, np.maximum(ub, 0.0), names, objective)
 
 
+def _offer_costs(cost: np.ndarray) -> np.ndarray | None:
+    """The cost of each offer when it is the same for every customer (``c_io = c_o``), else None."""
+    if not len(cost) or not (cost == cost[:1]).all():
+        return None
+    return cost[0].copy()
+
+
+INTEGRAL = 1e-6
+"""How far from 0 or 1 a pair's value in the count formulation may be and still count as integral."""
+
+
+def _count_milp(fr: np.ndarray, fc: np.ndarray, objective: np.ndarray, offer_cost: np.ndarray, budget: float,
+                cap: Mapping[int, float], time_limit: float) -> tuple[np.ndarray, bool] | None:
+    """The restricted programme when every customer's cost of offer *o* is the same ``c_o``, with integer
+    counts ``n_o`` and continuous pairs::
+
+        maximise sum v_io x_io  s.t.  sum_o x_io <= 1,  sum_i x_io <= n_o,  sum_o c_o n_o <= B,
+                                      0 <= x_io <= 1,  0 <= n_o <= K_o,  n_o integer.
+
+    Exact: for integer ``n`` the rows in ``x`` are the incidence matrix of a bipartite graph (customers
+    against offers), totally unimodular, so every vertex of the polytope with ``n`` fixed is integral
+    (Schrijver 2003, Combinatorial Optimization, Thm 19.3 and Cor. 21.2b). Branch and bound then runs on
+    the k counts only, instead of on every pair, where a budget row with equal coefficients makes
+    branching on pairs exponential. The optimum's ``x`` is checked: if HiGHS returns a non-vertex point,
+    the LP with ``n`` fixed is solved by the dual simplex (a vertex); None (use the binary programme) if
+    that is still not integral. Returns (chosen pairs, proved optimal)."""
+    m, k = len(fr), len(offer_cost)
+    cust, inv = np.unique(fr, return_inverse=True)
+    x_rows = sparse.vstack([sparse.csr_matrix((np.ones(m), (inv, np.arange(m))), shape=(len(cust), m)),
+                            sparse.csr_matrix((np.ones(m), (fc, np.arange(m))), shape=(k, m))], format="csr")
+    cheapest = float(offer_cost.min())
+    most = np.floor(budget / cheapest + 1e-9) if cheapest > 0 else float(m)
+    A = sparse.vstack([sparse.hstack([x_rows, sparse.vstack([sparse.csr_matrix((len(cust), k)), -sparse.eye(k)])]),
+                       sparse.hstack([sparse.csr_matrix((1, m)), sparse.csr_matrix(offer_cost[None, :])]),
+                       sparse.hstack([sparse.csr_matrix((1, m)), sparse.csr_matrix(np.ones((1, k)))])], format="csr")
+    lo = np.full(A.shape[0], -np.inf)
+    # the last row, sum_o n_o <= floor(B / min_o c_o), is valid for integer counts and is the budget row
+    # itself, rounded, when every offer costs the same (then branch and bound has nothing left to do)
+    hi = np.concatenate([np.ones(len(cust)), np.zeros(k), [budget, most]])
+    n_hi = np.array([min(float(cap.get(o, np.inf)), float((fc == o).sum())) for o in range(k)])
+    c = np.concatenate([objective, np.zeros(k)])
+    with _quiet():
+        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.r_[np.zeros(m), np.ones(k)],
+                   bounds=Bounds(0, np.r_[np.ones(m), np.maximum(n_hi, 0.0)]),
+                   options={"mip_rel_gap": MIP_GAP, "time_limit": time_limit, "presolve": False})
+    if res.x is None:  # (HiGHS's MIP presolve can take minutes on this structure and removes little: off)
+        return None
+    x, n = res.x[:m], np.round(res.x[m:])
+    if np.minimum(x, 1 - x).max() > INTEGRAL:
+        lp = linprog(objective, A_ub=x_rows, b_ub=np.concatenate([np.ones(len(cust)), n]), bounds=(0, 1), method="highs-ds")
+        if lp.status != 0 or np.minimum(lp.x, 1 - lp.x).max() > INTEGRAL:
+            return None
+        x = lp.x
+    return x > 0.5, res.status == 0
+
+
 def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget: float | None = None,
              capacity: Mapping[str, float] | None = None, min_profit: float | None = None,
-             prices: bool = True, time_limit: float = 20.0) -> Allocation:
+             prices: bool = True, time_limit: float = 20.0, exact: bool = True) -> Allocation:
     """Solve the programme of the module docstring. ``value`` and ``cost`` are (customers x offers);
     ``capacity`` maps an offer name to its maximum contacts. ``prices`` also solves the LP relaxation
     of the remaining programme for the shadow prices. ``time_limit`` (seconds) bounds the final MILP;
-    when it stops early the status says so and ``gap`` bounds what is missed."""
+    when it stops early the status says so and ``upper_bound`` bounds what is missed. ``exact=False``
+    stops after the first restricted MILP (the :data:`RESTRICTED_CUSTOMERS` closest to changing option):
+    the allocation is feasible and ``upper_bound`` (the Lagrangian dual) bounds its distance to the optimum."""
     value = np.asarray(value, dtype=np.float64)
     cost = np.asarray(cost, dtype=np.float64)
     n, k = value.shape
@@ -272,7 +360,7 @@ def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget:
     v[rows, cols] = value[rows, cols]  # pairs removed by the reduction are never chosen
     choice = np.full(n, -1, dtype=np.int64)
     shadow: dict[str, float] = {}
-    status, upper, solved, last = "optimal", float("nan"), 0, None
+    status, upper, solved, last, proved = "optimal", float("nan"), 0, None, True
     if len(rows) and (budget is not None or cap):
         vv = np.where(np.isfinite(v), v, -1e300)
         lam, mu, upper = _dual(vv, cost, budget, cap)
@@ -283,19 +371,21 @@ def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget:
         second = np.sort(np.partition(np.c_[reduced, pi], 1, axis=1)[:, 1])  # each customer's runner-up option
         delta = float(second[min(n - 1, RESTRICTED_CUSTOMERS)])
         gap = max(upper - lower, 0.0) * (1 + 1e-9) + 1e-9
-        for _ in range(2):  # a restricted MILP; again with every pair within the gap when it could miss the optimum
+        for _ in range(2 if exact else 1):  # a restricted MILP; again with every pair within the gap when it could miss the optimum
             step = _restricted(value, cost, reduced, pi, min(delta, gap), budget, cap, time_limit)
             if step is not None and step.profit >= lower:
                 best, lower, solved, last = step.choice, step.profit, step.pairs, step
-            if step is not None and delta >= gap:
+            gap = max(upper - lower, 0.0) * (1 + 1e-9) + 1e-9  # the better feasible value narrows the gap
+            # reduced-cost fixing: a solution better than `lower` uses only pairs within `gap` of the bound
+            proved = step is not None and step.optimal and delta >= gap
+            if proved:
                 break
-            gap = max(upper - lower, 0.0) * (1 + 1e-9) + 1e-9
             delta = gap
         choice = best
-        exact = last is not None and last.optimal and delta >= gap
-        if not exact:
-            status = (f"best found within {max(upper - lower, 0.0):,.2f} of the optimum (Lagrangian upper bound): "
-                      f"the final MILP stopped at its time limit ({time_limit:g} s)")
+        if not proved:
+            why = (f"the final MILP stopped at its time limit ({time_limit:g} s)" if exact else
+                   f"one restricted MILP over the {RESTRICTED_CUSTOMERS:,} customers closest to changing option")
+            status = f"best found within {max(upper - lower, 0.0):,.2f} of the optimum (Lagrangian upper bound): {why}"
         if prices and last is not None and solved:
             shadow = last.shadow_prices(offers)
         if prices and not shadow:
@@ -336,16 +426,22 @@ def _name(row: str, offers: Sequence[str]) -> str:
 
 def frontier(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], capacity: Mapping[str, float] | None = None,
              min_profit: float | None = None, points: int = FRONTIER_POINTS) -> dict[str, list[float]]:
-    """Profit against budget: the optimum (:func:`allocate`, exact) at ``points`` budgets evenly spaced
-    from 0 to what the optimum without a budget spends. Returns ``{"budget", "profit", "cost", "contacts"}``."""
+    """Profit against budget at ``points`` budgets evenly spaced from 0 to what the optimum without a
+    budget spends. Each point is :func:`allocate` with ``exact=False``: a feasible allocation from the
+    Lagrangian solution and one restricted MILP, with the Lagrangian dual as an upper bound of the
+    optimum at that budget (``upper_bound``; the optimum lies between ``profit`` and it, and the
+    largest gap is in ``max_gap``). Returns ``{"budget", "profit", "upper_bound", "cost", "contacts",
+    "max_gap"}`` (``max_gap`` a one-element list)."""
     top = allocate(value, cost, offers, None, capacity, min_profit, prices=False, time_limit=FRONTIER_TIME_LIMIT)
     budgets = np.linspace(0.0, top.cost, points)
-    out: dict[str, list[float]] = {"budget": [], "profit": [], "cost": [], "contacts": []}
+    out: dict[str, list[float]] = {"budget": [], "profit": [], "upper_bound": [], "cost": [], "contacts": []}
     for b in budgets:
         a = top if b >= top.cost else allocate(value, cost, offers, float(b), capacity, min_profit, prices=False,
-                                               time_limit=FRONTIER_TIME_LIMIT)
+                                               time_limit=FRONTIER_TIME_LIMIT, exact=False)
         out["budget"].append(float(b))
         out["profit"].append(a.profit)
+        out["upper_bound"].append(max(a.upper_bound, a.profit))
         out["cost"].append(a.cost)
         out["contacts"].append(float(sum(a.contacts.values())))
+    out["max_gap"] = [float(max(u - p for u, p in zip(out["upper_bound"], out["profit"]))) if points else 0.0]
     return out

@@ -26,14 +26,16 @@ offer (``"none"`` if none), its expected incremental profit and interval.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from uplift.errors import SpecError
+from uplift.errors import DataError, SpecError
 from uplift.metrics.analyse import economics_valuation
 from uplift.metrics.valuation import expected_profit
 from uplift.targeting.allocate import Allocation, allocate, frontier
@@ -42,10 +44,28 @@ from uplift.targeting.models import make_model
 from uplift.targeting.profit import calibrate_uplift
 from uplift.targeting.sample import eligible_customers, not_converted_in_test, read_setup, split_sample, training_sample
 
-__all__ = ["OfferModel", "NextBestOffer", "next_best_offer", "wants_next_best_offer", "NO_OFFER"]
+__all__ = ["OfferModel", "NextBestOffer", "next_best_offer", "wants_next_best_offer", "NO_OFFER", "OUTPUT_SCHEMA_PATH",
+           "validate_output"]
+
+OUTPUT_SCHEMA_PATH = Path(__file__).resolve().parent / "next_best_offer.schema.json"  # package data
+"""JSON Schema (draft 2020-12) of what ``uplift target --json`` prints for a next-best-offer list."""
 
 NO_OFFER = "none"
 """The list's ``offer`` of a customer who gets no offer."""
+
+
+def validate_output(output: Mapping[str, Any], label: str = "uplift target --json") -> None:
+    """Check the printed next-best-offer dict against :data:`OUTPUT_SCHEMA_PATH`; a breach is one
+    :class:`DataError` line naming the JSON path. Needs ``jsonschema`` (imported on use)."""
+    import jsonschema
+
+    from uplift.results import jsonable
+
+    schema = json.loads(OUTPUT_SCHEMA_PATH.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(jsonable(output)))
+    if error is not None:
+        message = " ".join(error.message.split())[:200]
+        raise DataError(f"{label}: {error.json_path}: {message} (schema {OUTPUT_SCHEMA_PATH.name})")
 
 
 def wants_next_best_offer(spec: Any, outcomes: pd.DataFrame, arm_column: str, control: str) -> bool:
