@@ -20,6 +20,7 @@ import pandas as pd
 
 from uplift import __version__
 from uplift.data.arms import attach_arms
+from uplift.data.hashing import same_id_type
 from uplift.data.source import Source, open_source
 from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
@@ -249,7 +250,9 @@ def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, popul
         return duty
     wave = targeting.next_wave[[spec.unit, "selected"]]
     groups = [g for g in f.group_columns if g in population.columns]
-    eligible = population[[spec.unit, *groups]].merge(wave, on=spec.unit, how="inner")
+    eligible = population[[spec.unit, *groups]]
+    pop_ids, wave_ids = same_id_type(eligible[spec.unit], wave[spec.unit])  # whole-number ids in one file, text in another
+    eligible = eligible.assign(**{spec.unit: pop_ids}).merge(wave.assign(**{spec.unit: wave_ids}), on=spec.unit, how="inner")
     return dataclasses.replace(duty, composition=composition(eligible, eligible["selected"].to_numpy(), groups))
 
 

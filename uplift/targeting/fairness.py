@@ -51,8 +51,8 @@ class DutyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (results.json ``consumer_duty``)."""
-        return {"alpha": self.alpha, "min_cell_size": self.min_cell_size, "rows": [dict(r) for r in self.rows], "composition": [dict(r) for r in self.composition],
-                "flagged": len(self.flagged),
+        return {"alpha": self.alpha, "min_cell_size": self.min_cell_size, "rows": [dict(r) for r in self.rows],
+                "composition": [dict(r) for r in self.composition], "flagged": len(self.flagged),
                 "method": "difference offer - control within each group (Wald interval, pooled z-test); Holm across "
                           "every harm and unsuitable-sale cell; flagged when positive and Holm-adjusted p < alpha",
                 "notes": list(self.notes)}
