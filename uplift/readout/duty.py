@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from typing import Any, Mapping
 
+from uplift.readout.intervals import interval_text
 from uplift.readout.report import box, ci_label, fmt_num, fmt_p, fmt_pct, fmt_pp, table
 from uplift.text import N_, t
 
@@ -24,12 +25,6 @@ _KINDS = {"conversion": N_("conversion"), "harm": N_("harm"), "unsuitable_sale":
 
 def _cell(r: Mapping[str, Any]) -> str:
     return _E(f"{r.get('group')} = {r.get('value')}")
-
-
-def _ci(ci: Any) -> str:
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or ci[0] is None or ci[1] is None:
-        return "&mdash;"
-    return f"[{fmt_pp(ci[0])}, {fmt_pp(ci[1])}]"
 
 
 def _pp_points(x: Any) -> str:
@@ -51,7 +46,7 @@ def duty_section(r: Mapping[str, Any]) -> str:
             "<li>" + t("{group}: {outcome} ({kind}) {before} &rarr; {after} in {arm_name}, {diff} {ci}, Holm p {p}",
                        group=_cell(x), outcome=_E(str(x.get("outcome"))), kind=t(_KINDS.get(x.get("kind"), "")),
                        before=fmt_pct(x.get("rate_control")), after=fmt_pct(x.get("rate_arm")),
-                       arm_name=_E(str(x.get("arm"))), diff=fmt_pp(x.get("difference")), ci=_ci(x.get("ci")),
+                       arm_name=_E(str(x.get("arm"))), diff=fmt_pp(x.get("difference")), ci=interval_text(x.get("ci"), fmt_pp),
                        p=fmt_p(x.get("p_holm"))) + "</li>" for x in flagged)
         head = box("bad", t("Harm flagged in {n} group cells", n=len(flagged)),
                    t("<p>These groups show more harm under the offer than under control, beyond chance "
@@ -65,7 +60,7 @@ def duty_section(r: Mapping[str, Any]) -> str:
              f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
              f"{fmt_pct(x.get('rate_control'))} &rarr; {fmt_pct(x.get('rate_arm'))}",
              fmt_pp(x.get("difference")) if x.get("difference") is not None else t("fewer than {n}", n=d.get("min_cell_size")),
-             _ci(x.get("ci")), fmt_p(x.get("p_holm")),
+             interval_text(x.get("ci"), fmt_pp), fmt_p(x.get("p_holm")),
              t("harm") if x.get("harm_flag") else ""] for x in rows]
     level = {"confidence": 1 - float(d.get("alpha", 0.05))}
     main = table([t("Group"), t("Outcome"), t("Kind"), t("Arm"), t("n arm / control"), t("Control &rarr; arm"),

@@ -12,23 +12,13 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from uplift.readout.intervals import interval_text
 from uplift.readout.report import ci_label, effect_fmt, fmt_p, fmt_pct, table
 from uplift.text import localize, t
 
 __all__ = ["always_valid_table", "primary_bayes"]
 
 _E = html.escape
-
-
-def _ci(ci: Any, f: Any, open_end: bool = False) -> str:
-    """[lo, hi]; with ``open_end`` (a one-sided sequence) a null bound is the open end: [lo, +&infin;)."""
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or (ci[0] is None and ci[1] is None):
-        return "&mdash;"
-    if ci[0] is None or ci[1] is None:
-        if not open_end:
-            return "&mdash;"
-        return f"[{f(ci[0])}, +&infin;)" if ci[1] is None else f"(&minus;&infin;, {f(ci[1])}]"
-    return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
 def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> str:
@@ -41,8 +31,8 @@ def primary_bayes(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") -> s
             continue
         _, diff = effect_fmt(r, currency)
         cred = t("{level} credible", level=fmt_pct(b.get('credible_level'), 0))
-        body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), f"{diff(r.get('abs_effect'))} {_ci(r.get('abs_ci'), diff)}",
-                     f"{diff(b.get('posterior_mean'))} {_ci(b.get('credible_interval'), diff)} ({cred})",
+        body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), f"{diff(r.get('abs_effect'))} {interval_text(r.get('abs_ci'), diff)}",
+                     f"{diff(b.get('posterior_mean'))} {interval_text(b.get('credible_interval'), diff)} ({cred})",
                      f"<b>{fmt_pct(b.get('chance_to_win'), 1)}</b>", diff(b.get("expected_loss_ship")),
                      diff(b.get("expected_loss_not_ship"))])
         src = (b.get("prior") or {}).get("source") or ""
@@ -69,8 +59,8 @@ def always_valid_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR")
         if not a:
             continue
         _, diff = effect_fmt(r, currency)
-        body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), diff(r.get("abs_effect")), _ci(r.get("abs_ci"), diff),
-                     fmt_p(r.get("p_value")), _ci(a.get("ci"), diff, open_end=True), fmt_p(a.get("p_value"))])
+        body.append([_E(str(r.get("metric"))), _E(str(r.get("arm"))), diff(r.get("abs_effect")), interval_text(r.get("abs_ci"), diff),
+                     fmt_p(r.get("p_value")), interval_text(a.get("ci"), diff, open_end=True), fmt_p(a.get("p_value"))])
         method = localize(a.get("method", ""))
         alpha = a.get("alpha")
         alt = str(a.get("alternative") or "two-sided")
