@@ -57,7 +57,8 @@ from uplift.metrics.valuation import Valuation
 from uplift.results import jsonable
 from uplift.text import Msg
 
-__all__ = ["MetricsResult", "analyse_metrics", "prefetch_cells", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation"]
+__all__ = ["MetricsResult", "analyse_metrics", "prefetch_cells", "metric_needs", "arms_from_counts", "economics_covariate", "economics_valuation",
+           "conversion_column"]
 
 _MAX_SEGMENT_VALUES = 100
 
@@ -347,6 +348,14 @@ def arms_from_counts(spec: Any, counts: Mapping[Any, int], arm_column: str, cont
     return arms_order, treat_arms
 
 
+def conversion_column(spec: Any) -> str:
+    """The readout's conversion column (ROI, valuation, the Consumer Duty panel): ``[economics]
+    conversion_column``, else the first primary 0/1 metric's column ("" if neither)."""
+    econ = spec.economics
+    return (econ.conversion_column if econ is not None else "") or next(
+        (m.column for m in spec.metrics if m.primary and metric_for(m).binary), "")
+
+
 def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     """Which columns the readout aggregates, and why: roles (column -> role), 0/1 columns, the
     conversion, economics and products columns, and the funnel stages."""
@@ -359,8 +368,7 @@ def _column_plan(spec: Any, available: Any, notes: list[str]) -> dict[str, Any]:
     for s in funnel_stages:
         roles.setdefault(s, "funnel stage")
         binaries.setdefault(s, "funnel stage")
-    conv_col = (econ.conversion_column if econ is not None else "") or next(
-        (m.column for m in spec.metrics if m.primary and metric_for(m).binary), "")
+    conv_col = conversion_column(spec)
     if conv_col:
         roles.setdefault(conv_col, "[economics] conversion_column")
         binaries.setdefault(conv_col, "conversion")

@@ -25,7 +25,7 @@ from uplift.data.source import Source, open_source
 from uplift.experiment.assign import apply_exclusions
 from uplift.experiment.checks import covariate_balance, sample_ratio_mismatch
 from uplift.experiment.precision import precision_achieved
-from uplift.metrics.analyse import analyse_metrics, arms_from_counts
+from uplift.metrics.analyse import analyse_metrics, arms_from_counts, conversion_column
 from uplift.readout.design_check import design_check
 from uplift.readout.population_columns import join_population_columns
 from uplift.readout.look_history import readout_history
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # the result types, for annotations only (clv and targeting a
     from uplift.targeting.analyse import TargetingResult
     from uplift.targeting.fairness import DutyResult
 
-__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns", "fairness_conversion"]
+__all__ = ["Analysis", "analyse", "prepare_outcomes", "targeting_columns"]
 
 
 @dataclass(frozen=True)
@@ -226,16 +226,6 @@ def analyse(
     )
 
 
-def fairness_conversion(spec: Spec) -> str:
-    """The conversion column of the Consumer Duty panel: ``[economics] conversion_column``, else
-    ``[targeting] outcome``, else the first primary proportion metric's column ("" if none)."""
-    if spec.economics is not None and spec.economics.conversion_column:
-        return spec.economics.conversion_column
-    if spec.targeting is not None and spec.targeting.outcome:
-        return spec.targeting.outcome
-    return next((m.column for m in spec.metrics if m.primary and m.kind == "proportion"), "")
-
-
 def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None,
                    targeting: Any) -> DutyResult:
     """The ``[fairness]`` panel on the test's rows (:func:`uplift.targeting.fairness.duty_panel`), and the
@@ -243,7 +233,7 @@ def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, popul
     from uplift.targeting.fairness import composition, duty_panel
 
     f = spec.fairness
-    duty = duty_panel(source, arm_col, control, f.group_columns, fairness_conversion(spec), f.harm_columns,
+    duty = duty_panel(source, arm_col, control, f.group_columns, conversion_column(spec), f.harm_columns,
                       f.unsuitable_sale_columns, spec.analysis.confidence, label=source.label,
                       min_cell_size=spec.analysis.min_cell_size)
     if targeting is None or population is None or spec.unit not in population.columns:

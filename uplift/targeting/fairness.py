@@ -92,7 +92,7 @@ def duty_panel(data: Any, arm_column: str, control: str, group_columns: Sequence
             raise SpecError(f"{label}: [fairness] outcome column '{c}' is not in the outcomes; check the name")
     if unsuitable and not conversion:
         raise SpecError(f"{label}: [fairness] unsuitable_sale_columns need a conversion column "
-                        "([economics] conversion_column or [targeting] outcome)")
+                        "([economics] conversion_column or a primary proportion metric)")
     kinds = [(conversion, "conversion")] * bool(conversion) + [(h, "harm") for h in harms] + [(u, "unsuitable_sale") for u in unsuitable]
     columns = list(dict.fromkeys(c for c, _ in kinds))
     needs = Needs.of({c: "[fairness] outcome column" for c in columns}, binary=columns)
