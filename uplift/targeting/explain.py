@@ -109,6 +109,12 @@ TREE_SAMPLE_ROWS = 50_000
 depth-2 tree's splits are settled long before, and the readout stays fast at a million customers."""
 
 
+def _sample_rows(n: int, most: int, rng: np.random.Generator) -> np.ndarray:
+    """All row positions ``0..n-1``, or a sorted seeded sample of ``most`` of them when there are more."""
+    rows = np.arange(n)
+    return np.sort(rng.choice(rows, most, replace=False)) if n > most else rows
+
+
 def explain_list(model: Any, held_X: pd.DataFrame, held_y: np.ndarray, held_t: np.ndarray, eligible_X: pd.DataFrame,
                  selected: np.ndarray, offer: str, seed: int = 0) -> dict[str, Any]:
     """The readout's explanations of its next-wave list: :func:`permutation_importance` of the chosen
@@ -117,15 +123,11 @@ def explain_list(model: Any, held_X: pd.DataFrame, held_y: np.ndarray, held_t: n
     where ``selected``, else "none") on the eligible customers' features (a seeded sample of at most
     :data:`TREE_SAMPLE_ROWS`). JSON-ready: results.json ``targeting.explanations``."""
     rng = np.random.default_rng(seed)
-    held = np.arange(len(held_y))
-    if len(held) > IMPORTANCE_SAMPLE_ROWS:
-        held = np.sort(rng.choice(held, IMPORTANCE_SAMPLE_ROWS, replace=False))
+    held = _sample_rows(len(held_y), IMPORTANCE_SAMPLE_ROWS, rng)
     importance = permutation_importance(model, held_X.iloc[held].reset_index(drop=True), np.asarray(held_y)[held],
                                         np.asarray(held_t)[held], repeats=IMPORTANCE_REPEATS, seed=seed)
     sel = np.asarray(selected, dtype=bool)
-    rows = np.arange(len(sel))
-    if len(rows) > TREE_SAMPLE_ROWS:
-        rows = np.sort(rng.choice(rows, TREE_SAMPLE_ROWS, replace=False))
+    rows = _sample_rows(len(sel), TREE_SAMPLE_ROWS, rng)
     tree = policy_tree(eligible_X.iloc[rows].reset_index(drop=True), np.where(sel[rows], offer, "none"), seed=seed)
     return {"permutation_importance": [{"feature": c, "qini_drop": v} for c, v in importance],
             "policy_tree": {**tree.to_dict(), "customers": int(len(rows))},
