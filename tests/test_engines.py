@@ -418,6 +418,8 @@ def test_the_default_readout_scans_each_question_once_and_equals_memory(demo_dat
                         lambda self, expr: asked.append("query") or real_execute(self, expr))
     real_rows = duck_files.DuckFiles.rows  # the Parquet file's questions asked in SQL
     monkeypatch.setattr(duck_files.DuckFiles, "rows", lambda self, *a, **k: asked.append("query") or real_rows(self, *a, **k))
+    real_frame = duck_files.DuckFiles.frame  # the life tables asked in SQL (files, and views of the joined rows)
+    monkeypatch.setattr(duck_files.DuckFiles, "frame", lambda self, *a, **k: asked.append("query") or real_frame(self, *a, **k))
     duck = json.loads(write_results(spec, tmp_path / "duck", pq).read_text())
     assert asked.count("_unit_facts") == 1 and asked.count("_moments") == 1
     # one query per table: rows and id range, the ids' marks, rows per arm, the metrics'

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 from uplift.errors import DataError
 
 __all__ = ["DuckFiles", "open_parquet", "quote", "type_family", "aggregate_sql", "unit_facts", "marked_ids", "ask_ahead",
+           "life_counts", "derived_view", "ibis_view", "present_sql", "timing_sql",
            "TRIM_BLANKS", "DENSE_IDS"]
 
 _names = itertools.count()
@@ -77,6 +78,7 @@ class DuckFiles:
         self.label = label
         self.files = files  # the files' identity (:func:`_identity`): answers asked ahead are found by it
         self.keep = False  # asking ahead: every answer is kept for the source opened later
+        self.shared: dict[str, Any] = {}  # shared with the views derived from this one (their Ibis backend)
 
     def col(self, name: str) -> str:
         """The quoted name of a column of the files; a name the files do not hold is refused (never SQL)."""
@@ -114,6 +116,14 @@ class DuckFiles:
             return rows
         except DataError:
             raise
+        except Exception as exc:  # unreadable file, permission, engine error ...
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+            raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
+
+    def frame(self, sql: str) -> Any:
+        """The answer of one query as a pandas DataFrame; engine errors become the same one line as :meth:`rows`."""
+        try:
+            return self.raw.execute(sql).df()
         except Exception as exc:  # unreadable file, permission, engine error ...
             first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
             raise DataError(f"{self.label}: the engine could not aggregate the rows ({first})") from None
@@ -257,3 +267,100 @@ def marked_ids(duck: DuckFiles, unit: str, lo: int, span: int) -> int:
     c = duck.col(unit)
     r = duck.rows([("d", f"bit_count(bitstring_agg({c}, {int(lo)}, {int(lo) + int(span) - 1}))")], where=f"{c} IS NOT NULL")
     return int(r[0]["d"] or 0)
+
+
+def life_counts(duck: DuckFiles, by: Sequence[str], duration: str, event: str, value: str | None,
+                boolean_event: bool) -> Any:
+    """Rows per (``by``, duration, event flag) in ONE group-by, the SQL Ibis compiles for
+    :meth:`uplift.data.ibis_backend.IbisSource.life_counts`: ``by`` + ``time``, ``event`` (a boolean flag
+    as DOUBLE), ``n = count(*)`` and, with ``value``, ``__vk = count(value)``, ``value_sum`` and
+    ``__vv = var_samp`` of the value as DOUBLE (a DataFrame)."""
+    ev = duck.as_double(event) if boolean_event else duck.col(event)
+    items = [duck.col(c) for c in by] + [f"{duck.col(duration)} AS {quote('time')}", f"{ev} AS {quote('event')}",
+                                         f"count(*) AS {quote('n')}"]
+    if value:
+        v = duck.as_double(value)
+        items += [f"count({duck.col(value)}) AS {quote('__vk')}", f"sum({v}) AS {quote('value_sum')}",
+                  f"var_samp({v}) AS {quote('__vv')}"]
+    groups = ", ".join(str(i + 1) for i in range(len(by) + 2))
+    return duck.frame(f"SELECT {', '.join(items)} FROM {quote(duck.view)} GROUP BY {groups}")
+
+
+def derived_view(duck: DuckFiles, select: str) -> DuckFiles:
+    """A view of the query ``select`` (built from :meth:`DuckFiles.col` names of ``duck``'s columns and
+    numbers, never from text a user wrote) on ``duck``'s connection: the rows of a filter or with new
+    columns, for the questions after. An engine error becomes the same one line as when a query runs."""
+    name = f"uplift_rows_{next(_names)}"  # apart from the Ibis path's uplift_view_<n> on the same connection
+    try:
+        rel = duck.raw.sql(select)
+        rel.create_view(name)
+        types = {str(n): str(t) for n, t in zip(rel.columns, rel.dtypes)}
+    except Exception as exc:  # a binder error of the engine
+        first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+        raise DataError(f"{duck.label}: the engine could not aggregate the rows ({first})") from None
+    out = DuckFiles(duck.raw, name, types, duck.label)
+    out.shared = duck.shared
+    return out
+
+
+def ibis_view(con: Any, table: Any, name: str, label: str) -> tuple[Any, DuckFiles]:
+    """The Ibis ``table`` of the Ibis DuckDB backend ``con`` as the view ``name`` (compiled by Ibis once, its
+    in-memory tables registered): (the Ibis table of the view, the view to ask in SQL). A binder error of
+    the engine becomes the same one line as when a query runs."""
+    try:
+        view = con.create_view(name, table)
+        rel = con.con.table(name)
+        types = {str(n): str(t) for n, t in zip(rel.columns, rel.dtypes)}
+    except DataError:
+        raise
+    except Exception as exc:  # a binder error of the engine
+        first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())[:200]
+        raise DataError(f"{label}: the engine could not aggregate the rows ({first})") from None
+    out = DuckFiles(con.con, name, types, label)
+    out.shared["ibis"] = con
+    return view, out
+
+
+def present_sql(duck: DuckFiles, column: str) -> str:
+    """The rows where ``column`` has a value (as Ibis compiles ``filter(notnull())``)."""
+    return f"SELECT * FROM {quote(duck.view)} WHERE {duck.col(column)} IS NOT NULL"
+
+
+def timing_sql(duck: DuckFiles, flag: str, time: str, followup: str, competing: str | None, window: float,
+               names: tuple[str, str, str]) -> str:
+    """The rows with the columns ``names`` = (observed days, code, maturity share) of
+    :func:`uplift.data.timing.ibis_timing`, the same rules and casts in SQL: each input read once as
+    DOUBLE with NaN as NULL in an inner query, the code computed once there, days and share from it."""
+    from uplift.data import timing as tm
+
+    def num(col: str) -> str:
+        x = duck.as_double(col)
+        return f"CASE WHEN ISNAN({x}) THEN CAST(NULL AS DOUBLE) ELSE {x} END"
+
+    x, t, f = (quote(f"uplift:{k}") for k in ("x", "t", "f"))
+    c = quote("uplift:c") if competing else "CAST(NULL AS DOUBLE)"
+    has_t, has_c = f"({t} IS NOT NULL)", f"({c} IS NOT NULL)"
+    code = (f"CAST(CASE WHEN ({f} IS NULL) OR ISINF({f}) THEN {tm.BAD_FOLLOWUP} "
+            f"WHEN {f} < 0 THEN {tm.NEGATIVE} "
+            f"WHEN {has_t} AND ({t} < 0) THEN {tm.NEGATIVE_TIME} "
+            f"WHEN {has_c} AND ({c} < 0) THEN {tm.NEGATIVE_COMPETING} "
+            f"WHEN ({x} IS NULL) OR NOT ({x} IN (0.0, 1.0)) THEN {tm.BAD_FLAG} "
+            f"WHEN {has_t} AND ({x} = 0) THEN {tm.TIME_WITHOUT_CONVERSION} "
+            f"WHEN NOT {has_t} AND ({x} = 1) THEN {tm.CONVERSION_WITHOUT_TIME} "
+            f"WHEN {has_t} AND ({t} > {f}) THEN {tm.BEYOND_FOLLOWUP} "
+            f"WHEN {has_c} AND ({c} > {f}) THEN {tm.COMPETING_BEYOND_FOLLOWUP} "
+            f"WHEN {has_t} AND (NOT {has_c} OR ({t} <= {c})) THEN {tm.CONVERTED} "
+            f"WHEN {has_c} THEN {tm.COMPETING} ELSE {tm.CENSORED} END AS BIGINT)")
+    k = quote("uplift:code")
+    w = repr(float(window))
+    inputs = [f"{num(flag)} AS {x}", f"{num(time)} AS {t}", f"{num(followup)} AS {f}"]
+    if competing:
+        inputs.append(f"{num(competing)} AS {c}")
+    helpers = [x, t, f, *([c] if competing else [])]
+    inner = f"SELECT *, {', '.join(inputs)} FROM {quote(duck.view)}"
+    coded = f"SELECT *, {code} AS {k} FROM ({inner})"
+    days = (f"CASE WHEN {k} >= {tm.BAD_FOLLOWUP} THEN 0.0 WHEN {k} = {tm.CONVERTED} THEN {t} "
+            f"WHEN {k} = {tm.COMPETING} THEN {c} ELSE {f} END")
+    share = f"CASE WHEN {k} >= {tm.BAD_FOLLOWUP} THEN 0.0 WHEN {f} > {w} THEN 1.0 ELSE {f} / {w} END"
+    return (f"SELECT * EXCLUDE ({', '.join([*helpers, k])}), {days} AS {quote(names[0])}, {k} AS {quote(names[1])}, "
+            f"{share} AS {quote(names[2])} FROM ({coded})")

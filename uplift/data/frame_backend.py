@@ -60,6 +60,9 @@ def _nonfinite(s: pd.Series) -> tuple[int, int]:
     """(missing, infinite) rows of a numeric column: missing = empty (NA) or NaN."""
     if (pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s)) and not s.hasnans:
         return 0, 0  # integers and booleans without NA are always finite
+    v = _plain(s)
+    if v is not None and bool(np.isfinite(v).all()):
+        return 0, 0  # a numpy float column, all finite: no copy needed to say so
     v = _floats(s)
     nan = int(np.isnan(v).sum())
     return nan, int(np.isinf(v).sum())
@@ -288,36 +291,61 @@ class FrameSource:
         return replace(self, frame=self.frame.assign(**dict(zip(names, (days, code, share)))))
 
 
+def _plain(s: pd.Series) -> np.ndarray | None:
+    """The values of a numpy-backed numeric or boolean column as they are (no copy), None for other columns."""
+    return s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf" else None
+
+
 def _life_bincount(df: pd.DataFrame, by: list[str], duration: str, event: str, value: str | None) -> pd.DataFrame | None:
     """The fast path for whole-period durations 0..100,000, 0/1 flags and complete groups: one flat
-    cell code per row and ``np.bincount`` for the count, the sum and (second pass, around each
-    cell's mean) the centred sum of squares. None when the data do not qualify."""
+    cell code per row, ``((group code) * periods + duration) * 2 + flag`` (row-major, as
+    ``np.ravel_multi_index``), and ``np.bincount`` for the count, the sum and (second pass, around
+    each cell's mean) the centred sum of squares. Integer and boolean columns are read as they are
+    (no float copies). None when the data do not qualify."""
     dur, ev = df[duration], df[event]
     if len(df) == 0 or type_family(dur) not in ("integer", "floating") or type_family(ev) not in ("boolean", "integer", "floating"):
         return None
     t = dur.to_numpy()
-    tf = _floats(dur)
-    if not np.isfinite(tf).all() or tf.min() < 0 or tf.max() > 100_000 or not np.array_equal(tf, np.floor(tf)):
-        return None
-    e = _floats(ev)
-    if not np.isin(e, (0.0, 1.0)).all():
-        return None
+    raw_t = _plain(dur)
+    if raw_t is not None and raw_t.dtype.kind in "iu":  # whole numbers: only the range to check
+        lo, hi = int(raw_t.min()), int(raw_t.max())
+        if lo < 0 or hi > 100_000:
+            return None
+        periods = raw_t
+    else:
+        tf = _floats(dur)
+        if not np.isfinite(tf).all() or tf.min() < 0 or tf.max() > 100_000 or not np.array_equal(tf, np.floor(tf)):
+            return None
+        hi, periods = int(tf.max()), tf.astype(np.int64)
+    raw_e = _plain(ev)
+    if raw_e is not None and raw_e.dtype.kind in "biu":
+        if raw_e.dtype.kind != "b" and (int(raw_e.min()) < 0 or int(raw_e.max()) > 1):
+            return None
+        flags = raw_e.view(np.uint8) if raw_e.dtype.kind == "b" else raw_e
+    else:
+        e = _floats(ev)
+        if not np.isin(e, (0.0, 1.0)).all():
+            return None
+        flags = e.astype(np.int64)
     codes, uniques = [], []
     for c in by:
         col = df[c]
         if isinstance(col.dtype, pd.CategoricalDtype):
-            code, uniq = col.cat.codes.to_numpy().astype(np.int64), col.cat.categories
+            code, uniq = col.cat.codes.to_numpy(), col.cat.categories
         else:
             code, uniq = pd.factorize(col, sort=True)
-        if (code < 0).any():
+        if len(code) and int(code.min()) < 0:
             return None
         codes.append(code)
         uniques.append(np.asarray(uniq))
-    shape = [len(u) for u in uniques] + [int(tf.max()) + 1, 2]
+    shape = [len(u) for u in uniques] + [hi + 1, 2]
     size = int(np.prod(shape))
     if size > 50_000_000:
         return None
-    flat = np.ravel_multi_index([*codes, tf.astype(np.int64), e.astype(np.int64)], shape)
+    flat = np.zeros(len(df), dtype=np.intp)
+    for code, k in zip([*codes, periods, flags], shape):  # Horner's scheme: row-major flat index, in place
+        flat *= k
+        flat += code
     cnt = np.bincount(flat, minlength=size)
     idx = np.flatnonzero(cnt)
     where = np.unravel_index(idx, shape)
@@ -326,10 +354,14 @@ def _life_bincount(df: pd.DataFrame, by: list[str], duration: str, event: str, v
     out["event"] = where[-1].astype(np.int64)
     out["n"] = cnt[idx].astype(np.int64)
     if value:
-        v = _floats(df[value])
+        v = _plain(df[value])
+        v = _floats(df[value]) if v is None else v
         sums = np.bincount(flat, weights=v, minlength=size)
         mean = np.divide(sums, cnt, out=np.zeros(size), where=cnt > 0)
-        m2 = np.bincount(flat, weights=(v - mean[flat]) ** 2, minlength=size)
+        dev = mean[flat]
+        np.subtract(v, dev, out=dev)
+        np.multiply(dev, dev, out=dev)
+        m2 = np.bincount(flat, weights=dev, minlength=size)
         out["value_sum"] = sums[idx]
         out["value_m2"] = m2[idx]
     return out

@@ -43,6 +43,7 @@ __all__ = [
     "canonical_unit",
     "canonical_units",
     "same_id_type",
+    "same_id_type_ibis",
     "bucket",
     "buckets",
     "hash64",
@@ -125,6 +126,19 @@ def same_id_type(left: pd.Series, right: pd.Series) -> tuple[pd.Series, pd.Serie
         if keep.any():
             out[keep] = canonical_units(s[keep]).astype(str)
         return pd.Series(out, index=s.index, name=s.name)
+    return text(left), text(right)
+
+
+def same_id_type_ibis(left: Any, right: Any) -> tuple[Any, Any]:
+    """:func:`same_id_type` for two Ibis unit columns: whole numbers meeting text become their decimal text."""
+    def numeric(x: Any) -> bool:
+        return bool(x.type().is_integer() or x.type().is_floating())
+
+    if numeric(left) == numeric(right):
+        return left, right
+
+    def text(x: Any) -> Any:
+        return x.cast("int64").cast("string") if numeric(x) else x
     return text(left), text(right)
 
 

@@ -115,19 +115,6 @@ def table_source(table: Any, label: str) -> "IbisSource":
     return IbisSource(table, label)
 
 
-def _same_id_type(left: Any, right: Any) -> tuple[Any, Any]:
-    """Two unit columns ready to be matched, as :func:`uplift.data.hashing.same_id_type`: whole numbers
-    meeting text become their decimal text."""
-    def numeric(x: Any) -> bool:
-        return bool(x.type().is_integer() or x.type().is_floating())
-
-    if numeric(left) == numeric(right):
-        return left, right
-    def text(x: Any) -> Any:
-        return x.cast("int64").cast("string") if numeric(x) else x
-    return text(left), text(right)
-
-
 def _read_files(con: Any, paths: Sequence[str], fmt: str, label: str, text_columns: Sequence[str] = ()) -> Any:
     name = f"uplift_src_{next(_counter)}"
     try:
@@ -165,9 +152,11 @@ class IbisSource:
     def con(self) -> Any:
         """The Ibis backend (for files asked in SQL: built on their DuckDB connection when first asked)."""
         if self._con is None and self.duck is not None:
-            import ibis
+            if "ibis" not in self.duck.shared:  # one Ibis backend for a connection's views: their tables can meet
+                import ibis
 
-            self._con = ibis.duckdb.from_connection(self.duck.raw)
+                self.duck.shared["ibis"] = ibis.duckdb.from_connection(self.duck.raw)
+            self._con = self.duck.shared["ibis"]
         return self._con
 
     @property
@@ -409,14 +398,18 @@ class IbisSource:
         """Rows per (``by``, duration, event flag) from ONE group-by: ``by`` + ``time``, ``event``, ``n``
         and, with ``value``, ``value_sum`` and ``value_m2 = (count - 1) var_samp``; and the value
         column's (missing, infinite) rows (a diagnostic query only when its sum is not finite)."""
-        t, sch = self.table, self.schema()
-        ev = t[event].cast("float64") if sch[event] == "boolean" else t[event]
-        keys = [t[c] for c in by] + [t[duration].name("time"), ev.name("event")]
-        aggs: dict[str, Any] = {"n": t.count()}
-        if value:
-            v = t[value].cast("float64")
-            aggs.update(__vk=t[value].count(), value_sum=v.sum(), __vv=v.var(how="sample"))
-        g = self.execute(t.group_by(keys).aggregate(**aggs))
+        sch = self.schema()
+        if self.duck is not None:  # the same query in SQL
+            g = duck_files.life_counts(self.duck, by, duration, event, value, sch[event] == "boolean")
+        else:
+            t = self.table
+            ev = t[event].cast("float64") if sch[event] == "boolean" else t[event]
+            keys = [t[c] for c in by] + [t[duration].name("time"), ev.name("event")]
+            aggs: dict[str, Any] = {"n": t.count()}
+            if value:
+                v = t[value].cast("float64")
+                aggs.update(__vk=t[value].count(), value_sum=v.sum(), __vv=v.var(how="sample"))
+            g = self.execute(t.group_by(keys).aggregate(**aggs))
         bad = (0, 0)
         if value:
             n = g["n"].to_numpy(dtype=np.int64)
@@ -506,13 +499,24 @@ class IbisSource:
                           _cache={"shared": True})
 
     def _derived(self, table: Any) -> "IbisSource":
-        return IbisSource(table, self.label, con=self.con, paths=self.paths, _cache={"shared": True})
+        """A source of ``table`` on this one's connection. On a private embedded DuckDB the table becomes a
+        view, compiled by Ibis once (:func:`uplift.data.duck_files.ibis_view`), then asked in SQL as Parquet
+        files are, and Ibis questions are compiled against its name, not the whole expression again."""
+        if self.con is None or str(self.con.name) != "duckdb":
+            return IbisSource(table, self.label, con=self.con, paths=self.paths, _cache={"shared": True})
+        view, duck = duck_files.ibis_view(self.con, table, f"uplift_view_{next(_counter)}", self.label)
+        return IbisSource(view, self.label, con=self.con, paths=self.paths, _cache={"shared": True}, duck=duck)
+
+    def _derived_sql(self, select: str) -> "IbisSource":
+        """A source of the SQL query ``select`` on this source's view (:func:`uplift.data.duck_files.derived_view`)."""
+        return IbisSource(None, self.label, con=self._con, paths=self.paths, _cache={"shared": True},
+                          duck=duck_files.derived_view(self.duck, select))
 
     def join_columns(self, other: "IbisSource", unit: str, columns: Sequence[str]) -> "IbisSource":
         """This table LEFT JOINed with ``columns`` of ``other`` on ``unit`` (same-named columns replaced)."""
         t, o = self.table, other.table
         base = t.drop(*[c for c in columns if c in t.columns]) if any(c in t.columns for c in columns) else t
-        left_id, right_id = _same_id_type(base[unit], o[unit])
+        left_id, right_id = hashing.same_id_type_ibis(base[unit], o[unit])
         right = o.select(right_id.name("__unit"), *[o[c] for c in columns])
         if left_id is not base[unit]:
             return self._derived(base.left_join(right, left_id == right["__unit"]).drop("__unit"))
@@ -520,6 +524,8 @@ class IbisSource:
 
     def where_present(self, column: str) -> "IbisSource":
         """The rows where ``column`` has a value."""
+        if self.duck is not None:
+            return self._derived_sql(duck_files.present_sql(self.duck, column))
         return self._derived(self.table.filter(self.table[column].notnull()))
 
     def with_bins(self, column: str, edges: Sequence[float], labels: Sequence[str], name: str) -> "IbisSource":
@@ -533,6 +539,9 @@ class IbisSource:
 
     def with_timing(self, flag: str, time: str, followup: str, competing: str | None, window: float,
                     names: tuple[str, str, str]) -> "IbisSource":
-        """Columns ``names`` = (observed days, code, maturity share) of :func:`uplift.data.timing.ibis_timing`."""
+        """Columns ``names`` = (observed days, code, maturity share) of :func:`uplift.data.timing.ibis_timing`
+        (on a view of the embedded DuckDB: the same rules in SQL, :func:`uplift.data.duck_files.timing_sql`)."""
+        if self.duck is not None:
+            return self._derived_sql(duck_files.timing_sql(self.duck, flag, time, followup, competing, window, names))
         days, code, share = ibis_timing(self.table, flag, time, followup, competing, window)
         return self._derived(self.table.mutate(**dict(zip(names, (days, code, share)))))
