@@ -356,7 +356,7 @@ def timing_sql(duck: DuckFiles, flag: str, time: str, followup: str, competing: 
     inputs = [f"{num(flag)} AS {x}", f"{num(time)} AS {t}", f"{num(followup)} AS {f}"]
     if competing:
         inputs.append(f"{num(competing)} AS {c}")
-    helpers = [x, t, f, *([c] if competing else [])]
+    helpers = [x, t, f, *([c] if competing else []), *(quote(n) for n in names if n in duck.types)]  # replaced, as by Ibis
     inner = f"SELECT *, {', '.join(inputs)} FROM {quote(duck.view)}"
     coded = f"SELECT *, {code} AS {k} FROM ({inner})"
     days = (f"CASE WHEN {k} >= {tm.BAD_FOLLOWUP} THEN 0.0 WHEN {k} = {tm.CONVERTED} THEN {t} "
