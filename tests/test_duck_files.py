@@ -114,6 +114,12 @@ def _timing_rows(n: int = 2000, seed: int = 5) -> pd.DataFrame:
     return df
 
 
+def _parquet(folder, df: pd.DataFrame):
+    p = folder / "held.parquet"
+    df.to_parquet(p, index=False)
+    return p
+
+
 def _sorted(g: pd.DataFrame) -> pd.DataFrame:
     g = g.assign(time=pd.to_numeric(g["time"]).astype(float), event=pd.to_numeric(g["event"]).astype(float))
     return g.sort_values(list(g.columns[:3])).reset_index(drop=True)
@@ -140,6 +146,15 @@ def test_views_asked_in_sql_equal_memory_and_the_ibis_path(tmp_path):
             assert np.allclose(answers[0]["value_sum"], other["value_sum"], rtol=1e-10, atol=1e-12)
         codes = answers[0].groupby("event")["n"].sum()
         assert set(codes.index) == {0, 1, 10, 11, 12, 13, 14, 15, 17} | ({2, 16, 18} if competing else set())
+    # bins of a count column (missing, NaN, negative, below the first edge, fractional, open above)
+    held = pd.Series(np.random.default_rng(3).integers(0, 7, len(df)), dtype=float)
+    held[:6] = [np.nan, -1.0, 0.5, 1.0, 3.999, 4.0]
+    binned = [src.with_bins("held", [1, 2, 3, 4], ["1", "2", "3", "4+"], "bin").life_counts(["bin"], "tenure", "churned", None)[0]
+              for src in (open_source(_parquet(tmp_path, df.assign(held=held))), open_source(df.assign(held=held), engine="duckdb"),
+                          open_source(df.assign(held=held), engine="pandas"))]
+    binned = [_sorted(b[["bin", "time", "event", "n"]]) for b in binned]
+    assert binned[0].equals(binned[1]) and binned[0].equals(binned[2])
+    assert set(binned[0]["bin"]) == {"__missing", "__negative", "<1", "1", "2", "3", "4+"}
     # life counts with a value (NaN counted as missing) and a boolean flag, on a view of a joined source
     extra = pd.DataFrame({"u": np.arange(len(df)), "segment": np.where(np.arange(len(df)) % 3 == 0, "a", "b")})
     joined = open_source(df.assign(u=np.arange(len(df))), engine="duckdb")

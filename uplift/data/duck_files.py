@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 from uplift.errors import DataError
 
 __all__ = ["DuckFiles", "open_parquet", "quote", "type_family", "aggregate_sql", "unit_facts", "marked_ids", "ask_ahead",
-           "life_counts", "derived_view", "ibis_view", "present_sql", "timing_sql",
+           "life_counts", "derived_view", "ibis_view", "present_sql", "timing_sql", "bins_sql",
            "TRIM_BLANKS", "DENSE_IDS"]
 
 _names = itertools.count()
@@ -364,3 +364,21 @@ def timing_sql(duck: DuckFiles, flag: str, time: str, followup: str, competing: 
     share = f"CASE WHEN {k} >= {tm.BAD_FOLLOWUP} THEN 0.0 WHEN {f} > {w} THEN 1.0 ELSE {f} / {w} END"
     return (f"SELECT * EXCLUDE ({', '.join([*helpers, k])}), {days} AS {quote(names[0])}, {k} AS {quote(names[1])}, "
             f"{share} AS {quote(names[2])} FROM ({coded})")
+
+
+def _text(value: str) -> str:
+    """A label of the toolkit's own as an SQL string literal (``'`` doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def bins_sql(duck: DuckFiles, column: str, edges: Sequence[float], labels: Sequence[str], name: str) -> str:
+    """The rows with a text column ``name`` placing ``column`` (as DOUBLE) in ``[edges[i], edges[i+1])`` ->
+    ``labels[i]``, as :meth:`uplift.data.ibis_backend.IbisSource.with_bins` compiles it: missing or NaN
+    ``__missing``, negative ``__negative``, below ``edges[0]`` ``<edges[0]``; the last bin open above."""
+    p = duck.as_double(column)
+    branches = [f"WHEN ({p} IS NULL) OR ISNAN({p}) THEN '__missing'", f"WHEN {p} < 0 THEN '__negative'",
+                f"WHEN {p} < {float(edges[0])!r} THEN {_text(f'<{edges[0]:g}')}"]
+    branches += [f"WHEN {p} < {float(hi)!r} THEN {_text(lab)}" for hi, lab in zip(edges[1:], labels[:-1])]
+    drop = f" EXCLUDE ({quote(name)})" if name in duck.types else ""
+    return (f"SELECT *{drop}, CASE {' '.join(branches)} ELSE {_text(labels[-1])} END AS {quote(name)} "
+            f"FROM {quote(duck.view)}")

@@ -529,7 +529,9 @@ class IbisSource:
         return self._derived(self.table.filter(self.table[column].notnull()))
 
     def with_bins(self, column: str, edges: Sequence[float], labels: Sequence[str], name: str) -> "IbisSource":
-        """A text column ``name`` as :meth:`uplift.data.frame_backend.FrameSource.with_bins`."""
+        """A text column ``name`` as :meth:`uplift.data.frame_backend.FrameSource.with_bins` (in SQL on a view)."""
+        if self.duck is not None:
+            return self._derived_sql(duck_files.bins_sql(self.duck, column, edges, labels, name))
         import ibis
 
         p = self.table[column].cast("float64")
