@@ -4,12 +4,16 @@ The file questions of the default readout (the unit facts, the rows per arm, the
 their checks) need nothing of Ibis but its SQL, so :class:`~uplift.data.ibis_backend.IbisSource`
 asks them here, in the SQL Ibis would compile for them (the same aggregates: ``count``, ``avg``,
 ``var_samp``, ``covar_samp``; the same casts), and only builds an Ibis table of the same view on the
-same connection when another question comes (a join, bins, life tables). Importing Ibis takes longer
-than the scan of ten million rows.
+same connection when another question comes (a join). Importing Ibis takes longer than the scan of
+ten million rows. The life tables (:func:`life_counts`) and the rows they are asked of -- the rows
+present (:func:`present_sql`), with bins (:func:`bins_sql`) or conversion timing (:func:`timing_sql`) --
+are views asked in SQL too (:func:`derived_view`), and so is a join compiled by Ibis once
+(:func:`ibis_view`): compiling each query of the whole joined expression cost Ibis more than the scan.
 
 Nothing a user wrote becomes SQL text: the paths are handed to DuckDB's own reader (Python
 arguments, not SQL), and a column enters a query only as a name of the file's own schema, quoted
-as an identifier by :func:`quote` (``"`` doubled); numbers come from the engine.
+as an identifier by :func:`quote` (``"`` doubled); numbers come from the engine or the spec, and the
+only text literals are the toolkit's own bin labels (``'`` doubled).
 """
 
 from __future__ import annotations
