@@ -239,6 +239,28 @@ def test_both_aggregation_paths_equal_a_loop_over_the_cells():
                 assert m2 == pytest.approx(((vals - vals.mean()) ** 2).sum() if len(vals) else 0.0, rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.parametrize("tdtype", ["int16", "uint8", "uint64", "int64", "float64"])
+@pytest.mark.parametrize("edtype", ["bool", "int8", "uint64", "float64"])
+def test_column_types_give_the_same_life_table_and_lifelines_curve(tdtype, edtype):
+    """Durations and flags stored as small, unsigned or 64-bit integers, booleans or floats (the bincount
+    path reads integers and booleans as they are): the same counts and Kaplan-Meier curve as lifelines'
+    on the same rows."""
+    rng = np.random.default_rng(21)
+    df = _geometric_sample(rng, 3000, 0.07, 40).assign(g=rng.choice(["b", "a"], 3000))
+    typed = df.astype({"t": tdtype, "e": edtype})
+    lt = life_table(typed, "t", "e", by="g")
+    for g, part in lt.groupby("g"):
+        rows = df[df["g"] == g]
+        ref = survival_table_from_events(rows["t"], rows["e"])
+        ref = ref[(ref["observed"] + ref["censored"]) > 0]
+        assert part["time"].astype(float).tolist() == ref.index.astype(float).tolist()
+        assert part["events"].tolist() == ref["observed"].tolist() and part["censored"].tolist() == ref["censored"].tolist()
+        assert part["at_risk"].tolist() == ref["at_risk"].tolist()
+        km = kaplan_meier(part.drop(columns="g").reset_index(drop=True))
+        kmf = KaplanMeierFitter().fit(rows["t"], rows["e"])
+        np.testing.assert_allclose(km.survival, kmf.survival_function_.loc[km.times].iloc[:, 0].to_numpy(), atol=TOL)
+
+
 def test_missing_group_value_is_an_error():
     df = pd.DataFrame({"t": [1, 2, 3], "e": [1, 0, 1], "g": ["a", None, "b"]})
     with pytest.raises(DataError, match="missing"):

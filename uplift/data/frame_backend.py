@@ -311,7 +311,7 @@ def _life_bincount(df: pd.DataFrame, by: list[str], duration: str, event: str, v
         lo, hi = int(raw_t.min()), int(raw_t.max())
         if lo < 0 or hi > 100_000:
             return None
-        periods = raw_t
+        periods = raw_t.astype(np.int64) if raw_t.dtype == np.uint64 else raw_t  # uint64 + int64 would be float
     else:
         tf = _floats(dur)
         if not np.isfinite(tf).all() or tf.min() < 0 or tf.max() > 100_000 or not np.array_equal(tf, np.floor(tf)):
@@ -321,7 +321,7 @@ def _life_bincount(df: pd.DataFrame, by: list[str], duration: str, event: str, v
     if raw_e is not None and raw_e.dtype.kind in "biu":
         if raw_e.dtype.kind != "b" and (int(raw_e.min()) < 0 or int(raw_e.max()) > 1):
             return None
-        flags = raw_e.view(np.uint8) if raw_e.dtype.kind == "b" else raw_e
+        flags = raw_e.view(np.uint8) if raw_e.dtype.kind == "b" else raw_e.astype(np.int64) if raw_e.dtype == np.uint64 else raw_e
     else:
         e = _floats(ev)
         if not np.isin(e, (0.0, 1.0)).all():
