@@ -156,7 +156,7 @@ def analyse_inputs(
     Three things run at once, each on what it needs: the engine scans the outcomes for the unit
     and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
     Python while it works), the input files are hashed for the manifest (hashlib releases it too),
-    and this thread imports the statistics (scipy.special and scipy.optimize, the estimators). The
+    and this thread imports the statistics (scipy.special, the estimators). The
     analysis then finds those answers kept and checks them in its usual order, so results and messages
     are those of one thread. With ``--json-only`` the unit checks of a Parquet file were asked even
     earlier (:func:`uplift.data.duck_files.ask_ahead`, before this module was imported)."""
@@ -171,7 +171,6 @@ def analyse_inputs(
 
             from uplift.readout.analysis import analyse
 
-            import scipy.optimize  # noqa: F401 - the precision's root finder (uplift.experiment.precision), also ahead
             scanned.result()
             manifest = hashed.result()
         except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
