@@ -49,7 +49,7 @@ def main() -> None:
     execute = paths.timings["execute"]
     print(f"customers: {n:,}  (analysed: {len(outcomes):,} eligible)")
     print(f"render total: {t3 - t2:.1f} s (target < 60 s)")
-    print(f"  validate inputs (read files, join ledger): {paths.timings['validate']:.1f} s")
+    print(f"  check the files named (rows are read by the kernel): {paths.timings['validate']:.1f} s")
     print(f"  notebook execution: {execute:.1f} s = reading {t1 - t0:.1f} s + statistics {stats_s:.1f} s "
           f"+ kernel start and charts {max(execute - stats_s - (t1 - t0), 0):.1f} s")
     print(f"  export (nbconvert + atomic writes): {paths.timings['export']:.1f} s")

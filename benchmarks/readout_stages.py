@@ -12,7 +12,7 @@ system temp folder), never in the repository. Each readout is one whole process,
 does and prints its ``timings``:
 
 * imports: the toolkit, jupytext, papermill (before the first stage);
-* inputs check: opening the files, the unit and arm checks, the ledger join (``timings["validate"]``);
+* inputs check: the files named exist, the earlier looks (``timings["validate"]``; the rows are read once, by the kernel);
 * kernel start and stop: the notebook's execution minus its cells (and papermill's own work);
 * analysis: the notebook cell that calls ``analyse_inputs`` (scan, hashing, statistics, CLV, targeting);
 * chart setup: importing matplotlib and the report helpers in the kernel;
@@ -52,7 +52,7 @@ paths = render_readout(spec, sys.argv[3], outcomes=d + "/outcomes.parquet", ledg
 print(json.dumps({"imports": t1 - t0, **paths.timings}))
 """
 
-STAGES = (("imports", "imports (toolkit, jupytext, papermill)"), ("validate", "inputs check (files, units, arms, ledger)"),
+STAGES = (("imports", "imports (toolkit, jupytext, papermill)"), ("validate", "inputs check (files named, earlier looks)"),
           ("kernel", "kernel start and stop (execution minus cells)"), ("analysis", "analysis cell (scan, statistics, CLV, targeting)"),
           ("chart setup", "chart setup (matplotlib, report helpers)"), ("report cells", "report cells (tables, charts)"),
           ("export", "HTML export (nbconvert, writes)"))

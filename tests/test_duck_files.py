@@ -230,7 +230,7 @@ column = "revenue"
 denominator = "k"
 """, encoding="utf-8")
     code = ("import sys; from uplift.cli import main; rc = main(sys.argv[1:]); "
-            "print([m for m in ('ibis', 'scipy.stats') if m in sys.modules]); sys.exit(rc)")
+            "print([m for m in ('ibis', 'scipy.stats', 'scipy.optimize') if m in sys.modules]); sys.exit(rc)")
     runs = {}
     for engine in ("auto", "pandas"):
         out = tmp_path / engine

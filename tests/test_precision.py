@@ -45,6 +45,38 @@ def test_power_and_mde_equal_statsmodels(n0, n1, sd):
     assert ours == pytest.approx(mde, rel=1e-4)
 
 
+@pytest.mark.parametrize("se", [1e-4, 0.02, 1.0, 37.0])
+@pytest.mark.parametrize("alpha", [0.001, 0.01, 0.05, 0.2])
+@pytest.mark.parametrize("power", [0.3, 0.5, 0.8, 0.9, 0.99])
+def test_two_sided_mde_is_scipys_root(se, alpha, power):
+    """The Newton root of power(d) = power is the root scipy.optimize.brentq finds to machine precision."""
+    from scipy.optimize import brentq
+
+    from uplift.experiment.power import power_z
+
+    if power <= alpha:
+        assert math.isnan(mde_from_se(se, alpha, power))
+        return
+    ref = brentq(lambda d: power_z(d, se, alpha) - power, 1e-12 * se, 100 * se, xtol=1e-300, rtol=1e-15)
+    assert mde_from_se(se, alpha, power) == pytest.approx(ref, rel=1e-13)
+
+
+@pytest.mark.parametrize("alternative", ["larger", "smaller"])
+def test_one_sided_mde_equals_statsmodels(alternative):
+    """One-sided, the MDE is (z_{1-a} + z_power) se; a decrease ("smaller") is as detectable as an increase
+    (this used to raise: the root was looked for on the wrong side)."""
+    n0, n1, sd = 4000, 6000, 12.0
+    se = sd * math.sqrt(1 / n0 + 1 / n1)
+    ref = NormalIndPower()
+    ours = mde_from_se(se, 0.05, 0.8, alternative)
+    assert ref.power(effect_size=ours / sd, nobs1=n1, ratio=n0 / n1, alpha=0.05, alternative="larger") == pytest.approx(0.8, abs=1e-12)
+    spec = parse_spec(SPEC.replace("mde_absolute = 2.0", f'mde_absolute = 2.0\nalternative = "{alternative}"'))
+    row = precision_achieved(spec, [{**_row(se), "alternative": alternative}]).rows[0]
+    assert row["mde"] == ours
+    assert row["power"] == pytest.approx(ref.power(effect_size=2.0 / sd, nobs1=n1, ratio=n0 / n1, alpha=0.05,
+                                                   alternative="larger"), rel=1e-9)
+
+
 def test_under_powered_is_told_apart_from_flat():
     spec = parse_spec(SPEC)
     small, large = precision_achieved(spec, [_row(se=2.0), _row(se=0.3)]).rows

@@ -205,6 +205,34 @@ def test_readout_with_a_misspelt_key_exits_2_with_one_line(demo_spec_path, tmp_p
     assert not (tmp_path / "o").exists()
 
 
+def test_bad_rows_fail_the_html_readout_as_the_json_one(demo_readout, demo_spec_path, tmp_path):
+    """The rows are read once, by the kernel's analysis: a unit listed twice in the outcomes fails the HTML
+    readout with the very line --json-only prints, exit 2, and the earlier readout in --out is left whole."""
+    import pandas as pd
+
+    out, _ = demo_readout
+    data = out / "data"
+    rows = pd.read_parquet(data / "outcomes.parquet")
+    bad = tmp_path / "outcomes.parquet"
+    pd.concat([rows, rows.iloc[:3]], ignore_index=True).to_parquet(bad, index=False)
+    earlier = tmp_path / "readout"
+    earlier.mkdir()
+    (earlier / "results.json").write_text("{}")
+    lines = {}
+    for how in ("--json-only", None):
+        cmd = [sys.executable, "-m", "uplift.cli", "readout", str(demo_spec_path), "--outcomes", str(bad),
+               "--ledger", str(data / "ledger.parquet"), "--population", str(data / "population.parquet"),
+               "--out", str(earlier), "-q", *([how] if how else [])]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        lines[how] = proc.stderr.strip().splitlines()
+        assert len(lines[how]) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines["--json-only"] == lines[None]
+    assert str(bad) in lines[None][0] and "customer_id" in lines[None][0]
+    assert sorted(p.name for p in earlier.iterdir()) == ["results.json"]
+    assert (earlier / "results.json").read_text() == "{}"
+
+
 def test_cli_help_lists_the_commands():
     proc = subprocess.run([sys.executable, "-m", "uplift.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0

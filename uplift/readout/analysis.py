@@ -12,6 +12,7 @@ from one computation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
@@ -29,6 +30,7 @@ from uplift.metrics.analyse import analyse_metrics, arms_from_counts, conversion
 from uplift.readout.design_check import design_check
 from uplift.readout.population_columns import join_population_columns
 from uplift.readout.look_history import readout_history
+from uplift.readout.overlap import in_order
 from uplift.results import SCHEMA_VERSION, jsonable
 from uplift.spec import Spec
 from uplift.spec.record import spec_assignment_config
@@ -186,23 +188,21 @@ def analyse(
     srm = sample_ratio_mismatch(arms, weights)
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
-    clv = None
-    if spec.clv is not None:  # imported here: CLV and targeting bring optimisers and scikit-learn
-        from uplift.clv.analyse import clv_analysis
-
-        clv = clv_analysis(spec, source, arm_col, control)
-    timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
-                                     data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
-    funnel = spec.funnel
-    funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
-                              spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
+    survival = functools.partial(_survival_parts, spec, source, arm_col, control)
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
-        from uplift.targeting.analyse import targeting_analysis
-
         rows = source.to_pandas(targeting_columns(spec, source.columns, arm_col), order_by=order)
-        targeting = targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
+
+        def target() -> Any:
+            from uplift.targeting.analyse import targeting_analysis
+
+            return targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
+
+        # targeting works on the rows in memory while the engine answers the life-table queries
+        (clv, timing, funnel_days), targeting = in_order(survival, target, getattr(source, "interrupt", None))
+    else:
+        clv, timing, funnel_days = survival()
     duty = None
     if spec.fairness is not None:
         absent = [g for g in spec.fairness.group_columns if g not in source.columns]
@@ -224,6 +224,23 @@ def analyse(
         notes=tuple(dict.fromkeys([*notes, *metrics.notes])),
         history=tuple((str(label), res) for label, res in history), funnel_days=funnel_days, consumer_duty=duty,
     )
+
+
+def _survival_parts(spec: Spec, source: Source, arm_col: str,
+                    control: str) -> tuple[CLVResult | None, tuple[ConversionTiming, ...], StageDays | None]:
+    """The parts read from life tables the engine builds: CLV (``[clv]``), the conversion timing of timed
+    metrics, and the funnel's days between stages (``[funnel] days_columns``)."""
+    clv = None
+    if spec.clv is not None:  # imported here: CLV and targeting bring optimisers and scikit-learn
+        from uplift.clv.analyse import clv_analysis
+
+        clv = clv_analysis(spec, source, arm_col, control)
+    timing = tuple(conversion_timing(source, m, arm_col, control, spec.analysis.confidence,
+                                     data_as_of=spec.experiment.data_as_of) for m in timed_metrics(spec.metrics))
+    funnel = spec.funnel
+    funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
+                              spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
+    return clv, timing, funnel_days
 
 
 def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None,

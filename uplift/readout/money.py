@@ -13,6 +13,7 @@ import html
 from typing import Any, Mapping
 
 from uplift.readout.report import ci_label, fmt_money, fmt_num, fmt_pct, table
+from uplift.readout.intervals import interval_text
 from uplift.text import localize, t
 from uplift.text import t as tr  # targeting() names its block t
 
@@ -23,12 +24,6 @@ _E = html.escape
 
 def _ok(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _ci(ci: Any, f) -> str:
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
-        return "&mdash;"
-    return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
 def _est(block: Any) -> tuple[Any, Any]:
@@ -73,7 +68,7 @@ def finance(r: Mapping[str, Any], currency: str = "EUR") -> str:
             if block is None:
                 continue
             est, ci = _est(block)
-            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}{m}</div><div class=\"l\">{_E(label)}<br>{ci_name} {_ci(ci, f)}</div></div>")
+            cards.append(f"<div class=\"kpi\"><div class=\"v\">{f(est)}{m}</div><div class=\"l\">{_E(label)}<br>{ci_name} {interval_text(ci, f)}</div></div>")
         out.append(t("<h3>{arm} vs {control}</h3>", arm=_E(str(arm)), control=_E(str(r.get('control'))))
                    + "<div class=\"kpis\">" + "".join(cards) + "</div>")
         out.append(bayes_table(a, money, ci_name))
@@ -123,8 +118,8 @@ def bayes_table(a: Mapping[str, Any], money: Any, ci_name: str) -> str:
             continue
         est, ci = _est(freq)
         level = post.get("credible_level")
-        posterior = f"{money(post.get('posterior_mean'))} {_ci(post.get('credible_interval'), money)}"
-        rows.append([_E(label), f"{money(est)} {_ci(ci, money)}", posterior, f"<b>{fmt_pct(post.get('prob_positive'), 1)}</b>",
+        posterior = f"{money(post.get('posterior_mean'))} {interval_text(post.get('credible_interval'), money)}"
+        rows.append([_E(label), f"{money(est)} {interval_text(ci, money)}", posterior, f"<b>{fmt_pct(post.get('prob_positive'), 1)}</b>",
                      money(post.get("expected_loss_ship")), money(post.get("expected_loss_not_ship"))])
         cred = t("{level} credible interval", level=fmt_pct(level, 0)) if _ok(level) else cred
     if not rows:
@@ -150,7 +145,7 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
     def money(x: Any) -> str:
         return fmt_money(x, currency)
 
-    rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), _ci(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
+    rows = [(_E(str(m.get("model"))), fmt_num(m.get("qini"), 4), interval_text(m.get("qini_ci"), lambda x: fmt_num(x, 4)))
             for m in t.get("models", [])]
     ci_name = ci_label([t, t.get("auuc") or {}, t.get("random_score_qini") or {}])  # the bootstrap's level
     out = table([tr("Model"), tr("Qini coefficient (held out)"), ci_name], rows) if rows else ""
@@ -158,23 +153,23 @@ def targeting(r: Mapping[str, Any], currency: str = "EUR") -> str:
               "incremental profit {profit} ({ci_name} {ci}).</p>", model=_E(str(t.get('model'))),
               depth=fmt_pct(t.get('best_depth'), 0), n=fmt_num(t.get('n_targeted')),
               profit=money(t.get('expected_incremental_profit')), ci_name=ci_name,
-              ci=_ci(t.get('expected_incremental_profit_ci'), money))
+              ci=interval_text(t.get('expected_incremental_profit_ci'), money))
     items = [(tr("Expected incremental profit"), t.get("expected_incremental_profit_method"))]
     everyone = t.get("contact_everyone") or {}
     if everyone:
         out += tr("<p>Contacting every eligible customer ({n}): {estimate} ({ci_name} {ci}), {per} per customer.</p>",
                   n=fmt_num(everyone.get('customers')), estimate=money(everyone.get('estimate')), ci_name=ci_name,
-                  ci=_ci(everyone.get('ci'), money), per=money(everyone.get('per_customer')))
+                  ci=interval_text(everyone.get('ci'), money), per=money(everyone.get('per_customer')))
         items.append((tr("Contact everyone"), everyone.get("method")))
     check = t.get("held_out_check") or {}
     if check and check.get("estimate") != t.get("expected_incremental_profit"):
         out += tr("<p class=\"muted\">Held-out check at the best depth: {estimate} ({ci_name} {ci}).</p>",
-                  estimate=money(check.get('estimate')), ci_name=ci_name, ci=_ci(check.get('ci'), money))
+                  estimate=money(check.get('estimate')), ci_name=ci_name, ci=interval_text(check.get('ci'), money))
         items.append((tr("Held-out check"), check.get("method")))
     a = t.get("assumptions") or {}
     if _ok(a.get("value_per_conversion")):
         out += tr("<p>Value of a conversion: {value} ({ci_name} {ci}).</p>", value=money(a.get('value_per_conversion')),
-                  ci_name=ci_name, ci=_ci(a.get('value_per_conversion_ci'), money))
+                  ci_name=ci_name, ci=interval_text(a.get('value_per_conversion_ci'), money))
         items.append((tr("Value of a conversion"), a.get("value_source")))
     out += _explanations(t.get("explanations") or {})
     out += "<ul class=\"muted\">" + "".join(f"<li>{_E(k)}: {_E(localize(v))}</li>" for k, v in items if v) + "</ul>"

@@ -38,7 +38,7 @@ from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
 from uplift.text import SOURCE_LANGUAGE, t, use_language
 
-__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs",
+__all__ = ["KERNEL_NAME", "TEMPLATE", "ReadoutPaths", "html_page", "HTML_LANG", "translate_headings", "load_inputs", "check_paths",
            "manifest_of", "analyse_inputs", "write_results", "render_readout", "cell_timings"]
 
 KERNEL_NAME = "python3"
@@ -76,34 +76,17 @@ def load_inputs(
     With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
     :func:`manifest_of` instead (the caller hashes them, e.g. while the engine scans).
     """
-    if engine not in ENGINES:
-        raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-    out_path = spec.input_path(outcomes, "population", "outcomes")
-    if out_path is None:
-        raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
-    pop_path = spec.input_path(population, "population", "source")
-    if not out_path.exists():
-        raise DataError(f"{out_path}: outcomes file not found; check the path")
+    out_path, pop_path = check_paths(spec, outcomes, ledger, population, engine)
     fmt = spec.population.format or None
     inputs: dict[str, Any] = {
         "outcomes": open_source(out_path, format=fmt, label=str(out_path), engine=engine,
                                 text_columns=(spec.unit,)),
         "outcomes_label": str(out_path),
     }
-    inputs["ledger"] = None
-    if ledger:
-        if not Path(ledger).exists():
-            raise DataError(f"{ledger}: ledger file not found; check the path")
-        inputs["ledger"] = str(ledger)
+    inputs["ledger"] = str(ledger) if ledger else None
     inputs["population"] = None
     if pop_path is not None and pop_path.exists():
         inputs["population"] = read_table(pop_path, "population", text_columns=(spec.unit,))
-    elif population:
-        raise DataError(f"{pop_path}: population file not found; check the path")
-    if spec.population.design:  # a bad [population] design fails here, before anything is written
-        from uplift.readout.design_check import read_design  # imported here: it brings the power functions (SciPy)
-
-        read_design(spec)
     used_pop = pop_path if inputs["population"] is not None else None
     inputs["manifest_args"] = (spec, out_path, fmt, inputs["ledger"], used_pop)
     if manifest:
@@ -113,6 +96,30 @@ def load_inputs(
                                                   {"role": "population", "name": used_pop.name if used_pop else "population"}]}
     population_columns(spec, inputs["outcomes"].columns, inputs["population"], str(out_path), names)
     return inputs
+
+
+def check_paths(spec: Spec, outcomes: str | Path | None = None, ledger: str | Path | None = None,
+                population: str | Path | None = None, engine: str = "auto") -> tuple[Path, Path | None]:
+    """The checks of :func:`load_inputs` that read no rows: the engine's name, the outcome, ledger and
+    population files named exist, and the ``[population] design`` file reads. Returns the outcomes' path and
+    the population's (None when there is none). One line (:class:`~uplift.errors.UserError`) otherwise."""
+    if engine not in ENGINES:
+        raise UserError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    out_path = spec.input_path(outcomes, "population", "outcomes")
+    if out_path is None:
+        raise UserError(f"{spec.label}: no outcomes given; pass --outcomes FILE or set [population] outcomes")
+    pop_path = spec.input_path(population, "population", "source")
+    if not out_path.exists():
+        raise DataError(f"{out_path}: outcomes file not found; check the path")
+    if ledger and not Path(ledger).exists():
+        raise DataError(f"{ledger}: ledger file not found; check the path")
+    if population and (pop_path is None or not pop_path.exists()):
+        raise DataError(f"{pop_path}: population file not found; check the path")
+    if spec.population.design:  # a bad [population] design fails here, before anything is written
+        from uplift.readout.design_check import read_design  # imported here: it brings the power functions (SciPy)
+
+        read_design(spec)
+    return out_path, pop_path
 
 
 def manifest_of(spec: Spec, outcomes: Path, fmt: str | None, ledger: str | Path | None,
@@ -156,7 +163,7 @@ def analyse_inputs(
     Three things run at once, each on what it needs: the engine scans the outcomes for the unit
     and arm checks and the metrics' sufficient statistics (:func:`_prefetch`; DuckDB releases
     Python while it works), the input files are hashed for the manifest (hashlib releases it too),
-    and this thread imports the statistics (scipy.special and scipy.optimize, the estimators). The
+    and this thread imports the statistics (scipy.special, the estimators). The
     analysis then finds those answers kept and checks them in its usual order, so results and messages
     are those of one thread. With ``--json-only`` the unit checks of a Parquet file were asked even
     earlier (:func:`uplift.data.duck_files.ask_ahead`, before this module was imported)."""
@@ -171,7 +178,6 @@ def analyse_inputs(
 
             from uplift.readout.analysis import analyse
 
-            import scipy.optimize  # noqa: F401 - the precision's root finder (uplift.experiment.precision), also ahead
             scanned.result()
             manifest = hashed.result()
         except BaseException:  # Ctrl-C (or an error): stop the engine's scan rather than wait for it
@@ -255,8 +261,9 @@ def render_readout(
 ) -> ReadoutPaths:
     """Execute the template for this spec and data; write readout.html, results.json, readout.ipynb.
 
-    Inputs are validated in this process first (so a bad input fails with one line and
-    nothing is written), then the notebook runs on kernel :data:`KERNEL_NAME`. ``language``
+    The files named are checked in this process first (:func:`check_paths`), then the notebook runs on
+    kernel :data:`KERNEL_NAME`, whose analysis reads the rows once; a bad input fails with one line and
+    nothing is written either way. ``language``
     (``--lang``; default ``[experiment] language``) is the page's language: its markdown headings
     are translated here, the rest of its text by the notebook through :func:`uplift.text.t`.
     """
@@ -269,14 +276,10 @@ def render_readout(
     out_dir = Path(out_dir).resolve()  # the kernel runs in a temp folder: give it absolute paths
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    # Validate inputs up front: a bad spec or data file fails here, before any file is written.
+    # What needs no rows is checked here, before the kernel starts: the earlier looks, the files named. The
+    # rows are read once, by the kernel's analysis (its one-line errors come back as this process's).
     check_earlier(spec, load_looks(history))
-    from uplift.readout.analysis import prepare_outcomes
-
-    inputs = load_inputs(spec, outcomes, ledger, population, engine=engine, manifest=False)  # the kernel hashes
-    prepare_outcomes(spec, inputs["outcomes"], inputs["ledger"], label=inputs["outcomes_label"])
-    inputs["outcomes"].close()
-    del inputs
+    check_paths(spec, outcomes, ledger, population, engine)
     timings["validate"] = time.perf_counter() - t0
 
     template_path = Path(template) if template else TEMPLATE

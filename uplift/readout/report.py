@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from uplift.readout.methods_timing import timing_methods
 from uplift.readout.decision_text import arm_reason, decision_headline, decision_rule, watch_text
+from uplift.readout.intervals import interval_text
 from uplift.text import SOURCE_LANGUAGE, N_, current_language, localize, t
 
 __all__ = [
@@ -64,12 +65,6 @@ def p_phrase(p: Any) -> str:
     """'p &lt; 0.0001' or 'p = 0.0123'."""
     text = fmt_p(p)
     return f"p {text}" if text.startswith("&lt;") else f"p = {text}"
-
-
-def _ci(ci: Any, f) -> str:
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
-        return "&mdash;"
-    return f"[{f(ci[0])}, {f(ci[1])}]"
 
 
 def ci_label(items: Iterable[Any], default: float = 0.95) -> str:
@@ -184,7 +179,7 @@ def decision_box(r: Mapping[str, Any]) -> str:
     if pairwise:
         body += table([t("Metric"), t("Arm"), t("versus"), t("Difference"), ci_label(pairwise), "p", t("p (Holm)"), t("Significant")], [
             (_E(str(x.get("metric"))), _E(str(x.get("arm"))), _E(str(x.get("versus"))),
-             effect_fmt(x, currency)[1](x.get("abs_effect")), _ci(x.get("abs_ci"), effect_fmt(x, currency)[1]),
+             effect_fmt(x, currency)[1](x.get("abs_effect")), interval_text(x.get("abs_ci"), effect_fmt(x, currency)[1]),
              fmt_p(x.get("p_value")), fmt_p(x.get("p_value_adjusted")), t("yes") if x.get("significant") else t("no"))
             for x in pairwise], caption=t("Qualifying arms compared with each other on the primary metric."))
     body += t("<p>Pre-registered rule: {rule}</p>", rule=_E(rule))
@@ -246,9 +241,9 @@ def _metric_rows(rows: Sequence[Mapping[str, Any]], currency: str, adjusted: boo
             level(row.get("mean_control")),
             level(row.get("mean_arm")),
             f"<span class=\"{sig}\">{diff(row.get('abs_effect'))}</span>",
-            _ci(row.get("abs_ci"), diff),
+            interval_text(row.get("abs_ci"), diff),
             f"{fmt_pct(row.get('rel_effect'), 1)}",
-            _ci(row.get("rel_ci"), lambda x: fmt_pct(x, 1)),
+            interval_text(row.get("rel_ci"), lambda x: fmt_pct(x, 1)),
             fmt_p(row.get("p_value")),
         ]
         if adjusted:
@@ -275,7 +270,7 @@ def metric_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR", adjus
                 "<sup>*</sup> {metric} ({arm}): CUPED-adjusted on {covariate}; unadjusted effect {effect} {ci}, {p}.",
                 metric=_E(str(row.get('metric'))), arm=_E(str(row.get('arm'))),
                 covariate=_E(str(row.get('covariate', t('the pre-period covariate')))), effect=diff(un.get('abs_effect')),
-                ci=_ci(un.get('abs_ci'), diff), p=p_phrase(un.get('p_value'))))
+                ci=interval_text(un.get('abs_ci'), diff), p=p_phrase(un.get('p_value'))))
     described = {str(r.get("metric")): str(r.get("description")) for r in rows if r.get("description")}
     notes += [f"{_E(k)}: {_E(v)}" for k, v in described.items()]  # each metric labelled by the spec's description
     methods = {str(r["method"]): r["method"] for r in rows if r.get("method")}  # one line per method, in English order
@@ -303,7 +298,7 @@ def guardrail_table(rows: Sequence[Mapping[str, Any]], currency: str = "EUR") ->
         ok = g.get("non_inferior")
         out.append([
             _E(str(g.get("metric"))), _E(str(g.get("arm"))), level(g.get("mean_control")), level(g.get("mean_arm")),
-            diff(g.get("abs_effect")), _ci(g.get("abs_ci"), diff),
+            diff(g.get("abs_effect")), interval_text(g.get("abs_ci"), diff),
             t("{direction} by &le; {margin}", direction=_E(t(str(g.get('bad_direction', '')))), margin=diff(g.get('margin')))
             if g.get("margin") is not None else "&mdash;",
             fmt_p(g.get("p_value_noninferiority")),
@@ -338,7 +333,7 @@ def funnel_table(r: Mapping[str, Any]) -> str:
         c = (cond.get(x.get("arm")) or {}).get(x.get("stage"))
         c0 = (cond.get(x.get("control")) or {}).get(x.get("stage"))
         rows.append((_E(str(x.get("stage"))), _E(str(x.get("arm"))), fmt_pct(x.get("rate_control")), fmt_pct(x.get("rate_arm")),
-                     fmt_pp(x.get("abs_effect")), _ci(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
+                     fmt_pp(x.get("abs_effect")), interval_text(x.get("abs_ci"), fmt_pp), fmt_p(x.get("p_value_adjusted")),
                      f"{fmt_pct(c0, 1)} &rarr; {fmt_pct(c, 1)}" if c is not None else "&mdash;"))
     warn = "".join("<div class=\"box warn\">" + t(
         "&#9888; Stage '{stage}' has more customers than '{previous}' listed before it (in {arms}): the stages are not "
@@ -374,7 +369,7 @@ def segments_table(r: Mapping[str, Any], currency: str = "EUR") -> str:
         level, diff = effect_fmt(x, currency)
         out.append([label, _E(str(x.get("arm"))), f"{fmt_num(x.get('n_arm'))} / {fmt_num(x.get('n_control'))}",
                     f"{level(x.get('mean_control'))} &rarr; {level(x.get('mean_arm'))}",
-                    diff(x.get("abs_effect")), _ci(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
+                    diff(x.get("abs_effect")), interval_text(x.get("abs_ci"), diff), fmt_p(x.get("p_value_adjusted"))])
     return table([t("Segment"), t("Arm"), t("n arm / control"), t("Control &rarr; arm"), t("Effect"), ci_label(rows), t("p (BH)")], out,
                  caption=t("{metric}: cells with fewer than {n} units in an arm are suppressed.",
                            metric=_E(str(s.get('metric', ''))), n=s['min_cell_size']))
@@ -394,7 +389,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
         block = c.get(key) or {}
         for e in block.get("effects") or []:
             rows.append([_E(label), _E(str(e.get("arm"))), fmt_pct(e.get("mean_control")), fmt_pct(e.get("mean_arm")),
-                         fmt_pp(e.get("abs_effect")), _ci(e.get("abs_ci"), fmt_pp), _left(_definition(key, block))])
+                         fmt_pp(e.get("abs_effect")), interval_text(e.get("abs_ci"), fmt_pp), _left(_definition(key, block))])
     apc = c.get("apc") or {}
     for e in apc.get("effects") or []:
         arm, ctl = e.get("arm"), e.get("control")
@@ -403,7 +398,7 @@ def catalogue(r: Mapping[str, Any]) -> str:
                      f"{fmt_num(before.get(ctl), 3)} &rarr; {fmt_num(after.get(ctl), 3)}",
                      f"{fmt_num(before.get(arm), 3)} &rarr; {fmt_num(after.get(arm), 3)}",
                      f"{e.get('abs_effect'):+.3f}" if _ok(e.get("abs_effect")) else "&mdash;",
-                     _ci(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(_definition("apc", apc))])
+                     interval_text(e.get("abs_ci"), lambda x: f"{x:+.3f}"), _left(_definition("apc", apc))])
     if not rows:
         return ""
     return t("<h3>Cross-sell measures</h3>") + table(
@@ -459,7 +454,7 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
     roi_arms = (r.get("roi") or {}).get("per_arm") or {}
     for arm, inc in (c.get("incremental") or {}).items():
         body = [t("Scaled to the eligible population: {value} ({ci_name} {ci}).", value=money(inc.get('population')),
-                  ci_name=ci_name, ci=_ci(inc.get('population_ci'), money))]
+                  ci_name=ci_name, ci=interval_text(inc.get('population_ci'), money))]
         tail = (t("extrapolated beyond them (periods {first} to {horizon}, {model} model)", first=tau + 1, horizon=horizon,
                   model=_E(str(chosen))) if chosen else t("beyond the observed periods (none: no extrapolation)"))
         body.append(t("Of the incremental CLV, {observed} ({share_observed}) comes from the {tau} observed periods and "
@@ -471,12 +466,12 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
         if fy:
             line = t("Value in the first {periods} periods (one year, discounted): {value} ({ci_name} {ci}), against {clv} "
                      "over the {horizon}-period lifetime horizon.", periods=fy.get('periods'), value=money(fy.get('estimate')),
-                     ci_name=ci_name, ci=_ci(fy.get('ci'), money), clv=money(inc.get('clv')), horizon=horizon)
+                     ci_name=ci_name, ci=interval_text(fy.get('ci'), money), clv=money(inc.get('clv')), horizon=horizon)
             profit = (roi_arms.get(arm) or {}).get("incremental_profit") or {}
             if _ok(profit.get("estimate")):
                 line += t(" The finance section's 12-month incremental profit (undiscounted, from the [economics] columns) "
                           "is {value} ({ci_name} {ci}).", value=money(profit.get('estimate')), ci_name=ci_name,
-                          ci=_ci(profit.get('ci'), money))
+                          ci=interval_text(profit.get('ci'), money))
             body.append(line)
         lr = inc.get("lifetime_roi") or {}
         if lr:
@@ -484,13 +479,13 @@ def clv_summary(r: Mapping[str, Any], currency: str = "EUR") -> str:
                 body.append(t("<b>Lifetime ROI</b> = (incremental CLV &minus; campaign cost {cost} per treated customer) / "
                               "cost = <b>{roi}</b> ({ci_name} {ci}; {method}).", cost=money(lr.get('campaign_cost')),
                               roi=fmt_pct(lr.get('estimate'), 0), ci_name=ci_name,
-                              ci=_ci(lr.get('ci'), lambda x: fmt_pct(x, 0)), method=_E(localize(lr.get('method', '')))))
+                              ci=interval_text(lr.get('ci'), lambda x: fmt_pct(x, 0)), method=_E(localize(lr.get('method', '')))))
             else:
                 body.append(t("Lifetime ROI not computed: {note}.", note=_E(localize(lr.get('note', '')))))
         lo = (inc.get("ci") or [None])[0]
         html_ += box("good" if _ok(lo) and lo > 0 else "warn",
                      t("Incremental CLV, {arm}: {value} per customer ({ci_name} {ci})", arm=_E(str(arm)),
-                       value=money(inc.get('clv')), ci_name=ci_name, ci=_ci(inc.get('ci'), money)),
+                       value=money(inc.get('clv')), ci_name=ci_name, ci=interval_text(inc.get('ci'), money)),
                      "".join(f"<p>{x}</p>" for x in body))
     if c.get("margin_definition"):
         html_ += t("<p><b>Margin.</b> {text}</p>", text=_E(localize(c['margin_definition'])))
