@@ -27,13 +27,30 @@ def printed(tmp_path_factory, repo_root):
     return d, str(repo_root / "experiments" / "nbo.toml")
 
 
-def test_json_validates_and_agrees_with_the_list_and_page(printed, capsys):
+def _target(printed, out_name: str, *more: str) -> dict:
+    """``uplift target --json`` on the module's data: the dict it printed."""
+    import contextlib
+    import io
+
+    d, spec = printed
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["target", spec, "--outcomes", str(d / "outcomes.parquet"), "--population", str(d / "population.parquet"),
+                     "--out", str(d / out_name), "--json", "--bootstrap", "1", "--quiet", *more])
+    assert code == 0
+    return json.loads(buf.getvalue())
+
+
+@pytest.fixture(scope="module")
+def english(printed):
+    """One English run (the default language of experiments/nbo.toml), shared by the tests below."""
+    return _target(printed, "wave.csv")
+
+
+def test_json_validates_and_agrees_with_the_list_and_page(printed, english):
     d, spec = printed
     out = d / "wave.csv"
-    code = main(["target", spec, "--outcomes", str(d / "outcomes.parquet"), "--population", str(d / "population.parquet"),
-                 "--out", str(out), "--json", "--bootstrap", "1", "--quiet"])
-    assert code == 0
-    got = json.loads(capsys.readouterr().out)
+    got = dict(english)
     validate_output(got)
     wave = pd.read_csv(out)
     counts = wave.loc[wave["offer"] != NO_OFFER, "offer"].value_counts().to_dict()
@@ -56,3 +73,20 @@ def test_json_validates_and_agrees_with_the_list_and_page(printed, capsys):
             validate_output(broken)
     with pytest.raises(DataError, match="shadow_prices"):
         validate_output({**got, "shadow_prices": {"budgets": 1.0}})
+
+
+def test_the_page_in_chinese_has_the_same_numbers(printed, english):
+    """``--lang zh``: the next-best-offer page is written in Chinese (its headings, captions, solver status and
+    methods catalogued), from the same allocation: the JSON printed is the English run's, word for word."""
+    d, _ = printed
+    zh_json = _target(printed, "wave_zh.csv", "--lang", "zh")
+    assert {k: v for k, v in zh_json.items() if k not in ("next_wave", "page")} == \
+        {k: v for k, v in english.items() if k not in ("next_wave", "page")}
+    en, zh = ((d / name).read_text(encoding="utf-8") for name in ("wave.html", "wave_zh.html"))
+    assert '<html lang="zh-CN"' in zh and '<html lang="en"' in en
+    for eng, chinese in (("Profit against budget", "利润与预算"), ("Shadow prices", "影子价格"),
+                         ("What drives the predicted uplift", "预测增量的驱动因素"),
+                         ("eligible customers get an offer", "符合条件的客户")):
+        assert eng in en and eng not in zh and chinese in zh
+    status = english["status"]
+    assert status in en and (status == "optimal") == ("求解状态：最优" in zh)

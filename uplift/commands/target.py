@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common, whole_number
-    from uplift.spec.schema import MAX_BOOTSTRAP
+    from uplift.spec.schema import LANGUAGES, MAX_BOOTSTRAP
 
     p = sub.add_parser(
         "target",
@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="assignment ledger (from `uplift assign`) when the outcomes carry no arm column")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never an input or a ledger)")
     p.add_argument("--bootstrap", type=whole_number(1, MAX_BOOTSTRAP), default=None, help="bootstrap resamples (default: [targeting] n_bootstrap, 200)")
+    p.add_argument("--lang", choices=LANGUAGES, help="language of the next-best-offer page (<out>.html, several offers "
+                   "or a budget): en (English) or zh (Simplified Chinese); default: [experiment] language in the spec")
     add_common(p, json_flag=True)
     p.set_defaults(func=run)
     return p
@@ -86,9 +88,14 @@ def _next_best_offer(args: argparse.Namespace, spec, population, outcomes, arm_c
     from uplift.targeting.fairness import composition
     from uplift.targeting.offers import next_best_offer
 
+    from uplift.readout.fonts import check_fonts
+    from uplift.text import use_language
+
     page = out.with_suffix(".html")
     guard_outputs([page], {"spec": args.spec, "--outcomes": args.outcomes, "--population": args.population,
                            "--ledger": args.ledger}, overwrite=args.overwrite)
+    language = args.lang or spec.experiment.language
+    check_fonts(language)  # a Chinese page without a Chinese font for its charts fails before any work
     nbo = next_best_offer(spec, population, outcomes, arm_column, spec.control_arm, n_boot=args.bootstrap)
     d = nbo.to_dict()
     main = max(nbo.models, key=lambda m: nbo.allocation.contacts.get(m.offer, 0))
@@ -101,7 +108,8 @@ def _next_best_offer(args: argparse.Namespace, spec, population, outcomes, arm_c
                          "policy_tree": tree.to_dict()}
     d["composition"] = list(comp)
     qini = {m.offer: (list(m.evaluation.qini_x), list(m.evaluation.qini_y)) for m in nbo.models}
-    html_text = target_html(spec.name, d, qini, importance, tree.to_dict(), comp)
+    with use_language(language):
+        html_text = target_html(spec.name, d, qini, importance, tree.to_dict(), comp)
     if suffix == ".csv":
         write_text_atomic(nbo.table.to_csv(index=False), out)
     else:

@@ -50,8 +50,12 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from uplift.errors import DataError
+from uplift.text import Msg
 
-__all__ = ["Allocation", "allocate", "frontier", "FRONTIER_POINTS"]
+__all__ = ["Allocation", "allocate", "frontier", "FRONTIER_POINTS", "OPTIMAL"]
+
+OPTIMAL = Msg("optimal")
+"""The solver status of an allocation proved optimal (a catalogued word: the page writes it in its language)."""
 
 FRONTIER_TIME_LIMIT = 3.0
 """Seconds each frontier point's final MILP may take (a point that stops early is the best found, within
@@ -76,7 +80,7 @@ class Allocation:
     upper_bound: float = float("nan")
     pairs_solved: int = 0
     pairs_below_minimum: int = 0
-    status: str = "optimal"
+    status: str = OPTIMAL
 
 
 def _reduce(value: np.ndarray, min_profit: float | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -360,7 +364,7 @@ def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget:
     v[rows, cols] = value[rows, cols]  # pairs removed by the reduction are never chosen
     choice = np.full(n, -1, dtype=np.int64)
     shadow: dict[str, float] = {}
-    status, upper, solved, last, proved = "optimal", float("nan"), 0, None, True
+    status, upper, solved, last, proved = OPTIMAL, float("nan"), 0, None, True
     if len(rows) and (budget is not None or cap):
         vv = np.where(np.isfinite(v), v, -1e300)
         lam, mu, upper = _dual(vv, cost, budget, cap)
@@ -383,9 +387,10 @@ def allocate(value: np.ndarray, cost: np.ndarray, offers: Sequence[str], budget:
             delta = gap
         choice = best
         if not proved:
-            why = (f"the final MILP stopped at its time limit ({time_limit:g} s)" if exact else
-                   f"one restricted MILP over the {RESTRICTED_CUSTOMERS:,} customers closest to changing option")
-            status = f"best found within {max(upper - lower, 0.0):,.2f} of the optimum (Lagrangian upper bound): {why}"
+            why = (Msg("the final MILP stopped at its time limit ({seconds} s)", seconds=f"{time_limit:g}") if exact else
+                   Msg("one restricted MILP over the {n:,} customers closest to changing option", n=RESTRICTED_CUSTOMERS))
+            status = Msg("best found within {gap} of the optimum (Lagrangian upper bound): {why}",
+                         gap=f"{max(upper - lower, 0.0):,.2f}", why=why)
         if prices and last is not None and solved:
             shadow = last.shadow_prices(offers)
         if prices and not shadow:

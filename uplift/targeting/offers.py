@@ -43,6 +43,7 @@ from uplift.targeting.evaluation import UpliftEvaluation, evaluate_uplift
 from uplift.targeting.models import make_model
 from uplift.targeting.profit import calibrate_uplift
 from uplift.targeting.sample import eligible_customers, not_converted_in_test, read_setup, split_sample, training_sample
+from uplift.text import Msg
 
 __all__ = ["OfferModel", "NextBestOffer", "next_best_offer", "wants_next_best_offer", "NO_OFFER", "OUTPUT_SCHEMA_PATH",
            "validate_output"]
@@ -129,13 +130,13 @@ class NextBestOffer:
             "expected_incremental_profit": a.profit,
             "expected_incremental_profit_ci": [float(self.table.loc[sel, "value_low"].sum()),
                                                float(self.table.loc[sel, "value_high"].sum())],
-            "interval_method": "sum of the per-customer intervals (conservative: errors taken as perfectly correlated)",
+            "interval_method": Msg("sum of the per-customer intervals (conservative: errors taken as perfectly correlated)"),
             "expected_cost": a.cost,
             "upper_bound": a.upper_bound,
             "status": a.status,
             "shadow_prices": dict(a.shadow_prices),
-            "shadow_price_method": "dual values of the budget and capacity rows of the LP relaxation (HiGHS); "
-                                   "profit per currency unit of budget or per contact slot, at the margin",
+            "shadow_price_method": Msg("dual values of the budget and capacity rows of the LP relaxation (HiGHS); "
+                                       "profit per currency unit of budget or per contact slot, at the margin"),
             "per_offer": [{"offer": m.offer, "qini": m.evaluation.qini.estimate,
                            "qini_ci": [m.evaluation.qini.low, m.evaluation.qini.high],
                            "calibration_slope": m.calibration.get("slope"),
