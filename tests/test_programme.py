@@ -407,6 +407,14 @@ def test_walk_through_by_the_command_line(tmp_path, capsys):
     html = pages[0]["programme.html"].decode()
     assert "<script" not in html and "http" not in html.replace("http-equiv", "")
     assert f"{res['effect']['conversions']['total']:,.1f}" in html  # page == results.json
+    # --lang zh: the page in Chinese, results.json byte for byte the English run's
+    assert main(["programme", str(d / "programme.toml"), "--outcomes", str(out), "--out", str(d / "rep_zh"), "--lang", "zh"]) == 0
+    capsys.readouterr()
+    assert (d / "rep_zh" / "results.json").read_bytes() == pages[0]["results.json"]
+    zh = (d / "rep_zh" / "programme.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN"' in zh and "营销计划读出报告" in zh and "元分析" in zh and "对照组" in zh
+    assert "Campaigns side by side" in html and "Campaigns side by side" not in zh
+    assert f"{res['effect']['conversions']['total']:,.1f}" in zh
     entries = open_registry(d / "registry").entries
     assert sum(e["kind"] == "campaign_effect" for e in entries) == 3
     assert main(["design", str(d / "c4.toml"), "--no-population", "--prior-from-registry", "--json"]) == 0

@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from uplift.cli import add_common, whole_number
+    from uplift.spec.schema import LANGUAGES
 
     p = sub.add_parser(
         "programme",
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--end", default="", help="keep campaigns assigned on or before this date (YYYY-MM-DD)")
     p.add_argument("--simulate-from", metavar="POPULATION", help="draw simulated outcomes for this population")
     p.add_argument("--seed", type=whole_number(0), default=0, help="with --simulate-from: random seed")
+    p.add_argument("--lang", choices=LANGUAGES, default="en",
+                   help="language of programme.html: en (English, default) or zh (Simplified Chinese); results.json is the same")
     add_common(p)
     p.set_defaults(func=run)
     return p
@@ -54,14 +57,19 @@ def run(args: argparse.Namespace) -> int:
     from uplift.programme.analysis import programme_readout, validate_programme_results
     from uplift.programme.registry import append_entries, registry_lock
     from uplift.readout.programme_page import programme_html
+    from uplift.text import use_language
+    from uplift.readout.fonts import check_fonts
 
     out = Path(args.out) if args.out else Path("reports") / spec.name
     outs = [out / "results.json", out / "programme.html"]
     guard_outputs(outs, {"spec": args.spec, "--outcomes": args.outcomes}, overwrite=True)
+    check_fonts(args.lang)  # a Chinese page needs a Chinese font installed (the page's font list names it)
     outcomes = read_table(args.outcomes, what="outcomes", text_columns=(spec.programme.unit,))
     results = programme_readout(spec, registry, outcomes, label=str(args.outcomes), start=args.start, end=args.end)
     validate_programme_results(results)
-    commit_files([(outs[0], json_writer(results)), (outs[1], text_writer(programme_html(results)))])
+    with use_language(args.lang):
+        page = programme_html(results)
+    commit_files([(outs[0], json_writer(results)), (outs[1], text_writer(page))])
     entries = [{"kind": "campaign_effect", "experiment": c["experiment"], "product": c["product"],
                 "programme_sha256": results["programme_sha256"],
                 "effects": [{"metric": "conversion", **c["conversion"]}]}
