@@ -72,3 +72,32 @@ def test_ctrl_c_stops_the_first_and_waits_for_it():
     with pytest.raises(KeyboardInterrupt):
         in_order(first, second, stop)
     assert stopped == [True] and ended == [True]
+
+
+def test_ctrl_c_while_waiting_for_the_first_stops_it(monkeypatch):
+    """The second part is done and this thread waits for the first when Ctrl-C comes: the first is stopped
+    and waited for, and the interrupt goes on."""
+    release = threading.Event()
+    stopped, ended = [], []
+
+    def first():
+        release.wait(5)
+        ended.append(release.is_set())
+
+    def stop():
+        stopped.append(True)
+        release.set()
+
+    joins = []
+    real_join = threading.Thread.join
+
+    def join(self, timeout=None):
+        if not joins:  # the first wait is interrupted, as by Ctrl-C
+            joins.append(True)
+            raise KeyboardInterrupt
+        return real_join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", join)
+    with pytest.raises(KeyboardInterrupt):
+        in_order(first, lambda: 2, stop)
+    assert stopped == [True] and ended == [True]

@@ -38,6 +38,7 @@ def in_order(first: Callable[[], A], second: Callable[[], B], stop: Callable[[],
     helper.start()
     try:
         second_value = second()
+        helper.join()  # a Ctrl-C while waiting here stops the helper too
     except BaseException as exc:
         if stop is not None and isinstance(exc, KeyboardInterrupt):
             stop()
@@ -45,7 +46,6 @@ def in_order(first: Callable[[], A], second: Callable[[], B], stop: Callable[[],
         if "error" in box and not isinstance(exc, KeyboardInterrupt):
             raise box["error"] from None
         raise
-    helper.join()
     if "error" in box:
         raise box["error"]
     return box["value"], second_value
