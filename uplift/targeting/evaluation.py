@@ -40,6 +40,7 @@ import pandas as pd
 from uplift.errors import DataError
 from uplift.results import jsonable
 from uplift.targeting.bootstrap import Ordering, bootstrap_count_chunks, cell_membership, cell_segments, cell_totals
+from uplift.targeting.bootstrap import count_packing
 from uplift.targeting.bootstrap import normalised_rows
 from uplift.targeting.bootstrap import area_from_origin, perfect_draws, qini_rows, uplift_draws, weighted_cumsums
 from uplift.text import chart_label, t
@@ -346,17 +347,23 @@ def random_qini_interval(y: Any, treatment: Any, n_boot: int = 200, seed: int = 
 
     A model whose held-out Qini lies above ``high`` ranks better than chance at that level. The
     resamples come in chunks (:func:`uplift.targeting.bootstrap.bootstrap_count_chunks`); after each
-    chunk's counts, its random orderings are drawn at once (``rng.permuted`` along each row).
+    chunk's counts, its random orderings are drawn at once (``rng.permuted`` along each row). For a binary
+    outcome the running totals are integer sums of packed counts
+    (:class:`uplift.targeting.bootstrap.CountPacking`, the same numbers).
     """
     y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     rng = np.random.default_rng(seed)
     qp, _ = _perfect_orderings(y, t)
     n = len(y)
     member = cell_membership(y, t) if qp.segments is not None else None
+    packing = count_packing(y, t)  # a binary outcome: the running totals by one integer sum per word
     vals = []
     for w in bootstrap_count_chunks(rng, t, n_boot):
         perm = rng.permuted(np.broadcast_to(np.arange(n), w.shape), axis=1)  # random scores without ties
-        c = weighted_cumsums(np.take_along_axis(w, perm, axis=1), y[perm], t[perm])
+        if packing is not None:
+            c = packing.unpack([np.cumsum(np.take_along_axis(word, perm, axis=1), axis=-1) for word in packing.pack(w)])
+        else:
+            c = weighted_cumsums(np.take_along_axis(w, perm, axis=1), y[perm], t[perm])
         pc = qp.cumsums(w, cell_totals(w, member) if member is not None else None)
         pv = qini_rows(*pc)
         vals.append(normalised_rows(area_from_origin(c[0], qini_rows(*c)), area_from_origin(pc[0], pv), pc[0][:, -1], pv[:, -1]))
@@ -485,13 +492,15 @@ def evaluate_uplifts(
     binary = _is_binary(y)
     bin_ends = np.cumsum([len(p) for p in np.array_split(np.arange(n), bins)]) - 1
     member = cell_membership(y, t) if binary else None
+    packing = count_packing(y, t) if binary else None  # whole-number running totals: one integer sum per word
     rng = np.random.default_rng(seed)
     boots: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
     decs: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
     for w in bootstrap_count_chunks(rng, t, n_boot):
         perfect = perfect_draws(w, member, qp, up)
+        words = packing.pack(w) if packing is not None else None  # once for every score
         for name, (_, _, ordering) in prepared.items():
-            b, d = uplift_draws(w, ordering, perfect, ks, bin_ends)
+            b, d = uplift_draws(w, ordering, perfect, ks, bin_ends, packing, words)
             boots[name].append(b)
             decs[name].append(d)
     meth = f"stratified bootstrap ({n_boot} resamples), percentile interval"
