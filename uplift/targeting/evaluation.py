@@ -108,8 +108,9 @@ class _Sorted:
     thr: np.ndarray  # last index of each run of equal scores
 
     @classmethod
-    def build(cls, y: np.ndarray, score: np.ndarray, t: np.ndarray) -> "_Sorted":
-        o = _order(score)
+    def build(cls, y: np.ndarray, score: np.ndarray, t: np.ndarray, o: np.ndarray | None = None) -> "_Sorted":
+        """``o``: the order :func:`_order` gives ``score``, when already computed."""
+        o = _order(score) if o is None else o
         s = score[o]
         thr = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
         return cls(y=y[o], t=t[o], thr=thr)
@@ -242,13 +243,19 @@ def uplift_at_k(y: Any, score: Any, treatment: Any, k: float = 0.3, strategy: st
     ``k`` is a share in (0, 1) or a whole number of units. Equals ``sklift.metrics.uplift_at_k``.
     """
     y, s, t = _as_arrays(y, score, treatment)
+    return _uplift_at_k(y, s, t, k, strategy)
+
+
+def _uplift_at_k(y: np.ndarray, s: np.ndarray, t: np.ndarray, k: float, strategy: str,
+                 o: np.ndarray | None = None) -> float:
+    """:func:`uplift_at_k` of checked arrays; ``o``: :func:`_order` of ``s`` when already computed."""
     n = len(y)
     is_int = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
     if is_int and not 0 < k < n or not is_int and not 0 < float(k) < 1:
         raise DataError(f"uplift_at_k: k={k} must be a share in (0, 1) or a whole number in (0, {n})")
     if strategy not in ("overall", "by_group"):
         raise DataError(f"uplift_at_k: strategy={strategy!r} must be 'overall' or 'by_group'")
-    o = _order(s)
+    o = _order(s) if o is None else o
     ys, ts = y[o], t[o]
     if strategy == "overall":
         m = int(k) if is_int else int(n * k)
@@ -269,12 +276,18 @@ def uplift_by_decile(y: Any, score: Any, treatment: Any, bins: int = 10, confide
     for a binary outcome is sklift's ``p (1 - p)``). Bins are ``numpy.array_split`` of the
     sorted sample, as in ``sklift.metrics.uplift_by_percentile(strategy="overall")``.
     """
+    y, s, t = _as_arrays(y, score, treatment)
+    return _uplift_by_decile(y, s, t, bins, confidence)
+
+
+def _uplift_by_decile(y: np.ndarray, s: np.ndarray, t: np.ndarray, bins: int, confidence: float,
+                      o: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`uplift_by_decile` of checked arrays; ``o``: :func:`_order` of ``s`` when already computed."""
     from scipy.stats import norm
 
-    y, s, t = _as_arrays(y, score, treatment)
     if not isinstance(bins, (int, np.integer)) or not 0 < bins < len(y):
         raise DataError(f"uplift_by_decile: bins={bins} must be a whole number between 1 and the sample size")
-    o = _order(s)
+    o = _order(s) if o is None else o
     z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
     for i, (yb, tb) in enumerate(zip(np.array_split(y[o], bins), np.array_split(t[o], bins)), start=1):
@@ -323,11 +336,12 @@ def _pct(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
-def _ordering(y: np.ndarray, score: np.ndarray, t: np.ndarray, cells: bool = False) -> Ordering:
+def _ordering(y: np.ndarray, score: np.ndarray, t: np.ndarray, cells: bool = False, o: np.ndarray | None = None) -> Ordering:
     """The units in descending ``score`` order (ties as :func:`_order`) for the vectorised bootstrap;
-    ``cells``: the score is a function of the (outcome, arm) cell of a binary outcome."""
-    o = _order(score)
-    srt = _Sorted.build(y, score, t)
+    ``cells``: the score is a function of the (outcome, arm) cell of a binary outcome; ``o``: :func:`_order`
+    of ``score`` when already computed."""
+    o = _order(score) if o is None else o
+    srt = _Sorted.build(y, score, t, o)
     return Ordering(o, srt.y, srt.t, srt.thr, cell_segments(srt.y, srt.t, srt.thr) if cells else None)
 
 
@@ -484,8 +498,9 @@ def evaluate_uplifts(
     prepared = {}
     for name, score in scores.items():
         yy, s, t = _as_arrays(y, score, treatment)
-        deciles = uplift_by_decile(yy, s, t, bins=bins, confidence=confidence)  # validates bins first
-        prepared[name] = (s, deciles, _ordering(yy, s, t))
+        o = _order(s)  # once per score: the deciles, the bootstrap's ordering, the point estimates
+        deciles = _uplift_by_decile(yy, s, t, bins, confidence, o)  # validates bins first
+        prepared[name] = (s, deciles, _ordering(yy, s, t, o=o))
     y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     n = len(y)
     qp, up = _perfect_orderings(y, t)
@@ -505,18 +520,20 @@ def evaluate_uplifts(
             decs[name].append(d)
     meth = f"stratified bootstrap ({n_boot} resamples), percentile interval"
     out = {}
-    for name, (s, deciles, _) in prepared.items():
-        srt = _Sorted.build(y, s, t)
-        c = srt.cums()
-        q0 = _normalised(_qini_points(c), _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums()))
-        a0 = _normalised(_uplift_points(c), _uplift_points(_Sorted.build(y, _perfect_uplift_score(y, t), t).cums()))
-        at0 = [uplift_at_k(y, s, t, k=k) for k in ks]  # exact sklift uplift@k (unit-level cut, sklift's ties)
+    perfect_q = _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums())  # the same for every score
+    perfect_u = _uplift_points(_Sorted.build(y, _perfect_uplift_score(y, t), t).cums())
+    for name, (s, deciles, ordering) in prepared.items():
+        c = _Sorted(ordering.y, ordering.t, ordering.thr).cums()  # the score's sorted units, as _Sorted.build sorts them
+        q0 = _normalised(_qini_points(c), perfect_q)
+        a0 = _normalised(_uplift_points(c), perfect_u)
+        # exact sklift uplift@k (unit-level cut, sklift's ties)
+        at0 = [_uplift_at_k(y, s, t, k, "overall", ordering.order) for k in ks]
         bt = np.concatenate(boots[name]) if n_boot else np.empty((0, 2 + len(ks)))
         db = np.concatenate(decs[name]) if n_boot else np.empty((0, bins))
         lo_hi = np.array([_pct(db[:, j], confidence) for j in range(bins)]) if n_boot else np.full((bins, 2), np.nan)
         deciles["boot_low"], deciles["boot_high"] = lo_hi[:, 0], lo_hi[:, 1]
         xq, vq = _qini_points(c)
-        xp, vp = _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums())
+        xp, vp = perfect_q[0].copy(), perfect_q[1].copy()
         out[name] = UpliftEvaluation(
             n=n, n_treatment=int((t == 1).sum()), n_control=int((t == 0).sum()),
             outcome_kind="binary" if binary else "continuous",
