@@ -213,7 +213,7 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
 
     chosen = wave.table.set_index(setup.unit)["selected"].reindex(wave_pool[setup.unit].to_numpy()).fillna(False)
     explanations = explain_list(choice.model, held.X, held.y, held.t, wave_pool[list(setup.features)],
-                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed)
+                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed, held_score=score_held)
     notes = (*sample.notes, *split.notes, *unit_value.notes, *held.notes, *wave.notes)
     return TargetingResult(
         model=choice.name, arm=sample.arm, control=setup.control, outcome=setup.outcome,
