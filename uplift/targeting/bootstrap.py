@@ -67,19 +67,20 @@ enough to stay in the processor's cache, where the passes over the matrices run 
 than over large ones; large enough to leave no Python overhead per resample on small samples."""
 
 
-def stratified_bootstrap_counts(rng: np.random.Generator, t: np.ndarray, n_boot: int) -> np.ndarray:
+def stratified_bootstrap_counts(rng: np.random.Generator, t: np.ndarray, n_boot: int,
+                                groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``n_boot`` stratified bootstrap resamples as counts, shape ``(n_boot, len(t))`` (float64).
 
     For the control units (``t == 0``) then the treated units (``t == 1``): all indices drawn at once,
     ``rng.integers(0, n_g, size=(n_boot, n_g))``, and counted per resample with one ``np.bincount``
     (row ``b``'s indices offset by ``b n_g``). Every row of a group sums to the group's size.
+    ``groups``: the positions of the control and of the treated units, when already found.
     """
     t = np.asarray(t)
     counts = np.zeros((n_boot, len(t)), dtype=np.float64)
     if n_boot == 0:
         return counts
-    for g in (0.0, 1.0):
-        idx = np.flatnonzero(t == g)
+    for idx in (groups if groups is not None else _arm_positions(t)):
         k = len(idx)
         if not k:
             continue
@@ -89,13 +90,20 @@ def stratified_bootstrap_counts(rng: np.random.Generator, t: np.ndarray, n_boot:
     return counts
 
 
+def _arm_positions(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the control units (``t == 0``) and of the treated units (``t == 1``)."""
+    return np.flatnonzero(t == 0.0), np.flatnonzero(t == 1.0)
+
+
 def bootstrap_count_chunks(rng: np.random.Generator, t: np.ndarray, n_boot: int) -> Iterator[np.ndarray]:
     """The ``n_boot`` resamples of :func:`stratified_bootstrap_counts` in consecutive chunks of
     ``max(1, BOOT_CHUNK_CELLS // len(t))`` rows (the last one shorter), each drawn from ``rng`` in turn.
-    The chunking depends only on ``len(t)`` and ``n_boot``, so a seed gives the same resamples."""
+    The chunking depends only on ``len(t)`` and ``n_boot``, so a seed gives the same resamples. The arms'
+    positions are found once for every chunk."""
     rows = max(1, BOOT_CHUNK_CELLS // max(len(t), 1))
+    groups = _arm_positions(np.asarray(t))
     for start in range(0, n_boot, rows):
-        yield stratified_bootstrap_counts(rng, t, min(rows, n_boot - start))
+        yield stratified_bootstrap_counts(rng, t, min(rows, n_boot - start), groups)
 
 
 def weighted_cumsums(w: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
