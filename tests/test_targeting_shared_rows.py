@@ -1,5 +1,5 @@
-"""Held-out customers who are also in the next wave are predicted once: the targeting result with the
-shared predictions equals, number for number, the result with every held-out and next-wave customer
+"""Held-out (and model-selection) customers who are also in the next wave are predicted once: the
+targeting result with the shared predictions equals, number for number, the result with every customer
 predicted separately by each model (the earlier computation), for each way of valuing a conversion."""
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def test_shared_predictions_give_the_same_result(variant, small, monkeypatch):
 
     monkeypatch.setattr(analyse, "shared_rows", counted)
     shared = _run(spec, small)
-    assert len(calls) == 1 and len(calls[0].held) > 0.5 * shared.n_holdout_eligible  # most held-out customers shared
+    assert len(calls) == 2  # the held-out part, then the selection part (the chosen model's scores)
+    assert len(calls[0].held) > 0.5 * shared.n_holdout_eligible and len(calls[1].held) > 0.5 * shared.n_select
     monkeypatch.setattr(analyse, "shared_rows",
                         lambda *a, **k: analyse.SharedRows(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)))
     separate = _run(spec, small)

@@ -202,10 +202,14 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         calibration["n"] = float(len(held.y))
         pricing = (_Pricing(valuation, value) if valuation is not None and (value.from_finance or unit_value.converters is None)
                    else None)
-        shared = shared_rows(encoder, held.X, sample.frame[setup.unit].to_numpy()[split.holdout][held.positions],
-                             wave_pool, setup.unit)
+        units = sample.frame[setup.unit].to_numpy()
+        shared = shared_rows(encoder, held.X, units[split.holdout][held.positions], wave_pool, setup.unit)
+        # the chosen model scored the selection part too: those customers' scores serve the list as well
+        selected = shared_rows(encoder, sample.X.iloc[split.select].reset_index(drop=True), units[split.select],
+                               wave_pool, setup.unit)
         wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing,
-                               known_scores=(shared.pool, score_held[shared.held]))
+                               known_scores=(np.r_[shared.pool, selected.pool],
+                                             np.r_[score_held[shared.held], choice.select_score[selected.held]]))
         curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave, shared)
         bar.update()
     headline = wave.headline or curve.best_profit
@@ -235,9 +239,9 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
 
 @dataclass(frozen=True)
 class SharedRows:
-    """Held-out customers who are also in the next-wave pool with the same features: their positions among
-    the held-out customers (``held``) and in the pool (``pool``). Every model's prediction for a customer
-    depends on that customer's features alone, so one prediction serves both."""
+    """Test customers (held-out or model-selection) who are also in the next-wave pool with the same
+    features: their positions among those customers (``held``) and in the pool (``pool``). Every model's
+    prediction for a customer depends on that customer's features alone, so one prediction serves both."""
 
     held: np.ndarray
     pool: np.ndarray
@@ -245,11 +249,11 @@ class SharedRows:
 
 def shared_rows(encoder: FeatureEncoder, held_X: pd.DataFrame, held_units: np.ndarray, pool: pd.DataFrame,
                 unit: str) -> SharedRows:
-    """The :class:`SharedRows` of the held-out customers (features ``held_X``, ids ``held_units``) and the
-    next-wave ``pool``: matched on the unit, kept where the encoded features (``encoder``, the one the
-    value and conversion models use) are equal in every column. A category unseen by ``encoder`` encodes as
-    zeros, but a held-out customer's categories were all seen, so equal encodings mean equal features,
-    for the uplift model's own encoder too. None shared when the pool's ids repeat."""
+    """The :class:`SharedRows` of test customers (features ``held_X``, ids ``held_units``) and the next-wave
+    ``pool``: matched on the unit, kept where the encoded features (``encoder``, fitted on the test's
+    customers, the one the value and conversion models use) are equal in every column. A category unseen by
+    ``encoder`` encodes as zeros, but a test customer's categories were all seen, so equal encodings mean
+    equal features, for the uplift model's own encoder too. None shared when the pool's ids repeat."""
     none = SharedRows(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     index = pd.Index(pool[unit].to_numpy())
     if not len(held_units) or not index.is_unique:
@@ -269,13 +273,15 @@ def shared_rows(encoder: FeatureEncoder, held_X: pd.DataFrame, held_units: np.nd
 class ModelChoice:
     """The chosen model (``name``, fitted ``model``), every candidate's comparison, the chosen
     model's held-out evaluation with the random-score Qini interval, and its uplift score of the
-    held-out part (``holdout_score``, in the order of ``split.holdout``)."""
+    held-out part (``holdout_score``, in the order of ``split.holdout``) and of the selection part
+    (``select_score``, in the order of ``split.select``)."""
 
     name: str
     model: Any
     comparisons: tuple[ModelComparison, ...]
     evaluation: UpliftEvaluation
     holdout_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    select_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
 
 def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, bar: Any) -> ModelChoice:
@@ -285,12 +291,13 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
     ``bar`` is a progress bar advanced per model fitted and per model evaluated."""
     X, y, t = sample.X, sample.y, sample.t
     Xf, Xs, Xh = (X.iloc[i].reset_index(drop=True) for i in (split.fit, split.select, split.holdout))
-    fitted, sel_q = {}, {}
+    fitted, sel_q, sel_scores = {}, {}, {}
     for name in setup.candidates:
         bar.set_postfix_str(f"fit {name}")
         m = make_model(name, random_state=setup.seed).fit(Xf, y[split.fit], t[split.fit])
         fitted[name] = m
-        sel_q[name] = qini_coefficient(y[split.select], m.predict(Xs), t[split.select])
+        sel_scores[name] = m.predict(Xs)
+        sel_q[name] = qini_coefficient(y[split.select], sel_scores[name], t[split.select])
         bar.update()
     chosen = max(setup.candidates, key=lambda k: -np.inf if not np.isfinite(sel_q[k]) else sel_q[k])
     yh, th = y[split.holdout], t[split.holdout]
@@ -304,7 +311,7 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
     bar.update()
     rq = random_qini_interval(yh, th, n_boot=setup.n_boot, seed=setup.seed + 1, confidence=setup.confidence)
     return ModelChoice(chosen, fitted[chosen], tuple(comparisons), replace(evals[chosen], random_qini=rq),
-                       scores[chosen])
+                       scores[chosen], sel_scores[chosen])
 
 
 @dataclass(frozen=True)
