@@ -81,6 +81,7 @@ from scipy.stats import norm
 from tqdm import tqdm
 
 from uplift.data.hashing import same_id_type
+from uplift.errors import DataError
 from uplift.metrics.analyse import economics_valuation
 from uplift.metrics.valuation import Valuation, expected_profit
 from uplift.targeting.evaluation import (
@@ -115,7 +116,8 @@ from uplift.targeting.sample import (
 from uplift.targeting.value import ConversionValue, fit_unit_value, value_per_conversion
 from uplift.text import Msg
 
-__all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice"]
+__all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice",
+           "SharedRows", "shared_rows"]
 
 SCORE_BATCH_ROWS = 1_000_000
 """Customers scored at a time for the next-wave list (bounds the memory of the encoded features)."""
@@ -200,15 +202,22 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         calibration["n"] = float(len(held.y))
         pricing = (_Pricing(valuation, value) if valuation is not None and (value.from_finance or unit_value.converters is None)
                    else None)
-        wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing)
-        curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave)
+        units = sample.frame[setup.unit].to_numpy()
+        shared = shared_rows(encoder, held.X, units[split.holdout][held.positions], wave_pool, setup.unit)
+        # the chosen model scored the selection part too: those customers' scores serve the list as well
+        selected = shared_rows(encoder, sample.X.iloc[split.select].reset_index(drop=True), units[split.select],
+                               wave_pool, setup.unit)
+        wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing,
+                               known_scores=(np.r_[shared.pool, selected.pool],
+                                             np.r_[score_held[shared.held], choice.select_score[selected.held]]))
+        curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave, shared)
         bar.update()
     headline = wave.headline or curve.best_profit
     from uplift.targeting.explain import explain_list
 
     chosen = wave.table.set_index(setup.unit)["selected"].reindex(wave_pool[setup.unit].to_numpy()).fillna(False)
     explanations = explain_list(choice.model, held.X, held.y, held.t, wave_pool[list(setup.features)],
-                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed)
+                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed, held_score=score_held)
     notes = (*sample.notes, *split.notes, *unit_value.notes, *held.notes, *wave.notes)
     return TargetingResult(
         model=choice.name, arm=sample.arm, control=setup.control, outcome=setup.outcome,
@@ -229,16 +238,50 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
 
 
 @dataclass(frozen=True)
+class SharedRows:
+    """Test customers (held-out or model-selection) who are also in the next-wave pool with the same
+    features: their positions among those customers (``held``) and in the pool (``pool``). Every model's
+    prediction for a customer depends on that customer's features alone, so one prediction serves both."""
+
+    held: np.ndarray
+    pool: np.ndarray
+
+
+def shared_rows(encoder: FeatureEncoder, held_X: pd.DataFrame, held_units: np.ndarray, pool: pd.DataFrame,
+                unit: str) -> SharedRows:
+    """The :class:`SharedRows` of test customers (features ``held_X``, ids ``held_units``) and the next-wave
+    ``pool``: matched on the unit, kept where the encoded features (``encoder``, fitted on the test's
+    customers, the one the value and conversion models use) are equal in every column. A category unseen by
+    ``encoder`` encodes as zeros, but a test customer's categories were all seen, so equal encodings mean
+    equal features, for the uplift model's own encoder too. None shared when the pool's ids repeat."""
+    none = SharedRows(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    index = pd.Index(pool[unit].to_numpy())
+    if not len(held_units) or not index.is_unique:
+        return none
+    pos = index.get_indexer(pd.Index(held_units))
+    held = np.flatnonzero(pos >= 0)
+    if not len(held):
+        return none
+    try:
+        same = (encoder.transform(held_X.iloc[held]) == encoder.transform(pool[list(held_X.columns)].iloc[pos[held]])).all(axis=1)
+    except DataError:  # a missing value: the scoring itself reports it, with its own count
+        return none
+    return SharedRows(held[same], pos[held][same])
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     """The chosen model (``name``, fitted ``model``), every candidate's comparison, the chosen
     model's held-out evaluation with the random-score Qini interval, and its uplift score of the
-    held-out part (``holdout_score``, in the order of ``split.holdout``)."""
+    held-out part (``holdout_score``, in the order of ``split.holdout``) and of the selection part
+    (``select_score``, in the order of ``split.select``)."""
 
     name: str
     model: Any
     comparisons: tuple[ModelComparison, ...]
     evaluation: UpliftEvaluation
     holdout_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    select_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
 
 def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, bar: Any) -> ModelChoice:
@@ -248,12 +291,13 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
     ``bar`` is a progress bar advanced per model fitted and per model evaluated."""
     X, y, t = sample.X, sample.y, sample.t
     Xf, Xs, Xh = (X.iloc[i].reset_index(drop=True) for i in (split.fit, split.select, split.holdout))
-    fitted, sel_q = {}, {}
+    fitted, sel_q, sel_scores = {}, {}, {}
     for name in setup.candidates:
         bar.set_postfix_str(f"fit {name}")
         m = make_model(name, random_state=setup.seed).fit(Xf, y[split.fit], t[split.fit])
         fitted[name] = m
-        sel_q[name] = qini_coefficient(y[split.select], m.predict(Xs), t[split.select])
+        sel_scores[name] = m.predict(Xs)
+        sel_q[name] = qini_coefficient(y[split.select], sel_scores[name], t[split.select])
         bar.update()
     chosen = max(setup.candidates, key=lambda k: -np.inf if not np.isfinite(sel_q[k]) else sel_q[k])
     yh, th = y[split.holdout], t[split.holdout]
@@ -267,7 +311,7 @@ def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: Sample
     bar.update()
     rq = random_qini_interval(yh, th, n_boot=setup.n_boot, seed=setup.seed + 1, confidence=setup.confidence)
     return ModelChoice(chosen, fitted[chosen], tuple(comparisons), replace(evals[chosen], random_qini=rq),
-                       scores[chosen])
+                       scores[chosen], sel_scores[chosen])
 
 
 @dataclass(frozen=True)
@@ -298,7 +342,10 @@ class NextWave:
     first), the best depth, the customers it selects, their predicted profit, and the model-expected
     profit at each of :data:`~uplift.targeting.profit.DEPTHS`. ``calibration`` and ``profit_model`` are
     the ones the list was priced with (anchored to finance's valuation when there is one); ``headline``
-    (the selected customers' total with its interval) and ``contact_everyone`` are set then."""
+    (the selected customers' total with its interval) and ``contact_everyone`` are set then.
+    ``conversion`` (the conversion model's probability before ``conversion_ratio``) and ``value_g`` (the value
+    model's ``g_i = f1 - f0`` before its scale, None without a value model) per eligible customer, in the
+    order of ``eligible``, for the held-out customers among them."""
 
     table: pd.DataFrame
     n_eligible: int
@@ -312,11 +359,16 @@ class NextWave:
     headline: Interval | None = None
     contact_everyone: Interval | None = None
     anchor: dict[str, Any] = field(default_factory=dict)
+    conversion: np.ndarray | None = field(default=None, repr=False)
+    value_g: np.ndarray | None = field(default=None, repr=False)
 
 
 def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel, calibration: dict[str, float],
-                    eligible: pd.DataFrame, pricing: _Pricing | None = None) -> NextWave:
+                    eligible: pd.DataFrame, pricing: _Pricing | None = None,
+                    known_scores: tuple[np.ndarray, np.ndarray] | None = None) -> NextWave:
     """Rank every eligible customer by calibrated expected profit, scored :data:`SCORE_BATCH_ROWS` at a time.
+    ``known_scores``: (positions in ``eligible``, the uplift ``model``'s scores there), predicted already
+    on the same features (:func:`shared_rows`); the other customers are scored here.
 
     The best depth contacts every customer whose expected profit is positive (the maximum of the
     model's expected-profit curve, the cumulative sum of the ranked profits); deciles are by rank.
@@ -330,16 +382,25 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
                         calibration, profit_model)
     Xe = eligible[list(setup.features)].reset_index(drop=True)
     batches = [Xe.iloc[start:start + SCORE_BATCH_ROWS] for start in range(0, n_el, SCORE_BATCH_ROWS)]
-    tau_e = np.concatenate([model.predict(Xb) for Xb in batches])
+    tau_e = np.empty(n_el)
+    todo = np.ones(n_el, dtype=bool)
+    if known_scores is not None and len(known_scores[0]):
+        tau_e[known_scores[0]] = known_scores[1]
+        todo[known_scores[0]] = False
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        tau_e[rest] = np.concatenate([model.predict(Xe.iloc[rest[start:start + SCORE_BATCH_ROWS]])
+                                      for start in range(0, len(rest), SCORE_BATCH_ROWS)])
     q_e = np.concatenate([profit_model.model_conversion(Xb) for Xb in batches])
     anchor: dict[str, Any] = {}
-    g_e = None
+    unit_value = profit_model.unit_value
+    # the value model's g_i = f1 - f0 once per customer: V_i = scale x g_i is the same arithmetic as calling it
+    g_e = (np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
+           if unit_value.converters is not None else None)
     if pricing is not None:
-        calibration, profit_model, anchor, g_e = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, batches)
+        calibration, profit_model, anchor = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, g_e)
     tau_cal = calibrated_uplift(calibration, tau_e)
-    # V_i = scale x g_i: the value model's g_i were computed by _anchor; scaling them is the same arithmetic as
-    # calling the model again (two gradient-boosting predictions per customer saved)
-    value_e = (profit_model.unit_value.scale * g_e if g_e is not None
+    value_e = (profit_model.unit_value.scale * g_e if profit_model.unit_value.converters is not None and g_e is not None
                else np.concatenate([profit_model.unit_value(Xb) for Xb in batches]))
     p1_e = profit_model.conversion_ratio * q_e
     prof_e = expected_profit(tau_cal, value_e, profit_model.contact_cost, profit_model.incentive_cost, p1_e)
@@ -375,18 +436,19 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
                                   Msg("contact all {n:,} eligible customers: n x finance's net incremental profit per "
                                       "treated customer (value of a conversion as [targeting] sets it)", n=n_el))
     return NextWave(table, n_el, n_target, n_target / n_el, float(cum[n_target]),
-                    cum[np.round(DEPTHS * n_el).astype(int)], (), calibration, profit_model, headline, everyone, anchor)
+                    cum[np.round(DEPTHS * n_el).astype(int)], (), calibration, profit_model, headline, everyone, anchor,
+                    q_e, g_e)
 
 
 def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, float], profit_model: ProfitModel,
-            tau: np.ndarray, q: np.ndarray, batches: list[pd.DataFrame],
-            ) -> tuple[dict[str, float], ProfitModel, dict[str, Any], np.ndarray | None]:
+            tau: np.ndarray, q: np.ndarray, g: np.ndarray | None,
+            ) -> tuple[dict[str, float], ProfitModel, dict[str, Any]]:
     """The calibration and profit model anchored to finance's valuation over the list (module docstring):
     mean calibrated uplift = d_p (level d_p, centre the list's mean score); P(convert | offered) scaled
     to average p_a; with a per-customer value model, ``V_i = V g_i / g_bar`` with ``g_i = f1 - f0`` and
     ``g_bar`` its uplift-weighted mean over the list, so the uplift-weighted mean of ``V_i`` is finance's V
-    (one value of a conversion for everyone when V or g_bar is not positive). Also returns the list's ``g_i``
-    when ``V_i = scale x g_i`` (None otherwise), so the caller need not run the value model again."""
+    (one value of a conversion for everyone when V or g_bar is not positive). ``g``: the list's ``g_i`` (None
+    without a value model)."""
     val = pricing.valuation
     dp, _ = val.incremental_conversion
     mq = float(q.mean())
@@ -395,14 +457,11 @@ def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, flo
     unit_value = profit_model.unit_value
     v = pricing.value.value.estimate
     note = "one value of a conversion for every customer"
-    g_scaled = None
-    if pricing.value.from_finance and unit_value.converters is not None:
-        g = np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
+    if pricing.value.from_finance and unit_value.converters is not None and g is not None:
         tau_cal = calibrated_uplift(calibration, tau)
         g_bar = float((tau_cal * g).sum() / tau_cal.sum()) if tau_cal.sum() > 0 else float("nan")
         if v > 0 and np.isfinite(g_bar) and g_bar > 0:
             unit_value = replace(unit_value, scale=v / g_bar)
-            g_scaled = g
             note = "per customer V x g_i / (uplift-weighted mean of g over the list), g from the value model"
         else:
             unit_value = replace(unit_value, converters=None, non_converters=None, average=v)
@@ -410,7 +469,7 @@ def _anchor(setup: TargetingSetup, pricing: _Pricing, calibration: dict[str, flo
               "conversion_ratio": ratio, "value_per_conversion": v, "value_rule": note,
               "rule": "calibrated uplift = incremental conversion rate of the test + BLP slope x (score - mean score "
                       "of the list); P(convert | offered) scaled so its mean over the list is the arm's conversion rate"}
-    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor, g_scaled
+    return calibration, replace(profit_model, unit_value=unit_value, conversion_ratio=ratio), anchor
 
 
 @dataclass(frozen=True)
@@ -423,15 +482,48 @@ class _ProfitCurves:
     best_profit: Interval
 
 
+def _held_predictions(held: HeldOutCustomers, profit_model: ProfitModel, wave: NextWave,
+                      shared: SharedRows | None) -> tuple[np.ndarray, np.ndarray]:
+    """``V_i`` and ``p1_i`` of the held-out customers: the next wave's predictions for those in it with the
+    same features (``shared``), the models' for the others (the same numbers: a prediction depends on the
+    customer's features alone, and ``V_i = scale x g_i``, ``p1_i = ratio x q_i`` as the models compute them)."""
+    unit_value, n = profit_model.unit_value, len(held.y)
+    rows = np.arange(n)
+    if shared is not None and len(shared.held) and wave.conversion is not None:
+        rows = np.setdiff1d(rows, shared.held)
+    else:
+        shared = None
+    q = np.empty(n)
+    if len(rows):
+        q[rows] = profit_model.model_conversion(held.X.iloc[rows])
+    if unit_value.converters is None:
+        value_h = unit_value(held.X)
+    else:
+        g = np.empty(n)
+        if len(rows):
+            g[rows] = replace(unit_value, scale=1.0)(held.X.iloc[rows])
+        if shared is not None:
+            if wave.value_g is None:
+                g[shared.held] = replace(unit_value, scale=1.0)(held.X.iloc[shared.held])
+            else:
+                g[shared.held] = wave.value_g[shared.pool]
+        value_h = unit_value.scale * g
+    if shared is not None:
+        q[shared.held] = wave.conversion[shared.pool]  # type: ignore[index]
+    return value_h, profit_model.conversion_ratio * q
+
+
 def _profit_curves(setup: TargetingSetup, held: HeldOutCustomers, score: np.ndarray, profit_model: ProfitModel,
-                   calibration: dict[str, float], value: Interval, wave: NextWave) -> _ProfitCurves:
+                   calibration: dict[str, float], value: Interval, wave: NextWave,
+                   shared: SharedRows | None = None) -> _ProfitCurves:
     """Held-out profit by depth (:func:`~uplift.targeting.profit.profit_by_depth`) at every depth and at the
     best depth, ranking the eligible held-out customers by calibrated expected profit, scaled to the
     eligible customers, with stratified bootstrap intervals at ``[analysis] confidence``. ``score``: the
-    chosen model's uplift score of the held-out customers."""
-    value_h = profit_model.unit_value(held.X)  # V_i once: the profit ranking and the held-out values share it
+    chosen model's uplift score of the held-out customers; ``shared``: those also in the next wave, whose
+    value and conversion predictions the wave already made."""
+    value_h, p1_h = _held_predictions(held, profit_model, wave, shared)  # V_i once: ranking and values share it
     profit_h = expected_profit(calibrated_uplift(calibration, score), value_h, profit_model.contact_cost,
-                               profit_model.incentive_cost, profit_model.conversion_probability(held.X))
+                               profit_model.incentive_cost, p1_h)
     args = (held.y, held.t, held.converted, profit_h, value, setup.contact_cost, setup.incentive_cost)
     kw = dict(scale=float(wave.n_eligible), n_boot=setup.n_boot, seed=setup.seed + 2, confidence=setup.confidence,
               unit_value=value_h if setup.binary else None)

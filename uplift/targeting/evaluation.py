@@ -40,6 +40,7 @@ import pandas as pd
 from uplift.errors import DataError
 from uplift.results import jsonable
 from uplift.targeting.bootstrap import Ordering, bootstrap_count_chunks, cell_membership, cell_segments, cell_totals
+from uplift.targeting.bootstrap import count_packing
 from uplift.targeting.bootstrap import normalised_rows
 from uplift.targeting.bootstrap import area_from_origin, perfect_draws, qini_rows, uplift_draws, weighted_cumsums
 from uplift.text import chart_label, t
@@ -107,8 +108,9 @@ class _Sorted:
     thr: np.ndarray  # last index of each run of equal scores
 
     @classmethod
-    def build(cls, y: np.ndarray, score: np.ndarray, t: np.ndarray) -> "_Sorted":
-        o = _order(score)
+    def build(cls, y: np.ndarray, score: np.ndarray, t: np.ndarray, o: np.ndarray | None = None) -> "_Sorted":
+        """``o``: the order :func:`_order` gives ``score``, when already computed."""
+        o = _order(score) if o is None else o
         s = score[o]
         thr = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
         return cls(y=y[o], t=t[o], thr=thr)
@@ -241,13 +243,19 @@ def uplift_at_k(y: Any, score: Any, treatment: Any, k: float = 0.3, strategy: st
     ``k`` is a share in (0, 1) or a whole number of units. Equals ``sklift.metrics.uplift_at_k``.
     """
     y, s, t = _as_arrays(y, score, treatment)
+    return _uplift_at_k(y, s, t, k, strategy)
+
+
+def _uplift_at_k(y: np.ndarray, s: np.ndarray, t: np.ndarray, k: float, strategy: str,
+                 o: np.ndarray | None = None) -> float:
+    """:func:`uplift_at_k` of checked arrays; ``o``: :func:`_order` of ``s`` when already computed."""
     n = len(y)
     is_int = isinstance(k, (int, np.integer)) and not isinstance(k, bool)
     if is_int and not 0 < k < n or not is_int and not 0 < float(k) < 1:
         raise DataError(f"uplift_at_k: k={k} must be a share in (0, 1) or a whole number in (0, {n})")
     if strategy not in ("overall", "by_group"):
         raise DataError(f"uplift_at_k: strategy={strategy!r} must be 'overall' or 'by_group'")
-    o = _order(s)
+    o = _order(s) if o is None else o
     ys, ts = y[o], t[o]
     if strategy == "overall":
         m = int(k) if is_int else int(n * k)
@@ -268,12 +276,18 @@ def uplift_by_decile(y: Any, score: Any, treatment: Any, bins: int = 10, confide
     for a binary outcome is sklift's ``p (1 - p)``). Bins are ``numpy.array_split`` of the
     sorted sample, as in ``sklift.metrics.uplift_by_percentile(strategy="overall")``.
     """
+    y, s, t = _as_arrays(y, score, treatment)
+    return _uplift_by_decile(y, s, t, bins, confidence)
+
+
+def _uplift_by_decile(y: np.ndarray, s: np.ndarray, t: np.ndarray, bins: int, confidence: float,
+                      o: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`uplift_by_decile` of checked arrays; ``o``: :func:`_order` of ``s`` when already computed."""
     from scipy.stats import norm
 
-    y, s, t = _as_arrays(y, score, treatment)
     if not isinstance(bins, (int, np.integer)) or not 0 < bins < len(y):
         raise DataError(f"uplift_by_decile: bins={bins} must be a whole number between 1 and the sample size")
-    o = _order(s)
+    o = _order(s) if o is None else o
     z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
     for i, (yb, tb) in enumerate(zip(np.array_split(y[o], bins), np.array_split(t[o], bins)), start=1):
@@ -322,11 +336,12 @@ def _pct(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(np.quantile(v, a)), float(np.quantile(v, 1 - a))
 
 
-def _ordering(y: np.ndarray, score: np.ndarray, t: np.ndarray, cells: bool = False) -> Ordering:
+def _ordering(y: np.ndarray, score: np.ndarray, t: np.ndarray, cells: bool = False, o: np.ndarray | None = None) -> Ordering:
     """The units in descending ``score`` order (ties as :func:`_order`) for the vectorised bootstrap;
-    ``cells``: the score is a function of the (outcome, arm) cell of a binary outcome."""
-    o = _order(score)
-    srt = _Sorted.build(y, score, t)
+    ``cells``: the score is a function of the (outcome, arm) cell of a binary outcome; ``o``: :func:`_order`
+    of ``score`` when already computed."""
+    o = _order(score) if o is None else o
+    srt = _Sorted.build(y, score, t, o)
     return Ordering(o, srt.y, srt.t, srt.thr, cell_segments(srt.y, srt.t, srt.thr) if cells else None)
 
 
@@ -346,17 +361,23 @@ def random_qini_interval(y: Any, treatment: Any, n_boot: int = 200, seed: int = 
 
     A model whose held-out Qini lies above ``high`` ranks better than chance at that level. The
     resamples come in chunks (:func:`uplift.targeting.bootstrap.bootstrap_count_chunks`); after each
-    chunk's counts, its random orderings are drawn at once (``rng.permuted`` along each row).
+    chunk's counts, its random orderings are drawn at once (``rng.permuted`` along each row). For a binary
+    outcome the running totals are integer sums of packed counts
+    (:class:`uplift.targeting.bootstrap.CountPacking`, the same numbers).
     """
     y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     rng = np.random.default_rng(seed)
     qp, _ = _perfect_orderings(y, t)
     n = len(y)
     member = cell_membership(y, t) if qp.segments is not None else None
+    packing = count_packing(y, t)  # a binary outcome: the running totals by one integer sum per word
     vals = []
     for w in bootstrap_count_chunks(rng, t, n_boot):
         perm = rng.permuted(np.broadcast_to(np.arange(n), w.shape), axis=1)  # random scores without ties
-        c = weighted_cumsums(np.take_along_axis(w, perm, axis=1), y[perm], t[perm])
+        if packing is not None:
+            c = packing.unpack([np.cumsum(np.take_along_axis(word, perm, axis=1), axis=-1) for word in packing.pack(w)])
+        else:
+            c = weighted_cumsums(np.take_along_axis(w, perm, axis=1), y[perm], t[perm])
         pc = qp.cumsums(w, cell_totals(w, member) if member is not None else None)
         pv = qini_rows(*pc)
         vals.append(normalised_rows(area_from_origin(c[0], qini_rows(*c)), area_from_origin(pc[0], pv), pc[0][:, -1], pv[:, -1]))
@@ -477,37 +498,42 @@ def evaluate_uplifts(
     prepared = {}
     for name, score in scores.items():
         yy, s, t = _as_arrays(y, score, treatment)
-        deciles = uplift_by_decile(yy, s, t, bins=bins, confidence=confidence)  # validates bins first
-        prepared[name] = (s, deciles, _ordering(yy, s, t))
+        o = _order(s)  # once per score: the deciles, the bootstrap's ordering, the point estimates
+        deciles = _uplift_by_decile(yy, s, t, bins, confidence, o)  # validates bins first
+        prepared[name] = (s, deciles, _ordering(yy, s, t, o=o))
     y, _, t = _as_arrays(y, np.zeros(len(np.asarray(y))), treatment)
     n = len(y)
     qp, up = _perfect_orderings(y, t)
     binary = _is_binary(y)
     bin_ends = np.cumsum([len(p) for p in np.array_split(np.arange(n), bins)]) - 1
     member = cell_membership(y, t) if binary else None
+    packing = count_packing(y, t) if binary else None  # whole-number running totals: one integer sum per word
     rng = np.random.default_rng(seed)
     boots: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
     decs: dict[str, list[np.ndarray]] = {name: [] for name in prepared}
     for w in bootstrap_count_chunks(rng, t, n_boot):
         perfect = perfect_draws(w, member, qp, up)
+        words = packing.pack(w) if packing is not None else None  # once for every score
         for name, (_, _, ordering) in prepared.items():
-            b, d = uplift_draws(w, ordering, perfect, ks, bin_ends)
+            b, d = uplift_draws(w, ordering, perfect, ks, bin_ends, packing, words)
             boots[name].append(b)
             decs[name].append(d)
     meth = f"stratified bootstrap ({n_boot} resamples), percentile interval"
     out = {}
-    for name, (s, deciles, _) in prepared.items():
-        srt = _Sorted.build(y, s, t)
-        c = srt.cums()
-        q0 = _normalised(_qini_points(c), _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums()))
-        a0 = _normalised(_uplift_points(c), _uplift_points(_Sorted.build(y, _perfect_uplift_score(y, t), t).cums()))
-        at0 = [uplift_at_k(y, s, t, k=k) for k in ks]  # exact sklift uplift@k (unit-level cut, sklift's ties)
+    perfect_q = _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums())  # the same for every score
+    perfect_u = _uplift_points(_Sorted.build(y, _perfect_uplift_score(y, t), t).cums())
+    for name, (s, deciles, ordering) in prepared.items():
+        c = _Sorted(ordering.y, ordering.t, ordering.thr).cums()  # the score's sorted units, as _Sorted.build sorts them
+        q0 = _normalised(_qini_points(c), perfect_q)
+        a0 = _normalised(_uplift_points(c), perfect_u)
+        # exact sklift uplift@k (unit-level cut, sklift's ties)
+        at0 = [_uplift_at_k(y, s, t, k, "overall", ordering.order) for k in ks]
         bt = np.concatenate(boots[name]) if n_boot else np.empty((0, 2 + len(ks)))
         db = np.concatenate(decs[name]) if n_boot else np.empty((0, bins))
         lo_hi = np.array([_pct(db[:, j], confidence) for j in range(bins)]) if n_boot else np.full((bins, 2), np.nan)
         deciles["boot_low"], deciles["boot_high"] = lo_hi[:, 0], lo_hi[:, 1]
         xq, vq = _qini_points(c)
-        xp, vp = _qini_points(_Sorted.build(y, _perfect_qini_score(y, t), t).cums())
+        xp, vp = perfect_q[0].copy(), perfect_q[1].copy()
         out[name] = UpliftEvaluation(
             n=n, n_treatment=int((t == 1).sum()), n_control=int((t == 0).sum()),
             outcome_kind="binary" if binary else "continuous",

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from uplift.metrics.valuation import expected_profit
-from uplift.targeting.bootstrap import bootstrap_count_chunks
+from uplift.targeting.bootstrap import bootstrap_count_chunks, factor_packing
 from uplift.targeting.evaluation import Interval
 from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
@@ -141,7 +141,8 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     values by ``V_b / V`` with ``V_b ~ Normal(V, se)`` (the value's own uncertainty). The resamples
     come in chunks (:func:`uplift.targeting.bootstrap.bootstrap_count_chunks`), each chunk's counts
     then its ``V_b`` draws, and every depth of every resample is computed at once from the
-    cumulative weighted sums along the score order.
+    cumulative weighted sums along the score order (the counts' whole-number sums by
+    :func:`uplift.targeting.bootstrap.factor_packing`, the same numbers).
     """
     n = len(y)
     order = np.argsort(-score, kind="stable")
@@ -151,20 +152,29 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     z = float(norm.ppf(0.5 + value.confidence / 2))
     v_se = (value.high - value.low) / (2 * z) if np.isfinite(value.high) else 0.0
     rel_se = v_se / abs(value.estimate) if value.estimate else 0.0
+    # the counts' running totals (every unit, treated, treated converters): whole numbers, one integer
+    # cumulative sum of packed fields when the arm and conversion are 0/1 (the same numbers)
+    packing = factor_packing((np.ones(n), t, converted * t))
 
     def curve(w: np.ndarray, factor: np.ndarray) -> np.ndarray:
-        """The profit at every depth for each row of counts ``w`` (units in score order)."""
-        cw = np.cumsum(w, axis=1)
-        n_all = cw[:, cut - 1]
-        n_t = np.cumsum(w * ts, axis=1)[:, cut - 1]
+        """The profit at every depth for each row of counts ``w`` (units in their own order)."""
+        ws = w[:, order]
+        if packing is not None:
+            cums = packing.cumsums(packing.pack(w), order)
+            n_all, n_t, c_t = packing.unpack([c[:, cut - 1] for c in cums], fields=3)
+            total = packing.unpack([c[:, -1:] for c in cums], fields=1)[0]
+        else:
+            cw = np.cumsum(ws, axis=1)
+            n_all, total = cw[:, cut - 1], cw[:, -1:]
+            n_t = np.cumsum(ws * ts, axis=1)[:, cut - 1]
+            c_t = np.cumsum(ws * cs * ts, axis=1)[:, cut - 1]
         n_c = n_all - n_t
-        y_t = np.cumsum(w * ys * ts, axis=1)[:, cut - 1]
-        y_c = np.cumsum(w * ys * (1 - ts), axis=1)[:, cut - 1]
-        c_t = np.cumsum(w * cs * ts, axis=1)[:, cut - 1]
+        y_t = np.cumsum(ws * ys * ts, axis=1)[:, cut - 1]
+        y_c = np.cumsum(ws * ys * (1 - ts), axis=1)[:, cut - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             up = y_t / n_t - y_c / n_c
             conv = c_t / n_t
-            per = n_all / cw[:, -1:] * (up * factor[:, None] - contact_cost - incentive_cost * conv)
+            per = n_all / total * (up * factor[:, None] - contact_cost - incentive_cost * conv)
         per[:, cut == 0] = 0.0
         return scale * per
 
@@ -172,7 +182,7 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     rng = np.random.default_rng(seed)
     chunks = []
     for w in bootstrap_count_chunks(rng, t, n_boot):  # all of a chunk's counts, then its value draws
-        chunks.append(curve(w[:, order], 1.0 + rel_se * rng.standard_normal(len(w))))
+        chunks.append(curve(w, 1.0 + rel_se * rng.standard_normal(len(w))))
     draws = np.concatenate(chunks) if chunks else np.empty((0, len(depths)))
     a = (1 - confidence) / 2
     with np.errstate(all="ignore"):
