@@ -74,3 +74,22 @@ def test_targeting_equals_the_sequential_fits(monkeypatch):
     assert one.models == two.models  # selection Qini, held-out Qini and AUUC with their intervals
     pd.testing.assert_frame_equal(one.next_wave, two.next_wave)
     assert np.array_equal(one.profit, two.profit)
+
+
+def test_predictions_side_by_side_equal_one_call(monkeypatch):
+    """Pieces of the rows on two threads, a scikit-uplift model copied for every piece but the first (it keeps
+    its last predictions on itself): the very arrays of one call per model."""
+    from uplift.simulate import simulate
+    from uplift.targeting.models import make_model
+    from uplift.targeting.threads import predict_side_by_side
+
+    monkeypatch.setattr(threads, "worker_count", lambda items: 2)
+    sim = simulate(6_000, seed=5, arms={"control": 0.5, "offer": 0.5})
+    X = sim.population.set_index("customer_id").loc[sim.outcomes["customer_id"], ["products_held", "balance", "bank_tenure_months"]]
+    X = X.reset_index(drop=True)
+    y, t = sim.outcomes["converted"].to_numpy(), (sim.outcomes["arm"] == "offer").to_numpy().astype(int)
+    solo = make_model("solo", random_state=1).fit(X, y, t)
+    two = make_model("two_models", random_state=1).fit(X, y, t)
+    whole = [solo.predict(X), two.predict(X.iloc[:1000])]
+    got = predict_side_by_side([(solo.predict, X), (two.predict, X.iloc[:1000]), (solo.predict, X.iloc[:0])], max_rows=700)
+    assert np.array_equal(got[0], whole[0]) and np.array_equal(got[1], whole[1]) and len(got[2]) == 0

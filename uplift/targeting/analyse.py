@@ -92,7 +92,7 @@ from uplift.targeting.evaluation import (
     random_qini_interval,
 )
 from uplift.targeting.models import FeatureEncoder, make_model
-from uplift.targeting.threads import map_threads
+from uplift.targeting.threads import map_threads, predict_side_by_side
 from uplift.targeting.profit import (
     DEPTHS,
     ProfitModel,
@@ -393,15 +393,16 @@ def score_next_wave(setup: TargetingSetup, model: Any, profit_model: ProfitModel
         tau_e[known_scores[0]] = known_scores[1]
         todo[known_scores[0]] = False
     rest = np.flatnonzero(todo)
-    if len(rest):
-        tau_e[rest] = np.concatenate([model.predict(Xe.iloc[rest[start:start + SCORE_BATCH_ROWS]])
-                                      for start in range(0, len(rest), SCORE_BATCH_ROWS)])
-    q_e = np.concatenate([profit_model.model_conversion(Xb) for Xb in batches])
-    anchor: dict[str, Any] = {}
     unit_value = profit_model.unit_value
-    # the value model's g_i = f1 - f0 once per customer: V_i = scale x g_i is the same arithmetic as calling it
-    g_e = (np.concatenate([replace(unit_value, scale=1.0)(Xb) for Xb in batches])
-           if unit_value.converters is not None else None)
+    # the uplift, conversion and value models predict side by side (the same arrays); the value model's
+    # g_i = f1 - f0 once per customer: V_i = scale x g_i is the same arithmetic as calling it
+    jobs = [(model.predict, Xe.iloc[rest]), (profit_model.model_conversion, Xe)]
+    if unit_value.converters is not None:
+        jobs.append((replace(unit_value, scale=1.0), Xe))
+    tau_rest, q_e, *g = predict_side_by_side(jobs, SCORE_BATCH_ROWS)
+    tau_e[rest] = tau_rest
+    g_e = g[0] if g else None
+    anchor: dict[str, Any] = {}
     if pricing is not None:
         calibration, profit_model, anchor = _anchor(setup, pricing, calibration, profit_model, tau_e, q_e, g_e)
     tau_cal = calibrated_uplift(calibration, tau_e)
