@@ -188,7 +188,14 @@ def analyse(
     srm = sample_ratio_mismatch(arms, weights)
     balance = _balance(spec, source, arm_col, control, population)
     eligibility = apply_exclusions(spec, population) if population is not None and spec.exclusions else None
-    survival = functools.partial(_survival_parts, spec, source, arm_col, control)
+    panel = False
+    if spec.fairness is not None:
+        absent = [g for g in spec.fairness.group_columns if g not in source.columns]
+        panel = not (absent and population is None)
+        if not panel:  # the groups live in the population, which this readout was not given
+            notes.append(Msg("Consumer Duty panel left out: group column '{column}' ([fairness] group_columns) is not in "
+                             "the outcomes; give the readout the population to join it by unit", column=absent[0]))
+    engine_parts = functools.partial(_engine_parts, spec, source, arm_col, control, panel)
     targeting = None
     if spec.targeting is not None and population is not None:
         order = spec.unit if spec.unit in source.columns else None
@@ -199,18 +206,12 @@ def analyse(
 
             return targeting_analysis(spec, population, rows, arm_col, control, valuations=metrics.valuations)
 
-        # targeting works on the rows in memory while the engine answers the life-table queries
-        (clv, timing, funnel_days), targeting = in_order(survival, target, getattr(source, "interrupt", None))
+        # targeting works on the rows in memory while the engine answers the life tables and the duty panel
+        (clv, timing, funnel_days, duty), targeting = in_order(engine_parts, target, getattr(source, "interrupt", None))
     else:
-        clv, timing, funnel_days = survival()
-    duty = None
-    if spec.fairness is not None:
-        absent = [g for g in spec.fairness.group_columns if g not in source.columns]
-        if absent and population is None:  # the groups live in the population, which this readout was not given
-            notes.append(Msg("Consumer Duty panel left out: group column '{column}' ([fairness] group_columns) is not in "
-                             "the outcomes; give the readout the population to join it by unit", column=absent[0]))
-        else:
-            duty = _consumer_duty(spec, source, arm_col, control, population, targeting)
+        clv, timing, funnel_days, duty = engine_parts()
+    if duty is not None:
+        duty = _next_wave_groups(spec, duty, population, targeting)
     precision = precision_achieved(spec, metrics.to_dict()["metrics"])
     manifest = dict(manifest) if manifest is not None else _frame_manifest(spec, data_sha256)
     provenance = _provenance(spec, str(manifest.get("data_sha256") or ""), arms, source.description)
@@ -226,10 +227,11 @@ def analyse(
     )
 
 
-def _survival_parts(spec: Spec, source: Source, arm_col: str,
-                    control: str) -> tuple[CLVResult | None, tuple[ConversionTiming, ...], StageDays | None]:
-    """The parts read from life tables the engine builds: CLV (``[clv]``), the conversion timing of timed
-    metrics, and the funnel's days between stages (``[funnel] days_columns``)."""
+def _engine_parts(spec: Spec, source: Source, arm_col: str, control: str,
+                  panel: bool) -> tuple[CLVResult | None, tuple[ConversionTiming, ...], StageDays | None, DutyResult | None]:
+    """The parts the engine answers from the test's rows, none needing targeting: CLV (``[clv]``), the
+    conversion timing of timed metrics, the funnel's days between stages (``[funnel] days_columns``) and,
+    with ``panel``, the ``[fairness]`` panel (:func:`uplift.targeting.fairness.duty_panel`)."""
     clv = None
     if spec.clv is not None:  # imported here: CLV and targeting bring optimisers and scikit-learn
         from uplift.clv.analyse import clv_analysis
@@ -240,21 +242,25 @@ def _survival_parts(spec: Spec, source: Source, arm_col: str,
     funnel = spec.funnel
     funnel_days = (stage_days(source, arm_col, funnel.stages, funnel.days_columns, funnel.followup_column,
                               spec.analysis.confidence) if funnel is not None and funnel.days_columns else None)
-    return clv, timing, funnel_days
+    duty = None
+    if panel:
+        from uplift.targeting.fairness import duty_panel
+
+        f = spec.fairness
+        duty = duty_panel(source, arm_col, control, f.group_columns, conversion_column(spec), f.harm_columns,
+                          f.unsuitable_sale_columns, spec.analysis.confidence, label=source.label,
+                          min_cell_size=spec.analysis.min_cell_size)
+    return clv, timing, funnel_days, duty
 
 
-def _consumer_duty(spec: Spec, source: Source, arm_col: str, control: str, population: pd.DataFrame | None,
-                   targeting: Any) -> DutyResult:
-    """The ``[fairness]`` panel on the test's rows (:func:`uplift.targeting.fairness.duty_panel`), and the
-    next wave's make-up by group against the eligible customers when targeting ran on a population."""
-    from uplift.targeting.fairness import composition, duty_panel
+def _next_wave_groups(spec: Spec, duty: DutyResult, population: pd.DataFrame | None, targeting: Any) -> DutyResult:
+    """The Consumer Duty panel with the next wave's make-up by group against the eligible customers, when
+    targeting ran on a population."""
+    from uplift.targeting.fairness import composition
 
-    f = spec.fairness
-    duty = duty_panel(source, arm_col, control, f.group_columns, conversion_column(spec), f.harm_columns,
-                      f.unsuitable_sale_columns, spec.analysis.confidence, label=source.label,
-                      min_cell_size=spec.analysis.min_cell_size)
     if targeting is None or population is None or spec.unit not in population.columns:
         return duty
+    f = spec.fairness
     wave = targeting.next_wave[[spec.unit, "selected"]]
     groups = [g for g in f.group_columns if g in population.columns]
     eligible = population[[spec.unit, *groups]]
