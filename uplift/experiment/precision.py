@@ -53,7 +53,7 @@ def mde_from_se(se: float, alpha: float, power: float, alternative: str = "two-s
         return float("nan")
     lo, hi, t = 0.0, c + z_power, c + z_power  # g(0) = alpha - power < 0 <= g(hi)
     for _ in range(200):
-        g = float(stats.norm.cdf(t - c) + stats.norm.cdf(-t - c)) - power
+        g = power_z(t, 1.0, alpha) - power  # the two-sided power at t standard errors
         if g == 0.0:
             break
         lo, hi = (t, hi) if g < 0 else (lo, t)
