@@ -11,6 +11,7 @@ import html
 from typing import Any, Mapping, Sequence
 
 from uplift.readout.design_page import line_chart as chart
+from uplift.readout.intervals import interval_text
 from uplift.readout.render import html_page
 from uplift.readout.report import fmt_money, fmt_num, fmt_pct, table
 from uplift.text import current_language, localize, t
@@ -38,7 +39,7 @@ def target_html(name: str, nbo: Mapping[str, Any], qini: Mapping[str, tuple[list
         [t("Offer"), t("Customers"), t("Held-out Qini"), t("Interval"), t("Calibration slope"), t("Value of a conversion"),
          t("Cost per contact")],
         [[_E(p["offer"]), f"{nbo['contacts'].get(p['offer'], 0):,}", fmt_num(p["qini"], 4),
-          f"[{fmt_num(p['qini_ci'][0], 4)}, {fmt_num(p['qini_ci'][1], 4)}]", fmt_num(p["calibration_slope"]),
+          interval_text(p["qini_ci"], lambda v: fmt_num(v, 4)), fmt_num(p["calibration_slope"]),
           fmt_money(p["value_per_conversion"], cur), fmt_money(p["cost_per_contact"], cur)] for p in nbo["per_offer"]]))
     parts.append(chart([(o, list(x), list(y)) for o, (x, y) in qini.items()], t("units targeted (by descending score)"),
                        t("cumulative incremental conversions"), t("Qini curve per offer (held-out customers)"), percent=False))
