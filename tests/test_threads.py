@@ -72,8 +72,46 @@ def test_targeting_equals_the_sequential_fits(monkeypatch):
     one, two = runs[1], runs[2]
     assert one.model == two.model
     assert one.models == two.models  # selection Qini, held-out Qini and AUUC with their intervals
-    pd.testing.assert_frame_equal(one.next_wave, two.next_wave)
-    assert np.array_equal(one.profit, two.profit)
+    assert one.random_qini == two.random_qini  # the random baseline, beside the bootstrap and the value models
+    assert one.value_model == two.value_model and "gradient boosting" in one.value_model  # the value models ran
+    pd.testing.assert_frame_equal(one.next_wave, two.next_wave)  # expected profits: the value models' numbers
+    for a, b in ((one.profit, two.profit), (one.profit_low, two.profit_low), (one.profit_high, two.profit_high)):
+        assert np.array_equal(a, b)  # the held-out profit curve, beside the explanations
+    assert one.best_profit == two.best_profit
+    assert repr(one.explanations) == repr(two.explanations)
+
+
+def test_the_costliest_candidates_are_fitted_first(monkeypatch):
+    """The learners that fit several models start first (no long fit starts last and runs alone); the
+    candidates come back in the spec's order."""
+    from uplift.targeting import choice
+    from uplift.targeting.models import MODEL_NAMES, fit_work
+
+    order = sorted(MODEL_NAMES, key=lambda n: -fit_work(n))
+    assert order[:2] == ["x_learner", "dr_learner"] and order[2:] == ["solo", "two_models", "class_transformation"]
+    seen: list[str] = []
+
+    def fake_map(fn, items):
+        seen.extend(items)
+        return [(name, np.zeros(2), np.zeros(2)) for name in items]
+
+    monkeypatch.setattr(choice, "map_threads", fake_map)
+    monkeypatch.setattr(choice, "qini_coefficient", lambda y, s, t: 0.0)
+
+    class Setup:
+        candidates = ("solo", "dr_learner", "two_models", "x_learner")
+        seed = 0
+
+    class Sample:
+        X, y, t = pd.DataFrame({"a": [0.0] * 6}), np.zeros(6), np.zeros(6)
+
+    class Split:
+        fit, select, holdout = np.arange(2), np.arange(2, 4), np.arange(4, 6)
+
+    fits = choice.fit_candidates(Setup, Sample, Split)
+    assert seen == ["dr_learner", "x_learner", "solo", "two_models"]
+    assert list(fits.models) == list(Setup.candidates) and fits.models["x_learner"] == "x_learner"
+    assert fits.chosen == "solo"  # equal selection Qinis: the first in the spec's order
 
 
 def test_predictions_side_by_side_equal_one_call(monkeypatch):

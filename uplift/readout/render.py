@@ -331,6 +331,7 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         src = tmp_dir / "template.ipynb"
         nbformat.write(nb, src)
         executed_path = tmp_dir / "executed.ipynb"
+        exporter = _exporter_ahead()
         t1 = time.perf_counter()
         # The notebook's own errors come back as one line below; the libraries' log lines (nbclient's
         # "Kernel died" when Ctrl-C reaches the kernel first, the traceback of the execution task it
@@ -366,7 +367,7 @@ def _render(nb: Any, params: dict[str, str], spec: Spec, out_dir: Path, quiet: b
         timings.update(cell_timings(executed, timings["execute"]))
         _make_deterministic(executed, params)
         with use_language(params["language"]):
-            page = _export_html(executed, spec, params["language"])
+            page = _export_html(executed, spec, params["language"], exporter.result())
         timings["export"] = time.perf_counter() - t2
         results = json.loads((tmp_dir / "results.json").read_text(encoding="utf-8"))
         # The three files are replaced together, or (disk full, Ctrl-C) none of them.
@@ -484,8 +485,8 @@ def translate_headings(nb: Any) -> None:
                 re.sub(r"^(#+ )(.+)$", lambda m: m.group(1) + t(m.group(2)), line) for line in cell["source"].split("\n"))
 
 
-def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE) -> str:
-    """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page."""
+def _html_exporter() -> Any:
+    """nbconvert's HTML exporter with the ``basic`` template (no scripts), inputs and prompts left out."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="basic")
@@ -494,6 +495,31 @@ def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE) -> str:
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
     exporter.exclude_anchor_links = True
+    return exporter
+
+
+def _exporter_ahead() -> Any:
+    """A future of a :func:`_html_exporter` with its templates compiled, made on a helper thread while the
+    kernel computes the readout (importing nbconvert and compiling took 0.6 s at the end)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def make() -> Any:
+        import nbformat
+
+        exporter = _html_exporter()
+        exporter.from_notebook_node(nbformat.v4.new_notebook())  # loads and compiles the templates
+        return exporter
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="uplift-exporter")
+    future = pool.submit(make)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future
+
+
+def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE, exporter: Any = None) -> str:
+    """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page;
+    ``exporter``: a :func:`_html_exporter` already made."""
+    exporter = exporter if exporter is not None else _html_exporter()
     page_nb = copy.deepcopy(nb)
     for cell in page_nb.cells:  # warnings and logs belong in the executed notebook, not on the page
         if cell.cell_type == "code":

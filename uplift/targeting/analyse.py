@@ -84,14 +84,16 @@ from uplift.data.hashing import same_id_type
 from uplift.errors import DataError
 from uplift.metrics.analyse import economics_valuation
 from uplift.metrics.valuation import Valuation, expected_profit
-from uplift.targeting.evaluation import (
-    Interval,
-    UpliftEvaluation,
-    evaluate_uplifts,
-    qini_coefficient,
-    random_qini_interval,
+from uplift.targeting.choice import (
+    ModelChoice,
+    evaluate_candidates,
+    fit_and_compare,
+    fit_candidates,
+    model_choice,
+    random_baseline,
 )
-from uplift.targeting.models import FeatureEncoder, make_model
+from uplift.targeting.evaluation import Interval
+from uplift.targeting.models import FeatureEncoder
 from uplift.targeting.threads import map_threads, predict_side_by_side
 from uplift.targeting.profit import (
     DEPTHS,
@@ -101,12 +103,10 @@ from uplift.targeting.profit import (
     fit_profit_model,
     profit_by_depth,
 )
-from uplift.targeting.result import ModelComparison, TargetingResult
+from uplift.targeting.result import TargetingResult
 from uplift.targeting.sample import (
     HeldOutCustomers,
-    SampleSplit,
     TargetingSetup,
-    TrainingSample,
     eligible_customers,
     eligible_holdout,
     not_converted_in_test,
@@ -114,7 +114,7 @@ from uplift.targeting.sample import (
     split_sample,
     training_sample,
 )
-from uplift.targeting.value import ConversionValue, fit_unit_value, value_per_conversion
+from uplift.targeting.value import ConversionValue, UnitValue, fit_unit_value, value_per_conversion
 from uplift.text import Msg
 
 __all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice",
@@ -193,9 +193,21 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
     split = split_sample(setup, sample)
     with tqdm(total=2 * len(setup.candidates) + 2, desc="targeting", unit="step", file=sys.stderr,
               disable=not progress, leave=False) as bar:
-        choice = fit_and_compare(setup, sample, split, bar)
-        unit_value = fit_unit_value(setup, sample, split, value, encoder)
-        profit_model = fit_profit_model(setup, sample, split, unit_value, encoder)
+        bar.set_postfix_str("fit " + ", ".join(setup.candidates))
+        fits = fit_candidates(setup, sample, split)
+        bar.update(len(setup.candidates))
+        bar.set_postfix_str("bootstrap, random baseline, value model")
+
+        def value_models() -> tuple[UnitValue, ProfitModel]:
+            unit_value = fit_unit_value(setup, sample, split, value, encoder)
+            return unit_value, fit_profit_model(setup, sample, split, unit_value, encoder)
+
+        # the held-out bootstraps (array work) beside the value models (gradient boosting): two cores, the same numbers
+        evaluations, (unit_value, profit_model), random_qini = map_threads(lambda job: job(), [
+            lambda: evaluate_candidates(setup, sample, split, fits), value_models,
+            lambda: random_baseline(setup, sample, split)])
+        choice = model_choice(setup, fits, evaluations, random_qini)
+        bar.update(len(setup.candidates) + 1)
         wave_pool, excluded = not_converted_in_test(setup, sample, eligible, excluded)
         held = eligible_holdout(setup, sample, split, eligible[setup.unit].to_numpy())
         score_held = choice.holdout_score[held.positions]  # the chosen model's held-out scores, not predicted again
@@ -211,14 +223,16 @@ def _targeting_analysis(spec: Any, population: pd.DataFrame, outcomes: pd.DataFr
         wave = score_next_wave(setup, choice.model, profit_model, calibration, wave_pool, pricing,
                                known_scores=(np.r_[shared.pool, selected.pool],
                                              np.r_[score_held[shared.held], choice.select_score[selected.held]]))
-        curve = _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave, shared)
         bar.update()
-    headline = wave.headline or curve.best_profit
     from uplift.targeting.explain import explain_list
 
     chosen = wave.table.set_index(setup.unit)["selected"].reindex(wave_pool[setup.unit].to_numpy()).fillna(False)
-    explanations = explain_list(choice.model, held.X, held.y, held.t, wave_pool[list(setup.features)],
-                                chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed, held_score=score_held)
+    # the held-out profit curve (the value models) beside the list's explanations (the uplift model)
+    curve, explanations = map_threads(lambda job: job(), [
+        lambda: _profit_curves(setup, held, score_held, wave.profit_model, wave.calibration, value.value, wave, shared),
+        lambda: explain_list(choice.model, held.X, held.y, held.t, wave_pool[list(setup.features)],
+                             chosen.to_numpy(dtype=bool), str(sample.arm), seed=setup.seed, held_score=score_held)])
+    headline = wave.headline or curve.best_profit
     notes = (*sample.notes, *split.notes, *unit_value.notes, *held.notes, *wave.notes)
     return TargetingResult(
         model=choice.name, arm=sample.arm, control=setup.control, outcome=setup.outcome,
@@ -268,55 +282,6 @@ def shared_rows(encoder: FeatureEncoder, held_X: pd.DataFrame, held_units: np.nd
     except DataError:  # a missing value: the scoring itself reports it, with its own count
         return none
     return SharedRows(held[same], pos[held][same])
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The chosen model (``name``, fitted ``model``), every candidate's comparison, the chosen
-    model's held-out evaluation with the random-score Qini interval, and its uplift score of the
-    held-out part (``holdout_score``, in the order of ``split.holdout``) and of the selection part
-    (``select_score``, in the order of ``split.select``)."""
-
-    name: str
-    model: Any
-    comparisons: tuple[ModelComparison, ...]
-    evaluation: UpliftEvaluation
-    holdout_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-    select_score: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-
-
-def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit, bar: Any) -> ModelChoice:
-    """Fit every candidate on the fit part, choose the highest Qini coefficient on the selection part
-    (a non-finite Qini never wins), then evaluate every candidate on the held-out part (stratified
-    bootstrap intervals at ``[analysis] confidence``) and the random-score Qini interval beside them.
-    ``bar`` is a progress bar advanced per model fitted and per model evaluated. The candidates are fitted
-    side by side (:func:`uplift.targeting.threads.map_threads`): the same models, found sooner."""
-    X, y, t = sample.X, sample.y, sample.t
-    Xf, Xs, Xh = (X.iloc[i].reset_index(drop=True) for i in (split.fit, split.select, split.holdout))
-
-    def fit(name: str) -> tuple[Any, np.ndarray, np.ndarray]:
-        m = make_model(name, random_state=setup.seed).fit(Xf, y[split.fit], t[split.fit])
-        return m, m.predict(Xs), m.predict(Xh)
-
-    bar.set_postfix_str("fit " + ", ".join(setup.candidates))
-    done = dict(zip(setup.candidates, map_threads(fit, setup.candidates)))  # the candidates side by side
-    bar.update(len(setup.candidates))
-    fitted = {name: m for name, (m, _, _) in done.items()}
-    sel_scores = {name: s for name, (_, s, _) in done.items()}
-    sel_q = {name: qini_coefficient(y[split.select], sel_scores[name], t[split.select]) for name in setup.candidates}
-    chosen = max(setup.candidates, key=lambda k: -np.inf if not np.isfinite(sel_q[k]) else sel_q[k])
-    yh, th = y[split.holdout], t[split.holdout]
-    bar.set_postfix_str("bootstrap")
-    scores = {name: h for name, (_, _, h) in done.items()}
-    # every candidate on the same resamples (the same seed), drawn once
-    evals = evaluate_uplifts(yh, scores, th, n_boot=setup.n_boot, seed=setup.seed, confidence=setup.confidence)
-    bar.update(len(setup.candidates))
-    comparisons = [ModelComparison(name, float(sel_q[name]), evals[name].qini, evals[name].auuc) for name in setup.candidates]
-    bar.set_postfix_str("random baseline, value model, profit curve")
-    bar.update()
-    rq = random_qini_interval(yh, th, n_boot=setup.n_boot, seed=setup.seed + 1, confidence=setup.confidence)
-    return ModelChoice(chosen, fitted[chosen], tuple(comparisons), replace(evals[chosen], random_qini=rq),
-                       scores[chosen], sel_scores[chosen])
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ histogram gradient boosting (``HistGradientBoostingClassifier`` for a binary out
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,7 @@ __all__ = [
     "MultiArmUplift",
     "MODEL_NAMES",
     "make_model",
+    "fit_work",
 ]
 
 MODEL_NAMES: tuple[str, ...] = ("solo", "two_models", "class_transformation", "x_learner", "dr_learner")
@@ -190,7 +191,10 @@ def _mean_prediction(est: Any, X: np.ndarray, binary: bool) -> np.ndarray:
 
 
 class _UpliftModel(BaseEstimator):
-    """Shared plumbing: encode features, check inputs, predict uplift."""
+    """Shared plumbing: encode features, check inputs, predict uplift. ``fit_work``: the work of one fit,
+    roughly, in fits of one learner on all the rows (fitting side by side starts the costliest first)."""
+
+    fit_work: ClassVar[float] = 1.0
 
     def _encode_fit(self, X: Any) -> np.ndarray:
         self.encoder_ = FeatureEncoder().fit(X)
@@ -292,6 +296,8 @@ class XLearner(_UpliftModel):
     Works for binary and continuous outcomes.
     """
 
+    fit_work = 3.0  # four learners, each on one arm's rows, the effect learners slower to stop early
+
     def __init__(self, outcome_estimator: Any = None, effect_estimator: Any = None, random_state: int | None = 0):
         self.outcome_estimator = outcome_estimator
         self.effect_estimator = effect_estimator
@@ -330,6 +336,8 @@ class DRLearner(_UpliftModel):
     ``E[phi | x] = tau(x)``. ``tau`` is the regression of ``phi`` on ``x``.
     Works for binary and continuous outcomes.
     """
+
+    fit_work = 3.0  # two outcome learners per fold and the effect learner on all the rows
 
     def __init__(self, outcome_estimator: Any = None, effect_estimator: Any = None, n_folds: int = 2,
                  random_state: int | None = 0):
@@ -431,6 +439,11 @@ def make_model(name: str, random_state: int | None = 0, **params: Any) -> _Uplif
     if name not in _FACTORY:
         raise UserError(f"unknown uplift model {name!r}; use one of {', '.join(MODEL_NAMES)}")
     return _FACTORY[name](random_state=random_state, **params)
+
+
+def fit_work(name: str) -> float:
+    """:attr:`_UpliftModel.fit_work` of the model called ``name`` (one of :data:`MODEL_NAMES`)."""
+    return _FACTORY[name].fit_work if name in _FACTORY else 1.0
 
 
 def fit_models(names: Sequence[str], X: Any, y: Any, treatment: Any, random_state: int | None = 0) -> dict[str, _UpliftModel]:
