@@ -63,10 +63,13 @@ profit) is at the spec's ``[analysis] confidence`` (default 95%).
 
 :func:`targeting_analysis` runs the steps in order: the settings and the eligible customers
 and the training sample (:mod:`uplift.targeting.sample`), the value of a conversion
-(:mod:`uplift.targeting.value`), the split, fitting and comparing the models, the expected-profit
-model (:mod:`uplift.targeting.profit`), the calibration on the eligible held-out customers,
+(:mod:`uplift.targeting.value`), the split, fitting and comparing the models (:mod:`uplift.targeting.choice`),
+the expected-profit model (:mod:`uplift.targeting.profit`), the calibration on the eligible held-out customers,
 scoring every eligible customer in batches, the profit by depth, and the result
-(:mod:`uplift.targeting.result`).
+(:mod:`uplift.targeting.result`). Steps that do not need each other run side by side
+(:func:`uplift.targeting.threads.map_threads`): the held-out bootstraps beside the value models, the profit curve
+beside the list's explanations. Each returns what it returns alone; when several fail, the first
+listed step's error is raised.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Independent model fits side by side: one Python thread per core, one OpenMP thread each.
+"""Independent steps side by side (the candidate fits; the held-out bootstraps beside the value models; the
+profit curve beside the explanations; the next wave's scores): one Python thread per core, one OpenMP thread each.
 
 Targeting limits scikit-learn's OpenMP and BLAS threads to one (:func:`uplift.targeting.analyse.targeting_analysis`:
 OpenMP threads spinning for cores another process holds made fitting several times slower), which
