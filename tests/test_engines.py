@@ -383,16 +383,19 @@ def test_duckdb_readout_html_equals_the_in_memory_readout(tmp_path):
 
 
 def test_the_command_offers_the_engines_of_the_seam():
-    """`uplift readout --engine` lists the engines :func:`uplift.data.source.open_source` takes (the command keeps
-    its own tuple so --help imports no data library), and files default to DuckDB, frames to memory."""
+    """`uplift readout --engine` lists the engines :func:`uplift.data.source.open_source` takes (one tuple,
+    :data:`uplift.data.engines.ENGINES`, which imports no data library), and files default to DuckDB, frames to
+    memory."""
     import pandas as pd
 
     from uplift.cli import build_parser
     from uplift.commands.readout import ENGINES as CLI_ENGINES
-    from uplift.data.source import ENGINES, open_source
+    from uplift.data.engines import ENGINES
+    from uplift.data.source import ENGINES as SOURCE_ENGINES, open_source
     from uplift.readout.render import ENGINES as RENDER_ENGINES
 
-    assert set(CLI_ENGINES) == set(ENGINES) == set(RENDER_ENGINES)
+    assert CLI_ENGINES is ENGINES and SOURCE_ENGINES is ENGINES and RENDER_ENGINES is ENGINES
+    assert build_parser().parse_args(["readout", "spec.toml", "--engine", "duckdb"]).engine == "duckdb"
     args = build_parser().parse_args(["readout", "spec.toml"])
     assert args.engine == "auto"
     assert open_source(pd.DataFrame({"a": [1]})).engine == "pandas"
@@ -454,3 +457,22 @@ def test_the_way_to_the_first_query_imports_no_statistics_library():
             f"print(sorted(m for m in {heavy + ('pandas', 'numpy', 'ibis', 'duckdb')!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_html_readout_checks_its_inputs_without_the_data_libraries(demo_data):
+    """Before the notebook's kernel starts, the HTML readout's own process checks the files named (the render
+    module, :func:`~uplift.readout.render.check_paths`, the earlier looks) and loads jupytext and papermill:
+    none of that imports pandas, pyarrow or DuckDB (half a second, which the kernel's analysis imports anyway),
+    and a missing file is still refused there, in one line."""
+    import subprocess
+    import sys
+
+    spec, _, pq, _, _ = demo_data
+    code = ("import sys; from uplift.readout.render import check_paths; from uplift.readout.look_history import "
+            "check_earlier, load_looks; from uplift.spec import load_spec; spec = load_spec(sys.argv[1]); "
+            "check_earlier(spec, load_looks(())); check_paths(spec, sys.argv[2]); import jupytext, papermill, nbformat; "
+            "print(sorted(m for m in ('pandas', 'pyarrow.parquet', 'duckdb', 'ibis') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(spec.path), str(pq)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    missing = subprocess.run([sys.executable, "-c", code, str(spec.path), str(pq) + ".gone"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "outcomes file not found; check the path" in missing.stderr.splitlines()[-1]

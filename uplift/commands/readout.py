@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-ENGINES = ("auto", "duckdb", "pandas")  # as uplift.data.source.ENGINES; kept here so --help imports no data library
+from uplift.data.engines import ENGINES
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -11,12 +11,13 @@ the checks of :mod:`uplift.data.facts` count as missing and infinite. The unit c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Callable
 
 from uplift.data.writes import commit_files
 from uplift.results import to_json
+
+if TYPE_CHECKING:  # pandas is imported where rows are read: writing and naming files need none of it
+    import pandas as pd
 
 __all__ = ["DataError", "FORMATS", "refuse_empty", "resolve_files", "read_csv", "read_file", "read_table", "atomic_write",
            "write_parquet_atomic", "write_json_atomic", "write_text_atomic", "parquet_writer", "text_writer", "json_writer", "file_sha256", "files_sha256"]
@@ -143,6 +144,8 @@ def read_csv(path: str | Path, text_columns: tuple[str, ...] | list[str] = ()) -
     """Read a CSV file into pandas with the module's missing-value rule: only an empty field is
     missing; ``NA``/``None``/``null`` stay text; a column of numbers and ``NaN`` is numeric.
     ``text_columns`` (the unit column) are text whatever they hold (``00000001`` stays ``00000001``)."""
+    import pandas as pd
+
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in text_columns})
     for c in df.columns:
         col = df[c]
@@ -164,6 +167,8 @@ def read_file(paths: str | Path | list[str], fmt: str, label: str,
     a file with a header and no rows is returned as an empty frame (the callers' checks count rows).
     ``text_columns`` are read from CSV as text (:func:`read_csv`).
     """
+    import pandas as pd
+
     files = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
     frames = []
     for p in files:

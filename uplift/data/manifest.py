@@ -21,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from uplift.data.files import FORMATS, file_sha256, resolve_files
 
 __all__ = ["checksum_lines", "checksum_list_sha256", "file_entry", "input_entries", "ledger_spec_hashes"]
@@ -35,6 +33,8 @@ def _row_count(path: Path, fmt: str) -> int:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
+    import pandas as pd
+
     return len(pd.read_csv(path, usecols=[0], keep_default_na=False, na_values=[""]))
 
 
@@ -75,6 +75,8 @@ def ledger_spec_hashes(path: str | Path) -> list[str]:
     """The distinct spec hashes a ledger records (column ``spec_sha256``), sorted; [] when it has none."""
     p = Path(path)
     files, fmt = resolve_files(p, None, str(p))
+    import pandas as pd
+
     found: set[str] = set()
     for f in files:
         if fmt == "parquet":

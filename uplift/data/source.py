@@ -24,6 +24,7 @@ from typing import Any, Protocol, Sequence
 import pandas as pd
 
 from uplift.data import ibis_backend
+from uplift.data.engines import ENGINES
 from uplift.data.facts import Tally
 from uplift.data.files import read_file, resolve_files
 from uplift.data.frame_backend import FrameSource
@@ -34,7 +35,6 @@ from uplift.errors import DataError
 
 __all__ = ["Source", "ENGINES", "open_source", "source_from_spec"]
 
-ENGINES = ("auto", "pandas", "duckdb")
 """``engine`` values of :func:`open_source`: auto (from the object), pandas (in memory), duckdb (Ibis)."""
 
 _SPARK_BACKENDS: dict[int, Any] = {}

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from uplift.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["join_population_columns", "population_columns"]
 

@@ -33,7 +33,7 @@ from uplift.data.files import file_sha256, json_writer, read_table, text_writer,
 from uplift.readout.population_columns import population_columns
 from uplift.data.manifest import checksum_list_sha256, input_entries, ledger_spec_hashes
 from uplift.data.writes import commit_files
-from uplift.data.source import ENGINES, open_source
+from uplift.data.engines import ENGINES
 from uplift.readout.look_history import check_earlier, load_looks
 from uplift.spec import Spec
 from uplift.text import SOURCE_LANGUAGE, t, use_language
@@ -76,6 +76,8 @@ def load_inputs(
     With ``manifest=False`` the files are not hashed here: ``manifest_args`` holds the arguments of
     :func:`manifest_of` instead (the caller hashes them, e.g. while the engine scans).
     """
+    from uplift.data.source import open_source  # the data libraries: not needed to check the paths
+
     out_path, pop_path = check_paths(spec, outcomes, ledger, population, engine)
     fmt = spec.population.format or None
     inputs: dict[str, Any] = {
