@@ -33,9 +33,7 @@ from uplift.data.moments import Moments
 from uplift.data.needs import Needs
 from uplift.errors import DataError
 
-__all__ = ["Source", "ENGINES", "open_source", "source_from_spec"]
-
-"""``engine`` values of :func:`open_source`: auto (from the object), pandas (in memory), duckdb (Ibis)."""
+__all__ = ["Source", "ENGINES", "open_source", "source_from_spec"]  # ENGINES: the engine values open_source takes
 
 _SPARK_BACKENDS: dict[int, Any] = {}
 _spark_names = itertools.count()
