@@ -54,20 +54,29 @@ def test_the_second_parts_error_after_the_first_has_ended():
     assert done == [True]
 
 
-def test_ctrl_c_stops_the_first_and_waits_for_it():
+def _stoppable_first() -> tuple:
+    """A first part that runs until ``stop`` is called (at most 5 s), and the records of both: ``stopped``
+    (stop was called) and ``ended`` (the first part ended, True when it was stopped rather than timed out)."""
     release = threading.Event()
-    stopped, ended = [], []
+    stopped: list[bool] = []
+    ended: list[bool] = []
 
     def first():
         release.wait(5)
         ended.append(release.is_set())
 
-    def second():
-        raise KeyboardInterrupt
-
     def stop():
         stopped.append(True)
         release.set()
+
+    return first, stop, stopped, ended
+
+
+def test_ctrl_c_stops_the_first_and_waits_for_it():
+    first, stop, stopped, ended = _stoppable_first()
+
+    def second():
+        raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         in_order(first, second, stop)
@@ -77,17 +86,7 @@ def test_ctrl_c_stops_the_first_and_waits_for_it():
 def test_ctrl_c_while_waiting_for_the_first_stops_it(monkeypatch):
     """The second part is done and this thread waits for the first when Ctrl-C comes: the first is stopped
     and waited for, and the interrupt goes on."""
-    release = threading.Event()
-    stopped, ended = [], []
-
-    def first():
-        release.wait(5)
-        ended.append(release.is_set())
-
-    def stop():
-        stopped.append(True)
-        release.set()
-
+    first, stop, stopped, ended = _stoppable_first()
     joins = []
     real_join = threading.Thread.join
 
