@@ -518,10 +518,9 @@ def _exporter_ahead() -> Any:
     return future
 
 
-def _export_html(nb: Any, spec: Spec, language: str = SOURCE_LANGUAGE, exporter: Any = None) -> str:
+def _export_html(nb: Any, spec: Spec, language: str, exporter: Any) -> str:
     """HTML body from nbconvert's ``basic`` template (no scripts), wrapped in a self-contained page;
     ``exporter``: a :func:`_html_exporter` already made."""
-    exporter = exporter if exporter is not None else _html_exporter()
     page_nb = copy.deepcopy(nb)
     for cell in page_nb.cells:  # warnings and logs belong in the executed notebook, not on the page
         if cell.cell_type == "code":

@@ -90,7 +90,6 @@ from uplift.metrics.valuation import Valuation, expected_profit
 from uplift.targeting.choice import (
     ModelChoice,
     evaluate_candidates,
-    fit_and_compare,
     fit_candidates,
     model_choice,
     random_baseline,
@@ -120,7 +119,7 @@ from uplift.targeting.sample import (
 from uplift.targeting.value import ConversionValue, UnitValue, fit_unit_value, value_per_conversion
 from uplift.text import Msg
 
-__all__ = ["TargetingResult", "targeting_analysis", "fit_and_compare", "score_next_wave", "NextWave", "ModelChoice",
+__all__ = ["TargetingResult", "targeting_analysis", "score_next_wave", "NextWave", "ModelChoice",
            "SharedRows", "shared_rows"]
 
 SCORE_BATCH_ROWS = 1_000_000

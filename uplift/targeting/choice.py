@@ -7,7 +7,7 @@ The steps are apart so that the work independent of them can run beside them
 (:func:`uplift.targeting.analyse.targeting_analysis`): :func:`fit_candidates` fits (side by side, the
 costliest first: :func:`uplift.targeting.threads.map_threads`, :func:`uplift.targeting.models.fit_work`),
 :func:`evaluate_candidates` and :func:`random_baseline` are the held-out bootstraps, and
-:func:`model_choice` puts the three together. :func:`fit_and_compare` runs them one after the other.
+:func:`model_choice` puts the three together.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from uplift.targeting.result import ModelComparison
 from uplift.targeting.sample import SampleSplit, TargetingSetup, TrainingSample
 from uplift.targeting.threads import map_threads
 
-__all__ = ["ModelChoice", "CandidateFits", "fit_candidates", "evaluate_candidates", "random_baseline", "model_choice",
-           "fit_and_compare"]
+__all__ = ["ModelChoice", "CandidateFits", "fit_candidates", "evaluate_candidates", "random_baseline", "model_choice"]
 
 
 @dataclass(frozen=True)
@@ -107,10 +106,3 @@ def model_choice(setup: TargetingSetup, fits: CandidateFits, evaluations: dict[s
     return ModelChoice(c, fits.models[c], comparisons, replace(evaluations[c], random_qini=random_qini),
                        fits.holdout_scores[c], fits.select_scores[c])
 
-
-def fit_and_compare(setup: TargetingSetup, sample: TrainingSample, split: SampleSplit) -> ModelChoice:
-    """Fit every candidate, choose one, evaluate every candidate on the held-out part: the steps above,
-    one after the other."""
-    fits = fit_candidates(setup, sample, split)
-    return model_choice(setup, fits, evaluate_candidates(setup, sample, split, fits),
-                        random_baseline(setup, sample, split))
