@@ -21,7 +21,6 @@ environment of every command run there.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -48,10 +47,9 @@ def _why_no_wheel_builder() -> str | None:
         version = importlib.metadata.version("setuptools")
     except importlib.metadata.PackageNotFoundError:
         return "setuptools is not installed"
-    major, minor = (int(x) for x in version.split(".")[:2])
-    if (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None:
+    if int(version.split(".")[0]) >= 77:
         return None
-    return f"setuptools {version} needs the 'wheel' package to build wheels (setuptools >= 70.1 does not)"
+    return f"setuptools {version} cannot read the project's SPDX licence (PEP 639); it needs setuptools >= 77"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +75,8 @@ def installed(tmp_path_factory, repo_root: Path) -> dict[str, Path]:
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(env_dir)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / ("python.exe" if os.name == "nt" else "python")
-    _run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheels[0])], cwd=tmp)
+    # clean: a PYTHONPATH naming a checkout with an egg-info would make pip skip the install as done
+    _run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheels[0])], cwd=tmp, clean=True)
     site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp).strip())
     here = sysconfig.get_paths()
     deps = list(dict.fromkeys([here["purelib"], here["platlib"]]))
@@ -110,6 +109,11 @@ def test_the_wheel_holds_the_package_and_its_data_only(installed):
     assert len(tops) == 2 and {t for t in tops if not t.endswith(".dist-info")} == {"uplift"}, tops
     assert not any(n.startswith(("tests/", "experiments/", "notebooks/", "benchmarks/")) for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    # the licence travels with the wheel and its metadata names it as an SPDX expression (PEP 639)
+    dist_info = next(t for t in tops if t.endswith(".dist-info"))
+    assert f"{dist_info}/licenses/LICENSE" in names
+    metadata = zipfile.ZipFile(installed["wheel"]).read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
 
 
 def test_uplift_demo_and_readout_run_from_the_installed_wheel(installed, tmp_path, repo_root):
