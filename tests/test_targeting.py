@@ -149,6 +149,23 @@ def test_profit_by_depth_by_hand():
     assert point[2] == pytest.approx(180.0)
 
 
+def test_a_depth_without_control_units_has_no_interval_and_no_warning():
+    """The top quarter holds treated units only, in the data and so in every resample: that depth's
+    profit is undefined in every draw, its interval NaN (no numpy warning); the other depths keep theirs."""
+    import warnings
+
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0], float)
+    t = np.array([1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1], float)
+    score = np.arange(12, 0, -1, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        point, low, high, draws = profit_by_depth(y, t, y, score, Interval(100.0, 90.0, 110.0), 1.0, 5.0, scale=100.0,
+                                                  n_boot=30, seed=1, depths=np.array([0.25, 0.5, 1.0]))
+    assert np.isnan(draws[:, 0]).all() and np.isnan(point[0]) and np.isnan(low[0]) and np.isnan(high[0])
+    assert np.isfinite(low[1:]).all() and np.isfinite(high[1:]).all() and (low[1:] <= high[1:]).all()
+    assert (low[2], high[2]) == pytest.approx((np.nanquantile(draws[:, 2], 0.025), np.nanquantile(draws[:, 2], 0.975)), rel=1e-12)
+
+
 def test_profit_draws_equal_a_loop_over_the_same_resamples():
     """Every resample's profit at every depth, computed for all resamples at once, equals the formula
     evaluated resample by resample and depth by depth on the same counts and value draws (to 1e-12)."""

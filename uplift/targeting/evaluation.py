@@ -383,7 +383,8 @@ def random_qini_interval(y: Any, treatment: Any, n_boot: int = 200, seed: int = 
         vals.append(normalised_rows(area_from_origin(c[0], qini_rows(*c)), area_from_origin(pc[0], pv), pc[0][:, -1], pv[:, -1]))
     draws = np.concatenate(vals) if vals else np.empty(0)
     lo, hi = _pct(draws, confidence)
-    return Interval(float(np.nanmean(draws)), lo, hi, confidence,
+    finite = draws[np.isfinite(draws)]  # the draws the interval uses; none: NaN without numpy's warning
+    return Interval(float(finite.mean()) if len(finite) else float("nan"), lo, hi, confidence,
                     f"random scores, {n_boot} stratified bootstrap resamples, percentile interval")
 
 

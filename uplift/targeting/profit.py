@@ -185,7 +185,11 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
         chunks.append(curve(w, 1.0 + rel_se * rng.standard_normal(len(w))))
     draws = np.concatenate(chunks) if chunks else np.empty((0, len(depths)))
     a = (1 - confidence) / 2
-    with np.errstate(all="ignore"):
-        low = np.nanquantile(draws, a, axis=0)
-        high = np.nanquantile(draws, 1 - a, axis=0)
+    # a depth whose every resample is undefined (no treated or no control unit in its top share) has no
+    # interval: NaN, without numpy's "All-NaN slice" warning (warnings filters are not thread-safe)
+    low, high = np.full(len(depths), np.nan), np.full(len(depths), np.nan)
+    some = ~np.isnan(draws).all(axis=0) if len(draws) else np.zeros(len(depths), bool)
+    if some.any():
+        low[some] = np.nanquantile(draws[:, some], a, axis=0)
+        high[some] = np.nanquantile(draws[:, some], 1 - a, axis=0)
     return point, low, high, draws
