@@ -55,12 +55,20 @@ def demo_data(tmp_path_factory):
 # --------------------------------------------------------------------------- sufficient statistics
 
 
-@pytest.mark.parametrize("backend", ["frame", "file"])
+@pytest.mark.parametrize("backend", ["frame", "frame, categorical", "file"])
 def test_cells_match_numpy(demo_data, backend):
+    """Each cell's moments equal numpy's on the rows picked by value; "frame, categorical" holds the arm
+    and segment as categoricals whose categories are not in alphabetical order (as the simulated
+    population's segment: mass, affluent, ...), so each cell must keep its own rows' numbers."""
     _, o, pq, _, _ = demo_data
     cols = ["revenue_12m", "revenue_pre_12m", "converted", "products_held"]
     pairs = [("revenue_12m", "revenue_pre_12m"), ("revenue_12m", "products_held")]
-    src = open_source(o) if backend == "frame" else open_source(pq)
+    if backend == "frame, categorical":
+        segments = sorted(o["segment"].unique(), reverse=True)
+        src = open_source(o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"]),
+                                   segment=pd.Categorical(o["segment"], categories=segments)))
+    else:
+        src = open_source(o) if backend == "frame" else open_source(pq)
     cells = collect_cells(src, ["arm", "segment"], Needs.of(cols, pairs=pairs, binary=["converted"]))
     assert set(cells) == set(o.groupby(["arm", "segment"]).groups)
     for (arm, seg), m in cells.items():
@@ -120,6 +128,44 @@ def test_readout_from_parquet_csv_folder_equals_the_references_and_memory(demo_d
         assert rev["unadjusted"]["abs_effect"] == pytest.approx(ref["rev_effect"], rel=1e-9)
         assert rev["unadjusted"]["p_value"] == pytest.approx(ref["rev_p"], rel=1e-6)
         same_numbers(res.to_dict(), memory.to_dict())
+
+
+def test_categorical_arm_and_segment_columns_give_the_file_numbers(demo_data, same_numbers):
+    """A DataFrame whose arm and segment are categoricals with categories out of alphabetical order (as
+    the simulated population's segment) gives, segment by segment, the numbers of the Parquet file."""
+    spec, o, pq, _, _ = demo_data
+    segments = sorted(o["segment"].unique(), reverse=True)
+    cat = o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"]),
+                   segment=pd.Categorical(o["segment"], categories=segments))
+    res, ref = analyse_metrics(spec, cat, "arm", "control").to_dict(), analyse_metrics(spec, pq).to_dict()
+    assert len(ref["segments"]["by"]["segment"]) >= 2
+    same_numbers(res, ref)
+
+
+def test_a_categorical_arm_read_into_memory_keeps_its_sign(demo_data, tmp_path, capsys):
+    """``uplift readout --engine pandas`` on a Parquet file whose arm column is categorical with the
+    offer first (pandas keeps that order on reading) gives the default engine's effects, not their
+    negatives: the rows of each (arm, segment) cell stay under that cell's own key."""
+    import json
+
+    from uplift.cli import main
+
+    _, o, _, _, _ = demo_data
+    p = tmp_path / "categorical.parquet"
+    o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"])).to_parquet(p, index=False)
+    effects = {}
+    for engine in ("auto", "pandas"):
+        assert main(["readout", str(DEMO), "--outcomes", str(p), "--out", str(tmp_path / engine), "--json-only",
+                     "--engine", engine, "--quiet"]) == 0
+        res = json.loads((tmp_path / engine / "results.json").read_text(encoding="utf-8"))
+        effects[engine] = {(m["metric"], m["arm"]): (m["n_arm"], m.get("abs_effect")) for m in res["metrics"]}
+    capsys.readouterr()
+    assert effects["pandas"].keys() == effects["auto"].keys()
+    for key, value in effects["auto"].items():
+        assert effects["pandas"][key] == pytest.approx(value, rel=1e-9), key
+    a, c = o[o.arm == "offer"], o[o.arm == "control"]
+    assert effects["pandas"][("conversion", "offer")] == pytest.approx((len(a), a.converted.mean() - c.converted.mean()),
+                                                                       rel=1e-9)
 
 
 def test_finance_is_cuped_and_the_same_on_every_backend(demo_data):

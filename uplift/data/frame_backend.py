@@ -90,7 +90,10 @@ def _binary_range(s: pd.Series) -> tuple[float, float] | None:
 def _group_codes(df: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, list[tuple]]:
     """Integer cell code per row and the key of each code, from one pandas group-by.
 
-    A single categorical column is coded by its own categories (no hashing needed)."""
+    A single categorical column is coded by its own categories (no hashing needed). The keys are the
+    group-by's own result index, in the order ``ngroup`` numbers the groups (a categorical column sorts
+    by its categories' order, not alphabetically; ``groups.keys()`` is not in that order and fails on a
+    single column with missing values)."""
     if not by:
         return np.zeros(len(df), dtype=np.int64), [()]
     if len(by) == 1 and isinstance(df[by[0]].dtype, pd.CategoricalDtype):
@@ -98,7 +101,7 @@ def _group_codes(df: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, list[
         return s.cat.codes.to_numpy(), [(c,) for c in s.cat.categories]
     grouped = df.groupby(list(by), observed=True, sort=True, dropna=False)
     codes = grouped.ngroup().to_numpy()
-    keys = [k if isinstance(k, tuple) else (k,) for k in grouped.groups.keys()]
+    keys = [k if isinstance(k, tuple) else (k,) for k in grouped.size().index.tolist()]
     return codes, keys
 
 
