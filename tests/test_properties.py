@@ -343,6 +343,25 @@ def test_results_do_not_depend_on_row_order(df, rnd):
 
 
 @settings(**{**SETTINGS, "max_examples": 20})
+@given(frames(), st.permutations(["control", "offer", "unused"]), st.permutations(["a", "b", "c"]))
+def test_results_do_not_depend_on_how_the_labels_are_stored(df, arm_order, segment_order):
+    """The arm and segment as categoricals, their categories in any order and one never used, give the
+    numbers of the same labels as text: each cell keeps its own rows whatever the categories' order."""
+    from uplift.metrics.analyse import analyse_metrics
+
+    assume(df.groupby("arm")["revenue"].nunique().min() > 1)
+    spec = parse_spec(SPEC)
+    a = analyse_metrics(spec, df, "arm", "control").to_dict()
+    cat = df.assign(arm=pd.Categorical(df["arm"], categories=arm_order),
+                    segment=pd.Categorical(df["segment"], categories=segment_order))
+    b = analyse_metrics(spec, cat, "arm", "control").to_dict()
+    na, nb = _numbers(a), _numbers(b)
+    assert na.keys() == nb.keys()
+    for key in na:
+        assert close(nb[key], na[key], 1e-9, 1e-12), key
+
+
+@settings(**{**SETTINGS, "max_examples": 20})
 @given(frames())
 def test_swapping_arm_labels_end_to_end(df):
     """Relabel control <-> offer and declare the other control: effects negate, p-values stay."""
