@@ -189,8 +189,8 @@ class DesignResult:
             lines.append(
                 "duration: a fixed pool (no [design] weekly_inflow): every eligible unit is assigned at once, so the "
                 "test lasts its outcome window"
-                + (f" (outcomes read at [experiment] data_as_of {self.data_as_of})" if self.data_as_of else "")
-                + (f": {self.calendar_weeks:.1f} weeks from the start {self.start_date}"
+                + (f"; outcomes are read at [experiment] data_as_of {self.data_as_of}" if self.data_as_of else "")
+                + (f", {self.calendar_weeks:.1f} weeks after the start {self.start_date}"
                    if self.calendar_weeks is not None else "")
             )
         if self.window_days and self.readout_weeks is not None:

@@ -196,8 +196,8 @@ def _design_html(d: Mapping[str, Any], hypothesis: str, looks: int, language: st
              whole=d['duration_weeks_whole'])
            if d.get("duration_weeks") is not None else
            t("A fixed pool: every eligible unit is assigned at once; the test lasts its outcome window")
-           + (t(" (outcomes read at [experiment] data_as_of {date})", date=d['data_as_of']) if d.get("data_as_of") else "")
-           + (t(": {weeks:.1f} weeks from the start {date}.", weeks=d['calendar_weeks'], date=d['start_date'])
+           + (t("; outcomes are read at [experiment] data_as_of {date}", date=d['data_as_of']) if d.get("data_as_of") else "")
+           + (t(", {weeks:.1f} weeks after the start {date}.", weeks=d['calendar_weeks'], date=d['start_date'])
               if d.get("calendar_weeks") is not None else "."))
     plan = (t("One look at the end (fixed horizon).") if looks <= 1 else
             t("{looks} looks, group-sequential (O'Brien-Fleming boundaries) on the primary metrics.", looks=looks))
