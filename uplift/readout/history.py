@@ -126,7 +126,8 @@ def monitor_history(looks: Sequence[tuple[str, Mapping[str, Any]]], end_date: st
 
 def history_text(h: Mapping[str, Any]) -> str:
     """The history as plain text: per metric row, one line per look."""
-    lines = [(f"Always-valid look history of {h.get('experiment') or 'the experiment'} ({len(h['looks'])} looks; "
+    n = len(h["looks"])
+    lines = [(f"Always-valid look history of {h.get('experiment') or 'the experiment'} ({n} look{'' if n == 1 else 's'}; "
              "running intersection of the intervals, running minimum of the p-values)")]
     for row in h["rows"]:
         lines.append(f"{row['metric']} (arm {row['arm']}):")
