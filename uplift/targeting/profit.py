@@ -190,6 +190,7 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     low, high = np.full(len(depths), np.nan), np.full(len(depths), np.nan)
     some = ~np.isnan(draws).all(axis=0) if len(draws) else np.zeros(len(depths), bool)
     if some.any():
-        low[some] = np.nanquantile(draws[:, some], a, axis=0)
-        high[some] = np.nanquantile(draws[:, some], 1 - a, axis=0)
+        with np.errstate(all="ignore"):  # an infinite draw: its interpolation may be undefined, as before
+            low[some] = np.nanquantile(draws[:, some], a, axis=0)
+            high[some] = np.nanquantile(draws[:, some], 1 - a, axis=0)
     return point, low, high, draws
