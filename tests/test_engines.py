@@ -55,6 +55,13 @@ def demo_data(tmp_path_factory):
 # --------------------------------------------------------------------------- sufficient statistics
 
 
+def _labels_as_categoricals(o: pd.DataFrame) -> pd.DataFrame:
+    """``o`` with the arm and segment as categoricals whose categories are out of alphabetical order
+    (the offer first; the segments in reverse, as the simulated population's mass, affluent, ...)."""
+    return o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"]),
+                    segment=pd.Categorical(o["segment"], categories=sorted(o["segment"].unique(), reverse=True)))
+
+
 @pytest.mark.parametrize("backend", ["frame", "frame, categorical", "file"])
 def test_cells_match_numpy(demo_data, backend):
     """Each cell's moments equal numpy's on the rows picked by value; "frame, categorical" holds the arm
@@ -64,9 +71,7 @@ def test_cells_match_numpy(demo_data, backend):
     cols = ["revenue_12m", "revenue_pre_12m", "converted", "products_held"]
     pairs = [("revenue_12m", "revenue_pre_12m"), ("revenue_12m", "products_held")]
     if backend == "frame, categorical":
-        segments = sorted(o["segment"].unique(), reverse=True)
-        src = open_source(o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"]),
-                                   segment=pd.Categorical(o["segment"], categories=segments)))
+        src = open_source(_labels_as_categoricals(o))
     else:
         src = open_source(o) if backend == "frame" else open_source(pq)
     cells = collect_cells(src, ["arm", "segment"], Needs.of(cols, pairs=pairs, binary=["converted"]))
@@ -134,10 +139,8 @@ def test_categorical_arm_and_segment_columns_give_the_file_numbers(demo_data, sa
     """A DataFrame whose arm and segment are categoricals with categories out of alphabetical order (as
     the simulated population's segment) gives, segment by segment, the numbers of the Parquet file."""
     spec, o, pq, _, _ = demo_data
-    segments = sorted(o["segment"].unique(), reverse=True)
-    cat = o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"]),
-                   segment=pd.Categorical(o["segment"], categories=segments))
-    res, ref = analyse_metrics(spec, cat, "arm", "control").to_dict(), analyse_metrics(spec, pq).to_dict()
+    res = analyse_metrics(spec, _labels_as_categoricals(o), "arm", "control").to_dict()
+    ref = analyse_metrics(spec, pq).to_dict()
     assert len(ref["segments"]["by"]["segment"]) >= 2
     same_numbers(res, ref)
 
@@ -152,7 +155,7 @@ def test_a_categorical_arm_read_into_memory_keeps_its_sign(demo_data, tmp_path, 
 
     _, o, _, _, _ = demo_data
     p = tmp_path / "categorical.parquet"
-    o.assign(arm=pd.Categorical(o["arm"], categories=["offer", "control"])).to_parquet(p, index=False)
+    _labels_as_categoricals(o).to_parquet(p, index=False)
     effects = {}
     for engine in ("auto", "pandas"):
         assert main(["readout", str(DEMO), "--outcomes", str(p), "--out", str(tmp_path / engine), "--json-only",

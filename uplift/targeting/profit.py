@@ -188,7 +188,7 @@ def profit_by_depth(y: np.ndarray, t: np.ndarray, converted: np.ndarray, score: 
     # a depth whose every resample is undefined (no treated or no control unit in its top share) has no
     # interval: NaN, without numpy's "All-NaN slice" warning (warnings filters are not thread-safe)
     low, high = np.full(len(depths), np.nan), np.full(len(depths), np.nan)
-    some = ~np.isnan(draws).all(axis=0) if len(draws) else np.zeros(len(depths), bool)
+    some = ~np.isnan(draws).all(axis=0)  # no resamples: all() of nothing is True, so none
     if some.any():
         with np.errstate(all="ignore"):  # an infinite draw: its interpolation may be undefined, as before
             low[some] = np.nanquantile(draws[:, some], a, axis=0)
